@@ -1,0 +1,91 @@
+//! Wires configuration, store, services and server together, and owns shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::RngCore;
+use tokio::io::AsyncReadExt;
+
+use crate::config::{DataDir, ValidatedConfig};
+use crate::server::{serve, AppState};
+use crate::services::{registry, Deps};
+use crate::store::memory::MemoryStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use crate::token::TokenSigner;
+
+/// Opens the store, builds the services, binds the listener and serves until shutdown.
+pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = match &config.data_dir {
+        DataDir::Memory => Arc::new(MemoryStore::default()),
+        DataDir::Path(dir) => Arc::new(
+            SqliteStore::open(dir)
+                .await
+                .with_context(|| format!("cannot open the store in {}", dir.display()))?,
+        ),
+    };
+    let mut fresh_key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut fresh_key);
+    let token_key = store
+        .init_setting("token_key", &hex::encode(fresh_key))
+        .await?;
+    let deps = Deps {
+        store: store.clone(),
+        tokens: TokenSigner::new(token_key.into_bytes()),
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let registry = registry(&deps);
+    if config.authenticator.is_strict() {
+        tracing::info!("Strict auth: every request's SigV4 signature is verified.");
+    } else {
+        tracing::warn!("Emulator mode: any access key is accepted and secrets are not checked. Use --auth strict in production.");
+    }
+    tracing::info!(data_dir = ?config.data_dir, services = ?registry.names(), "Sluice is ready.");
+    // The first line on stdout is the address, so that scripts and tests can find a port 0 bind.
+    println!("sluice listening on http://{local}");
+
+    let state = Arc::new(AppState {
+        registry,
+        authenticator: config.authenticator,
+        store,
+        allowed_origins: config.allowed_origins,
+        loopback: local.ip().is_loopback(),
+    });
+    serve(listener, state, shutdown_signal(config.exit_with_stdin)).await?;
+    tracing::info!("Sluice stopped.");
+    Ok(())
+}
+
+/// Completes on Ctrl-C, SIGTERM, or (when asked) the end of standard input.
+async fn shutdown_signal(exit_with_stdin: bool) {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let stdin_closed = async {
+        if !exit_with_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0u8; 256];
+        while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down."),
+        () = terminate => tracing::info!("SIGTERM received; shutting down."),
+        () = stdin_closed => tracing::info!("Standard input closed; shutting down."),
+    }
+}

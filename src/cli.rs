@@ -1,0 +1,47 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::AuthMode;
+
+/// Sluice: AWS log and audit-event destinations, self-hosted.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the server.
+    Serve(ServeArgs),
+}
+
+/// `sluice serve` options. Flags beat `SLUICE_*` variables, which beat the config file.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:4566].
+    #[arg(long, env = "SLUICE_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for state, or `:memory:` [default: $XDG_DATA_HOME/sluice or ~/.local/share/sluice].
+    #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Authentication mode [default: emulator].
+    #[arg(long, env = "SLUICE_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// Allows emulator mode on a non-loopback address.
+    #[arg(long)]
+    pub allow_remote_emulator: bool,
+    /// Exits when standard input closes; lets a test harness own the server's lifetime.
+    #[arg(long, hide = true)]
+    pub exit_with_stdin: bool,
+}

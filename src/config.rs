@@ -1,0 +1,194 @@
+//! Configuration: flags beat `SLUICE_*` variables, which beat the TOML file, which beats the
+//! defaults. [`Config::resolve`] merges and checks them once into a [`ValidatedConfig`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+use crate::protocol::auth::{Authenticator, Credential};
+
+/// The default listen address: loopback only, LocalStack's port.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
+
+/// The configuration file (`--config FILE`). Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address, e.g. `127.0.0.1:4566`.
+    pub listen: Option<SocketAddr>,
+    /// Where state lives; `:memory:` keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// Authentication settings.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Browser origins allowed to call Sluice (CORS). None by default.
+    #[serde(default)]
+    pub cors: CorsConfig,
+    /// Allows emulator mode (no signature checks) on a non-loopback address. Dangerous.
+    #[serde(default)]
+    pub allow_remote_emulator: bool,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `emulator` (default: any key, secret unchecked) or `strict` (verified SigV4).
+    pub mode: Option<AuthMode>,
+    /// Credentials for strict mode.
+    #[serde(default)]
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Any access key; the account is the key if it is 12 digits, else 000000000000.
+    Emulator,
+    /// Only configured keys, with verified signatures (production).
+    Strict,
+}
+
+/// One `[[auth.credentials]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The access key id clients sign with.
+    pub access_key_id: String,
+    /// The secret; never logged.
+    pub secret_access_key: String,
+    /// The 12-digit account the key belongs to.
+    pub account_id: String,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .finish()
+    }
+}
+
+/// `[cors]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`http://localhost:3000`) whose pages may call Sluice.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+/// Where state is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDir {
+    /// A directory holding `sluice.db`.
+    Path(PathBuf),
+    /// Nothing on disk.
+    Memory,
+}
+
+/// The checked configuration the server runs with.
+#[derive(Debug)]
+pub struct ValidatedConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// State location.
+    pub data_dir: DataDir,
+    /// Authentication.
+    pub authenticator: Authenticator,
+    /// Allowed CORS origins.
+    pub allowed_origins: Vec<String>,
+    /// Exit when standard input closes (used by test harnesses that own the process).
+    pub exit_with_stdin: bool,
+}
+
+/// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
+/// `./sluice-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("sluice");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/sluice");
+    }
+    PathBuf::from("sluice-data")
+}
+
+impl FileConfig {
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// Merges flags and variables (already merged by clap) over the file and the defaults.
+pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = match (args.listen, file.listen) {
+        (Some(listen), _) | (None, Some(listen)) => listen,
+        (None, None) => DEFAULT_LISTEN.parse().context("default listen address")?,
+    };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(default_data_dir);
+    let data_dir = if data_dir.as_os_str() == ":memory:" {
+        DataDir::Memory
+    } else {
+        DataDir::Path(data_dir)
+    };
+    let mode = args.auth.or(file.auth.mode).unwrap_or(AuthMode::Emulator);
+    let authenticator = match mode {
+        AuthMode::Emulator => Authenticator::Emulator,
+        AuthMode::Strict => {
+            if file.auth.credentials.is_empty() {
+                bail!(
+                    "strict auth needs at least one [[auth.credentials]] entry in the config file"
+                );
+            }
+            let mut credentials = HashMap::new();
+            for entry in file.auth.credentials {
+                if !crate::arn::is_account_id(&entry.account_id) {
+                    bail!(
+                        "account_id of access key {} must be 12 digits",
+                        entry.access_key_id
+                    );
+                }
+                credentials.insert(
+                    entry.access_key_id,
+                    Credential {
+                        secret_access_key: entry.secret_access_key,
+                        account_id: entry.account_id,
+                    },
+                );
+            }
+            Authenticator::Strict(credentials)
+        }
+    };
+    let allow_remote_emulator = args.allow_remote_emulator || file.allow_remote_emulator;
+    if !listen.ip().is_loopback() && !authenticator.is_strict() && !allow_remote_emulator {
+        bail!(
+            "refusing to listen on {listen} in emulator mode, where any key is accepted: use --auth strict with credentials, or --allow-remote-emulator if you really mean it"
+        );
+    }
+    Ok(ValidatedConfig {
+        listen,
+        data_dir,
+        authenticator,
+        allowed_origins: file.cors.allowed_origins,
+        exit_with_stdin: args.exit_with_stdin,
+    })
+}

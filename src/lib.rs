@@ -1,0 +1,22 @@
+//! Sluice: a self-hostable server that speaks the real AWS APIs for log and audit-event
+//! destinations.
+//!
+//! Modules in reading order:
+//! - [`cli`], [`config`], [`app`]: start-up, configuration, wiring and shutdown;
+//! - [`server`]: the HTTP listener, `/_sluice/*`, browser guards;
+//! - [`protocol`]: SigV4, the JSON 1.1 and rest-json codecs, model-driven validation, errors;
+//! - [`services`]: one module per AWS service (`logs`, ...);
+//! - [`store`]: durable state behind the [`store::Store`] trait;
+//! - [`policy`]: IAM policy documents;
+//! - [`arn`], [`token`]: ARNs and signed pagination tokens.
+
+pub mod app;
+pub mod arn;
+pub mod cli;
+pub mod config;
+pub mod policy;
+pub mod protocol;
+pub mod server;
+pub mod services;
+pub mod store;
+pub mod token;

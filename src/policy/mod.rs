@@ -1,0 +1,402 @@
+//! IAM policy documents: the access policies of CloudWatch Logs destinations and, later, the
+//! resource policies of CloudTrail channels.
+//!
+//! This module parses and validates a document into a normalised [`PolicyDocument`]. Evaluation
+//! (explicit deny wins; principals, actions, resources, conditions) builds on this form.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The policy language versions IAM accepts.
+pub const VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
+
+/// A validated policy document, every "one or many" member normalised to a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyDocument {
+    /// `2012-10-17` or `2008-10-17` (IAM's default when absent).
+    pub version: String,
+    /// The statements in document order.
+    pub statements: Vec<Statement>,
+}
+
+/// One statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Optional statement id.
+    pub sid: Option<String>,
+    /// Allow or Deny.
+    pub effect: Effect,
+    /// `Principal` or `NotPrincipal`.
+    pub principal: Option<Principals>,
+    /// Whether the principals are negated (`NotPrincipal`).
+    pub not_principal: bool,
+    /// `Action` or `NotAction` patterns.
+    pub actions: Vec<String>,
+    /// Whether the actions are negated (`NotAction`).
+    pub not_action: bool,
+    /// `Resource` or `NotResource` patterns; empty when the policy names none.
+    pub resources: Vec<String>,
+    /// Whether the resources are negated (`NotResource`).
+    pub not_resource: bool,
+    /// Conditions, as given: operator -> key -> values.
+    pub condition: Option<Value>,
+}
+
+/// The effect of a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    /// Grants.
+    Allow,
+    /// Refuses, and wins over any Allow.
+    Deny,
+}
+
+/// The principals of a statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Principals {
+    /// `"Principal": "*"`: everyone.
+    Everyone,
+    /// `"Principal": {"AWS": [...], "Service": [...], ...}`, by principal type.
+    Typed(Vec<(String, Vec<String>)>),
+}
+
+/// Why a document is not a valid policy. The messages name the offending part.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// Not JSON, or not a JSON object.
+    #[error("policy is not a valid JSON object: {0}")]
+    NotJson(String),
+    /// A structural problem.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl PolicyDocument {
+    /// Parses and validates a policy document.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|err| PolicyError::NotJson(err.to_string()))?;
+        let Value::Object(object) = value else {
+            return Err(PolicyError::NotJson(
+                "the document is not an object".to_owned(),
+            ));
+        };
+        for key in object.keys() {
+            if !matches!(key.as_str(), "Version" | "Id" | "Statement") {
+                return Err(PolicyError::Invalid(format!(
+                    "Policy has an unknown element '{key}'"
+                )));
+            }
+        }
+        let version = match object.get("Version") {
+            None => "2008-10-17".to_owned(),
+            Some(Value::String(v)) if VERSIONS.contains(&v.as_str()) => v.clone(),
+            Some(other) => {
+                return Err(PolicyError::Invalid(format!(
+                    "Policy has an invalid Version {other}"
+                )))
+            }
+        };
+        let statements = match object.get("Statement") {
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .map(Statement::parse)
+                .collect::<Result<_, _>>()?,
+            Some(item @ Value::Object(_)) => vec![Statement::parse(item)?],
+            _ => {
+                return Err(PolicyError::Invalid(
+                    "Policy must contain at least one Statement".to_owned(),
+                ))
+            }
+        };
+        Ok(Self {
+            version,
+            statements,
+        })
+    }
+}
+
+impl Statement {
+    fn parse(value: &Value) -> Result<Self, PolicyError> {
+        let Value::Object(object) = value else {
+            return Err(PolicyError::Invalid(
+                "Each Statement must be an object".to_owned(),
+            ));
+        };
+        for key in object.keys() {
+            if !matches!(
+                key.as_str(),
+                "Sid"
+                    | "Effect"
+                    | "Principal"
+                    | "NotPrincipal"
+                    | "Action"
+                    | "NotAction"
+                    | "Resource"
+                    | "NotResource"
+                    | "Condition"
+            ) {
+                return Err(PolicyError::Invalid(format!(
+                    "Statement has an unknown element '{key}'"
+                )));
+            }
+        }
+        let sid = match object.get("Sid") {
+            None => None,
+            Some(Value::String(sid)) => Some(sid.clone()),
+            Some(_) => return Err(PolicyError::Invalid("Sid must be a string".to_owned())),
+        };
+        let effect = match object.get("Effect").and_then(Value::as_str) {
+            Some("Allow") => Effect::Allow,
+            Some("Deny") => Effect::Deny,
+            _ => {
+                return Err(PolicyError::Invalid(
+                    "Statement Effect must be 'Allow' or 'Deny'".to_owned(),
+                ))
+            }
+        };
+        let (principal, not_principal) = match (object.get("Principal"), object.get("NotPrincipal"))
+        {
+            (Some(_), Some(_)) => {
+                return Err(PolicyError::Invalid(
+                    "Statement cannot have both Principal and NotPrincipal".to_owned(),
+                ))
+            }
+            (Some(p), None) => (Some(Principals::parse(p)?), false),
+            (None, Some(p)) => (Some(Principals::parse(p)?), true),
+            (None, None) => (None, false),
+        };
+        let (actions, not_action) = one_of(object, "Action", "NotAction")?;
+        if actions.is_empty() {
+            return Err(PolicyError::Invalid(
+                "Statement must contain an Action or NotAction".to_owned(),
+            ));
+        }
+        for action in &actions {
+            if action != "*"
+                && !action
+                    .split_once(':')
+                    .is_some_and(|(service, name)| !service.is_empty() && !name.is_empty())
+            {
+                return Err(PolicyError::Invalid(format!(
+                    "Action '{action}' must be of the form service:Action"
+                )));
+            }
+        }
+        let (resources, not_resource) = one_of(object, "Resource", "NotResource")?;
+        let condition = match object.get("Condition") {
+            None => None,
+            Some(Value::Object(operators)) => {
+                for (operator, keys) in operators {
+                    let Value::Object(keys) = keys else {
+                        return Err(PolicyError::Invalid(format!(
+                            "Condition operator '{operator}' must map keys to values"
+                        )));
+                    };
+                    for (key, values) in keys {
+                        let ok = match values {
+                            Value::String(_) | Value::Bool(_) | Value::Number(_) => true,
+                            Value::Array(items) => items
+                                .iter()
+                                .all(|v| v.is_string() || v.is_boolean() || v.is_number()),
+                            _ => false,
+                        };
+                        if !ok {
+                            return Err(PolicyError::Invalid(format!(
+                                "Condition key '{key}' has an invalid value"
+                            )));
+                        }
+                    }
+                }
+                Some(Value::Object(operators.clone()))
+            }
+            Some(_) => {
+                return Err(PolicyError::Invalid(
+                    "Condition must be an object".to_owned(),
+                ))
+            }
+        };
+        Ok(Self {
+            sid,
+            effect,
+            principal,
+            not_principal,
+            actions,
+            not_action,
+            resources,
+            not_resource,
+            condition,
+        })
+    }
+
+    /// The values this statement's conditions test for a condition key, case-insensitively.
+    pub fn condition_values(&self, key: &str) -> Vec<&str> {
+        let Some(Value::Object(operators)) = &self.condition else {
+            return Vec::new();
+        };
+        operators
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|keys| keys.iter())
+            .filter(|(name, _)| name.eq_ignore_ascii_case(key))
+            .flat_map(|(_, values)| match values {
+                Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>(),
+                other => other.as_str().into_iter().collect(),
+            })
+            .collect()
+    }
+}
+
+impl Principals {
+    fn parse(value: &Value) -> Result<Self, PolicyError> {
+        match value {
+            Value::String(star) if star == "*" => Ok(Principals::Everyone),
+            Value::Object(types) if !types.is_empty() => {
+                let mut typed = Vec::new();
+                for (kind, ids) in types {
+                    if !matches!(
+                        kind.as_str(),
+                        "AWS" | "Service" | "Federated" | "CanonicalUser"
+                    ) {
+                        return Err(PolicyError::Invalid(format!(
+                            "Principal type '{kind}' is not valid"
+                        )));
+                    }
+                    let ids = strings(ids).ok_or_else(|| {
+                        PolicyError::Invalid(format!(
+                            "Principal '{kind}' must be a string or a list of strings"
+                        ))
+                    })?;
+                    if kind == "AWS" {
+                        for id in &ids {
+                            let is_account =
+                                id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
+                            if id != "*" && !is_account && !id.starts_with("arn:") {
+                                return Err(PolicyError::Invalid(format!(
+                                    "Principal AWS '{id}' must be '*', an account id or an ARN"
+                                )));
+                            }
+                        }
+                    }
+                    typed.push((kind.clone(), ids));
+                }
+                Ok(Principals::Typed(typed))
+            }
+            _ => Err(PolicyError::Invalid(
+                "Principal must be '*' or an object of principal types".to_owned(),
+            )),
+        }
+    }
+
+    /// The account ids this names in its `AWS` entries, from bare ids and ARNs alike.
+    pub fn aws_accounts(&self) -> Vec<String> {
+        match self {
+            Principals::Everyone => Vec::new(),
+            Principals::Typed(types) => types
+                .iter()
+                .filter(|(kind, _)| kind == "AWS")
+                .flat_map(|(_, ids)| ids.iter())
+                .filter_map(|id| {
+                    if id.starts_with("arn:") {
+                        id.split(':')
+                            .nth(4)
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_owned)
+                    } else if id == "*" {
+                        None
+                    } else {
+                        Some(id.clone())
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+fn strings(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    }
+}
+
+fn one_of(
+    object: &serde_json::Map<String, Value>,
+    name: &str,
+    not_name: &str,
+) -> Result<(Vec<String>, bool), PolicyError> {
+    match (object.get(name), object.get(not_name)) {
+        (Some(_), Some(_)) => Err(PolicyError::Invalid(format!(
+            "Statement cannot have both {name} and {not_name}"
+        ))),
+        (Some(v), None) => strings(v).map(|s| (s, false)).ok_or_else(|| {
+            PolicyError::Invalid(format!("{name} must be a string or a list of strings"))
+        }),
+        (None, Some(v)) => strings(v).map(|s| (s, true)).ok_or_else(|| {
+            PolicyError::Invalid(format!("{not_name} must be a string or a list of strings"))
+        }),
+        (None, None) => Ok((Vec::new(), false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_destination_policy() {
+        let policy = PolicyDocument::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"","Effect":"Allow",
+               "Principal":{"AWS":["111111111111","arn:aws:iam::222222222222:root"]},
+               "Action":"logs:PutSubscriptionFilter",
+               "Resource":"arn:aws:logs:us-east-1:999999999999:destination:d"}]}"#,
+        )
+        .expect("valid");
+        let statement = &policy.statements[0];
+        assert_eq!(statement.effect, Effect::Allow);
+        assert_eq!(statement.actions, ["logs:PutSubscriptionFilter"]);
+        let accounts = statement
+            .principal
+            .as_ref()
+            .map(Principals::aws_accounts)
+            .unwrap_or_default();
+        assert_eq!(accounts, ["111111111111", "222222222222"]);
+    }
+
+    #[test]
+    fn reads_org_conditions() {
+        let policy = PolicyDocument::parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"logs:PutSubscriptionFilter",
+               "Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":["o-1234567890"]}}}}"#,
+        )
+        .expect("valid");
+        assert_eq!(policy.version, "2008-10-17");
+        assert_eq!(
+            policy.statements[0].condition_values("aws:PrincipalOrgId"),
+            ["o-1234567890"]
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_documents() {
+        for bad in [
+            "not json",
+            "[]",
+            r#"{"Statement":[]}"#,
+            r#"{"Version":"2020-01-01","Statement":{"Effect":"Allow","Action":"logs:*"}}"#,
+            r#"{"Statement":{"Effect":"Maybe","Action":"logs:*"}}"#,
+            r#"{"Statement":{"Effect":"Allow"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"PutSubscriptionFilter"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"logs:*","Principal":{"AWS":"bob"}}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"logs:*","Principal":"bob"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"logs:*","Condition":{"StringEquals":"x"}}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"logs:*","Bogus":1}}"#,
+        ] {
+            assert!(PolicyDocument::parse(bad).is_err(), "{bad} must be refused");
+        }
+    }
+}

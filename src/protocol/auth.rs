@@ -1,0 +1,117 @@
+//! Who is calling: SigV4 authentication in the two modes Sluice runs in.
+//!
+//! Emulator mode checks that a well-formed signature is present (so that a web page cannot
+//! drive Sluice with a plain form post) but accepts any key and any secret. Strict mode
+//! verifies every signature against the configured credentials.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+use super::sigv4::{self, RequestParts, SigV4Error};
+use super::{ApiError, IncomingRequest};
+
+/// The account used in emulator mode when the access key is not itself a 12-digit account id.
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+
+/// A configured credential for strict mode.
+#[derive(Clone)]
+pub struct Credential {
+    /// The secret access key the client signs with.
+    pub secret_access_key: String,
+    /// The account this key belongs to.
+    pub account_id: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("secret_access_key", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .finish()
+    }
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Authenticator {
+    /// Any access key; the account is the key when it is 12 digits, else `000000000000`.
+    Emulator,
+    /// Only configured keys, with verified signatures, keyed by access key id.
+    Strict(HashMap<String, Credential>),
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The signing access key.
+    pub access_key_id: String,
+    /// The caller's account.
+    pub account_id: String,
+    /// The region of the credential scope.
+    pub region: String,
+    /// The service of the credential scope (the SigV4 signing name).
+    pub service: String,
+}
+
+impl Authenticator {
+    /// Whether signatures are verified (production mode).
+    pub fn is_strict(&self) -> bool {
+        matches!(self, Authenticator::Strict(_))
+    }
+
+    /// Authenticates a request, or returns the AWS error for why it cannot be.
+    pub fn authenticate(&self, request: &IncomingRequest) -> Result<Identity, ApiError> {
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let parts = RequestParts {
+            method: request.method.as_str(),
+            raw_path: &request.raw_path,
+            raw_query: &request.raw_query,
+            headers: &headers,
+            body: &request.body,
+        };
+        let parsed = sigv4::parse(&parts).map_err(sigv4_error)?;
+        let scope = &parsed.scope;
+        let account_id = match self {
+            Authenticator::Emulator => {
+                let key = &scope.access_key_id;
+                if key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()) {
+                    key.clone()
+                } else {
+                    DEFAULT_ACCOUNT_ID.to_owned()
+                }
+            }
+            Authenticator::Strict(credentials) => {
+                let credential = credentials.get(&scope.access_key_id).ok_or_else(|| {
+                    ApiError::new(
+                        "UnrecognizedClientException",
+                        "The security token included in the request is invalid.",
+                    )
+                })?;
+                sigv4::verify(
+                    &parts,
+                    &parsed,
+                    &credential.secret_access_key,
+                    OffsetDateTime::now_utc(),
+                )
+                .map_err(sigv4_error)?;
+                credential.account_id.clone()
+            }
+        };
+        Ok(Identity {
+            access_key_id: scope.access_key_id.clone(),
+            account_id,
+            region: scope.region.clone(),
+            service: scope.service.clone(),
+        })
+    }
+}
+
+fn sigv4_error(error: SigV4Error) -> ApiError {
+    let (code, status, message) = error.aws_error();
+    ApiError::with_status(code, status, message)
+}

@@ -1,0 +1,217 @@
+//! The protocol layer: everything that knows HTTP and the AWS wire formats, and nothing that
+//! knows any one service.
+//!
+//! A request goes through small typed steps (see `dispatch`): authenticate the SigV4
+//! signature, find the service from the credential scope, let its protocol codec (`aws_json`
+//! or `rest_json`) find the operation and decode the input, validate the input against the
+//! service's botocore model, call the service, and render the output or the error. Start
+//! reading at [`dispatch`].
+
+pub mod auth;
+pub mod aws_json;
+pub mod error;
+pub mod model;
+pub mod rest_json;
+#[path = "/tmp/sigv4_stub.rs"]
+pub mod sigv4;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub use error::ApiError;
+use model::{InputError, Protocol, ServiceModel, Violation};
+
+/// Who is calling, where, and which request this is. Handed to every operation.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The caller's account, from its access key.
+    pub account_id: String,
+    /// The region from the SigV4 credential scope.
+    pub region: String,
+    /// The access key that signed the request.
+    pub access_key_id: String,
+    /// Sent back as `x-amzn-RequestId`.
+    pub request_id: String,
+    /// When the request arrived; operations stamp resources with it.
+    pub received_at: OffsetDateTime,
+}
+
+impl RequestContext {
+    /// The arrival time in epoch milliseconds, as CloudWatch Logs counts time.
+    pub fn received_at_millis(&self) -> i64 {
+        (self.received_at.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+}
+
+/// One AWS service served by Sluice.
+///
+/// A service owns its botocore model and its handlers. Inputs arrive already validated against
+/// the model (types, required members, lengths, patterns, ranges, enums), with timestamps as
+/// epoch seconds; outputs leave as JSON values with timestamps as epoch seconds, and the
+/// protocol layer writes them in the protocol's format.
+#[async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// The service's model, which drives routing, binding and validation.
+    fn model(&self) -> &ServiceModel;
+
+    /// Wraps model violations in the error this service uses for them (CloudWatch Logs uses
+    /// `InvalidParameterException`, AppFabric `ValidationException` with a field list ...).
+    fn validation_error(&self, violations: &[Violation]) -> ApiError;
+
+    /// Runs one operation of the model.
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Value, ApiError>;
+}
+
+/// The services Sluice serves, by SigV4 signing name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    services: HashMap<String, Arc<dyn Service>>,
+    rest_routers: HashMap<String, Arc<rest_json::Router>>,
+}
+
+impl Registry {
+    /// Adds a service under its model's signing name.
+    pub fn register(&mut self, service: Arc<dyn Service>) {
+        let name = service.model().signing_name().to_owned();
+        if service.model().metadata.protocol == "rest-json" {
+            self.rest_routers.insert(
+                name.clone(),
+                Arc::new(rest_json::Router::new(service.model())),
+            );
+        }
+        self.services.insert(name, service);
+    }
+
+    /// The signing names of the registered services, sorted, for the health document.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.services.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+/// A request after the HTTP server has read it whole.
+pub struct IncomingRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// Raw path, still percent-encoded.
+    pub raw_path: String,
+    /// Raw query string, possibly empty.
+    pub raw_query: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// Serves one AWS API request: authenticate, route, decode, validate, call, render.
+pub async fn dispatch(
+    registry: &Registry,
+    authenticator: &auth::Authenticator,
+    request: IncomingRequest,
+    request_id: String,
+) -> Response {
+    // Until the service is known, errors are rendered in the JSON 1.1 form, which rest-json
+    // clients read as well (both look at `X-Amzn-ErrorType` and `__type`).
+    let mut protocol = Protocol::AwsJson;
+    let result = async {
+        let identity = authenticator.authenticate(&request)?;
+        let service = registry.services.get(&identity.service).ok_or_else(|| {
+            ApiError::unknown_operation(format!(
+                "Sluice does not serve the service '{}'",
+                identity.service
+            ))
+        })?;
+        let model = service.model();
+        let ctx = RequestContext {
+            account_id: identity.account_id,
+            region: identity.region,
+            access_key_id: identity.access_key_id,
+            request_id: request_id.clone(),
+            received_at: OffsetDateTime::now_utc(),
+        };
+        if let Some(router) = registry.rest_routers.get(&identity.service) {
+            protocol = Protocol::RestJson;
+            let (operation, mut input) = router.decode(model, &request)?;
+            validate(service.as_ref(), operation, &mut input, protocol)?;
+            tracing::debug!(service = %identity.service, op = %operation.name, "Calling operation.");
+            let output = service.call(&ctx, &operation.name, input).await?;
+            Ok(rest_json::encode_output(model, operation, output))
+        } else {
+            let (operation, mut input) = aws_json::decode(model, &request)?;
+            validate(service.as_ref(), operation, &mut input, protocol)?;
+            tracing::debug!(service = %identity.service, op = %operation.name, "Calling operation.");
+            let output = service.call(&ctx, &operation.name, input).await?;
+            Ok(aws_json::encode_output(model, operation, output))
+        }
+    }
+    .await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => render_error(&error, protocol),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-RequestId", value);
+    }
+    response
+}
+
+fn validate(
+    service: &dyn Service,
+    operation: &model::Operation,
+    input: &mut Value,
+    protocol: Protocol,
+) -> Result<(), ApiError> {
+    let Some(input_ref) = &operation.input else {
+        *input = Value::Object(Default::default());
+        return Ok(());
+    };
+    match service
+        .model()
+        .validate_input(&input_ref.shape, input, protocol)
+    {
+        Ok(()) => Ok(()),
+        Err(InputError::Type(message)) => Err(ApiError::serialization(message)),
+        Err(InputError::Constraints(violations)) => Err(service.validation_error(&violations)),
+    }
+}
+
+/// Renders an error the way both JSON protocols do: the code in `__type` and in
+/// `X-Amzn-ErrorType`, the message and the shape's extra members in the body.
+pub fn render_error(error: &ApiError, protocol: Protocol) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("__type".to_owned(), Value::String(error.code.clone()));
+    if let Some(message) = &error.message {
+        body.insert(
+            error.message_member.to_owned(),
+            Value::String(message.clone()),
+        );
+    }
+    for (name, value) in &error.fields {
+        body.insert(name.clone(), value.clone());
+    }
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let content_type = match protocol {
+        Protocol::AwsJson => aws_json::CONTENT_TYPE,
+        Protocol::RestJson => rest_json::CONTENT_TYPE,
+    };
+    let mut response = (status, Value::Object(body).to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&error.code) {
+        headers.insert("x-amzn-ErrorType", value);
+    }
+    response
+}

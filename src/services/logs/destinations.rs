@@ -1,0 +1,408 @@
+//! Destinations: the cross-account entry points that wrap a Kinesis (or Firehose) stream.
+//!
+//! A destination is one record in the store. Updates are conditional on the version read, so
+//! two concurrent writers cannot silently overwrite each other: the later one gets
+//! `OperationAbortedException`, as AWS answers conflicting changes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{LogsError, DESTINATION};
+use crate::arn::{self, Arn};
+use crate::policy::PolicyDocument;
+use crate::protocol::RequestContext;
+use crate::services::Deps;
+use crate::store::{Expect, RecordKey, Write};
+use crate::token::TokenError;
+
+/// The default and largest page of DescribeDestinations.
+const DEFAULT_LIMIT: usize = 50;
+/// The documented size limit of an access policy ("This can be up to 5120 bytes").
+const MAX_POLICY_BYTES: usize = 5120;
+
+/// A destination as stored. Not a wire shape: the outputs are built from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct DestinationRecord {
+    pub name: String,
+    pub arn: String,
+    pub target_arn: String,
+    pub role_arn: String,
+    pub access_policy: Option<String>,
+    /// The parsed access policy, kept for evaluating subscription requests.
+    pub policy: Option<PolicyDocument>,
+    /// Epoch milliseconds.
+    pub creation_time: i64,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The wire form of a destination.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Destination {
+    destination_name: String,
+    target_arn: String,
+    role_arn: String,
+    access_policy: Option<String>,
+    arn: String,
+    creation_time: i64,
+}
+
+impl From<&DestinationRecord> for Destination {
+    fn from(record: &DestinationRecord) -> Self {
+        Destination {
+            destination_name: record.name.clone(),
+            target_arn: record.target_arn.clone(),
+            role_arn: record.role_arn.clone(),
+            access_policy: record.access_policy.clone(),
+            arn: record.arn.clone(),
+            creation_time: record.creation_time,
+        }
+    }
+}
+
+/// PutDestination input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutDestinationInput {
+    destination_name: String,
+    target_arn: String,
+    role_arn: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// PutDestination output.
+#[derive(Debug, Serialize)]
+pub struct PutDestinationOutput {
+    destination: Destination,
+}
+
+/// DescribeDestinations input. The prefix member is capitalised in the model, unlike the rest.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeDestinationsInput {
+    #[serde(rename = "DestinationNamePrefix")]
+    destination_name_prefix: Option<String>,
+    next_token: Option<String>,
+    limit: Option<usize>,
+}
+
+/// DescribeDestinations output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeDestinationsOutput {
+    destinations: Vec<Destination>,
+    next_token: Option<String>,
+}
+
+/// DeleteDestination input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteDestinationInput {
+    destination_name: String,
+}
+
+/// PutDestinationPolicy input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutDestinationPolicyInput {
+    destination_name: String,
+    access_policy: String,
+    #[serde(default)]
+    force_update: bool,
+}
+
+/// The ARN of a destination.
+pub(super) fn destination_arn(region: &str, account: &str, name: &str) -> String {
+    format!(
+        "arn:{}:logs:{region}:{account}:destination:{name}",
+        arn::partition(region)
+    )
+}
+
+fn not_found() -> LogsError {
+    LogsError::ResourceNotFound("The specified destination does not exist.".to_owned())
+}
+
+/// A destination target must be a Kinesis data stream or a Firehose delivery stream in the
+/// destination's own region.
+fn check_target_arn(ctx: &RequestContext, target_arn: &str) -> Result<(), LogsError> {
+    let invalid =
+        |why: &str| LogsError::InvalidParameter(format!("Invalid targetArn '{target_arn}': {why}"));
+    let parsed = Arn::parse(target_arn).ok_or_else(|| invalid("not a valid ARN"))?;
+    let resource_ok = match parsed.service {
+        "kinesis" => parsed
+            .resource
+            .strip_prefix("stream/")
+            .is_some_and(|name| !name.is_empty()),
+        "firehose" => parsed
+            .resource
+            .strip_prefix("deliverystream/")
+            .is_some_and(|name| !name.is_empty()),
+        _ => false,
+    };
+    if !resource_ok {
+        return Err(invalid(
+            "the target must be a Kinesis data stream or a Firehose delivery stream",
+        ));
+    }
+    if !arn::is_account_id(parsed.account) {
+        return Err(invalid("the account id is not valid"));
+    }
+    if parsed.region != ctx.region {
+        return Err(invalid(
+            "the target must be in the same region as the destination",
+        ));
+    }
+    Ok(())
+}
+
+fn check_role_arn(role_arn: &str) -> Result<(), LogsError> {
+    let valid = Arn::parse(role_arn).is_some_and(|parsed| {
+        parsed.service == "iam"
+            && parsed.region.is_empty()
+            && arn::is_account_id(parsed.account)
+            && parsed
+                .resource
+                .strip_prefix("role/")
+                .is_some_and(|name| !name.is_empty())
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(LogsError::InvalidParameter(format!(
+            "Invalid roleArn '{role_arn}': it must be the ARN of an IAM role"
+        )))
+    }
+}
+
+/// Tags that the model's patterns allow but AWS refuses: the `aws:` prefix is reserved.
+pub(super) fn check_tag_keys<'a>(
+    keys: impl IntoIterator<Item = &'a String>,
+) -> Result<(), LogsError> {
+    for key in keys {
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(LogsError::InvalidParameter(format!(
+                "Tag key '{key}' is invalid: the 'aws:' prefix is reserved for AWS use"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn load(
+    deps: &Deps,
+    key: &RecordKey,
+) -> Result<Option<(DestinationRecord, i64)>, LogsError> {
+    let Some(record) = deps.store.get(key).await? else {
+        return Ok(None);
+    };
+    let destination = serde_json::from_value(record.body).map_err(|err| {
+        crate::store::StoreError::Unavailable(format!("corrupt destination record: {err}"))
+    })?;
+    Ok(Some((destination, record.version)))
+}
+
+pub(super) async fn save(
+    deps: &Deps,
+    key: RecordKey,
+    record: &DestinationRecord,
+    expect: Expect,
+) -> Result<(), LogsError> {
+    let body =
+        serde_json::to_value(record).map_err(|err| LogsError::InvalidParameter(err.to_string()))?;
+    deps.store
+        .write(vec![Write::Put { key, body, expect }])
+        .await?;
+    Ok(())
+}
+
+fn key(ctx: &RequestContext, name: &str) -> RecordKey {
+    RecordKey::new(DESTINATION, &ctx.account_id, &ctx.region, name)
+}
+
+/// Creates a destination, or updates its target and role in place (same ARN, same
+/// `creationTime`, same policy and tags). Tags are applied only on create, as AWS does.
+pub async fn put_destination(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: PutDestinationInput,
+) -> Result<PutDestinationOutput, LogsError> {
+    check_target_arn(ctx, &input.target_arn)?;
+    check_role_arn(&input.role_arn)?;
+    check_tag_keys(input.tags.keys())?;
+    let key = key(ctx, &input.destination_name);
+    let (record, expect) = match load(deps, &key).await? {
+        Some((mut existing, version)) => {
+            existing.target_arn = input.target_arn;
+            existing.role_arn = input.role_arn;
+            (existing, Expect::Version(version))
+        }
+        None => (
+            DestinationRecord {
+                arn: destination_arn(&ctx.region, &ctx.account_id, &input.destination_name),
+                name: input.destination_name,
+                target_arn: input.target_arn,
+                role_arn: input.role_arn,
+                access_policy: None,
+                policy: None,
+                creation_time: ctx.received_at_millis(),
+                tags: input.tags,
+            },
+            Expect::Absent,
+        ),
+    };
+    save(deps, key, &record, expect).await?;
+    Ok(PutDestinationOutput {
+        destination: Destination::from(&record),
+    })
+}
+
+/// Lists destinations in ASCII order of name, filtered by prefix, a page at a time.
+pub async fn describe_destinations(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DescribeDestinationsInput,
+) -> Result<DescribeDestinationsOutput, LogsError> {
+    let limit = input.limit.unwrap_or(DEFAULT_LIMIT);
+    let prefix = input.destination_name_prefix.unwrap_or_default();
+    let scope = format!(
+        "logs:DescribeDestinations:{}:{}:{prefix}",
+        ctx.account_id, ctx.region
+    );
+    let now = ctx.received_at_millis();
+    let after = match &input.next_token {
+        None => None,
+        Some(token) => {
+            let state = deps.tokens.open(&scope, token, now).map_err(|err| {
+                LogsError::InvalidParameter(match err {
+                    TokenError::Invalid => format!("The specified nextToken is invalid: {token}"),
+                    TokenError::Expired => "The specified nextToken has expired.".to_owned(),
+                })
+            })?;
+            state
+                .get("after")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        }
+    };
+    // One extra row tells whether another page follows without a second query.
+    let mut records = deps
+        .store
+        .list(
+            DESTINATION,
+            &ctx.account_id,
+            &ctx.region,
+            &prefix,
+            after.as_deref(),
+            limit + 1,
+        )
+        .await?;
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let destinations = records
+        .into_iter()
+        .map(|record| {
+            serde_json::from_value::<DestinationRecord>(record.body)
+                .map(|destination| Destination::from(&destination))
+                .map_err(|err| {
+                    crate::store::StoreError::Unavailable(format!(
+                        "corrupt destination record: {err}"
+                    ))
+                    .into()
+                })
+        })
+        .collect::<Result<Vec<_>, LogsError>>()?;
+    let next_token = match destinations.last() {
+        Some(last) if more => Some(deps.tokens.issue(
+            &scope,
+            json!({ "after": last.destination_name }),
+            now,
+        )),
+        _ => None,
+    };
+    Ok(DescribeDestinationsOutput {
+        destinations,
+        next_token,
+    })
+}
+
+/// Deletes a destination.
+pub async fn delete_destination(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DeleteDestinationInput,
+) -> Result<(), LogsError> {
+    let key = key(ctx, &input.destination_name);
+    let (_, version) = load(deps, &key).await?.ok_or_else(not_found)?;
+    deps.store
+        .write(vec![Write::Delete {
+            key,
+            expect: Expect::Version(version),
+        }])
+        .await?;
+    Ok(())
+}
+
+/// Sets the access policy that decides which accounts may subscribe to the destination.
+///
+/// `forceUpdate` guards one dangerous change, as AWS describes it: replacing a policy that
+/// grants individual accounts by one that grants an organization (`aws:PrincipalOrgID`) can
+/// break the existing subscriptions, so it must be affirmed with `forceUpdate: true`.
+pub async fn put_destination_policy(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: PutDestinationPolicyInput,
+) -> Result<(), LogsError> {
+    if input.access_policy.len() > MAX_POLICY_BYTES {
+        return Err(LogsError::InvalidParameter(format!(
+            "The access policy is {} bytes; the maximum is {MAX_POLICY_BYTES} bytes.",
+            input.access_policy.len()
+        )));
+    }
+    let policy = PolicyDocument::parse(&input.access_policy)
+        .map_err(|err| LogsError::InvalidParameter(format!("Invalid access policy: {err}")))?;
+    // AWS treats a destination policy as a resource policy whose principals are accounts or
+    // organizations, so the principal must be present.
+    if policy.statements.iter().any(|s| s.principal.is_none()) {
+        return Err(LogsError::InvalidParameter(
+            "Invalid access policy: every statement of a destination policy needs a Principal"
+                .to_owned(),
+        ));
+    }
+    let key = key(ctx, &input.destination_name);
+    // The model lists no ResourceNotFoundException for this operation, but AWS answers a
+    // missing destination with it; the error shape exists in the model, so clients map it.
+    let (mut record, version) = load(deps, &key).await?.ok_or_else(not_found)?;
+    if !input.force_update
+        && grants_accounts(record.policy.as_ref())
+        && grants_organization(&policy)
+    {
+        return Err(LogsError::InvalidParameter(
+            "Changing the destination policy from account principals to an organization (aws:PrincipalOrgID) can break existing subscription filters; update them first and set forceUpdate to true.".to_owned(),
+        ));
+    }
+    record.access_policy = Some(input.access_policy);
+    record.policy = Some(policy);
+    save(deps, key, &record, Expect::Version(version)).await
+}
+
+fn grants_accounts(policy: Option<&PolicyDocument>) -> bool {
+    policy.is_some_and(|policy| {
+        policy
+            .statements
+            .iter()
+            .filter_map(|s| s.principal.as_ref())
+            .any(|p| !p.aws_accounts().is_empty())
+    })
+}
+
+fn grants_organization(policy: &PolicyDocument) -> bool {
+    policy.statements.iter().any(|s| {
+        !s.condition_values("aws:PrincipalOrgID").is_empty()
+            || !s.condition_values("aws:PrincipalOrgPaths").is_empty()
+    })
+}

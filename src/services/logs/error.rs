@@ -1,0 +1,74 @@
+//! CloudWatch Logs errors, and their one mapping to the wire.
+
+use crate::protocol::model::Violation;
+use crate::protocol::ApiError;
+use crate::store::StoreError;
+
+/// Every error a CloudWatch Logs operation of Sluice can return.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    /// A parameter is missing, malformed or out of range (model violations included).
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The named resource does not exist in the caller's account and region.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// The resource already exists.
+    #[error("{0}")]
+    ResourceAlreadyExists(String),
+    /// Two writers changed the same resource at once; the later one is refused.
+    #[error("Multiple concurrent requests to update the same resource were in conflict.")]
+    OperationAborted,
+    /// The store failed; the client may retry.
+    #[error("The service cannot complete the request.")]
+    ServiceUnavailable,
+    /// Adding the tags would exceed 50 on the resource.
+    #[error("{message}")]
+    TooManyTags {
+        /// AWS's sentence.
+        message: String,
+        /// The resource's ARN.
+        resource_name: String,
+    },
+}
+
+impl LogsError {
+    /// Wraps model violations as CloudWatch Logs does: `InvalidParameterException` with the
+    /// "N validation error(s) detected" sentence.
+    pub fn from_violations(violations: &[Violation]) -> Self {
+        LogsError::InvalidParameter(Violation::summary(violations))
+    }
+}
+
+impl From<StoreError> for LogsError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(_) => LogsError::OperationAborted,
+            StoreError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "Store failure in CloudWatch Logs.");
+                LogsError::ServiceUnavailable
+            }
+        }
+    }
+}
+
+impl From<LogsError> for ApiError {
+    fn from(err: LogsError) -> Self {
+        let message = err.to_string();
+        match err {
+            LogsError::InvalidParameter(_) => ApiError::new("InvalidParameterException", message),
+            LogsError::ResourceNotFound(_) => ApiError::new("ResourceNotFoundException", message),
+            LogsError::ResourceAlreadyExists(_) => {
+                ApiError::new("ResourceAlreadyExistsException", message)
+            }
+            LogsError::OperationAborted => ApiError::new("OperationAbortedException", message),
+            // A server fault: 503 makes the SDKs retry it, as they do against AWS.
+            LogsError::ServiceUnavailable => {
+                ApiError::with_status("ServiceUnavailableException", 503, message)
+            }
+            LogsError::TooManyTags { resource_name, .. } => {
+                ApiError::new("TooManyTagsException", message).field("resourceName", resource_name)
+            }
+        }
+    }
+}

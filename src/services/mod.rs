@@ -1,0 +1,28 @@
+//! The AWS services Sluice serves, one module each, named like the SDK crates.
+//!
+//! A service module holds its typed inputs and outputs, the checks the model cannot express,
+//! its error enum with the one mapping to the wire, and its handlers over the store.
+
+pub mod logs;
+
+use std::sync::Arc;
+
+use crate::protocol::Registry;
+use crate::store::Store;
+use crate::token::TokenSigner;
+
+/// What every service is built from.
+#[derive(Clone)]
+pub struct Deps {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Signs pagination tokens.
+    pub tokens: TokenSigner,
+}
+
+/// Builds the registry of every served service.
+pub fn registry(deps: &Deps) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(Arc::new(logs::LogsService::new(deps.clone())));
+    registry
+}

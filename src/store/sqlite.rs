@@ -1,0 +1,232 @@
+//! The embedded default store: one SQLite file, `sluice.db`, in the data directory.
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so a committed batch survives a process
+//! crash and a power cut. Writes go through a single connection, which keeps SQLite's one
+//! writer free of busy retries; reads use a pool of their own and never wait for writes.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{Expect, Record, RecordKey, Store, StoreError, Write};
+
+/// The SQLite store.
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `sluice.db` under `data_dir` and applies pending migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|err| {
+            StoreError::Unavailable(format!("cannot create {}: {err}", data_dir.display()))
+        })?;
+        let path = data_dir.join("sluice.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|err| StoreError::Unavailable(format!("migration failed: {err}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+}
+
+fn record_from_row(
+    kind: &'static str,
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<Record, StoreError> {
+    let body: String = row.try_get("body")?;
+    Ok(Record {
+        key: RecordKey {
+            kind,
+            account: row.try_get("account")?,
+            region: row.try_get("region")?,
+            name: row.try_get("name")?,
+        },
+        version: row.try_get("version")?,
+        body: serde_json::from_str(&body)
+            .map_err(|err| StoreError::Unavailable(format!("corrupt record body: {err}")))?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account, region, name, version, body FROM records
+             WHERE kind = ? AND account = ? AND region = ? AND name = ?",
+        )
+        .bind(key.kind)
+        .bind(&key.account)
+        .bind(&key.region)
+        .bind(&key.name)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| record_from_row(key.kind, &row)).transpose()
+    }
+
+    async fn list(
+        &self,
+        kind: &'static str,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        // `substr` rather than LIKE, so that `%` and `_` in a prefix are literal.
+        let rows = sqlx::query(
+            "SELECT account, region, name, version, body FROM records
+             WHERE kind = ? AND account = ? AND region = ?
+               AND substr(name, 1, ?) = ? AND name > ?
+             ORDER BY name LIMIT ?",
+        )
+        .bind(kind)
+        .bind(account)
+        .bind(region)
+        .bind(prefix.chars().count() as i64)
+        .bind(prefix)
+        .bind(after.unwrap_or(""))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|row| record_from_row(kind, row)).collect()
+    }
+
+    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for write in &batch {
+            let (key, expect) = match write {
+                Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
+            };
+            let current: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?",
+            )
+            .bind(key.kind)
+            .bind(&key.account)
+            .bind(&key.region)
+            .bind(&key.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let holds = match expect {
+                Expect::Any => true,
+                Expect::Absent => current.is_none(),
+                Expect::Version(version) => current == Some(version),
+            };
+            if !holds {
+                return Err(StoreError::Conflict(key.clone()));
+            }
+            match write {
+                Write::Put { body, .. } => {
+                    sqlx::query(
+                        "INSERT INTO records (kind, account, region, name, version, body)
+                         VALUES (?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (kind, account, region, name)
+                         DO UPDATE SET version = excluded.version, body = excluded.body",
+                    )
+                    .bind(key.kind)
+                    .bind(&key.account)
+                    .bind(&key.region)
+                    .bind(&key.name)
+                    .bind(current.unwrap_or(0) + 1)
+                    .bind(body.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Delete { .. } => {
+                    sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
+                        .bind(key.kind)
+                        .bind(&key.account)
+                        .bind(&key.region)
+                        .bind(&key.name)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.writer)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.writer)
+                .await?,
+        )
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM records")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn passes_the_conformance_scenario() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::SqliteStore::open(dir.path()).await.expect("open");
+        super::super::conformance::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn keeps_records_across_reopen() {
+        use super::super::{Expect, RecordKey, Store, Write};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = RecordKey::new("test/thing", "1", "r", "n");
+        {
+            let store = super::SqliteStore::open(dir.path()).await.expect("open");
+            store
+                .write(vec![Write::Put {
+                    key: key.clone(),
+                    body: serde_json::json!({"x": 1}),
+                    expect: Expect::Absent,
+                }])
+                .await
+                .expect("write");
+        }
+        let store = super::SqliteStore::open(dir.path()).await.expect("reopen");
+        assert_eq!(
+            store.get(&key).await.expect("get").map(|r| r.body),
+            Some(serde_json::json!({"x": 1}))
+        );
+    }
+}
