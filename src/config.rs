@@ -192,3 +192,80 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         exit_with_stdin: args.exit_with_stdin,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut file, text.as_bytes()).expect("write");
+        file
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let config = file("listen = \"127.0.0.3:5000\"\ndata_dir = \"/tmp/from-file\"\n");
+        let mut args = ServeArgs {
+            config: Some(config.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        let resolved = resolve(&args).expect("valid");
+        assert_eq!(resolved.listen.to_string(), "127.0.0.3:5000");
+        assert_eq!(resolved.data_dir, DataDir::Path("/tmp/from-file".into()));
+        args.listen = Some("127.0.0.1:6000".parse().expect("addr"));
+        args.data_dir = Some(":memory:".into());
+        let resolved = resolve(&args).expect("valid");
+        assert_eq!(resolved.listen.to_string(), "127.0.0.1:6000");
+        assert_eq!(resolved.data_dir, DataDir::Memory);
+        let defaults = resolve(&ServeArgs::default()).expect("valid");
+        assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
+        assert!(!defaults.authenticator.is_strict());
+    }
+
+    #[test]
+    fn strict_mode_needs_credentials_and_remote_listeners_need_strict_mode() {
+        let strict = file("[auth]\nmode = \"strict\"\n");
+        let args = ServeArgs {
+            config: Some(strict.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        assert!(resolve(&args).is_err());
+
+        let remote = ServeArgs {
+            listen: Some("0.0.0.0:4566".parse().expect("addr")),
+            ..ServeArgs::default()
+        };
+        let refused = resolve(&remote).expect_err("emulator mode on 0.0.0.0 is refused");
+        assert!(refused.to_string().contains("--auth strict"));
+        let overridden = ServeArgs {
+            allow_remote_emulator: true,
+            ..remote
+        };
+        assert!(resolve(&overridden).is_ok());
+
+        let with_keys = file(
+            "listen = \"0.0.0.0:4566\"\n[auth]\nmode = \"strict\"\n[[auth.credentials]]\naccess_key_id = \"AK\"\nsecret_access_key = \"s\"\naccount_id = \"123456789012\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(with_keys.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        let resolved = resolve(&args).expect("strict on 0.0.0.0 is fine");
+        assert!(resolved.authenticator.is_strict());
+        assert!(
+            !format!("{resolved:?}").contains("secret_access_key: \"s\""),
+            "secrets are redacted"
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let bad = file("lisen = \"127.0.0.1:1\"\n");
+        let args = ServeArgs {
+            config: Some(bad.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        assert!(resolve(&args).is_err());
+    }
+}

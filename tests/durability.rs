@@ -26,14 +26,29 @@ async fn acknowledged_writes_survive_kill_9() {
         expected.push(destination);
     }
     let policy = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"logs:PutSubscriptionFilter","Resource":"*"}]}"#;
-    client.put_destination_policy().destination_name("d07").access_policy(policy).send().await.expect("policy");
-    client.delete_destination().destination_name("d19").send().await.expect("delete");
+    client
+        .put_destination_policy()
+        .destination_name("d07")
+        .access_policy(policy)
+        .send()
+        .await
+        .expect("policy");
+    client
+        .delete_destination()
+        .destination_name("d19")
+        .send()
+        .await
+        .expect("delete");
     // The last write was acknowledged; kill the process before it can do anything else.
     server.kill();
 
     let server = Server::start(dir.path(), &[]);
     let client = logs_client_with(&server.endpoint, &account, "s");
-    let described = client.describe_destinations().send().await.expect("describe");
+    let described = client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe");
     let found = described.destinations();
     assert_eq!(found.len(), 19);
     for (before, after) in expected.iter().zip(found) {
@@ -52,11 +67,22 @@ async fn acknowledged_writes_survive_kill_9() {
         .expect("tags");
     assert_eq!(tags.get("n").map(String::as_str), Some("3"));
     // Pagination tokens are signed with a key kept in the store, so they outlive a restart.
-    let first = client.describe_destinations().limit(5).send().await.expect("page");
+    let first = client
+        .describe_destinations()
+        .limit(5)
+        .send()
+        .await
+        .expect("page");
     let token = first.next_token().expect("token").to_owned();
     server.kill();
     let server = Server::start(dir.path(), &[]);
     let client = logs_client_with(&server.endpoint, &account, "s");
-    let next = client.describe_destinations().limit(5).next_token(token).send().await.expect("token after restart");
+    let next = client
+        .describe_destinations()
+        .limit(5)
+        .next_token(token)
+        .send()
+        .await
+        .expect("token after restart");
     assert_eq!(next.destinations()[0].destination_name(), Some("d05"));
 }

@@ -25,7 +25,11 @@ fn error<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> (String, String) {
     }
 }
 
-async fn put(client: &Client, account: &str, name: &str) -> aws_sdk_cloudwatchlogs::types::Destination {
+async fn put(
+    client: &Client,
+    account: &str,
+    name: &str,
+) -> aws_sdk_cloudwatchlogs::types::Destination {
     client
         .put_destination()
         .destination_name(name)
@@ -67,10 +71,16 @@ async fn put_destination_creates_then_updates_in_place() {
         .expect("create")
         .destination
         .expect("destination");
-    assert_eq!(created.arn(), Some(format!("arn:aws:logs:us-east-1:{account}:destination:orders").as_str()));
+    assert_eq!(
+        created.arn(),
+        Some(format!("arn:aws:logs:us-east-1:{account}:destination:orders").as_str())
+    );
     assert_eq!(created.destination_name(), Some("orders"));
     let creation_time = created.creation_time().expect("creationTime");
-    assert!(creation_time >= before && creation_time < before + 60_000, "creationTime is epoch millis: {creation_time}");
+    assert!(
+        creation_time >= before && creation_time < before + 60_000,
+        "creationTime is epoch millis: {creation_time}"
+    );
     assert_eq!(created.access_policy(), None);
 
     let updated = client
@@ -86,7 +96,10 @@ async fn put_destination_creates_then_updates_in_place() {
         .expect("destination");
     assert_eq!(updated.arn(), created.arn());
     assert_eq!(updated.creation_time(), Some(creation_time));
-    assert_eq!(updated.target_arn(), Some(stream_arn(&account, "two").as_str()));
+    assert_eq!(
+        updated.target_arn(),
+        Some(stream_arn(&account, "two").as_str())
+    );
 
     let tags = client
         .list_tags_for_resource()
@@ -106,16 +119,26 @@ async fn put_destination_enforces_the_model_with_aws_messages() {
     let client = logs_client(&account);
     let attempt = |name: String, target: String, role: String| {
         let client = client.clone();
-        async move { client.put_destination().destination_name(name).target_arn(target).role_arn(role).send().await }
+        async move {
+            client
+                .put_destination()
+                .destination_name(name)
+                .target_arn(target)
+                .role_arn(role)
+                .send()
+                .await
+        }
     };
-    let (code, message) = error(attempt("a:b".into(), stream_arn(&account, "s"), role_arn(&account)).await);
+    let (code, message) =
+        error(attempt("a:b".into(), stream_arn(&account, "s"), role_arn(&account)).await);
     assert_eq!(code, "InvalidParameterException");
     assert_eq!(
         message,
         "1 validation error detected: Value 'a:b' at 'destinationName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
     );
     let long = "x".repeat(513);
-    let (code, message) = error(attempt(long.clone(), stream_arn(&account, "s"), role_arn(&account)).await);
+    let (code, message) =
+        error(attempt(long.clone(), stream_arn(&account, "s"), role_arn(&account)).await);
     assert_eq!(code, "InvalidParameterException");
     assert_eq!(
         message,
@@ -123,7 +146,10 @@ async fn put_destination_enforces_the_model_with_aws_messages() {
     );
     let (code, message) = error(attempt("*".into(), String::new(), role_arn(&account)).await);
     assert_eq!(code, "InvalidParameterException");
-    assert!(message.starts_with("2 validation errors detected: "), "{message}");
+    assert!(
+        message.starts_with("2 validation errors detected: "),
+        "{message}"
+    );
 
     for bad_target in [
         "not-an-arn".to_owned(),
@@ -131,13 +157,20 @@ async fn put_destination_enforces_the_model_with_aws_messages() {
         format!("arn:aws:kinesis:eu-west-1:{account}:stream/s"),
         "arn:aws:kinesis:us-east-1:12:stream/s".to_owned(),
     ] {
-        let (code, message) = error(attempt("d".into(), bad_target.clone(), role_arn(&account)).await);
+        let (code, message) =
+            error(attempt("d".into(), bad_target.clone(), role_arn(&account)).await);
         assert_eq!(code, "InvalidParameterException", "{bad_target}");
         assert!(message.contains("targetArn"), "{message}");
     }
     let firehose = format!("arn:aws:firehose:us-east-1:{account}:deliverystream/f");
-    attempt("firehose".into(), firehose, role_arn(&account)).await.expect("firehose targets are accepted");
-    for bad_role in ["role".to_owned(), format!("arn:aws:iam::{account}:user/u"), stream_arn(&account, "s")] {
+    attempt("firehose".into(), firehose, role_arn(&account))
+        .await
+        .expect("firehose targets are accepted");
+    for bad_role in [
+        "role".to_owned(),
+        format!("arn:aws:iam::{account}:user/u"),
+        stream_arn(&account, "s"),
+    ] {
         let (code, message) = error(attempt("d".into(), stream_arn(&account, "s"), bad_role).await);
         assert_eq!(code, "InvalidParameterException");
         assert!(message.contains("roleArn"), "{message}");
@@ -154,17 +187,32 @@ async fn describe_destinations_sorts_filters_and_pages() {
     let names = |output: &aws_sdk_cloudwatchlogs::operation::describe_destinations::DescribeDestinationsOutput| {
         output.destinations().iter().filter_map(|d| d.destination_name().map(str::to_owned)).collect::<Vec<_>>()
     };
-    let all = client.describe_destinations().send().await.expect("describe");
+    let all = client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe");
     assert_eq!(names(&all), ["B", "_x", "a", "a-1", "ab", "b", "c"]);
     assert_eq!(all.next_token(), None);
 
-    let prefixed = client.describe_destinations().destination_name_prefix("a").send().await.expect("prefix");
+    let prefixed = client
+        .describe_destinations()
+        .destination_name_prefix("a")
+        .send()
+        .await
+        .expect("prefix");
     assert_eq!(names(&prefixed), ["a", "a-1", "ab"]);
 
     let mut seen = Vec::new();
     let mut token = None;
     loop {
-        let page = client.describe_destinations().limit(3).set_next_token(token).send().await.expect("page");
+        let page = client
+            .describe_destinations()
+            .limit(3)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("page");
         assert!(page.destinations().len() <= 3);
         seen.extend(names(&page));
         token = page.next_token().map(str::to_owned);
@@ -196,14 +244,26 @@ async fn describe_destinations_defaults_to_fifty_and_checks_limit_and_token() {
     for i in 0..55 {
         put(&client, &account, &format!("d{i:02}")).await;
     }
-    let first = client.describe_destinations().send().await.expect("describe");
+    let first = client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe");
     assert_eq!(first.destinations().len(), 50);
     let token = first.next_token().expect("a second page").to_owned();
-    let second = client.describe_destinations().next_token(&token).send().await.expect("second page");
+    let second = client
+        .describe_destinations()
+        .next_token(&token)
+        .send()
+        .await
+        .expect("second page");
     assert_eq!(second.destinations().len(), 5);
     assert_eq!(second.next_token(), None);
 
-    for (limit, bound) in [(0, "greater than or equal to 1"), (51, "less than or equal to 50")] {
+    for (limit, bound) in [
+        (0, "greater than or equal to 1"),
+        (51, "less than or equal to 50"),
+    ] {
         let (code, message) = error(client.describe_destinations().limit(limit).send().await);
         assert_eq!(code, "InvalidParameterException");
         assert_eq!(
@@ -211,10 +271,22 @@ async fn describe_destinations_defaults_to_fifty_and_checks_limit_and_token() {
             format!("1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {bound}")
         );
     }
-    let (code, _) = error(client.describe_destinations().next_token("garbage").send().await);
+    let (code, _) = error(
+        client
+            .describe_destinations()
+            .next_token("garbage")
+            .send()
+            .await,
+    );
     assert_eq!(code, "InvalidParameterException");
     // A token is bound to its account: another account cannot replay it.
-    let (code, _) = error(logs_client(&fresh_account()).describe_destinations().next_token(&token).send().await);
+    let (code, _) = error(
+        logs_client(&fresh_account())
+            .describe_destinations()
+            .next_token(&token)
+            .send()
+            .await,
+    );
     assert_eq!(code, "InvalidParameterException");
 }
 
@@ -223,10 +295,25 @@ async fn delete_destination_removes_it_and_reports_missing_ones() {
     let account = fresh_account();
     let client = logs_client(&account);
     put(&client, &account, "gone").await;
-    client.delete_destination().destination_name("gone").send().await.expect("delete");
-    let listed = client.describe_destinations().send().await.expect("describe");
+    client
+        .delete_destination()
+        .destination_name("gone")
+        .send()
+        .await
+        .expect("delete");
+    let listed = client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe");
     assert!(listed.destinations().is_empty());
-    let (code, message) = error(client.delete_destination().destination_name("gone").send().await);
+    let (code, message) = error(
+        client
+            .delete_destination()
+            .destination_name("gone")
+            .send()
+            .await,
+    );
     assert_eq!(code, "ResourceNotFoundException");
     assert_eq!(message, "The specified destination does not exist.");
 }
@@ -238,9 +325,22 @@ async fn put_destination_policy_validates_and_honours_force_update() {
     let destination = put(&client, &account, "shared").await;
     let arn = destination.arn().expect("arn");
     let policy = policy_for(&["111111111111"], arn);
-    client.put_destination_policy().destination_name("shared").access_policy(&policy).send().await.expect("policy");
-    let described = client.describe_destinations().send().await.expect("describe");
-    assert_eq!(described.destinations()[0].access_policy(), Some(policy.as_str()));
+    client
+        .put_destination_policy()
+        .destination_name("shared")
+        .access_policy(&policy)
+        .send()
+        .await
+        .expect("policy");
+    let described = client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        described.destinations()[0].access_policy(),
+        Some(policy.as_str())
+    );
 
     for bad in [
         "{not json".to_owned(),
@@ -251,7 +351,14 @@ async fn put_destination_policy_validates_and_honours_force_update() {
         let (code, _) = error(client.put_destination_policy().destination_name("shared").access_policy(&bad).send().await);
         assert_eq!(code, "InvalidParameterException", "{bad}");
     }
-    let (code, _) = error(client.put_destination_policy().destination_name("missing").access_policy(&policy).send().await);
+    let (code, _) = error(
+        client
+            .put_destination_policy()
+            .destination_name("missing")
+            .access_policy(&policy)
+            .send()
+            .await,
+    );
     assert_eq!(code, "ResourceNotFoundException");
 
     let org_policy = serde_json::json!({
@@ -265,8 +372,14 @@ async fn put_destination_policy_validates_and_honours_force_update() {
         }]
     })
     .to_string();
-    let (code, message) =
-        error(client.put_destination_policy().destination_name("shared").access_policy(&org_policy).send().await);
+    let (code, message) = error(
+        client
+            .put_destination_policy()
+            .destination_name("shared")
+            .access_policy(&org_policy)
+            .send()
+            .await,
+    );
     assert_eq!(code, "InvalidParameterException");
     assert!(message.contains("forceUpdate"), "{message}");
     client
@@ -283,11 +396,39 @@ async fn put_destination_policy_validates_and_honours_force_update() {
 async fn tags_on_destinations() {
     let account = fresh_account();
     let client = logs_client(&account);
-    let arn = put(&client, &account, "tagged").await.arn().expect("arn").to_owned();
-    client.tag_resource().resource_arn(&arn).tags("a", "1").tags("b", "2").send().await.expect("tag");
-    client.untag_resource().resource_arn(&arn).tag_keys("a").tag_keys("absent").send().await.expect("untag");
-    let tags = client.list_tags_for_resource().resource_arn(&arn).send().await.expect("list").tags.expect("tags");
-    assert_eq!(tags.into_iter().collect::<Vec<_>>(), [("b".to_owned(), "2".to_owned())]);
+    let arn = put(&client, &account, "tagged")
+        .await
+        .arn()
+        .expect("arn")
+        .to_owned();
+    client
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("a", "1")
+        .tags("b", "2")
+        .send()
+        .await
+        .expect("tag");
+    client
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("a")
+        .tag_keys("absent")
+        .send()
+        .await
+        .expect("untag");
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .expect("list")
+        .tags
+        .expect("tags");
+    assert_eq!(
+        tags.into_iter().collect::<Vec<_>>(),
+        [("b".to_owned(), "2".to_owned())]
+    );
 
     let mut request = client.tag_resource().resource_arn(&arn);
     for i in 0..50 {
@@ -297,14 +438,37 @@ async fn tags_on_destinations() {
     assert_eq!(code, "TooManyTagsException");
     assert!(!message.is_empty());
 
-    let (code, _) = error(client.tag_resource().resource_arn(&arn).tags("aws:owner", "x").send().await);
+    let (code, _) = error(
+        client
+            .tag_resource()
+            .resource_arn(&arn)
+            .tags("aws:owner", "x")
+            .send()
+            .await,
+    );
     assert_eq!(code, "InvalidParameterException");
 
-    let foreign = format!("arn:aws:logs:us-east-1:{}:destination:tagged", fresh_account());
-    let (code, _) = error(client.list_tags_for_resource().resource_arn(&foreign).send().await);
+    let foreign = format!(
+        "arn:aws:logs:us-east-1:{}:destination:tagged",
+        fresh_account()
+    );
+    let (code, _) = error(
+        client
+            .list_tags_for_resource()
+            .resource_arn(&foreign)
+            .send()
+            .await,
+    );
     assert_eq!(code, "ResourceNotFoundException");
     let missing = format!("arn:aws:logs:us-east-1:{account}:destination:nope");
-    let (code, _) = error(client.tag_resource().resource_arn(&missing).tags("a", "b").send().await);
+    let (code, _) = error(
+        client
+            .tag_resource()
+            .resource_arn(&missing)
+            .tags("a", "b")
+            .send()
+            .await,
+    );
     assert_eq!(code, "ResourceNotFoundException");
 }
 
@@ -314,40 +478,105 @@ async fn accounts_do_not_see_each_other() {
     let stranger = fresh_account();
     put(&logs_client(&owner), &owner, "private").await;
     let other = logs_client(&stranger);
-    assert!(other.describe_destinations().send().await.expect("describe").destinations().is_empty());
-    let (code, _) = error(other.delete_destination().destination_name("private").send().await);
+    assert!(other
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe")
+        .destinations()
+        .is_empty());
+    let (code, _) = error(
+        other
+            .delete_destination()
+            .destination_name("private")
+            .send()
+            .await,
+    );
     assert_eq!(code, "ResourceNotFoundException");
-    assert_eq!(logs_client(&owner).describe_destinations().send().await.expect("describe").destinations().len(), 1);
+    assert_eq!(
+        logs_client(&owner)
+            .describe_destinations()
+            .send()
+            .await
+            .expect("describe")
+            .destinations()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn wire_errors_for_input_clients_refuse_to_send() {
     let port = shared().port;
-    let response = raw_json_call(port, "Logs_20140328.DescribeDestinations", "application/x-amz-json-1.1", "{not json");
+    let response = raw_json_call(
+        port,
+        "Logs_20140328.DescribeDestinations",
+        "application/x-amz-json-1.1",
+        "{not json",
+    );
     assert_eq!(response.status, 400);
     assert_eq!(response.json()["__type"], "SerializationException");
-    assert_eq!(response.header("x-amzn-ErrorType"), Some("SerializationException"));
-    assert!(response.header("x-amzn-RequestId").is_some_and(|id| !id.is_empty()));
+    assert_eq!(
+        response.header("x-amzn-ErrorType"),
+        Some("SerializationException")
+    );
+    assert!(response
+        .header("x-amzn-RequestId")
+        .is_some_and(|id| !id.is_empty()));
 
-    let response = raw_json_call(port, "Logs_20140328.DescribeDestinations", "application/x-amz-json-1.1", r#"{"limit":"ten"}"#);
-    assert_eq!((response.status, response.json()["__type"].as_str()), (400, Some("SerializationException")));
+    let response = raw_json_call(
+        port,
+        "Logs_20140328.DescribeDestinations",
+        "application/x-amz-json-1.1",
+        r#"{"limit":"ten"}"#,
+    );
+    assert_eq!(
+        (response.status, response.json()["__type"].as_str()),
+        (400, Some("SerializationException"))
+    );
 
-    let response = raw_json_call(port, "Logs_20140328.NoSuchThing", "application/x-amz-json-1.1", "{}");
-    assert_eq!((response.status, response.json()["__type"].as_str()), (400, Some("UnknownOperationException")));
+    let response = raw_json_call(
+        port,
+        "Logs_20140328.NoSuchThing",
+        "application/x-amz-json-1.1",
+        "{}",
+    );
+    assert_eq!(
+        (response.status, response.json()["__type"].as_str()),
+        (400, Some("UnknownOperationException"))
+    );
 
-    let response = raw_json_call(port, "Logs_20140328.DescribeDestinations", "text/plain", "{}");
+    let response = raw_json_call(
+        port,
+        "Logs_20140328.DescribeDestinations",
+        "text/plain",
+        "{}",
+    );
     assert_eq!(response.status, 400);
     assert!(response.json()["__type"].is_string());
 
-    let response = raw_json_call(port, "Logs_20140328.PutDestination", "application/x-amz-json-1.1", r#"{"destinationName":"x"}"#);
+    let response = raw_json_call(
+        port,
+        "Logs_20140328.PutDestination",
+        "application/x-amz-json-1.1",
+        r#"{"destinationName":"x"}"#,
+    );
     assert_eq!(response.json()["__type"], "InvalidParameterException");
     assert_eq!(
         response.json()["message"],
         "2 validation errors detected: Value null at 'targetArn' failed to satisfy constraint: Member must not be null; Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
     );
 
-    let response = raw_json_call(port, "Logs_20140328.StartQuery", "application/x-amz-json-1.1", "{}");
-    assert!(response.status >= 400 && response.status != 500, "{response:?}");
+    let response = raw_json_call(
+        port,
+        "Logs_20140328.StartQuery",
+        "application/x-amz-json-1.1",
+        "{}",
+    );
+    assert!(
+        response.status >= 400 && response.status != 500,
+        "{response:?}"
+    );
 }
 
 #[tokio::test]
@@ -357,10 +586,16 @@ async fn browser_guards_and_health() {
         port,
         "POST",
         "/",
-        &[("X-Amz-Target", "Logs_20140328.DescribeDestinations"), ("Content-Type", "application/x-amz-json-1.1")],
+        &[
+            ("X-Amz-Target", "Logs_20140328.DescribeDestinations"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ],
         b"{}",
     );
-    assert_eq!((unsigned.status, unsigned.json()["__type"].as_str()), (403, Some("MissingAuthenticationTokenException")));
+    assert_eq!(
+        (unsigned.status, unsigned.json()["__type"].as_str()),
+        (403, Some("MissingAuthenticationTokenException"))
+    );
 
     let authorization = common::fake_authorization("111111111111", "logs");
     let signed_headers = |extra: (&'static str, &'static str)| {
@@ -372,11 +607,29 @@ async fn browser_guards_and_health() {
             extra,
         ]
     };
-    let evil_origin = common::raw_request(port, "POST", "/", &signed_headers(("Origin", "http://evil.example")), b"{}");
+    let evil_origin = common::raw_request(
+        port,
+        "POST",
+        "/",
+        &signed_headers(("Origin", "http://evil.example")),
+        b"{}",
+    );
     assert_eq!(evil_origin.status, 403);
-    let rebinding = common::raw_request(port, "POST", "/", &signed_headers(("Host", "evil.example:4566")), b"{}");
+    let rebinding = common::raw_request(
+        port,
+        "POST",
+        "/",
+        &signed_headers(("Host", "evil.example:4566")),
+        b"{}",
+    );
     assert_eq!(rebinding.status, 403);
-    let preflight = common::raw_request(port, "OPTIONS", "/", &[("Origin", "http://evil.example")], b"");
+    let preflight = common::raw_request(
+        port,
+        "OPTIONS",
+        "/",
+        &[("Origin", "http://evil.example")],
+        b"",
+    );
     assert_eq!(preflight.status, 403);
     assert!(preflight.header("access-control-allow-origin").is_none());
 
@@ -384,5 +637,60 @@ async fn browser_guards_and_health() {
     assert_eq!(health.status, 200);
     let health = health.json();
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
-    assert!(health["services"].as_array().is_some_and(|s| s.iter().any(|s| s == "logs")));
+    assert!(health["services"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s == "logs")));
+}
+
+#[tokio::test]
+async fn concurrent_changes_are_applied_or_aborted_never_lost() {
+    let account = fresh_account();
+    let client = logs_client(&account);
+    let arn = put(&client, &account, "contended")
+        .await
+        .arn()
+        .expect("arn")
+        .to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let client = client.clone();
+        let key = format!("k{i}");
+        let arn = arn.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = client
+                .tag_resource()
+                .resource_arn(arn)
+                .tags(&key, "v")
+                .send()
+                .await;
+            (
+                key,
+                result.map_err(|err| err.code().unwrap_or_default().to_owned()),
+            )
+        }));
+    }
+    let mut applied = Vec::new();
+    for task in tasks {
+        let (key, result) = task.await.expect("task");
+        match result {
+            Ok(_) => applied.push(key),
+            Err(code) => assert_eq!(code, "OperationAbortedException"),
+        }
+    }
+    assert!(!applied.is_empty());
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .expect("list")
+        .tags
+        .expect("tags");
+    let mut stored: Vec<String> = tags.into_keys().collect();
+    stored.sort();
+    applied.sort();
+    assert_eq!(
+        stored, applied,
+        "every acknowledged tag is stored, and only those"
+    );
 }

@@ -372,11 +372,7 @@ impl ServiceModel {
                 };
                 value_checks(shape, number, path, violations);
             }
-            "boolean" => {
-                if !value.is_boolean() {
-                    return Err(type_error("a boolean"));
-                }
-            }
+            "boolean" if !value.is_boolean() => return Err(type_error("a boolean")),
             "timestamp" => {
                 let format = reference
                     .timestamp_format

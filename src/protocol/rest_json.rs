@@ -366,7 +366,9 @@ mod tests {
         let model = appfabric();
         let router = Router::new(&model);
         let arn = "arn%3Aaws%3Aappfabric%3Aus-east-1%3A111122223333%3Aappbundle%2Fabc";
-        let cases: &[(&str, &str, &str, &[(&str, &str)])] = &[
+        /// method, path, expected operation, expected labels
+        type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             ("POST", "/appbundles", "CreateAppBundle", &[]),
             ("GET", "/appbundles", "ListAppBundles", &[]),
             (

@@ -29,7 +29,13 @@ impl Server {
     /// waits for its "listening" line.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--exit-with-stdin", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--exit-with-stdin",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(extra_args)
             .env_remove("SLUICE_LISTEN")
@@ -42,15 +48,26 @@ impl Server {
             .expect("spawn sluice");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
         let endpoint = line
             .trim()
             .strip_prefix("sluice listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_owned();
-        let port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
         let stdin = child.stdin.take();
-        Server { child, endpoint, port, stdin }
+        Server {
+            child,
+            endpoint,
+            port,
+            stdin,
+        }
     }
 
     /// Sends SIGKILL: no shutdown code runs.
@@ -88,12 +105,22 @@ pub fn fresh_account() -> String {
 }
 
 /// A CloudWatch Logs client for `account` (its access key) with a given secret.
-pub fn logs_client_with(endpoint: &str, access_key: &str, secret: &str) -> aws_sdk_cloudwatchlogs::Client {
+pub fn logs_client_with(
+    endpoint: &str,
+    access_key: &str,
+    secret: &str,
+) -> aws_sdk_cloudwatchlogs::Client {
     let config = aws_sdk_cloudwatchlogs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(access_key, secret, None, None, "sluice-tests"))
+        .credentials_provider(Credentials::new(
+            access_key,
+            secret,
+            None,
+            None,
+            "sluice-tests",
+        ))
         .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_cloudwatchlogs::Client::from_conf(config)
@@ -114,7 +141,10 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -132,9 +162,18 @@ pub fn fake_authorization(account: &str, service: &str) -> String {
 }
 
 /// Sends one HTTP/1.1 request with exactly the given headers and body.
-pub fn raw_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+pub fn raw_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
     }
@@ -158,7 +197,11 @@ pub fn raw_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    RawResponse { status, headers, body: body.to_owned() }
+    RawResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
 }
 
 /// A JSON 1.1 call with a raw body, signed well enough for emulator mode.
