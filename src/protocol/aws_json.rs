@@ -41,8 +41,8 @@ pub fn decode<'m>(
         media_type,
         "application/x-amz-json-1.0" | "application/x-amz-json-1.1" | "application/json"
     ) {
-        // AWS's JSON services answer a body they cannot classify as JSON with a
-        // SerializationException rather than guessing at the format.
+        // Not confirmed against AWS: a body in another media type cannot be read as this
+        // protocol's input, so it is a SerializationException rather than a guess at the format.
         return Err(ApiError::serialization(format!(
             "Unsupported content type '{content_type}': expected {CONTENT_TYPE}"
         )));
