@@ -39,15 +39,26 @@ async fn verifies_signatures_and_knows_only_configured_keys() {
         .destination
         .expect("destination");
     // The account comes from the configuration, not from the key.
-    assert_eq!(created.arn(), Some("arn:aws:logs:us-east-1:123456789012:destination:d"));
+    assert_eq!(
+        created.arn(),
+        Some("arn:aws:logs:us-east-1:123456789012:destination:d")
+    );
 
     let wrong_secret = logs_client_with(&server.endpoint, "AKIDSTRICTEXAMPLE", "not-the-secret");
-    let err = wrong_secret.describe_destinations().send().await.expect_err("refused");
+    let err = wrong_secret
+        .describe_destinations()
+        .send()
+        .await
+        .expect_err("refused");
     assert_eq!(err.code(), Some("InvalidSignatureException"));
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
 
     let unknown = logs_client_with(&server.endpoint, "AKIDUNKNOWN", "strict-secret");
-    let err = unknown.describe_destinations().send().await.expect_err("refused");
+    let err = unknown
+        .describe_destinations()
+        .send()
+        .await
+        .expect_err("refused");
     assert_eq!(err.code(), Some("UnrecognizedClientException"));
 
     let reset = raw_request(server.port, "POST", "/_sluice/reset", &[], b"");
@@ -71,7 +82,13 @@ async fn emulator_mode_resets_state() {
         .expect("put");
     let reset = raw_request(server.port, "POST", "/_sluice/reset", &[], b"");
     assert_eq!(reset.status, 200);
-    assert!(client.describe_destinations().send().await.expect("describe").destinations().is_empty());
+    assert!(client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe")
+        .destinations()
+        .is_empty());
     // A non-12-digit key lands in the default account.
     let default = logs_client_with(&server.endpoint, "AKIAANYTHING", "x");
     let created = default
@@ -84,5 +101,8 @@ async fn emulator_mode_resets_state() {
         .expect("put")
         .destination
         .expect("destination");
-    assert_eq!(created.arn(), Some("arn:aws:logs:us-east-1:000000000000:destination:d"));
+    assert_eq!(
+        created.arn(),
+        Some("arn:aws:logs:us-east-1:000000000000:destination:d")
+    );
 }

@@ -12,7 +12,6 @@ pub mod aws_json;
 pub mod error;
 pub mod model;
 pub mod rest_json;
-#[path = "/tmp/sigv4_stub.rs"]
 pub mod sigv4;
 
 use std::collections::HashMap;
