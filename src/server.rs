@@ -80,9 +80,17 @@ fn cors_headers(headers: &mut HeaderMap, origin: &str) {
     );
 }
 
-/// Serves any request.
+/// Serves any request, and stamps every response with its `x-amzn-RequestId`.
 async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let mut response = route(&state, request, &request_id).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-RequestId", value);
+    }
+    response
+}
+
+async fn route(state: &AppState, request: Request, request_id: &str) -> Response {
     let (parts, body) = request.into_parts();
 
     // DNS rebinding: a page on evil.example that resolves its name to 127.0.0.1 still sends
@@ -139,8 +147,8 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
     }
 
     let mut response = match parts.uri.path() {
-        "/_sluice/health" if parts.method == Method::GET => health(&state),
-        "/_sluice/reset" if parts.method == Method::POST => reset(&state).await,
+        "/_sluice/health" if parts.method == Method::GET => health(state),
+        "/_sluice/reset" if parts.method == Method::POST => reset(state).await,
         path if path.starts_with("/_sluice/") => {
             plain(StatusCode::NOT_FOUND, "No such Sluice endpoint")
         }
@@ -163,7 +171,13 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
                 headers: parts.headers.clone(),
                 body,
             };
-            dispatch(&state.registry, &state.authenticator, incoming, request_id).await
+            dispatch(
+                &state.registry,
+                &state.authenticator,
+                incoming,
+                request_id.to_owned(),
+            )
+            .await
         }
     };
     if let (Some(origin), true) = (&origin, origin_allowed) {

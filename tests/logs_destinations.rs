@@ -623,6 +623,10 @@ async fn browser_guards_and_health() {
         b"{}",
     );
     assert_eq!(rebinding.status, 403);
+    assert!(
+        rebinding.header("x-amzn-RequestId").is_some(),
+        "every response carries a request id"
+    );
     let preflight = common::raw_request(
         port,
         "OPTIONS",
@@ -635,6 +639,7 @@ async fn browser_guards_and_health() {
 
     let health = common::raw_request(port, "GET", "/_sluice/health", &[], b"");
     assert_eq!(health.status, 200);
+    assert!(health.header("x-amzn-RequestId").is_some());
     let health = health.json();
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert!(health["services"]

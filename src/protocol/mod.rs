@@ -138,7 +138,7 @@ pub async fn dispatch(
             account_id: identity.account_id,
             region: identity.region,
             access_key_id: identity.access_key_id,
-            request_id: request_id.clone(),
+            request_id,
             received_at: OffsetDateTime::now_utc(),
         };
         if let Some(router) = registry.rest_routers.get(&identity.service) {
@@ -157,14 +157,10 @@ pub async fn dispatch(
         }
     }
     .await;
-    let mut response = match result {
+    match result {
         Ok(response) => response,
         Err(error) => render_error(&error, protocol),
-    };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-amzn-RequestId", value);
     }
-    response
 }
 
 fn validate(
