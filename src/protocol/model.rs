@@ -428,40 +428,20 @@ impl ServiceModel {
                 };
                 let keys: Vec<String> = entries.keys().cloned().collect();
                 for key in keys {
-                    let mut key_value = Value::String(key.clone());
-                    let mut key_violations = Vec::new();
-                    self.check(key_ref, &mut key_value, path, protocol, &mut key_violations)?;
-                    for key_violation in key_violations {
-                        let constraint = key_violation
-                            .message
-                            .split_once("failed to satisfy constraint: ")
-                            .map_or(key_violation.message.as_str(), |(_, c)| c)
-                            .to_owned();
-                        violations.push(Violation {
-                            path: path.to_owned(),
-                            message: format!(
-                                "Value '{shown}' at '{}' failed to satisfy constraint: Map keys must satisfy constraint: [{constraint}]",
-                                path
-                            ),
-                        });
-                    }
+                    // Map entries are reported on the map itself, the way Coral words it.
+                    let mut nested = Vec::new();
+                    self.check(
+                        key_ref,
+                        &mut Value::String(key.clone()),
+                        path,
+                        protocol,
+                        &mut nested,
+                    )?;
+                    wrap_map_violations(violations, nested, &shown, path, "Map keys");
                     if let Some(entry) = entries.get_mut(&key) {
-                        let mut value_violations = Vec::new();
-                        self.check(value_ref, entry, path, protocol, &mut value_violations)?;
-                        for value_violation in value_violations {
-                            let constraint = value_violation
-                                .message
-                                .split_once("failed to satisfy constraint: ")
-                                .map_or(value_violation.message.as_str(), |(_, c)| c)
-                                .to_owned();
-                            violations.push(Violation {
-                                path: path.to_owned(),
-                                message: format!(
-                                    "Value '{shown}' at '{}' failed to satisfy constraint: Map value must satisfy constraint: [{constraint}]",
-                                    path
-                                ),
-                            });
-                        }
+                        let mut nested = Vec::new();
+                        self.check(value_ref, entry, path, protocol, &mut nested)?;
+                        wrap_map_violations(violations, nested, &shown, path, "Map value");
                     }
                 }
             }
@@ -616,6 +596,26 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
         previous_was_class_escape = false;
     }
     Regex::new(&format!("^(?:{rust})$"))
+}
+
+fn wrap_map_violations(
+    violations: &mut Vec<Violation>,
+    nested: Vec<Violation>,
+    shown: &str,
+    path: &str,
+    what: &str,
+) {
+    for violation in nested {
+        let constraint = violation
+            .message
+            .split_once("failed to satisfy constraint: ")
+            .map_or(violation.message.as_str(), |(_, constraint)| constraint);
+        violate(
+            violations,
+            path,
+            format!("Value '{shown}' at '{path}' failed to satisfy constraint: {what} must satisfy constraint: [{constraint}]"),
+        );
+    }
 }
 
 fn violate(violations: &mut Vec<Violation>, path: &str, message: String) {
