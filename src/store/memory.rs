@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Expect, Record, RecordKey, Store, StoreError, Write};
+use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, Write};
 
 /// The in-memory store. A mutex is enough: no lock is held across an `.await`.
 #[derive(Default)]
@@ -17,6 +17,7 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct State {
     records: BTreeMap<RecordKey, Record>,
+    logs: HashMap<RecordKey, Vec<LogEntry>>,
     settings: HashMap<String, String>,
 }
 
@@ -59,11 +60,12 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, batch: Vec<Write>) -> Result<Vec<i64>, StoreError> {
         let mut state = self.lock();
         for write in &batch {
             let (key, expect) = match write {
                 Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
+                Write::Append { .. } | Write::DeleteLog { .. } => continue,
             };
             let current = state.records.get(key).map(|r| r.version);
             let holds = match expect {
@@ -75,6 +77,7 @@ impl Store for MemoryStore {
                 return Err(StoreError::Conflict(key.clone()));
             }
         }
+        let mut sequences = Vec::new();
         for write in batch {
             match write {
                 Write::Put { key, body, .. } => {
@@ -86,9 +89,57 @@ impl Store for MemoryStore {
                 Write::Delete { key, .. } => {
                     state.records.remove(&key);
                 }
+                Write::Append { log, entry } => {
+                    let entries = state.logs.entry(log).or_default();
+                    let sequence = entries.last().map_or(0, |e| e.sequence) + 1;
+                    entries.push(LogEntry {
+                        sequence,
+                        at_millis: entry.at_millis,
+                        meta: entry.meta,
+                        data: entry.data,
+                    });
+                    sequences.push(sequence);
+                }
+                Write::DeleteLog { log } => {
+                    state.logs.remove(&log);
+                }
             }
         }
-        Ok(())
+        Ok(sequences)
+    }
+
+    async fn read_log(
+        &self,
+        log: &RecordKey,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let state = self.lock();
+        let entries = state.logs.get(log).map(Vec::as_slice).unwrap_or_default();
+        Ok(entries
+            .iter()
+            .filter(|e| e.sequence >= from)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn seek_log(&self, log: &RecordKey, at_millis: i64) -> Result<Option<i64>, StoreError> {
+        let state = self.lock();
+        let entries = state.logs.get(log).map(Vec::as_slice).unwrap_or_default();
+        Ok(entries
+            .iter()
+            .find(|e| e.at_millis >= at_millis)
+            .map(|e| e.sequence))
+    }
+
+    async fn log_tail(&self, log: &RecordKey) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .logs
+            .get(log)
+            .and_then(|entries| entries.last())
+            .map_or(0, |e| e.sequence))
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -105,7 +156,9 @@ impl Store for MemoryStore {
     }
 
     async fn reset(&self) -> Result<(), StoreError> {
-        self.lock().records.clear();
+        let mut state = self.lock();
+        state.records.clear();
+        state.logs.clear();
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! Durable state behind one small interface.
 //!
 //! The store keeps *records*: opaque JSON documents addressed by kind, account, region and
-//! name, each with a version for optimistic concurrency. Services own the meaning of their
+//! name, each with a version for optimistic concurrency; and *logs*: append-only sequences of
+//! entries (a Kinesis shard, later a log stream or an outbox), addressed the same way. Services own the meaning of their
 //! records; the store knows nothing about HTTP, wire shapes or any one service. Writes are
 //! batches applied atomically, and a batch is acknowledged only once it is durably committed.
 //!
@@ -81,6 +82,42 @@ pub enum Write {
         /// The condition on the current record.
         expect: Expect,
     },
+    /// Appends an entry to a log; it gets the log's next sequence number (from 1).
+    Append {
+        /// The log's address.
+        log: RecordKey,
+        /// The entry.
+        entry: NewEntry,
+    },
+    /// Removes a whole log.
+    DeleteLog {
+        /// The log's address.
+        log: RecordKey,
+    },
+}
+
+/// An entry to append: a small text of metadata and an opaque payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    /// When it was accepted, epoch milliseconds.
+    pub at_millis: i64,
+    /// Metadata the owner needs to read the payload (a partition key, a JSON header ...).
+    pub meta: String,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+/// A stored log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Position in the log, from 1, gap-free in commit order.
+    pub sequence: i64,
+    /// When it was accepted, epoch milliseconds.
+    pub at_millis: i64,
+    /// The entry's metadata.
+    pub meta: String,
+    /// The payload.
+    pub data: Vec<u8>,
 }
 
 /// What may go wrong in the store.
@@ -122,8 +159,23 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Record>, StoreError>;
 
-    /// Applies a batch atomically and durably.
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError>;
+    /// Applies a batch atomically and durably; returns the sequence numbers given to its
+    /// `Append`s, in batch order.
+    async fn write(&self, batch: Vec<Write>) -> Result<Vec<i64>, StoreError>;
+
+    /// Reads up to `limit` entries of a log with sequence numbers of at least `from`.
+    async fn read_log(
+        &self,
+        log: &RecordKey,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// The sequence number of the first entry accepted at or after `at_millis`, if any.
+    async fn seek_log(&self, log: &RecordKey, at_millis: i64) -> Result<Option<i64>, StoreError>;
+
+    /// The sequence number of the last entry of a log (0 when it is empty).
+    async fn log_tail(&self, log: &RecordKey) -> Result<i64, StoreError>;
 
     /// Reads a server-wide setting (such as the key that signs pagination tokens).
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
@@ -131,7 +183,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a server-wide setting unless it is already set; returns the value in force.
     async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 
-    /// Removes every record (settings stay), for test suites that start clean.
+    /// Removes every record and log (settings stay), for test suites that start clean.
     async fn reset(&self) -> Result<(), StoreError>;
 }
 
@@ -251,6 +303,59 @@ pub(crate) mod conformance {
             .await
             .expect("delete");
         assert!(store.get(&key).await.expect("get").is_none());
+
+        let log = RecordKey::new("test/log", "111111111111", "us-east-1", "shard-1");
+        let entry = |at_millis: i64, meta: &str| Write::Append {
+            log: log.clone(),
+            entry: NewEntry {
+                at_millis,
+                meta: meta.to_owned(),
+                data: meta.as_bytes().to_vec(),
+            },
+        };
+        assert_eq!(store.log_tail(&log).await.expect("tail"), 0);
+        let sequences = store
+            .write(vec![entry(10, "a"), entry(20, "b")])
+            .await
+            .expect("append");
+        assert_eq!(sequences, [1, 2]);
+        // An append in a failing batch takes no sequence number.
+        let failed = store
+            .write(vec![
+                entry(30, "x"),
+                Write::Delete {
+                    key: key.clone(),
+                    expect: Expect::Version(99),
+                },
+            ])
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(
+            store.write(vec![entry(30, "c")]).await.expect("append"),
+            [3]
+        );
+        let read = store.read_log(&log, 2, 10).await.expect("read");
+        assert_eq!(
+            read.iter()
+                .map(|e| (e.sequence, e.meta.as_str()))
+                .collect::<Vec<_>>(),
+            [(2, "b"), (3, "c")]
+        );
+        assert_eq!(read[0].data, b"b");
+        assert_eq!(store.read_log(&log, 1, 1).await.expect("read").len(), 1);
+        assert_eq!(store.seek_log(&log, 15).await.expect("seek"), Some(2));
+        assert_eq!(store.seek_log(&log, 31).await.expect("seek"), None);
+        assert_eq!(store.log_tail(&log).await.expect("tail"), 3);
+        store.write(vec![entry(40, "d")]).await.expect("append");
+        store.reset().await.expect("reset clears logs too");
+        assert_eq!(store.log_tail(&log).await.expect("tail"), 0);
+        store.write(vec![entry(10, "a")]).await.expect("append");
+        store
+            .write(vec![Write::DeleteLog { log: log.clone() }])
+            .await
+            .expect("delete log");
+        assert_eq!(store.log_tail(&log).await.expect("tail"), 0);
+        assert!(store.read_log(&log, 1, 10).await.expect("read").is_empty());
 
         assert_eq!(store.init_setting("k", "v1").await.expect("init"), "v1");
         assert_eq!(store.init_setting("k", "v2").await.expect("init"), "v1");

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Expect, Record, RecordKey, Store, StoreError, Write};
+use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, Write};
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -110,11 +110,50 @@ impl Store for SqliteStore {
         rows.iter().map(|row| record_from_row(kind, row)).collect()
     }
 
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(&self, batch: Vec<Write>) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.writer.begin().await?;
+        let mut sequences = Vec::new();
         for write in &batch {
             let (key, expect) = match write {
                 Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
+                Write::Append { log, entry } => {
+                    let tail: i64 = sqlx::query_scalar(
+                        "SELECT COALESCE(MAX(sequence), 0) FROM log_entries
+                         WHERE kind = ? AND account = ? AND region = ? AND log = ?",
+                    )
+                    .bind(log.kind)
+                    .bind(&log.account)
+                    .bind(&log.region)
+                    .bind(&log.name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO log_entries (kind, account, region, log, sequence, at_millis, meta, data)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(log.kind)
+                    .bind(&log.account)
+                    .bind(&log.region)
+                    .bind(&log.name)
+                    .bind(tail + 1)
+                    .bind(entry.at_millis)
+                    .bind(&entry.meta)
+                    .bind(&entry.data)
+                    .execute(&mut *tx)
+                    .await?;
+                    sequences.push(tail + 1);
+                    continue;
+                }
+                Write::DeleteLog { log } => {
+                    sqlx::query("DELETE FROM log_entries WHERE kind = ? AND account = ? AND region = ? AND log = ?")
+                        .bind(log.kind)
+                        .bind(&log.account)
+                        .bind(&log.region)
+                        .bind(&log.name)
+                        .execute(&mut *tx)
+                        .await?;
+                    continue;
+                }
             };
             let current: Option<i64> = sqlx::query_scalar(
                 "SELECT version FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?",
@@ -150,6 +189,7 @@ impl Store for SqliteStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Write::Append { .. } | Write::DeleteLog { .. } => {}
                 Write::Delete { .. } => {
                     sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
                         .bind(key.kind)
@@ -162,7 +202,66 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(sequences)
+    }
+
+    async fn read_log(
+        &self,
+        log: &RecordKey,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sequence, at_millis, meta, data FROM log_entries
+             WHERE kind = ? AND account = ? AND region = ? AND log = ? AND sequence >= ?
+             ORDER BY sequence LIMIT ?",
+        )
+        .bind(log.kind)
+        .bind(&log.account)
+        .bind(&log.region)
+        .bind(&log.name)
+        .bind(from)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LogEntry {
+                    sequence: row.try_get("sequence")?,
+                    at_millis: row.try_get("at_millis")?,
+                    meta: row.try_get("meta")?,
+                    data: row.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn seek_log(&self, log: &RecordKey, at_millis: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT sequence FROM log_entries
+             WHERE kind = ? AND account = ? AND region = ? AND log = ? AND at_millis >= ?
+             ORDER BY sequence LIMIT 1",
+        )
+        .bind(log.kind)
+        .bind(&log.account)
+        .bind(&log.region)
+        .bind(&log.name)
+        .bind(at_millis)
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
+    async fn log_tail(&self, log: &RecordKey) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(sequence), 0) FROM log_entries
+             WHERE kind = ? AND account = ? AND region = ? AND log = ?",
+        )
+        .bind(log.kind)
+        .bind(&log.account)
+        .bind(&log.region)
+        .bind(&log.name)
+        .fetch_one(&self.reader)
+        .await?)
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -191,9 +290,12 @@ impl Store for SqliteStore {
     }
 
     async fn reset(&self) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM records")
-            .execute(&self.writer)
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM log_entries")
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 }
