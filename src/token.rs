@@ -65,6 +65,14 @@ impl TokenSigner {
         )
     }
 
+    /// When a token was issued (epoch milliseconds), without checking it: call only on a token
+    /// that [`TokenSigner::open`] accepted.
+    pub fn issued_at(&self, token: &str) -> Option<i64> {
+        let (payload, _) = token.split_once('.')?;
+        let payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        payload.get("t").and_then(Value::as_i64)
+    }
+
     /// Opens a token issued for `scope`, returning the state it carries.
     pub fn open(&self, scope: &str, token: &str, now_millis: i64) -> Result<Value, TokenError> {
         let (payload, mac) = token.split_once('.').ok_or(TokenError::Invalid)?;

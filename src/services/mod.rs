@@ -3,6 +3,7 @@
 //! A service module holds its typed inputs and outputs, the checks the model cannot express,
 //! its error enum with the one mapping to the wire, and its handlers over the store.
 
+pub mod kinesis;
 pub mod logs;
 
 use std::sync::Arc;
@@ -24,5 +25,6 @@ pub struct Deps {
 pub fn registry(deps: &Deps) -> Registry {
     let mut registry = Registry::default();
     registry.register(Arc::new(logs::LogsService::new(deps.clone())));
+    registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
     registry
 }

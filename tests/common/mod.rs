@@ -220,3 +220,26 @@ pub fn raw_json_call(port: u16, target: &str, content_type: &str, body: &str) ->
         body.as_bytes(),
     )
 }
+
+/// A Kinesis client for `access_key` against `endpoint`.
+pub fn kinesis_client_with(endpoint: &str, access_key: &str) -> aws_sdk_kinesis::Client {
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+        .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            access_key,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
+/// A Kinesis client for `account` on the shared server.
+pub fn kinesis_client(account: &str) -> aws_sdk_kinesis::Client {
+    kinesis_client_with(&shared().endpoint, account)
+}

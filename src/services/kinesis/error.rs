@@ -1,0 +1,80 @@
+//! Kinesis Data Streams errors, and their one mapping to the wire.
+
+use crate::protocol::model::Violation;
+use crate::protocol::ApiError;
+use crate::store::StoreError;
+
+/// Every error a Kinesis operation of Sluice can return.
+#[derive(Debug, thiserror::Error)]
+pub enum KinesisError {
+    /// Model constraint violations ("N validation errors detected: ...").
+    #[error("{0}")]
+    Validation(String),
+    /// A semantically invalid argument.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The stream does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// The stream exists already, or is being changed.
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// A shard iterator older than five minutes.
+    #[error("{0}")]
+    ExpiredIterator(String),
+    /// A pagination token older than its lifetime.
+    #[error("{0}")]
+    ExpiredNextToken(String),
+    /// A quota would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The store failed or was changed concurrently; the client may retry.
+    #[error(
+        "The request processing has failed because of an unknown error, exception or failure."
+    )]
+    InternalFailure,
+}
+
+impl KinesisError {
+    /// Wraps model violations as Kinesis does: `ValidationException`.
+    pub fn from_violations(violations: &[Violation]) -> Self {
+        KinesisError::Validation(Violation::summary(violations))
+    }
+}
+
+impl From<StoreError> for KinesisError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(key) => KinesisError::ResourceInUse(format!(
+                "Stream {} is being changed by another request.",
+                key.name
+            )),
+            StoreError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "Store failure in Kinesis.");
+                KinesisError::InternalFailure
+            }
+        }
+    }
+}
+
+impl From<KinesisError> for ApiError {
+    fn from(err: KinesisError) -> Self {
+        let message = err.to_string();
+        match err {
+            KinesisError::Validation(_) => ApiError::new("ValidationException", message),
+            KinesisError::InvalidArgument(_) => ApiError::new("InvalidArgumentException", message),
+            KinesisError::ResourceNotFound(_) => {
+                ApiError::new("ResourceNotFoundException", message)
+            }
+            KinesisError::ResourceInUse(_) => ApiError::new("ResourceInUseException", message),
+            KinesisError::ExpiredIterator(_) => ApiError::new("ExpiredIteratorException", message),
+            KinesisError::ExpiredNextToken(_) => {
+                ApiError::new("ExpiredNextTokenException", message)
+            }
+            KinesisError::LimitExceeded(_) => ApiError::new("LimitExceededException", message),
+            KinesisError::InternalFailure => {
+                ApiError::with_status("InternalFailureException", 500, message)
+            }
+        }
+    }
+}

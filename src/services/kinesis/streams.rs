@@ -1,0 +1,575 @@
+//! Streams and their shards: CreateStream, DeleteStream, DescribeStream,
+//! DescribeStreamSummary, ListStreams and ListShards.
+//!
+//! Streams become ACTIVE as soon as CreateStream returns: there is no provisioning to wait
+//! for, and SDK waiters (`stream_exists`) see ACTIVE on their first poll.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::KinesisError;
+use crate::arn::{self, Arn};
+use crate::protocol::RequestContext;
+use crate::services::Deps;
+use crate::store::{Expect, RecordKey, Write};
+use crate::token::TokenError;
+
+/// Record kind of streams.
+pub(super) const STREAM: &str = "kinesis/stream";
+/// Log kind of shards; a shard's log is named `STREAM/SHARD_ID`.
+pub(super) const SHARD: &str = "kinesis/shard";
+/// Shards of an on-demand stream at creation (AWS starts on-demand streams with 4).
+const ON_DEMAND_SHARDS: u32 = 4;
+/// The default shard quota per account and region (AWS: 500 in most regions; here a data
+/// constant so it can follow AWS's quota page).
+const MAX_SHARDS_PER_ACCOUNT: u32 = 500;
+/// Records stay readable this long (AWS's default retention).
+pub(super) const RETENTION_HOURS: i64 = 24;
+
+/// A stream as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct StreamRecord {
+    pub name: String,
+    pub arn: String,
+    /// Epoch seconds.
+    pub created: f64,
+    pub mode: String,
+    pub shards: Vec<ShardRecord>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A shard's fixed hash-key range.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ShardRecord {
+    pub id: String,
+    #[serde(with = "decimal_u128")]
+    pub starting_hash_key: u128,
+    #[serde(with = "decimal_u128")]
+    pub ending_hash_key: u128,
+}
+
+/// 128-bit integers as decimal strings: JSON numbers (and `serde_json::Value`) stop at 64 bits.
+mod decimal_u128 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl StreamRecord {
+    /// The store address of one shard's log.
+    pub fn shard_log(&self, ctx: &RequestContext, shard_id: &str) -> RecordKey {
+        RecordKey::new(
+            SHARD,
+            &ctx.account_id,
+            &ctx.region,
+            &format!("{}/{shard_id}", self.name),
+        )
+    }
+
+    /// The shard whose range holds a 128-bit hash key.
+    pub fn shard_for(&self, hash_key: u128) -> Option<&ShardRecord> {
+        self.shards
+            .iter()
+            .find(|shard| shard.starting_hash_key <= hash_key && hash_key <= shard.ending_hash_key)
+    }
+}
+
+/// The first sequence number of every shard, as a 56-digit string like AWS's. Entry `n` of a
+/// shard's log has sequence number `49` followed by `n` on 54 digits, so the strings sort and
+/// compare as numbers do.
+pub(super) fn sequence_number(sequence: i64) -> String {
+    format!("49{sequence:054}")
+}
+
+/// The log position of a sequence number written by [`sequence_number`].
+pub(super) fn parse_sequence_number(text: &str) -> Option<i64> {
+    text.strip_prefix("49")
+        .filter(|digits| digits.len() == 54)
+        .and_then(|digits| digits.parse().ok())
+}
+
+/// Identifies a stream by `StreamName` or `StreamARN`, as every operation allows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamRef {
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+}
+
+impl StreamRef {
+    /// A reference by name.
+    pub(super) fn named(name: &str) -> Self {
+        Self {
+            stream_name: Some(name.to_owned()),
+            stream_arn: None,
+        }
+    }
+}
+
+fn not_found(ctx: &RequestContext, name: &str) -> KinesisError {
+    KinesisError::ResourceNotFound(format!(
+        "Stream {name} under account {} not found.",
+        ctx.account_id
+    ))
+}
+
+fn stream_key(ctx: &RequestContext, name: &str) -> RecordKey {
+    RecordKey::new(STREAM, &ctx.account_id, &ctx.region, name)
+}
+
+/// Loads the stream a request names, in the caller's own account and region.
+pub(super) async fn load(
+    deps: &Deps,
+    ctx: &RequestContext,
+    stream: &StreamRef,
+) -> Result<(StreamRecord, i64), KinesisError> {
+    let name = match (&stream.stream_name, &stream.stream_arn) {
+        (Some(name), _) => name.clone(),
+        (None, Some(stream_arn)) => {
+            let parsed = Arn::parse(stream_arn)
+                .filter(|a| a.service == "kinesis")
+                .ok_or_else(|| {
+                    KinesisError::InvalidArgument(format!("Invalid StreamARN {stream_arn}"))
+                })?;
+            let name = parsed
+                .resource
+                .strip_prefix("stream/")
+                .unwrap_or_default()
+                .to_owned();
+            if parsed.account != ctx.account_id || parsed.region != ctx.region {
+                return Err(not_found(ctx, &name));
+            }
+            name
+        }
+        (None, None) => {
+            return Err(KinesisError::Validation(
+                "Either StreamName or StreamARN should be provided.".to_owned(),
+            ))
+        }
+    };
+    let record = deps
+        .store
+        .get(&stream_key(ctx, &name))
+        .await?
+        .ok_or_else(|| not_found(ctx, &name))?;
+    let stream = serde_json::from_value(record.body).map_err(|_| KinesisError::InternalFailure)?;
+    Ok((stream, record.version))
+}
+
+/// Splits the 128-bit hash-key space evenly over `count` shards.
+fn even_shards(count: u32) -> Vec<ShardRecord> {
+    let step = u128::MAX / u128::from(count);
+    (0..count)
+        .map(|index| {
+            let start = step * u128::from(index);
+            let end = if index + 1 == count {
+                u128::MAX
+            } else {
+                step * u128::from(index + 1) - 1
+            };
+            ShardRecord {
+                id: format!("shardId-{index:012}"),
+                starting_hash_key: start,
+                ending_hash_key: end,
+            }
+        })
+        .collect()
+}
+
+/// CreateStream input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateStreamInput {
+    stream_name: String,
+    shard_count: Option<u32>,
+    stream_mode_details: Option<StreamModeDetails>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// `StreamModeDetails`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamModeDetails {
+    stream_mode: String,
+}
+
+/// Creates a stream, ACTIVE at once.
+pub async fn create_stream(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: CreateStreamInput,
+) -> Result<(), KinesisError> {
+    let mode = input
+        .stream_mode_details
+        .map_or_else(|| "PROVISIONED".to_owned(), |m| m.stream_mode);
+    let shard_count = match (mode.as_str(), input.shard_count) {
+        ("ON_DEMAND", None) => ON_DEMAND_SHARDS,
+        ("ON_DEMAND", Some(_)) => {
+            return Err(KinesisError::InvalidArgument(
+                "ShardCount must not be set for an ON_DEMAND stream.".to_owned(),
+            ))
+        }
+        (_, Some(count)) => count,
+        (_, None) => {
+            return Err(KinesisError::InvalidArgument(
+                "ShardCount is required for a PROVISIONED stream.".to_owned(),
+            ))
+        }
+    };
+    let existing: u32 = deps
+        .store
+        .list(STREAM, &ctx.account_id, &ctx.region, "", None, usize::MAX)
+        .await?
+        .into_iter()
+        .filter_map(|r| serde_json::from_value::<StreamRecord>(r.body).ok())
+        .map(|s| s.shards.len() as u32)
+        .sum();
+    if existing + shard_count > MAX_SHARDS_PER_ACCOUNT {
+        return Err(KinesisError::LimitExceeded(format!(
+            "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {existing}. Limit: {MAX_SHARDS_PER_ACCOUNT}.",
+            ctx.account_id, ctx.region
+        )));
+    }
+    let stream = StreamRecord {
+        arn: format!(
+            "arn:{}:kinesis:{}:{}:stream/{}",
+            arn::partition(&ctx.region),
+            ctx.region,
+            ctx.account_id,
+            input.stream_name
+        ),
+        name: input.stream_name.clone(),
+        created: ctx.received_at.unix_timestamp() as f64,
+        mode,
+        shards: even_shards(shard_count),
+        tags: input.tags,
+    };
+    let body = serde_json::to_value(&stream).map_err(|_| KinesisError::InternalFailure)?;
+    let write = Write::Put {
+        key: stream_key(ctx, &input.stream_name),
+        body,
+        expect: Expect::Absent,
+    };
+    deps.store
+        .write(vec![write])
+        .await
+        .map_err(|err| match err {
+            crate::store::StoreError::Conflict(_) => KinesisError::ResourceInUse(format!(
+                "Stream {} under account {} already exists.",
+                input.stream_name, ctx.account_id
+            )),
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+/// DeleteStream input.
+#[derive(Debug, Deserialize)]
+pub struct DeleteStreamInput {
+    #[serde(flatten)]
+    stream: StreamRef,
+}
+
+/// Deletes a stream and every shard's records, in one batch.
+pub async fn delete_stream(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DeleteStreamInput,
+) -> Result<(), KinesisError> {
+    let (stream, version) = load(deps, ctx, &input.stream).await?;
+    let mut batch = vec![Write::Delete {
+        key: stream_key(ctx, &stream.name),
+        expect: Expect::Version(version),
+    }];
+    batch.extend(stream.shards.iter().map(|shard| Write::DeleteLog {
+        log: stream.shard_log(ctx, &shard.id),
+    }));
+    deps.store.write(batch).await?;
+    Ok(())
+}
+
+fn shard_json(stream_shard: &ShardRecord) -> serde_json::Value {
+    json!({
+        "ShardId": stream_shard.id,
+        "HashKeyRange": {
+            "StartingHashKey": stream_shard.starting_hash_key.to_string(),
+            "EndingHashKey": stream_shard.ending_hash_key.to_string(),
+        },
+        "SequenceNumberRange": { "StartingSequenceNumber": sequence_number(0) },
+    })
+}
+
+/// DescribeStream input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamInput {
+    #[serde(flatten)]
+    stream: StreamRef,
+    limit: Option<usize>,
+    exclusive_start_shard_id: Option<String>,
+}
+
+/// Describes a stream with a page of its shards (100 by default, as AWS).
+pub async fn describe_stream(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DescribeStreamInput,
+) -> Result<serde_json::Value, KinesisError> {
+    let (stream, _) = load(deps, ctx, &input.stream).await?;
+    let after = input.exclusive_start_shard_id.as_deref();
+    let remaining: Vec<&ShardRecord> = stream
+        .shards
+        .iter()
+        .filter(|s| after.is_none_or(|a| s.id.as_str() > a))
+        .collect();
+    let limit = input.limit.unwrap_or(100);
+    let shards: Vec<_> = remaining
+        .iter()
+        .take(limit)
+        .map(|s| shard_json(s))
+        .collect();
+    Ok(json!({
+        "StreamDescription": {
+            "StreamName": stream.name,
+            "StreamARN": stream.arn,
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": { "StreamMode": stream.mode },
+            "Shards": shards,
+            "HasMoreShards": remaining.len() > limit,
+            "RetentionPeriodHours": RETENTION_HOURS,
+            "StreamCreationTimestamp": stream.created,
+            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+            "EncryptionType": "NONE",
+        }
+    }))
+}
+
+/// DescribeStreamSummary input.
+#[derive(Debug, Deserialize)]
+pub struct DescribeStreamSummaryInput {
+    #[serde(flatten)]
+    stream: StreamRef,
+}
+
+/// Describes a stream without its shards.
+pub async fn describe_stream_summary(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DescribeStreamSummaryInput,
+) -> Result<serde_json::Value, KinesisError> {
+    let (stream, _) = load(deps, ctx, &input.stream).await?;
+    Ok(json!({
+        "StreamDescriptionSummary": {
+            "StreamName": stream.name,
+            "StreamARN": stream.arn,
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": { "StreamMode": stream.mode },
+            "RetentionPeriodHours": RETENTION_HOURS,
+            "StreamCreationTimestamp": stream.created,
+            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+            "EncryptionType": "NONE",
+            "OpenShardCount": stream.shards.len(),
+            "ConsumerCount": 0,
+        }
+    }))
+}
+
+/// ListStreams input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamsInput {
+    limit: Option<usize>,
+    exclusive_start_stream_name: Option<String>,
+    next_token: Option<String>,
+}
+
+fn open_token(
+    deps: &Deps,
+    ctx: &RequestContext,
+    scope: &str,
+    token: &str,
+) -> Result<Option<String>, KinesisError> {
+    let state = deps
+        .tokens
+        .open(scope, token, ctx.received_at_millis())
+        .map_err(|err| match err {
+            TokenError::Invalid => {
+                KinesisError::InvalidArgument(format!("Invalid NextToken {token}"))
+            }
+            TokenError::Expired => {
+                KinesisError::ExpiredNextToken(format!("NextToken {token} has expired"))
+            }
+        })?;
+    Ok(state
+        .get("after")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned))
+}
+
+/// Lists stream names in order, a page at a time (100 by default).
+pub async fn list_streams(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: ListStreamsInput,
+) -> Result<serde_json::Value, KinesisError> {
+    let scope = format!("kinesis:ListStreams:{}:{}", ctx.account_id, ctx.region);
+    let after = match &input.next_token {
+        Some(token) => open_token(deps, ctx, &scope, token)?,
+        None => input.exclusive_start_stream_name,
+    };
+    let limit = input.limit.unwrap_or(100);
+    let mut records = deps
+        .store
+        .list(
+            STREAM,
+            &ctx.account_id,
+            &ctx.region,
+            "",
+            after.as_deref(),
+            limit + 1,
+        )
+        .await?;
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let streams: Vec<StreamRecord> = records
+        .into_iter()
+        .map(|r| serde_json::from_value(r.body).map_err(|_| KinesisError::InternalFailure))
+        .collect::<Result<_, _>>()?;
+    let next_token = match streams.last() {
+        Some(last) if more => Some(deps.tokens.issue(
+            &scope,
+            json!({ "after": last.name }),
+            ctx.received_at_millis(),
+        )),
+        _ => None,
+    };
+    Ok(json!({
+        "StreamNames": streams.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "StreamSummaries": streams.iter().map(|s| json!({
+            "StreamName": s.name,
+            "StreamARN": s.arn,
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": { "StreamMode": s.mode },
+            "StreamCreationTimestamp": s.created,
+        })).collect::<Vec<_>>(),
+        "HasMoreStreams": more,
+        "NextToken": next_token,
+    }))
+}
+
+/// ListShards input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListShardsInput {
+    #[serde(flatten)]
+    stream: StreamRef,
+    max_results: Option<usize>,
+    exclusive_start_shard_id: Option<String>,
+    next_token: Option<String>,
+}
+
+/// Lists a stream's shards, a page at a time (1,000 by default, as AWS).
+pub async fn list_shards(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: ListShardsInput,
+) -> Result<serde_json::Value, KinesisError> {
+    let (stream_ref, after) = match &input.next_token {
+        Some(token) => {
+            if input.stream.stream_name.is_some() || input.stream.stream_arn.is_some() {
+                return Err(KinesisError::InvalidArgument(
+                    "NextToken and StreamName or StreamARN cannot be provided together.".to_owned(),
+                ));
+            }
+            let scope = format!("kinesis:ListShards:{}:{}", ctx.account_id, ctx.region);
+            let state = deps
+                .tokens
+                .open(&scope, token, ctx.received_at_millis())
+                .map_err(|err| match err {
+                    TokenError::Invalid => {
+                        KinesisError::InvalidArgument(format!("Invalid NextToken {token}"))
+                    }
+                    TokenError::Expired => {
+                        KinesisError::ExpiredNextToken(format!("NextToken {token} has expired"))
+                    }
+                })?;
+            let name = state
+                .get("stream")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let after = state
+                .get("after")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            (
+                StreamRef {
+                    stream_name: name,
+                    stream_arn: None,
+                },
+                after,
+            )
+        }
+        None => (input.stream, input.exclusive_start_shard_id),
+    };
+    let (stream, _) = load(deps, ctx, &stream_ref).await?;
+    let remaining: Vec<&ShardRecord> = stream
+        .shards
+        .iter()
+        .filter(|s| after.as_deref().is_none_or(|a| s.id.as_str() > a))
+        .collect();
+    let limit = input.max_results.unwrap_or(1000);
+    let page: Vec<&&ShardRecord> = remaining.iter().take(limit).collect();
+    let next_token = match page.last() {
+        Some(last) if remaining.len() > limit => {
+            let scope = format!("kinesis:ListShards:{}:{}", ctx.account_id, ctx.region);
+            Some(deps.tokens.issue(
+                &scope,
+                json!({ "stream": stream.name, "after": last.id }),
+                ctx.received_at_millis(),
+            ))
+        }
+        _ => None,
+    };
+    Ok(json!({
+        "Shards": page.iter().map(|s| shard_json(s)).collect::<Vec<_>>(),
+        "NextToken": next_token,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_hash_space_without_gaps() {
+        for count in [1, 2, 3, 7] {
+            let shards = even_shards(count);
+            assert_eq!(shards[0].starting_hash_key, 0);
+            assert_eq!(shards.last().map(|s| s.ending_hash_key), Some(u128::MAX));
+            for pair in shards.windows(2) {
+                assert_eq!(pair[0].ending_hash_key + 1, pair[1].starting_hash_key);
+            }
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_round_trip_and_sort() {
+        assert_eq!(sequence_number(7).len(), 56);
+        assert_eq!(parse_sequence_number(&sequence_number(123)), Some(123));
+        assert!(sequence_number(9) < sequence_number(10));
+        assert_eq!(parse_sequence_number("12"), None);
+    }
+}

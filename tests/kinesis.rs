@@ -1,0 +1,459 @@
+//! Kinesis Data Streams through the real `aws-sdk-kinesis` client.
+
+mod common;
+
+use aws_sdk_kinesis::error::ProvideErrorMetadata;
+use aws_sdk_kinesis::primitives::{Blob, DateTime};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::Client;
+use common::{fresh_account, kinesis_client, kinesis_client_with, Server};
+
+async fn create(client: &Client, name: &str, shards: i32) {
+    client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("create_stream");
+}
+
+async fn iterator(
+    client: &Client,
+    stream: &str,
+    shard: &str,
+    kind: ShardIteratorType,
+    sequence: Option<&str>,
+) -> String {
+    client
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard)
+        .shard_iterator_type(kind)
+        .set_starting_sequence_number(sequence.map(str::to_owned))
+        .send()
+        .await
+        .expect("get_shard_iterator")
+        .shard_iterator
+        .expect("iterator")
+}
+
+#[tokio::test]
+async fn streams_are_created_described_listed_and_deleted() {
+    let account = fresh_account();
+    let client = kinesis_client(&account);
+    create(&client, "orders", 3).await;
+    let description = client
+        .describe_stream()
+        .stream_name("orders")
+        .send()
+        .await
+        .expect("describe")
+        .stream_description
+        .expect("description");
+    assert_eq!(
+        description.stream_arn(),
+        format!("arn:aws:kinesis:us-east-1:{account}:stream/orders")
+    );
+    assert_eq!(description.stream_status().as_str(), "ACTIVE");
+    assert_eq!(description.shards().len(), 3);
+    assert_eq!(
+        description.shards()[0]
+            .hash_key_range()
+            .map(|r| r.starting_hash_key()),
+        Some("0")
+    );
+    assert_eq!(
+        description.shards()[2]
+            .hash_key_range()
+            .map(|r| r.ending_hash_key()),
+        Some("340282366920938463463374607431768211455")
+    );
+    let summary = client
+        .describe_stream_summary()
+        .stream_arn(description.stream_arn())
+        .send()
+        .await
+        .expect("summary");
+    assert_eq!(
+        summary
+            .stream_description_summary()
+            .map(|s| s.open_shard_count()),
+        Some(3)
+    );
+
+    let err = client
+        .create_stream()
+        .stream_name("orders")
+        .shard_count(1)
+        .send()
+        .await
+        .expect_err("duplicate");
+    assert_eq!(err.code(), Some("ResourceInUseException"));
+
+    create(&client, "audit", 1).await;
+    let listed = client.list_streams().send().await.expect("list");
+    assert_eq!(listed.stream_names(), ["audit", "orders"]);
+    let paged = client.list_streams().limit(1).send().await.expect("page");
+    assert!(paged.has_more_streams());
+    let rest = client
+        .list_streams()
+        .next_token(paged.next_token().expect("token"))
+        .send()
+        .await
+        .expect("next");
+    assert_eq!(rest.stream_names(), ["orders"]);
+
+    let shards = client
+        .list_shards()
+        .stream_name("orders")
+        .max_results(2)
+        .send()
+        .await
+        .expect("list shards");
+    assert_eq!(shards.shards().len(), 2);
+    let more = client
+        .list_shards()
+        .next_token(shards.next_token().expect("token"))
+        .send()
+        .await
+        .expect("more shards");
+    assert_eq!(
+        more.shards()
+            .iter()
+            .map(|s| s.shard_id())
+            .collect::<Vec<_>>(),
+        ["shardId-000000000002"]
+    );
+
+    client
+        .delete_stream()
+        .stream_name("orders")
+        .send()
+        .await
+        .expect("delete");
+    let err = client
+        .describe_stream()
+        .stream_name("orders")
+        .send()
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    let other = kinesis_client(&fresh_account());
+    let err = other
+        .describe_stream()
+        .stream_name("audit")
+        .send()
+        .await
+        .expect_err("other account");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+}
+
+#[tokio::test]
+async fn records_are_routed_by_md5_and_read_back_in_order() {
+    let account = fresh_account();
+    let client = kinesis_client(&account);
+    create(&client, "events", 2).await;
+    let mut written = Vec::new();
+    for i in 0..6 {
+        let put = client
+            .put_record()
+            .stream_name("events")
+            .partition_key(format!("key-{i}"))
+            .data(Blob::new(format!("payload {i}")))
+            .send()
+            .await
+            .expect("put_record");
+        written.push((
+            put.shard_id().to_owned(),
+            put.sequence_number().to_owned(),
+            i,
+        ));
+    }
+    // MD5("key-0") = b4428b7e..., in the upper half of the hash space: shard 1 of 2;
+    // MD5("key-1") = 21af6b8b..., in the lower half: shard 0.
+    assert_eq!(written[0].0, "shardId-000000000001");
+    assert_eq!(written[1].0, "shardId-000000000000");
+    let batch = client
+        .put_records()
+        .stream_name("events")
+        .records(
+            PutRecordsRequestEntry::builder()
+                .partition_key("x")
+                .data(Blob::new("batch-1"))
+                .explicit_hash_key("0")
+                .build()
+                .expect("entry"),
+        )
+        .records(
+            PutRecordsRequestEntry::builder()
+                .partition_key("x")
+                .data(Blob::new("batch-2"))
+                .explicit_hash_key("0")
+                .build()
+                .expect("entry"),
+        )
+        .send()
+        .await
+        .expect("put_records");
+    assert_eq!(batch.failed_record_count(), Some(0));
+    assert!(batch
+        .records()
+        .iter()
+        .all(|r| r.shard_id() == Some("shardId-000000000000")));
+
+    let mut seen = Vec::new();
+    for shard in ["shardId-000000000000", "shardId-000000000001"] {
+        let it = iterator(
+            &client,
+            "events",
+            shard,
+            ShardIteratorType::TrimHorizon,
+            None,
+        )
+        .await;
+        let page = client
+            .get_records()
+            .shard_iterator(it)
+            .send()
+            .await
+            .expect("get_records");
+        assert_eq!(page.millis_behind_latest(), Some(0));
+        let sequences: Vec<&str> = page.records().iter().map(|r| r.sequence_number()).collect();
+        let mut sorted = sequences.clone();
+        sorted.sort();
+        assert_eq!(sequences, sorted, "records come back in sequence order");
+        for record in page.records() {
+            seen.push(String::from_utf8(record.data().as_ref().to_vec()).expect("utf-8"));
+            assert!(record.approximate_arrival_timestamp().is_some());
+        }
+        let after = client
+            .get_records()
+            .shard_iterator(page.next_shard_iterator().expect("next"))
+            .send()
+            .await
+            .expect("tail");
+        assert!(after.records().is_empty());
+    }
+    seen.sort();
+    let mut expected: Vec<String> = (0..6).map(|i| format!("payload {i}")).collect();
+    expected.extend(["batch-1".to_owned(), "batch-2".to_owned()]);
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    // Positional iterators.
+    let (shard, sequence, i) = &written[0];
+    let at = iterator(
+        &client,
+        "events",
+        shard,
+        ShardIteratorType::AtSequenceNumber,
+        Some(sequence),
+    )
+    .await;
+    let page = client
+        .get_records()
+        .shard_iterator(at)
+        .limit(1)
+        .send()
+        .await
+        .expect("at");
+    assert_eq!(
+        page.records()[0].data().as_ref(),
+        format!("payload {i}").as_bytes()
+    );
+    assert!(page.millis_behind_latest().is_some());
+    let after = iterator(
+        &client,
+        "events",
+        shard,
+        ShardIteratorType::AfterSequenceNumber,
+        Some(sequence),
+    )
+    .await;
+    let page = client
+        .get_records()
+        .shard_iterator(after)
+        .limit(1)
+        .send()
+        .await
+        .expect("after");
+    assert_ne!(page.records()[0].sequence_number(), sequence.as_str());
+
+    let latest = iterator(
+        &client,
+        "events",
+        "shardId-000000000000",
+        ShardIteratorType::Latest,
+        None,
+    )
+    .await;
+    assert!(client
+        .get_records()
+        .shard_iterator(&latest)
+        .send()
+        .await
+        .expect("latest")
+        .records()
+        .is_empty());
+    client
+        .put_record()
+        .stream_name("events")
+        .partition_key("k")
+        .explicit_hash_key("1")
+        .data(Blob::new("new"))
+        .send()
+        .await
+        .expect("put");
+    let page = client
+        .get_records()
+        .shard_iterator(&latest)
+        .send()
+        .await
+        .expect("latest");
+    assert_eq!(page.records().len(), 1);
+    assert_eq!(page.records()[0].data().as_ref(), b"new");
+
+    let future = client
+        .get_shard_iterator()
+        .stream_name("events")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+        .timestamp(DateTime::from_secs(4_000_000_000))
+        .send()
+        .await
+        .expect("at timestamp")
+        .shard_iterator
+        .expect("iterator");
+    assert!(client
+        .get_records()
+        .shard_iterator(future)
+        .send()
+        .await
+        .expect("future")
+        .records()
+        .is_empty());
+    let past = client
+        .get_shard_iterator()
+        .stream_name("events")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+        .timestamp(DateTime::from_secs(0))
+        .send()
+        .await
+        .expect("at timestamp")
+        .shard_iterator
+        .expect("iterator");
+    assert!(!client
+        .get_records()
+        .shard_iterator(past)
+        .send()
+        .await
+        .expect("past")
+        .records()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_gets_kinesis_errors() {
+    let client = kinesis_client(&fresh_account());
+    create(&client, "s", 1).await;
+    let err = client
+        .get_records()
+        .shard_iterator("forged-iterator")
+        .send()
+        .await
+        .expect_err("forged");
+    assert_eq!(err.code(), Some("InvalidArgumentException"));
+    let err = client
+        .get_shard_iterator()
+        .stream_name("s")
+        .shard_id("shardId-000000000009")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect_err("no such shard");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    let err = client
+        .put_record()
+        .stream_name("missing")
+        .partition_key("k")
+        .data(Blob::new("x"))
+        .send()
+        .await
+        .expect_err("missing");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    let err = client
+        .create_stream()
+        .stream_name("bad name!")
+        .shard_count(1)
+        .send()
+        .await
+        .expect_err("pattern");
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert!(err
+        .message()
+        .unwrap_or_default()
+        .contains("Member must satisfy regular expression pattern"));
+    let err = client
+        .put_record()
+        .stream_name("s")
+        .partition_key("")
+        .data(Blob::new("x"))
+        .send()
+        .await
+        .expect_err("empty key");
+    assert_eq!(err.code(), Some("ValidationException"));
+    let err = client
+        .get_shard_iterator()
+        .stream_name("s")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+        .send()
+        .await
+        .expect_err("no sequence number");
+    assert_eq!(err.code(), Some("InvalidArgumentException"));
+}
+
+#[tokio::test]
+async fn records_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = kinesis_client_with(&server.endpoint, &account);
+    create(&client, "durable", 1).await;
+    for i in 0..25 {
+        client
+            .put_record()
+            .stream_name("durable")
+            .partition_key(format!("{i}"))
+            .data(Blob::new(format!("r{i}")))
+            .send()
+            .await
+            .expect("put");
+    }
+    server.kill();
+    let server = Server::start(dir.path(), &[]);
+    let client = kinesis_client_with(&server.endpoint, &account);
+    let it = iterator(
+        &client,
+        "durable",
+        "shardId-000000000000",
+        ShardIteratorType::TrimHorizon,
+        None,
+    )
+    .await;
+    let page = client
+        .get_records()
+        .shard_iterator(it)
+        .send()
+        .await
+        .expect("read");
+    let data: Vec<Vec<u8>> = page
+        .records()
+        .iter()
+        .map(|r| r.data().as_ref().to_vec())
+        .collect();
+    let expected: Vec<Vec<u8>> = (0..25).map(|i| format!("r{i}").into_bytes()).collect();
+    assert_eq!(data, expected);
+}
