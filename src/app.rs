@@ -7,7 +7,9 @@ use rand::RngCore;
 use tokio::io::AsyncReadExt;
 
 use crate::config::{DataDir, ValidatedConfig};
+use crate::pipeline::Pipeline;
 use crate::server::{serve, AppState};
+use crate::services::kinesis::LocalStreams;
 use crate::services::{registry, Deps};
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
@@ -29,10 +31,18 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let token_key = store
         .init_setting("token_key", &hex::encode(fresh_key))
         .await?;
+    let delivery = Arc::new(tokio::sync::Notify::new());
     let deps = Deps {
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
+        delivery: delivery.clone(),
     };
+    if config.pause_delivery {
+        tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in the outbox.");
+    } else {
+        let sink = Arc::new(LocalStreams::new(store.clone()));
+        tokio::spawn(Pipeline::new(store.clone(), sink, delivery).run());
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -44,4 +44,7 @@ pub struct ServeArgs {
     /// Exits when standard input closes; lets a test harness own the server's lifetime.
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
+    /// Accepts data but delivers nothing; lets a test crash the server between the two.
+    #[arg(long, hide = true)]
+    pub pause_delivery: bool,
 }

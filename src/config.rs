@@ -107,6 +107,8 @@ pub struct ValidatedConfig {
     pub allowed_origins: Vec<String>,
     /// Exit when standard input closes (used by test harnesses that own the process).
     pub exit_with_stdin: bool,
+    /// Do not start the delivery worker (tests of crash recovery between accept and deliver).
+    pub pause_delivery: bool,
 }
 
 /// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
@@ -190,6 +192,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         authenticator,
         allowed_origins: file.cors.allowed_origins,
         exit_with_stdin: args.exit_with_stdin,
+        pause_delivery: args.pause_delivery,
     })
 }
 

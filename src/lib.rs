@@ -7,6 +7,7 @@
 //! - [`protocol`]: SigV4, the JSON 1.1 and rest-json codecs, model-driven validation, errors;
 //! - [`services`]: one module per AWS service (`logs`, ...);
 //! - [`store`]: durable state behind the [`store::Store`] trait;
+//! - [`pipeline`]: the outbox and the delivery worker that moves accepted data to targets;
 //! - [`policy`]: IAM policy documents;
 //! - [`arn`], [`token`]: ARNs and signed pagination tokens.
 
@@ -14,6 +15,7 @@ pub mod app;
 pub mod arn;
 pub mod cli;
 pub mod config;
+pub mod pipeline;
 pub mod policy;
 pub mod protocol;
 pub mod server;

@@ -71,7 +71,57 @@ pub enum PolicyError {
     Invalid(String),
 }
 
+/// The outcome of evaluating a policy for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A statement allows it and none denies it.
+    Allow,
+    /// A statement denies it: this wins over any Allow.
+    ExplicitDeny,
+    /// No statement applies.
+    ImplicitDeny,
+}
+
+/// Who asks, to do what, on what: the request a resource policy is evaluated against.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The calling account (Sluice's principals are accounts: one access key, one account).
+    pub principal_account: &'a str,
+    /// `service:Action`, e.g. `logs:PutSubscriptionFilter`.
+    pub action: &'a str,
+    /// The resource's ARN.
+    pub resource: &'a str,
+}
+
 impl PolicyDocument {
+    /// Evaluates the policy as IAM evaluates a resource policy: an explicit Deny wins, then any
+    /// Allow, else the request is implicitly denied.
+    ///
+    /// Conditions: `aws:PrincipalAccount` is evaluated; every other key is absent in Sluice
+    /// (it has no AWS Organizations, so `aws:PrincipalOrgID` and `aws:PrincipalOrgPaths` never
+    /// match) and a condition on an absent key is false, as in IAM, so such a statement does
+    /// not apply, whether it allows or denies.
+    pub fn evaluate(&self, request: &Request) -> Decision {
+        let applies = |statement: &&Statement| statement.applies_to(request);
+        if self
+            .statements
+            .iter()
+            .filter(|s| s.effect == Effect::Deny)
+            .any(|s| applies(&s))
+        {
+            Decision::ExplicitDeny
+        } else if self
+            .statements
+            .iter()
+            .filter(|s| s.effect == Effect::Allow)
+            .any(|s| applies(&s))
+        {
+            Decision::Allow
+        } else {
+            Decision::ImplicitDeny
+        }
+    }
+
     /// Parses and validates a policy document.
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
         let value: Value =
@@ -229,6 +279,56 @@ impl Statement {
         })
     }
 
+    fn applies_to(&self, request: &Request) -> bool {
+        let principal = match &self.principal {
+            None => false,
+            Some(principals) => {
+                principals.includes(request.principal_account) != self.not_principal
+            }
+        };
+        let action = self
+            .actions
+            .iter()
+            .any(|pattern| glob_ignore_case(pattern, request.action))
+            != self.not_action;
+        let resource = self.resources.is_empty()
+            || self
+                .resources
+                .iter()
+                .any(|pattern| glob(pattern, request.resource))
+                != self.not_resource;
+        principal && action && resource && self.conditions_hold(request)
+    }
+
+    fn conditions_hold(&self, request: &Request) -> bool {
+        let Some(Value::Object(operators)) = &self.condition else {
+            return true;
+        };
+        operators.iter().all(|(operator, keys)| {
+            keys.as_object().is_some_and(|keys| {
+                keys.iter().all(|(key, values)| {
+                    let actual = key
+                        .eq_ignore_ascii_case("aws:PrincipalAccount")
+                        .then_some(request.principal_account);
+                    let expected: Vec<&str> = match values {
+                        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                        other => other.as_str().into_iter().collect(),
+                    };
+                    match (operator.as_str(), actual) {
+                        (_, None) => false,
+                        ("StringEquals", Some(actual)) => expected.contains(&actual),
+                        ("StringNotEquals", Some(actual)) => !expected.contains(&actual),
+                        ("StringLike", Some(actual)) => expected.iter().any(|p| glob(p, actual)),
+                        ("StringNotLike", Some(actual)) => {
+                            !expected.iter().any(|p| glob(p, actual))
+                        }
+                        _ => false,
+                    }
+                })
+            })
+        })
+    }
+
     /// The values this statement's conditions test for a condition key, case-insensitively.
     pub fn condition_values(&self, key: &str) -> Vec<&str> {
         let Some(Value::Object(operators)) = &self.condition else {
@@ -288,6 +388,18 @@ impl Principals {
         }
     }
 
+    /// Whether the principals include an account: `*`, the account id, or any ARN of it.
+    pub fn includes(&self, account: &str) -> bool {
+        match self {
+            Principals::Everyone => true,
+            Principals::Typed(types) => types
+                .iter()
+                .filter(|(kind, _)| kind == "AWS")
+                .flat_map(|(_, ids)| ids.iter())
+                .any(|id| id == "*" || id == account || id.split(':').nth(4) == Some(account)),
+        }
+    }
+
     /// The account ids this names in its `AWS` entries, from bare ids and ARNs alike.
     pub fn aws_accounts(&self) -> Vec<String> {
         match self {
@@ -311,6 +423,36 @@ impl Principals {
                 .collect(),
         }
     }
+}
+
+/// IAM wildcard matching: `*` any run, `?` any one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), text.chars().collect());
+    // Iterative matching with backtracking to the last `*`.
+    let (mut p, mut t, mut star, mut mark) = (0, 0, None, 0);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            mark = t;
+            p += 1;
+        } else if let Some(star_at) = star {
+            p = star_at + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// Actions are matched without regard to case, as IAM does.
+fn glob_ignore_case(pattern: &str, text: &str) -> bool {
+    glob(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
 }
 
 fn strings(value: &Value) -> Option<Vec<String>> {
@@ -379,6 +521,79 @@ mod tests {
             policy.statements[0].condition_values("aws:PrincipalOrgId"),
             ["o-1234567890"]
         );
+    }
+
+    #[test]
+    fn evaluates_like_iam() {
+        let resource = "arn:aws:logs:us-east-1:999999999999:destination:d";
+        let request = |account| Request {
+            principal_account: account,
+            action: "logs:PutSubscriptionFilter",
+            resource,
+        };
+        let policy = PolicyDocument::parse(&format!(
+            r#"{{"Statement":[
+                {{"Effect":"Allow","Principal":{{"AWS":["111111111111","arn:aws:iam::222222222222:root"]}},"Action":"logs:Put*","Resource":"{resource}"}},
+                {{"Effect":"Deny","Principal":{{"AWS":"222222222222"}},"Action":"logs:*","Resource":"*"}}
+            ]}}"#
+        ))
+        .expect("valid");
+        assert_eq!(policy.evaluate(&request("111111111111")), Decision::Allow);
+        assert_eq!(
+            policy.evaluate(&request("222222222222")),
+            Decision::ExplicitDeny
+        );
+        assert_eq!(
+            policy.evaluate(&request("333333333333")),
+            Decision::ImplicitDeny
+        );
+        let other_action = Request {
+            action: "logs:DeleteDestination",
+            ..request("111111111111")
+        };
+        assert_eq!(policy.evaluate(&other_action), Decision::ImplicitDeny);
+        let other_resource = Request {
+            resource: "arn:aws:logs:us-east-1:999999999999:destination:e",
+            ..request("111111111111")
+        };
+        assert_eq!(policy.evaluate(&other_resource), Decision::ImplicitDeny);
+
+        let everyone = PolicyDocument::parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"logs:PutSubscriptionFilter","Resource":"*"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(everyone.evaluate(&request("444444444444")), Decision::Allow);
+        let org_only = PolicyDocument::parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"logs:PutSubscriptionFilter","Resource":"*",
+                "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-123"}}}}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            org_only.evaluate(&request("444444444444")),
+            Decision::ImplicitDeny
+        );
+        let by_account = PolicyDocument::parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"LOGS:putsubscriptionfilter","Resource":"*",
+                "Condition":{"StringEquals":{"aws:PrincipalAccount":["444444444444"]}}}}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            by_account.evaluate(&request("444444444444")),
+            Decision::Allow
+        );
+        assert_eq!(
+            by_account.evaluate(&request("555555555555")),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(glob(
+            "arn:aws:logs:*:*:destination:*",
+            "arn:aws:logs:us-east-1:1:destination:x"
+        ));
+        assert!(glob("a?c", "abc") && !glob("a?c", "abbc") && glob("*", "") && !glob("a", "b"));
     }
 
     #[test]

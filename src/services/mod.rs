@@ -19,6 +19,8 @@ pub struct Deps {
     pub store: Arc<dyn Store>,
     /// Signs pagination tokens.
     pub tokens: TokenSigner,
+    /// Wakes the delivery worker after a batch with outbox entries commits.
+    pub delivery: Arc<tokio::sync::Notify>,
 }
 
 /// Builds the registry of every served service.

@@ -9,7 +9,7 @@ mod error;
 mod records;
 mod streams;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -17,9 +17,11 @@ use serde_json::Value;
 
 pub use error::KinesisError;
 
+use crate::pipeline::{DeliveryError, StreamSink};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
+use crate::store::{RecordKey, Store};
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
@@ -41,6 +43,61 @@ impl KinesisService {
     /// Builds the service over shared dependencies.
     pub fn new(deps: Deps) -> Self {
         Self { deps }
+    }
+}
+
+/// Record kind of streams, for services that check a stream exists.
+pub const STREAM_KIND: &str = streams::STREAM;
+
+/// Sluice's own streams as a delivery target of the pipeline.
+pub struct LocalStreams {
+    store: Arc<dyn Store>,
+}
+
+impl LocalStreams {
+    /// A sink over the store that holds the streams.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl StreamSink for LocalStreams {
+    async fn put_record(
+        &self,
+        account: &str,
+        region: &str,
+        stream: &str,
+        partition_key: &str,
+        data: Vec<u8>,
+        at_millis: i64,
+    ) -> Result<(), DeliveryError> {
+        let key = RecordKey::new(streams::STREAM, account, region, stream);
+        let record = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|err| DeliveryError::Failed(err.to_string()))?
+            .ok_or_else(|| {
+                DeliveryError::NotFound(format!("Kinesis stream {stream} in {account}/{region}"))
+            })?;
+        let stream: streams::StreamRecord = serde_json::from_value(record.body)
+            .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        let (_, write) = records::append(
+            account,
+            region,
+            &stream,
+            partition_key.to_owned(),
+            None,
+            data,
+            at_millis,
+        )
+        .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        self.store
+            .write(vec![write])
+            .await
+            .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        Ok(())
     }
 }
 

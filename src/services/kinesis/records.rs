@@ -44,28 +44,52 @@ fn route(
     stream: &StreamRecord,
     record: RecordInput,
 ) -> Result<(String, Write), KinesisError> {
-    let hash = match &record.explicit_hash_key {
-        Some(explicit) => explicit
-            .parse::<u128>()
-            .map_err(|_| KinesisError::InvalidArgument(format!("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {explicit}")))?,
-        None => hash_key(&record.partition_key),
-    };
-    let shard = stream
-        .shard_for(hash)
-        .ok_or(KinesisError::InternalFailure)?;
     // The model has already checked that Data is valid base64.
     let data = BASE64
         .decode(record.data.as_bytes())
         .map_err(|_| KinesisError::InvalidArgument("Data must be base64".to_owned()))?;
+    let explicit = record.explicit_hash_key.as_deref();
+    append(
+        &ctx.account_id,
+        &ctx.region,
+        stream,
+        record.partition_key,
+        explicit,
+        data,
+        ctx.received_at_millis(),
+    )
+}
+
+/// The append of one record to the shard its hash key falls in, and that shard's id.
+pub(super) fn append(
+    account: &str,
+    region: &str,
+    stream: &StreamRecord,
+    partition_key: String,
+    explicit_hash_key: Option<&str>,
+    data: Vec<u8>,
+    at_millis: i64,
+) -> Result<(String, Write), KinesisError> {
+    let hash = match explicit_hash_key {
+        Some(explicit) => explicit.parse::<u128>().map_err(|_| {
+            KinesisError::InvalidArgument(format!(
+                "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {explicit}"
+            ))
+        })?,
+        None => hash_key(&partition_key),
+    };
+    let shard = stream
+        .shard_for(hash)
+        .ok_or(KinesisError::InternalFailure)?;
     let entry = NewEntry {
-        at_millis: ctx.received_at_millis(),
-        meta: record.partition_key,
+        at_millis,
+        meta: partition_key,
         data,
     };
     Ok((
         shard.id.clone(),
         Write::Append {
-            log: stream.shard_log(ctx, &shard.id),
+            log: stream.shard_log(account, region, &shard.id),
             entry,
         },
     ))
@@ -174,7 +198,7 @@ pub async fn get_shard_iterator(
             input.shard_id, stream.name, ctx.account_id
         )));
     }
-    let log = stream.shard_log(ctx, &input.shard_id);
+    let log = stream.shard_log(&ctx.account_id, &ctx.region, &input.shard_id);
     let sequence_argument = |kind: &str| -> Result<i64, KinesisError> {
         let text = input.starting_sequence_number.as_deref().ok_or_else(|| {
             KinesisError::InvalidArgument(format!(
@@ -260,7 +284,7 @@ pub async fn get_records(
     }
     let stream_ref = StreamRef::named(stream_name);
     let (stream, _) = load(deps, ctx, &stream_ref).await?;
-    let log = stream.shard_log(ctx, shard_id);
+    let log = stream.shard_log(&ctx.account_id, &ctx.region, shard_id);
     let limit = input.limit.unwrap_or(MAX_RECORDS_PER_READ);
     let entries = deps.store.read_log(&log, next, limit).await?;
     let mut bytes = 0;

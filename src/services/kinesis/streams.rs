@@ -68,13 +68,8 @@ mod decimal_u128 {
 
 impl StreamRecord {
     /// The store address of one shard's log.
-    pub fn shard_log(&self, ctx: &RequestContext, shard_id: &str) -> RecordKey {
-        RecordKey::new(
-            SHARD,
-            &ctx.account_id,
-            &ctx.region,
-            &format!("{}/{shard_id}", self.name),
-        )
+    pub fn shard_log(&self, account: &str, region: &str, shard_id: &str) -> RecordKey {
+        RecordKey::new(SHARD, account, region, &format!("{}/{shard_id}", self.name))
     }
 
     /// The shard whose range holds a 128-bit hash key.
@@ -295,7 +290,7 @@ pub async fn delete_stream(
         expect: Expect::Version(version),
     }];
     batch.extend(stream.shards.iter().map(|shard| Write::DeleteLog {
-        log: stream.shard_log(ctx, &shard.id),
+        log: stream.shard_log(&ctx.account_id, &ctx.region, &shard.id),
     }));
     deps.store.write(batch).await?;
     Ok(())

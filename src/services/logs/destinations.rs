@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{LogsError, DESTINATION};
+use super::{load, put, LogsError, DESTINATION};
 use crate::arn::{self, Arn};
 use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
@@ -160,7 +160,7 @@ fn check_target_arn(ctx: &RequestContext, target_arn: &str) -> Result<(), LogsEr
     Ok(())
 }
 
-fn check_role_arn(role_arn: &str) -> Result<(), LogsError> {
+pub(super) fn check_role_arn(role_arn: &str) -> Result<(), LogsError> {
     let valid = Arn::parse(role_arn).is_some_and(|parsed| {
         parsed.service == "iam"
             && parsed.region.is_empty()
@@ -193,33 +193,6 @@ pub(super) fn check_tag_keys<'a>(
     Ok(())
 }
 
-pub(super) async fn load(
-    deps: &Deps,
-    key: &RecordKey,
-) -> Result<Option<(DestinationRecord, i64)>, LogsError> {
-    let Some(record) = deps.store.get(key).await? else {
-        return Ok(None);
-    };
-    let destination = serde_json::from_value(record.body).map_err(|err| {
-        crate::store::StoreError::Unavailable(format!("corrupt destination record: {err}"))
-    })?;
-    Ok(Some((destination, record.version)))
-}
-
-pub(super) async fn save(
-    deps: &Deps,
-    key: RecordKey,
-    record: &DestinationRecord,
-    expect: Expect,
-) -> Result<(), LogsError> {
-    let body =
-        serde_json::to_value(record).map_err(|err| LogsError::InvalidParameter(err.to_string()))?;
-    deps.store
-        .write(vec![Write::Put { key, body, expect }])
-        .await?;
-    Ok(())
-}
-
 fn key(ctx: &RequestContext, name: &str) -> RecordKey {
     RecordKey::new(DESTINATION, &ctx.account_id, &ctx.region, name)
 }
@@ -235,7 +208,7 @@ pub async fn put_destination(
     check_role_arn(&input.role_arn)?;
     check_tag_keys(input.tags.keys())?;
     let key = key(ctx, &input.destination_name);
-    let (record, expect) = match load(deps, &key).await? {
+    let (record, expect) = match load::<DestinationRecord>(deps, &key).await? {
         Some((mut existing, version)) => {
             existing.target_arn = input.target_arn;
             existing.role_arn = input.role_arn;
@@ -255,7 +228,7 @@ pub async fn put_destination(
             Expect::Absent,
         ),
     };
-    save(deps, key, &record, expect).await?;
+    deps.store.write(vec![put(key, &record, expect)?]).await?;
     Ok(PutDestinationOutput {
         destination: Destination::from(&record),
     })
@@ -337,7 +310,9 @@ pub async fn delete_destination(
     input: DeleteDestinationInput,
 ) -> Result<(), LogsError> {
     let key = key(ctx, &input.destination_name);
-    let (_, version) = load(deps, &key).await?.ok_or_else(not_found)?;
+    let (_, version) = load::<DestinationRecord>(deps, &key)
+        .await?
+        .ok_or_else(not_found)?;
     deps.store
         .write(vec![Write::Delete {
             key,
@@ -376,7 +351,9 @@ pub async fn put_destination_policy(
     let key = key(ctx, &input.destination_name);
     // The model lists no ResourceNotFoundException for this operation, but AWS answers a
     // missing destination with it; the error shape exists in the model, so clients map it.
-    let (mut record, version) = load(deps, &key).await?.ok_or_else(not_found)?;
+    let (mut record, version) = load::<DestinationRecord>(deps, &key)
+        .await?
+        .ok_or_else(not_found)?;
     if !input.force_update
         && grants_accounts(record.policy.as_ref())
         && grants_organization(&policy)
@@ -387,7 +364,10 @@ pub async fn put_destination_policy(
     }
     record.access_policy = Some(input.access_policy);
     record.policy = Some(policy);
-    save(deps, key, &record, Expect::Version(version)).await
+    deps.store
+        .write(vec![put(key, &record, Expect::Version(version))?])
+        .await?;
+    Ok(())
 }
 
 fn grants_accounts(policy: Option<&PolicyDocument>) -> bool {

@@ -10,6 +10,15 @@ pub enum LogsError {
     /// A parameter is missing, malformed or out of range (model violations included).
     #[error("{0}")]
     InvalidParameter(String),
+    /// `ValidationException`: a request that is well-formed but not allowed in this state.
+    #[error("{0}")]
+    Validation(String),
+    /// The caller is not allowed, for example by a destination's access policy.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// A quota would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The named resource does not exist in the caller's account and region.
     #[error("{0}")]
     ResourceNotFound(String),
@@ -58,6 +67,9 @@ impl From<LogsError> for ApiError {
         match err {
             LogsError::InvalidParameter(_) => ApiError::new("InvalidParameterException", message),
             LogsError::ResourceNotFound(_) => ApiError::new("ResourceNotFoundException", message),
+            LogsError::Validation(_) => ApiError::new("ValidationException", message),
+            LogsError::AccessDenied(_) => ApiError::new("AccessDeniedException", message),
+            LogsError::LimitExceeded(_) => ApiError::new("LimitExceededException", message),
             LogsError::ResourceAlreadyExists(_) => {
                 ApiError::new("ResourceAlreadyExistsException", message)
             }

@@ -5,12 +5,17 @@
 
 mod destinations;
 mod error;
+mod events;
+mod groups;
+mod pattern;
+mod subscriptions;
 mod tags;
 
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 pub use error::LogsError;
@@ -18,9 +23,60 @@ pub use error::LogsError;
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
+use crate::store::{Expect, RecordKey, StoreError, Write};
 
 /// Record kind of destinations in the store.
 const DESTINATION: &str = "logs/destination";
+/// Record kind of log groups, named by the group name.
+const LOG_GROUP: &str = "logs/log-group";
+/// Record kind of log streams, named `GROUP:STREAM` (`:` cannot occur in a group name), so a
+/// group's streams list together in name order.
+const LOG_STREAM: &str = "logs/log-stream";
+/// Log kind of the events of a log stream, named like the stream's record.
+const LOG_EVENTS: &str = "logs/events";
+/// Record kind of subscription filters, named `GROUP:FILTER`.
+const SUBSCRIPTION_FILTER: &str = "logs/subscription-filter";
+
+/// Reads a record of this service into its stored type, with its version.
+async fn load<T: DeserializeOwned>(
+    deps: &Deps,
+    key: &RecordKey,
+) -> Result<Option<(T, i64)>, LogsError> {
+    let Some(record) = deps.store.get(key).await? else {
+        return Ok(None);
+    };
+    let value = serde_json::from_value(record.body)
+        .map_err(|err| StoreError::Unavailable(format!("corrupt {} record: {err}", key.kind)))?;
+    Ok(Some((value, record.version)))
+}
+
+/// Reads every record of a kind in the caller's account and region whose name has a prefix.
+async fn load_all<T: DeserializeOwned>(
+    deps: &Deps,
+    ctx: &RequestContext,
+    kind: &'static str,
+    prefix: &str,
+) -> Result<Vec<T>, LogsError> {
+    let records = deps
+        .store
+        .list(kind, &ctx.account_id, &ctx.region, prefix, None, usize::MAX)
+        .await?;
+    records
+        .into_iter()
+        .map(|record| {
+            serde_json::from_value(record.body).map_err(|err| {
+                StoreError::Unavailable(format!("corrupt {kind} record: {err}")).into()
+            })
+        })
+        .collect()
+}
+
+/// A conditional put of a stored value.
+fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, LogsError> {
+    let body =
+        serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    Ok(Write::Put { key, body, expect })
+}
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
@@ -85,6 +141,49 @@ impl Service for LogsService {
                 .and_then(output),
             "PutDestinationPolicy" => {
                 destinations::put_destination_policy(deps, ctx, input(input_value)?)
+                    .await
+                    .and_then(output)
+            }
+            "CreateLogGroup" => groups::create_log_group(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "DeleteLogGroup" => groups::delete_log_group(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "DescribeLogGroups" => {
+                groups::describe_log_groups(deps, ctx, input(input_value)?).await
+            }
+            "PutRetentionPolicy" => groups::put_retention_policy(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "DeleteRetentionPolicy" => {
+                groups::delete_retention_policy(deps, ctx, input(input_value)?)
+                    .await
+                    .and_then(output)
+            }
+            "CreateLogStream" => groups::create_log_stream(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "DeleteLogStream" => groups::delete_log_stream(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "DescribeLogStreams" => {
+                groups::describe_log_streams(deps, ctx, input(input_value)?).await
+            }
+            "PutLogEvents" => events::put_log_events(deps, ctx, input(input_value)?).await,
+            "GetLogEvents" => events::get_log_events(deps, ctx, input(input_value)?).await,
+            "FilterLogEvents" => events::filter_log_events(deps, ctx, input(input_value)?).await,
+            "TestMetricFilter" => events::test_metric_filter(input(input_value)?).await,
+            "PutSubscriptionFilter" => {
+                subscriptions::put_subscription_filter(deps, ctx, input(input_value)?)
+                    .await
+                    .and_then(output)
+            }
+            "DescribeSubscriptionFilters" => {
+                subscriptions::describe_subscription_filters(deps, ctx, input(input_value)?).await
+            }
+            "DeleteSubscriptionFilter" => {
+                subscriptions::delete_subscription_filter(deps, ctx, input(input_value)?)
                     .await
                     .and_then(output)
             }

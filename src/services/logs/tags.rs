@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::destinations::{check_tag_keys, load, save};
-use super::{LogsError, DESTINATION};
+use super::destinations::{check_tag_keys, DestinationRecord};
+use super::{load, put, LogsError, DESTINATION};
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -84,7 +84,9 @@ pub async fn tag_resource(
 ) -> Result<(), LogsError> {
     check_tag_keys(input.tags.keys())?;
     let key = resolve(ctx, &input.resource_arn)?;
-    let (mut record, version) = load(deps, &key).await?.ok_or_else(not_found)?;
+    let (mut record, version) = load::<DestinationRecord>(deps, &key)
+        .await?
+        .ok_or_else(not_found)?;
     record.tags.extend(input.tags);
     if record.tags.len() > MAX_TAGS {
         return Err(LogsError::TooManyTags {
@@ -92,7 +94,10 @@ pub async fn tag_resource(
             resource_name: input.resource_arn,
         });
     }
-    save(deps, key, &record, Expect::Version(version)).await
+    deps.store
+        .write(vec![put(key, &record, Expect::Version(version))?])
+        .await?;
+    Ok(())
 }
 
 /// Removes tags; keys that are not there are ignored.
@@ -102,11 +107,16 @@ pub async fn untag_resource(
     input: UntagResourceInput,
 ) -> Result<(), LogsError> {
     let key = resolve(ctx, &input.resource_arn)?;
-    let (mut record, version) = load(deps, &key).await?.ok_or_else(not_found)?;
+    let (mut record, version) = load::<DestinationRecord>(deps, &key)
+        .await?
+        .ok_or_else(not_found)?;
     for tag_key in &input.tag_keys {
         record.tags.remove(tag_key);
     }
-    save(deps, key, &record, Expect::Version(version)).await
+    deps.store
+        .write(vec![put(key, &record, Expect::Version(version))?])
+        .await?;
+    Ok(())
 }
 
 /// Lists a resource's tags.
@@ -116,6 +126,8 @@ pub async fn list_tags_for_resource(
     input: ListTagsForResourceInput,
 ) -> Result<ListTagsForResourceOutput, LogsError> {
     let key = resolve(ctx, &input.resource_arn)?;
-    let (record, _) = load(deps, &key).await?.ok_or_else(not_found)?;
+    let (record, _) = load::<DestinationRecord>(deps, &key)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(ListTagsForResourceOutput { tags: record.tags })
 }

@@ -1,0 +1,341 @@
+//! The data plane's one delivery mechanism, shared by every service that moves data.
+//!
+//! A service that accepts data (PutLogEvents today; PutAuditEvents and AppFabric ingestion
+//! next) writes, in the *same* atomic store batch as the data itself, one outbox entry per
+//! delivery: where it goes ([`Delivery`]) and the bytes to send. The [`Pipeline`] worker reads
+//! the outbox in order, encodes each entry (gzip for CloudWatch Logs), hands it to the target
+//! through a [`StreamSink`], and only then advances its cursor. A crash anywhere in between
+//! loses nothing: on restart the worker resumes from the cursor, so delivery is at least once.
+//! Entries that keep failing go to a dead-letter log with the reason, never silently away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::store::{Expect, NewEntry, RecordKey, Store, StoreError, Write};
+
+/// Log kind of the outbox.
+const OUTBOX: &str = "pipeline/outbox";
+/// Record kind of the worker's cursor.
+const CURSOR: &str = "pipeline/cursor";
+/// Log kind of deliveries given up on.
+const DEAD_LETTERS: &str = "pipeline/dead-letters";
+/// Attempts before an entry is moved to the dead letters (backoff doubles from 100 ms, so
+/// about 50 seconds in all).
+const MAX_ATTEMPTS: u32 = 10;
+/// Entries read from the outbox at a time.
+const BATCH: usize = 256;
+/// How often the worker looks at the outbox when nobody wakes it.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Where a delivery goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Target {
+    /// A stream of Sluice's own Kinesis Data Streams.
+    KinesisStream {
+        /// The stream owner's account.
+        account: String,
+        /// The stream's region.
+        region: String,
+        /// The stream name.
+        stream: String,
+    },
+}
+
+/// How the bytes are encoded on the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    /// As they are.
+    Identity,
+    /// gzip, as CloudWatch Logs subscriptions send their records.
+    Gzip,
+}
+
+/// One unit of delivery work, stored in the outbox beside the bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Where it goes.
+    pub target: Target,
+    /// The record's partition key at the target.
+    pub partition_key: String,
+    /// The encoding applied before sending.
+    pub encoding: Encoding,
+}
+
+/// The outbox entry for a delivery, to be written in the batch that accepts the data. Wake
+/// the worker (`Deps::delivery`) once the batch has committed.
+pub fn enqueue(delivery: &Delivery, body: Vec<u8>, at_millis: i64) -> Result<Write, StoreError> {
+    let meta =
+        serde_json::to_string(delivery).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    Ok(Write::Append {
+        log: outbox(),
+        entry: NewEntry {
+            at_millis,
+            meta,
+            data: body,
+        },
+    })
+}
+
+fn outbox() -> RecordKey {
+    RecordKey::new(OUTBOX, "", "", "outbox")
+}
+
+fn cursor_key() -> RecordKey {
+    RecordKey::new(CURSOR, "", "", "outbox")
+}
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeliveryError {
+    /// The target does not exist (yet); retried, then dead-lettered.
+    #[error("target not found: {0}")]
+    NotFound(String),
+    /// The store or the target failed; retried.
+    #[error("delivery failed: {0}")]
+    Failed(String),
+}
+
+/// Writes records into streams. Implemented over Sluice's own Kinesis store
+/// (`services::kinesis::LocalStreams`); a real Kinesis endpoint is the other implementation
+/// this interface is for.
+#[async_trait]
+pub trait StreamSink: Send + Sync + 'static {
+    /// Puts one record; returns once it is durable at the target.
+    async fn put_record(
+        &self,
+        account: &str,
+        region: &str,
+        stream: &str,
+        partition_key: &str,
+        data: Vec<u8>,
+        at_millis: i64,
+    ) -> Result<(), DeliveryError>;
+}
+
+/// The delivery worker.
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    sink: Arc<dyn StreamSink>,
+    wake: Arc<Notify>,
+}
+
+impl Pipeline {
+    /// A worker over a store and a sink; `wake` is notified by writers after they commit.
+    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn StreamSink>, wake: Arc<Notify>) -> Self {
+        Self { store, sink, wake }
+    }
+
+    /// Delivers forever. Safe to abort at any point: what was not yet recorded as delivered is
+    /// delivered again after a restart.
+    pub async fn run(self) {
+        loop {
+            match self.drain().await {
+                Ok(0) => {
+                    let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, "Delivery worker cannot read the outbox; retrying.");
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Delivers what is in the outbox now; returns how many entries were handled.
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let cursor = match self.store.get(&cursor_key()).await? {
+            Some(record) => record
+                .body
+                .get("delivered")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0),
+            None => 0,
+        };
+        let entries = self.store.read_log(&outbox(), cursor + 1, BATCH).await?;
+        for entry in &entries {
+            self.deliver_with_retries(entry).await?;
+            let body = serde_json::json!({ "delivered": entry.sequence });
+            self.store
+                .write(vec![Write::Put {
+                    key: cursor_key(),
+                    body,
+                    expect: Expect::Any,
+                }])
+                .await?;
+        }
+        Ok(entries.len())
+    }
+
+    async fn deliver_with_retries(&self, entry: &crate::store::LogEntry) -> Result<(), StoreError> {
+        let delivery: Delivery = match serde_json::from_str(&entry.meta) {
+            Ok(delivery) => delivery,
+            Err(err) => {
+                return self
+                    .dead_letter(entry, &format!("unreadable delivery: {err}"))
+                    .await
+            }
+        };
+        let data = match encode(delivery.encoding, &entry.data) {
+            Ok(data) => data,
+            Err(err) => {
+                return self
+                    .dead_letter(entry, &format!("encoding failed: {err}"))
+                    .await
+            }
+        };
+        let mut backoff = Duration::from_millis(100);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let result = match &delivery.target {
+                Target::KinesisStream {
+                    account,
+                    region,
+                    stream,
+                } => {
+                    self.sink
+                        .put_record(
+                            account,
+                            region,
+                            stream,
+                            &delivery.partition_key,
+                            data.clone(),
+                            entry.at_millis,
+                        )
+                        .await
+                }
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(err) if attempt == MAX_ATTEMPTS => {
+                    return self.dead_letter(entry, &err.to_string()).await
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, attempt, target = ?delivery.target, "Delivery failed; retrying.");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        entry: &crate::store::LogEntry,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        tracing::error!(
+            reason,
+            sequence = entry.sequence,
+            "Delivery abandoned; the entry is kept in the dead letters."
+        );
+        let meta = serde_json::json!({ "delivery": entry.meta, "reason": reason }).to_string();
+        let log = RecordKey::new(DEAD_LETTERS, "", "", "dead-letters");
+        let entry = NewEntry {
+            at_millis: entry.at_millis,
+            meta,
+            data: entry.data.clone(),
+        };
+        self.store.write(vec![Write::Append { log, entry }]).await?;
+        Ok(())
+    }
+}
+
+fn encode(encoding: Encoding, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    match encoding {
+        Encoding::Identity => Ok(data.to_vec()),
+        Encoding::Gzip => {
+            use std::io::Write as _;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(data)?;
+            encoder.finish()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[derive(Default)]
+    struct Recorder {
+        fail_first: Mutex<u32>,
+        records: Mutex<Vec<(String, Vec<u8>)>>,
+    }
+
+    #[async_trait]
+    impl StreamSink for Recorder {
+        async fn put_record(
+            &self,
+            _: &str,
+            _: &str,
+            stream: &str,
+            _: &str,
+            data: Vec<u8>,
+            _: i64,
+        ) -> Result<(), DeliveryError> {
+            let mut failures = self.fail_first.lock().unwrap_or_else(|p| p.into_inner());
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(DeliveryError::Failed("not yet".to_owned()));
+            }
+            self.records
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((stream.to_owned(), data));
+            Ok(())
+        }
+    }
+
+    fn delivery(stream: &str, encoding: Encoding) -> Delivery {
+        Delivery {
+            target: Target::KinesisStream {
+                account: "1".into(),
+                region: "r".into(),
+                stream: stream.into(),
+            },
+            partition_key: "k".into(),
+            encoding,
+        }
+    }
+
+    #[tokio::test]
+    async fn delivers_in_order_once_and_retries_failures() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let sink = Arc::new(Recorder {
+            fail_first: Mutex::new(2),
+            ..Recorder::default()
+        });
+        let pipeline = Pipeline::new(store.clone(), sink.clone(), Arc::new(Notify::new()));
+        store
+            .write(vec![
+                enqueue(&delivery("a", Encoding::Identity), b"one".to_vec(), 1).expect("enqueue"),
+                enqueue(&delivery("b", Encoding::Gzip), b"two".to_vec(), 2).expect("enqueue"),
+            ])
+            .await
+            .expect("write");
+        assert_eq!(pipeline.drain().await.expect("drain"), 2);
+        assert_eq!(
+            pipeline.drain().await.expect("drain again"),
+            0,
+            "the cursor moved past delivered entries"
+        );
+        let records = sink.records.lock().expect("lock").clone();
+        assert_eq!(records[0], ("a".to_owned(), b"one".to_vec()));
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(records[1].1.as_slice()),
+            &mut unzipped,
+        )
+        .expect("gzip");
+        assert_eq!((records[1].0.as_str(), unzipped.as_str()), ("b", "two"));
+    }
+}

@@ -1,0 +1,541 @@
+//! Log groups and log streams: create, delete, describe, and retention policies.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    load, load_all, put, LogsError, LOG_EVENTS, LOG_GROUP, LOG_STREAM, SUBSCRIPTION_FILTER,
+};
+use crate::arn;
+use crate::protocol::RequestContext;
+use crate::services::Deps;
+use crate::store::{Expect, RecordKey, StoreError, Write};
+use crate::token::TokenError;
+
+/// The retention periods AWS accepts, in days.
+pub const RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// A log group as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct LogGroupRecord {
+    pub name: String,
+    /// Epoch milliseconds.
+    pub creation_time: i64,
+    pub retention_in_days: Option<i64>,
+    pub kms_key_id: Option<String>,
+    pub log_group_class: String,
+    pub deletion_protection_enabled: bool,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A log stream as stored; the event statistics move with every PutLogEvents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct LogStreamRecord {
+    pub group: String,
+    pub name: String,
+    pub creation_time: i64,
+    pub first_event_timestamp: Option<i64>,
+    pub last_event_timestamp: Option<i64>,
+    pub last_ingestion_time: Option<i64>,
+    /// Counts batches, so that `nextSequenceToken` moves as AWS's does.
+    pub batches: i64,
+}
+
+/// The key of a log group's record.
+pub(super) fn group_key(ctx: &RequestContext, group: &str) -> RecordKey {
+    RecordKey::new(LOG_GROUP, &ctx.account_id, &ctx.region, group)
+}
+
+/// The key of a log stream's record, and of its events' log.
+pub(super) fn stream_key(ctx: &RequestContext, group: &str, stream: &str) -> RecordKey {
+    RecordKey::new(
+        LOG_STREAM,
+        &ctx.account_id,
+        &ctx.region,
+        &format!("{group}:{stream}"),
+    )
+}
+
+/// The log holding a stream's events.
+pub(super) fn events_log(ctx: &RequestContext, group: &str, stream: &str) -> RecordKey {
+    RecordKey::new(
+        LOG_EVENTS,
+        &ctx.account_id,
+        &ctx.region,
+        &format!("{group}:{stream}"),
+    )
+}
+
+/// `arn:...:log-group:NAME` (DescribeLogGroups also shows it with a trailing `:*`).
+pub(super) fn group_arn(ctx: &RequestContext, group: &str) -> String {
+    format!(
+        "arn:{}:logs:{}:{}:log-group:{group}",
+        arn::partition(&ctx.region),
+        ctx.region,
+        ctx.account_id
+    )
+}
+
+pub(super) fn group_not_found() -> LogsError {
+    LogsError::ResourceNotFound("The specified log group does not exist.".to_owned())
+}
+
+pub(super) fn stream_not_found() -> LogsError {
+    LogsError::ResourceNotFound("The specified log stream does not exist.".to_owned())
+}
+
+/// Loads a log group of the caller.
+pub(super) async fn load_group(
+    deps: &Deps,
+    ctx: &RequestContext,
+    group: &str,
+) -> Result<(LogGroupRecord, i64), LogsError> {
+    load(deps, &group_key(ctx, group))
+        .await?
+        .ok_or_else(group_not_found)
+}
+
+fn check_retention(days: i64) -> Result<(), LogsError> {
+    if RETENTION_DAYS.contains(&days) {
+        Ok(())
+    } else {
+        Err(LogsError::InvalidParameter(format!(
+            "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+        )))
+    }
+}
+
+fn already_exists(what: &str) -> impl Fn(StoreError) -> LogsError + '_ {
+    move |err| match err {
+        StoreError::Conflict(_) => {
+            LogsError::ResourceAlreadyExists(format!("The specified {what} already exists"))
+        }
+        other => other.into(),
+    }
+}
+
+/// CreateLogGroup input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLogGroupInput {
+    log_group_name: String,
+    kms_key_id: Option<String>,
+    log_group_class: Option<String>,
+    deletion_protection_enabled: Option<bool>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// Creates a log group.
+pub async fn create_log_group(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: CreateLogGroupInput,
+) -> Result<(), LogsError> {
+    super::destinations::check_tag_keys(input.tags.keys())?;
+    let record = LogGroupRecord {
+        name: input.log_group_name.clone(),
+        creation_time: ctx.received_at_millis(),
+        retention_in_days: None,
+        kms_key_id: input.kms_key_id,
+        log_group_class: input
+            .log_group_class
+            .unwrap_or_else(|| "STANDARD".to_owned()),
+        deletion_protection_enabled: input.deletion_protection_enabled.unwrap_or(false),
+        tags: input.tags,
+    };
+    let write = put(
+        group_key(ctx, &input.log_group_name),
+        &record,
+        Expect::Absent,
+    )?;
+    deps.store
+        .write(vec![write])
+        .await
+        .map_err(already_exists("log group"))?;
+    Ok(())
+}
+
+/// DeleteLogGroup input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteLogGroupInput {
+    log_group_name: String,
+}
+
+/// Deletes a log group with its streams, their events and its subscription filters, at once.
+pub async fn delete_log_group(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DeleteLogGroupInput,
+) -> Result<(), LogsError> {
+    let group = &input.log_group_name;
+    let (record, version) = load_group(deps, ctx, group).await?;
+    if record.deletion_protection_enabled {
+        return Err(LogsError::Validation(format!(
+            "Log group {group} has deletion protection enabled; disable it before deleting the log group."
+        )));
+    }
+    let prefix = format!("{group}:");
+    let mut batch = vec![Write::Delete {
+        key: group_key(ctx, group),
+        expect: Expect::Version(version),
+    }];
+    for stream in load_all::<LogStreamRecord>(deps, ctx, LOG_STREAM, &prefix).await? {
+        batch.push(Write::Delete {
+            key: stream_key(ctx, group, &stream.name),
+            expect: Expect::Any,
+        });
+        batch.push(Write::DeleteLog {
+            log: events_log(ctx, group, &stream.name),
+        });
+    }
+    for filter in deps
+        .store
+        .list(
+            SUBSCRIPTION_FILTER,
+            &ctx.account_id,
+            &ctx.region,
+            &prefix,
+            None,
+            usize::MAX,
+        )
+        .await?
+    {
+        batch.push(Write::Delete {
+            key: filter.key,
+            expect: Expect::Any,
+        });
+    }
+    deps.store.write(batch).await?;
+    Ok(())
+}
+
+/// DescribeLogGroups input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsInput {
+    log_group_name_prefix: Option<String>,
+    log_group_name_pattern: Option<String>,
+    log_group_class: Option<String>,
+    next_token: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Lists log groups in name order by prefix or by case-insensitive substring.
+pub async fn describe_log_groups(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DescribeLogGroupsInput,
+) -> Result<serde_json::Value, LogsError> {
+    if input.log_group_name_prefix.is_some() && input.log_group_name_pattern.is_some() {
+        return Err(LogsError::InvalidParameter(
+            "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
+                .to_owned(),
+        ));
+    }
+    let prefix = input.log_group_name_prefix.unwrap_or_default();
+    let pattern = input.log_group_name_pattern.map(|p| p.to_lowercase());
+    let scope = format!(
+        "logs:DescribeLogGroups:{}:{}:{prefix}:{}",
+        ctx.account_id,
+        ctx.region,
+        pattern.as_deref().unwrap_or("")
+    );
+    let after = open_token(deps, ctx, &scope, input.next_token.as_deref())?;
+    let limit = input.limit.unwrap_or(50);
+    let groups: Vec<LogGroupRecord> = load_all::<LogGroupRecord>(deps, ctx, LOG_GROUP, &prefix)
+        .await?
+        .into_iter()
+        .filter(|g| after.as_deref().is_none_or(|a| g.name.as_str() > a))
+        .filter(|g| {
+            pattern
+                .as_deref()
+                .is_none_or(|p| g.name.to_lowercase().contains(p))
+        })
+        .filter(|g| {
+            input
+                .log_group_class
+                .as_deref()
+                .is_none_or(|c| g.log_group_class == c)
+        })
+        .collect();
+    let page = &groups[..groups.len().min(limit)];
+    let next_token = (groups.len() > limit)
+        .then(|| {
+            page.last().map(|last| {
+                deps.tokens.issue(
+                    &scope,
+                    json!({ "after": last.name }),
+                    ctx.received_at_millis(),
+                )
+            })
+        })
+        .flatten();
+    let log_groups: Vec<_> = page
+        .iter()
+        .map(|g| {
+            let group_arn = group_arn(ctx, &g.name);
+            json!({
+                "logGroupName": g.name,
+                "creationTime": g.creation_time,
+                "retentionInDays": g.retention_in_days,
+                "metricFilterCount": 0,
+                "arn": format!("{group_arn}:*"),
+                "logGroupArn": group_arn,
+                "storedBytes": 0,
+                "kmsKeyId": g.kms_key_id,
+                "logGroupClass": g.log_group_class,
+                "deletionProtectionEnabled": g.deletion_protection_enabled,
+            })
+        })
+        .collect();
+    Ok(json!({ "logGroups": log_groups, "nextToken": next_token }))
+}
+
+/// Opens a pagination token of this service, or `None` when there is none.
+pub(super) fn open_token(
+    deps: &Deps,
+    ctx: &RequestContext,
+    scope: &str,
+    token: Option<&str>,
+) -> Result<Option<String>, LogsError> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let state = deps
+        .tokens
+        .open(scope, token, ctx.received_at_millis())
+        .map_err(|err| {
+            LogsError::InvalidParameter(match err {
+                TokenError::Invalid => format!("The specified nextToken is invalid: {token}"),
+                TokenError::Expired => "The specified nextToken has expired.".to_owned(),
+            })
+        })?;
+    Ok(state
+        .get("after")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned))
+}
+
+/// PutRetentionPolicy input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutRetentionPolicyInput {
+    log_group_name: String,
+    retention_in_days: i64,
+}
+
+/// Sets how long a group keeps events.
+pub async fn put_retention_policy(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: PutRetentionPolicyInput,
+) -> Result<(), LogsError> {
+    check_retention(input.retention_in_days)?;
+    let (mut record, version) = load_group(deps, ctx, &input.log_group_name).await?;
+    record.retention_in_days = Some(input.retention_in_days);
+    deps.store
+        .write(vec![put(
+            group_key(ctx, &record.name),
+            &record,
+            Expect::Version(version),
+        )?])
+        .await?;
+    Ok(())
+}
+
+/// DeleteRetentionPolicy input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteRetentionPolicyInput {
+    log_group_name: String,
+}
+
+/// Keeps a group's events forever again.
+pub async fn delete_retention_policy(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DeleteRetentionPolicyInput,
+) -> Result<(), LogsError> {
+    let (mut record, version) = load_group(deps, ctx, &input.log_group_name).await?;
+    record.retention_in_days = None;
+    deps.store
+        .write(vec![put(
+            group_key(ctx, &record.name),
+            &record,
+            Expect::Version(version),
+        )?])
+        .await?;
+    Ok(())
+}
+
+/// CreateLogStream input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLogStreamInput {
+    log_group_name: String,
+    log_stream_name: String,
+}
+
+/// Creates a log stream in an existing group.
+pub async fn create_log_stream(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: CreateLogStreamInput,
+) -> Result<(), LogsError> {
+    load_group(deps, ctx, &input.log_group_name).await?;
+    let record = LogStreamRecord {
+        group: input.log_group_name.clone(),
+        name: input.log_stream_name.clone(),
+        creation_time: ctx.received_at_millis(),
+        first_event_timestamp: None,
+        last_event_timestamp: None,
+        last_ingestion_time: None,
+        batches: 0,
+    };
+    let write = put(
+        stream_key(ctx, &input.log_group_name, &input.log_stream_name),
+        &record,
+        Expect::Absent,
+    )?;
+    deps.store
+        .write(vec![write])
+        .await
+        .map_err(already_exists("log stream"))?;
+    Ok(())
+}
+
+/// DeleteLogStream input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteLogStreamInput {
+    log_group_name: String,
+    log_stream_name: String,
+}
+
+/// Deletes a log stream and its events.
+pub async fn delete_log_stream(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DeleteLogStreamInput,
+) -> Result<(), LogsError> {
+    load_group(deps, ctx, &input.log_group_name).await?;
+    let key = stream_key(ctx, &input.log_group_name, &input.log_stream_name);
+    let (_, version) = load::<LogStreamRecord>(deps, &key)
+        .await?
+        .ok_or_else(stream_not_found)?;
+    deps.store
+        .write(vec![
+            Write::Delete {
+                key,
+                expect: Expect::Version(version),
+            },
+            Write::DeleteLog {
+                log: events_log(ctx, &input.log_group_name, &input.log_stream_name),
+            },
+        ])
+        .await?;
+    Ok(())
+}
+
+/// DescribeLogStreams input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogStreamsInput {
+    log_group_name: Option<String>,
+    log_group_identifier: Option<String>,
+    log_stream_name_prefix: Option<String>,
+    order_by: Option<String>,
+    #[serde(default)]
+    descending: bool,
+    next_token: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The group a `logGroupName` or `logGroupIdentifier` (name or ARN) names.
+pub(super) fn group_name(
+    name: Option<String>,
+    identifier: Option<String>,
+) -> Result<String, LogsError> {
+    match (name, identifier) {
+        (Some(_), Some(_)) => Err(LogsError::InvalidParameter(
+            "LogGroup name and LogGroup identifier are mutually exclusive parameters.".to_owned(),
+        )),
+        (Some(name), None) => Ok(name),
+        (None, Some(identifier)) => Ok(identifier
+            .strip_suffix(":*")
+            .unwrap_or(&identifier)
+            .rsplit_once(":log-group:")
+            .map_or(identifier.as_str(), |(_, name)| name)
+            .to_owned()),
+        (None, None) => Err(LogsError::InvalidParameter(
+            "Either logGroupName or logGroupIdentifier must be provided.".to_owned(),
+        )),
+    }
+}
+
+/// Lists a group's streams by name or by last event time, a page at a time.
+pub async fn describe_log_streams(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: DescribeLogStreamsInput,
+) -> Result<serde_json::Value, LogsError> {
+    let group = group_name(input.log_group_name, input.log_group_identifier)?;
+    load_group(deps, ctx, &group).await?;
+    let by_time = input.order_by.as_deref() == Some("LastEventTime");
+    if by_time && input.log_stream_name_prefix.is_some() {
+        return Err(LogsError::InvalidParameter(
+            "Cannot order by LastEventTime with a logStreamNamePrefix.".to_owned(),
+        ));
+    }
+    let prefix = input.log_stream_name_prefix.unwrap_or_default();
+    let mut streams =
+        load_all::<LogStreamRecord>(deps, ctx, LOG_STREAM, &format!("{group}:{prefix}")).await?;
+    if by_time {
+        streams.sort_by(|a, b| {
+            (a.last_event_timestamp, &a.name).cmp(&(b.last_event_timestamp, &b.name))
+        });
+    }
+    if input.descending {
+        streams.reverse();
+    }
+    let scope = format!(
+        "logs:DescribeLogStreams:{}:{}:{group}:{prefix}:{by_time}:{}",
+        ctx.account_id, ctx.region, input.descending
+    );
+    let skip: usize = open_token(deps, ctx, &scope, input.next_token.as_deref())?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let limit = input.limit.unwrap_or(50);
+    let page: Vec<_> = streams.iter().skip(skip).take(limit).collect();
+    let next_token = (streams.len() > skip + limit).then(|| {
+        deps.tokens.issue(
+            &scope,
+            json!({ "after": (skip + limit).to_string() }),
+            ctx.received_at_millis(),
+        )
+    });
+    let log_streams: Vec<_> = page
+        .iter()
+        .map(|s| {
+            json!({
+                "logStreamName": s.name,
+                "creationTime": s.creation_time,
+                "firstEventTimestamp": s.first_event_timestamp,
+                "lastEventTimestamp": s.last_event_timestamp,
+                "lastIngestionTime": s.last_ingestion_time,
+                "arn": format!("{}:log-stream:{}", group_arn(ctx, &group), s.name),
+                "storedBytes": 0,
+            })
+        })
+        .collect();
+    Ok(json!({ "logStreams": log_streams, "nextToken": next_token }))
+}

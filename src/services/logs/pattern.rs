@@ -1,0 +1,754 @@
+//! The CloudWatch Logs filter and pattern syntax, shared by FilterLogEvents and subscription
+//! filters (and TestMetricFilter):
+//!
+//! - term patterns: `ERROR`, `"quoted phrase"`, `?ERROR ?WARN` (any of), `-DEBUG` (none of);
+//! - JSON patterns: `{ $.level = "ERROR" && ($.latency > 500 || $.user IS NULL) }`, with
+//!   `= != < > <= >=`, `IS NULL`, `IS TRUE`, `IS FALSE`, `NOT EXISTS`, `*` wildcards in
+//!   strings, and array indexes (`$.items[0].id`);
+//! - space-delimited patterns: `[ip, user, ..., status = 4* || status = 5*, size > 1000]`.
+//!
+//! A pattern is parsed once ([`FilterPattern::parse`]) and matched against many messages.
+
+use serde_json::Value;
+
+/// A parsed filter pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterPattern {
+    /// The empty pattern: every event matches.
+    All,
+    /// Terms: all `required`, at least one of `any` (if any), none of `excluded`.
+    Terms {
+        required: Vec<String>,
+        any: Vec<String>,
+        excluded: Vec<String>,
+    },
+    /// A JSON condition on the message parsed as JSON.
+    Json(Expr),
+    /// Space-delimited fields, each maybe with a condition.
+    Fields(Vec<Field>),
+}
+
+/// A boolean expression over JSON selectors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// Both.
+    And(Box<Expr>, Box<Expr>),
+    /// Either.
+    Or(Box<Expr>, Box<Expr>),
+    /// A test of one selector.
+    Test(Vec<PathStep>, Test),
+}
+
+/// One step of a `$.a.b[0]` selector.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathStep {
+    /// `.name`
+    Key(String),
+    /// `[n]`
+    Index(usize),
+}
+
+/// What a selector's value must satisfy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// `op value`
+    Compare(Op, Literal),
+    /// `IS NULL`
+    IsNull,
+    /// `IS TRUE` / `IS FALSE`
+    IsBool(bool),
+    /// `NOT EXISTS`
+    NotExists,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// The right-hand side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// A number.
+    Number(f64),
+    /// A string, possibly with `*` wildcards.
+    Text(String),
+}
+
+/// A field of a space-delimited pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// `...`: any number of fields.
+    Ellipsis,
+    /// A named field, with alternatives of conjunctions of conditions (`a = 1 && a != 2 || a = 3`).
+    Named(Vec<Vec<(Op, Literal)>>),
+}
+
+/// Why a pattern is invalid; the message becomes an `InvalidParameterException`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("Invalid character(s) in term '{0}'")]
+pub struct PatternError(pub String);
+
+impl FilterPattern {
+    /// Parses a pattern.
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Ok(FilterPattern::All);
+        }
+        if trimmed.starts_with('{') {
+            let inner = trimmed
+                .strip_prefix('{')
+                .and_then(|t| t.strip_suffix('}'))
+                .ok_or_else(|| PatternError(text.to_owned()))?;
+            let tokens = tokenize(inner).ok_or_else(|| PatternError(text.to_owned()))?;
+            let mut parser = Parser {
+                tokens,
+                position: 0,
+            };
+            let expr = parser.or().ok_or_else(|| PatternError(text.to_owned()))?;
+            if parser.position != parser.tokens.len() {
+                return Err(PatternError(text.to_owned()));
+            }
+            return Ok(FilterPattern::Json(expr));
+        }
+        if trimmed.starts_with('[') {
+            let inner = trimmed
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .ok_or_else(|| PatternError(text.to_owned()))?;
+            return parse_fields(inner)
+                .ok_or_else(|| PatternError(text.to_owned()))
+                .map(FilterPattern::Fields);
+        }
+        parse_terms(trimmed).ok_or_else(|| PatternError(text.to_owned()))
+    }
+
+    /// Whether a message matches.
+    pub fn matches(&self, message: &str) -> bool {
+        match self {
+            FilterPattern::All => true,
+            FilterPattern::Terms {
+                required,
+                any,
+                excluded,
+            } => {
+                required.iter().all(|t| message.contains(t.as_str()))
+                    && (any.is_empty() || any.iter().any(|t| message.contains(t.as_str())))
+                    && !excluded.iter().any(|t| message.contains(t.as_str()))
+            }
+            FilterPattern::Json(expr) => match serde_json::from_str::<Value>(message) {
+                Ok(value) => eval(expr, &value),
+                Err(_) => false,
+            },
+            FilterPattern::Fields(fields) => match split_fields(message) {
+                Some(values) => match_fields(fields, &values),
+                None => false,
+            },
+        }
+    }
+}
+
+fn parse_terms(text: &str) -> Option<FilterPattern> {
+    let (mut required, mut any, mut excluded) = (Vec::new(), Vec::new(), Vec::new());
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let bucket = match c {
+            '?' => {
+                chars.next();
+                &mut any
+            }
+            '-' => {
+                chars.next();
+                &mut excluded
+            }
+            _ => &mut required,
+        };
+        let term = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut phrase = String::new();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => phrase.push(chars.next()?),
+                    other => phrase.push(other),
+                }
+            }
+            phrase
+        } else {
+            let mut word = String::new();
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                // Unquoted terms may hold letters, digits, underscores and a few safe symbols.
+                if !(c.is_alphanumeric() || "_.:/@*'".contains(c) || (c == '-' && !word.is_empty()))
+                {
+                    return None;
+                }
+                word.push(c);
+                chars.next();
+            }
+            word
+        };
+        if term.is_empty() {
+            return None;
+        }
+        bucket.push(term);
+    }
+    Some(FilterPattern::Terms {
+        required,
+        any,
+        excluded,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Selector(Vec<PathStep>),
+    Op(Op),
+    Word(String),
+    Quoted(String),
+    And,
+    Or,
+    Open,
+    Close,
+}
+
+fn tokenize(text: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            _ if c.is_whitespace() => i += 1,
+            '(' => {
+                tokens.push(Token::Open);
+                i += 1;
+            }
+            ')' => {
+                tokens.push(Token::Close);
+                i += 1;
+            }
+            '&' if next == Some('&') => {
+                tokens.push(Token::And);
+                i += 2;
+            }
+            '|' if next == Some('|') => {
+                tokens.push(Token::Or);
+                i += 2;
+            }
+            '=' => {
+                tokens.push(Token::Op(Op::Eq));
+                i += 1;
+            }
+            '!' if next == Some('=') => {
+                tokens.push(Token::Op(Op::Ne));
+                i += 2;
+            }
+            '<' | '>' => {
+                let op = match (c, next) {
+                    ('<', Some('=')) => Op::Le,
+                    ('>', Some('=')) => Op::Ge,
+                    ('<', _) => Op::Lt,
+                    _ => Op::Gt,
+                };
+                i += if matches!(op, Op::Le | Op::Ge) { 2 } else { 1 };
+                tokens.push(Token::Op(op));
+            }
+            '"' => {
+                let mut text = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i)? {
+                        '"' => break,
+                        '\\' => {
+                            i += 1;
+                            text.push(*chars.get(i)?);
+                        }
+                        other => text.push(*other),
+                    }
+                    i += 1;
+                }
+                i += 1;
+                tokens.push(Token::Quoted(text));
+            }
+            '$' => {
+                let start = i + 1;
+                i += 1;
+                while i < chars.len() && !chars[i].is_whitespace() && !"=!<>()&|".contains(chars[i])
+                {
+                    i += 1;
+                }
+                let path: String = chars[start..i].iter().collect();
+                tokens.push(Token::Selector(parse_selector(&path)?));
+            }
+            _ => {
+                let start = i;
+                while i < chars.len()
+                    && !chars[i].is_whitespace()
+                    && !"=!<>()&|\"".contains(chars[i])
+                {
+                    i += 1;
+                }
+                tokens.push(Token::Word(chars[start..i].iter().collect()));
+            }
+        }
+    }
+    Some(tokens)
+}
+
+fn parse_selector(path: &str) -> Option<Vec<PathStep>> {
+    let mut steps = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            if end == 0 {
+                return None;
+            }
+            steps.push(PathStep::Key(after[..end].to_owned()));
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = after.find(']')?;
+            steps.push(PathStep::Index(after[..end].parse().ok()?));
+            rest = &after[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    (!steps.is_empty()).then_some(steps)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    position: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.position)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let token = self.tokens.get(self.position).cloned();
+        self.position += 1;
+        token
+    }
+
+    fn or(&mut self) -> Option<Expr> {
+        let mut left = self.and()?;
+        while self.peek() == Some(&Token::Or) {
+            self.position += 1;
+            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Some(left)
+    }
+
+    fn and(&mut self) -> Option<Expr> {
+        let mut left = self.unary()?;
+        while self.peek() == Some(&Token::And) {
+            self.position += 1;
+            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+        }
+        Some(left)
+    }
+
+    fn unary(&mut self) -> Option<Expr> {
+        match self.next()? {
+            Token::Open => {
+                let inner = self.or()?;
+                (self.next()? == Token::Close).then_some(inner)
+            }
+            Token::Selector(path) => {
+                let test = match self.next()? {
+                    Token::Op(op) => Test::Compare(op, literal(self.next()?)?),
+                    Token::Word(word) if word.eq_ignore_ascii_case("IS") => match self.next()? {
+                        Token::Word(w) if w.eq_ignore_ascii_case("NULL") => Test::IsNull,
+                        Token::Word(w) if w.eq_ignore_ascii_case("TRUE") => Test::IsBool(true),
+                        Token::Word(w) if w.eq_ignore_ascii_case("FALSE") => Test::IsBool(false),
+                        _ => return None,
+                    },
+                    Token::Word(word) if word.eq_ignore_ascii_case("NOT") => match self.next()? {
+                        Token::Word(w) if w.eq_ignore_ascii_case("EXISTS") => Test::NotExists,
+                        _ => return None,
+                    },
+                    _ => return None,
+                };
+                Some(Expr::Test(path, test))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn literal(token: Token) -> Option<Literal> {
+    match token {
+        Token::Quoted(text) => Some(Literal::Text(text)),
+        Token::Word(word) => Some(match word.parse::<f64>() {
+            Ok(number) => Literal::Number(number),
+            Err(_) => Literal::Text(word),
+        }),
+        _ => None,
+    }
+}
+
+fn resolve<'v>(value: &'v Value, path: &[PathStep]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |current, step| match step {
+        PathStep::Key(key) => current.get(key.as_str()),
+        PathStep::Index(index) => current.get(*index),
+    })
+}
+
+fn eval(expr: &Expr, value: &Value) -> bool {
+    match expr {
+        Expr::And(left, right) => eval(left, value) && eval(right, value),
+        Expr::Or(left, right) => eval(left, value) || eval(right, value),
+        Expr::Test(path, test) => {
+            let found = resolve(value, path);
+            match test {
+                Test::NotExists => found.is_none(),
+                Test::IsNull => found.is_some_and(Value::is_null),
+                Test::IsBool(expected) => found.and_then(Value::as_bool) == Some(*expected),
+                Test::Compare(op, literal) => match found {
+                    None | Some(Value::Null) | Some(Value::Object(_)) | Some(Value::Array(_)) => {
+                        false
+                    }
+                    Some(Value::Number(n)) => compare_text_or_number(&n.to_string(), *op, literal),
+                    Some(Value::String(s)) => compare_text_or_number(s, *op, literal),
+                    Some(Value::Bool(b)) => compare_text_or_number(&b.to_string(), *op, literal),
+                },
+            }
+        }
+    }
+}
+
+/// Compares a field's text with a literal: numerically when both are numbers, else as text
+/// (with `*` wildcards) for `=` and `!=` only.
+fn compare_text_or_number(actual: &str, op: Op, literal: &Literal) -> bool {
+    let number = match literal {
+        Literal::Number(n) => Some(*n),
+        Literal::Text(_) => None,
+    };
+    if let (Some(expected), Ok(actual)) = (number, actual.parse::<f64>()) {
+        return match op {
+            Op::Eq => actual == expected,
+            Op::Ne => actual != expected,
+            Op::Lt => actual < expected,
+            Op::Le => actual <= expected,
+            Op::Gt => actual > expected,
+            Op::Ge => actual >= expected,
+        };
+    }
+    let pattern = match literal {
+        Literal::Text(text) => text.clone(),
+        Literal::Number(n) => n.to_string(),
+    };
+    match op {
+        Op::Eq => glob(&pattern, actual),
+        Op::Ne => !glob(&pattern, actual),
+        _ => false,
+    }
+}
+
+/// `*` matches any run of characters; everything else is literal.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first)
+        || !text[first.len()..].ends_with(last)
+        || text.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+fn parse_fields(inner: &str) -> Option<Vec<Field>> {
+    inner
+        .split(',')
+        .map(|field| {
+            let field = field.trim();
+            if field == "..." {
+                return Some(Field::Ellipsis);
+            }
+            if field.is_empty() {
+                return None;
+            }
+            let tokens = tokenize(field)?;
+            let mut alternatives = vec![Vec::new()];
+            let Some(Token::Word(_)) = tokens.first() else {
+                return None;
+            };
+            let mut i = 1;
+            while i < tokens.len() {
+                match &tokens[i] {
+                    Token::Op(op) => {
+                        let value = literal(tokens.get(i + 1)?.clone())?;
+                        alternatives.last_mut()?.push((*op, value));
+                        i += 2;
+                    }
+                    Token::And => i += 1,
+                    Token::Or => {
+                        alternatives.push(Vec::new());
+                        i += 1;
+                    }
+                    // A repeated field name (`status = 4* || status = 5*`).
+                    Token::Word(_) => i += 1,
+                    _ => return None,
+                }
+            }
+            Some(Field::Named(alternatives))
+        })
+        .collect()
+}
+
+/// Splits a message into space-delimited fields; `"quoted"` and `[bracketed]` runs are one.
+fn split_fields(message: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut chars = message.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut field = String::new();
+        match c {
+            '"' | '[' => {
+                let close = if c == '"' { '"' } else { ']' };
+                chars.next();
+                for c in chars.by_ref() {
+                    if c == close {
+                        break;
+                    }
+                    field.push(c);
+                }
+            }
+            _ => {
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() {
+                        break;
+                    }
+                    field.push(c);
+                    chars.next();
+                }
+            }
+        }
+        fields.push(field);
+    }
+    Some(fields)
+}
+
+fn field_matches(field: &Field, value: &str) -> bool {
+    match field {
+        Field::Ellipsis => true,
+        Field::Named(alternatives) => {
+            alternatives.iter().all(Vec::is_empty)
+                || alternatives
+                    .iter()
+                    .filter(|conditions| !conditions.is_empty())
+                    .any(|conditions| {
+                        conditions
+                            .iter()
+                            .all(|(op, literal)| compare_text_or_number(value, *op, literal))
+                    })
+        }
+    }
+}
+
+fn match_fields(fields: &[Field], values: &[String]) -> bool {
+    match fields.split_first() {
+        None => values.is_empty(),
+        Some((Field::Ellipsis, rest)) => {
+            (0..=values.len()).any(|skip| match_fields(rest, &values[skip..]))
+        }
+        Some((field, rest)) => {
+            values
+                .first()
+                .is_some_and(|value| field_matches(field, value))
+                && match_fields(rest, &values[1..])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FilterPattern;
+
+    /// (pattern, message, matches): cases from the CloudWatch Logs filter syntax documentation.
+    const CASES: &[(&str, &str, bool)] = &[
+        ("", "anything at all", true),
+        ("ERROR", "[ERROR] Caught IllegalArgumentException", true),
+        ("ERROR", "[INFO] all good", false),
+        (
+            "ERROR Exception",
+            "[ERROR] Caught IllegalArgumentException",
+            true,
+        ),
+        ("ERROR Exception", "[ERROR] Unexpected failure", false),
+        (
+            "\"Failed to process\"",
+            "WARN Failed to process request 7",
+            true,
+        ),
+        (
+            "\"Failed to process\"",
+            "WARN Failed to parse request 7",
+            false,
+        ),
+        ("?ERROR ?WARN", "[WARN] Low disk", true),
+        ("?ERROR ?WARN", "[INFO] ok", false),
+        ("ERROR -Exception", "[ERROR] Unexpected failure", true),
+        (
+            "ERROR -Exception",
+            "[ERROR] Caught IllegalArgumentException",
+            false,
+        ),
+        (
+            "{ $.eventType = \"UpdateTrail\" }",
+            r#"{"eventType":"UpdateTrail"}"#,
+            true,
+        ),
+        (
+            "{ $.eventType = \"UpdateTrail\" }",
+            r#"{"eventType":"CreateTrail"}"#,
+            false,
+        ),
+        (
+            "{ $.sourceIPAddress != 123.123.* }",
+            r#"{"sourceIPAddress":"10.0.0.1"}"#,
+            true,
+        ),
+        (
+            "{ $.sourceIPAddress != 123.123.* }",
+            r#"{"sourceIPAddress":"123.123.4.5"}"#,
+            false,
+        ),
+        (
+            "{ $.arrayKey[0] = \"value\" }",
+            r#"{"arrayKey":["value","other"]}"#,
+            true,
+        ),
+        (
+            "{ $.objectList[1].id = 2 }",
+            r#"{"objectList":[{"id":1},{"id":2}]}"#,
+            true,
+        ),
+        ("{ $.bandwidth > 75 }", r#"{"bandwidth":80}"#, true),
+        ("{ $.bandwidth > 75 }", r#"{"bandwidth":70}"#, false),
+        ("{ $.latency <= 500 }", r#"{"latency":500}"#, true),
+        (
+            "{ $.eventType = \"*Trail\" }",
+            r#"{"eventType":"DeleteTrail"}"#,
+            true,
+        ),
+        (
+            "{ ($.user.id = 1) && ($.users[0].email = \"John.Doe@example.com\") }",
+            r#"{"user":{"id":1},"users":[{"email":"John.Doe@example.com"}]}"#,
+            true,
+        ),
+        (
+            "{ ($.user.id = 2 && $.users[0].email = \"nonmatch\") || $.actions[2] = \"GET\" }",
+            r#"{"user":{"id":1},"users":[{"email":"x"}],"actions":["PUT","POST","GET"]}"#,
+            true,
+        ),
+        (
+            "{ $.user.email IS NULL }",
+            r#"{"user":{"email":null}}"#,
+            true,
+        ),
+        ("{ $.user.email IS NULL }", r#"{"user":{}}"#, false),
+        ("{ $.user.name NOT EXISTS }", r#"{"user":{}}"#, true),
+        (
+            "{ $.user.name NOT EXISTS }",
+            r#"{"user":{"name":"x"}}"#,
+            false,
+        ),
+        ("{ $.success IS TRUE }", r#"{"success":true}"#, true),
+        ("{ $.success IS FALSE }", r#"{"success":true}"#, false),
+        ("{ $.level = \"ERROR\" }", "not json at all", false),
+        (
+            "[ip, user, username, timestamp, request, status_code, bytes]",
+            r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200 1534"#,
+            true,
+        ),
+        (
+            "[ip, user, username, timestamp, request, status_code = 4*, bytes]",
+            r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 404 1534"#,
+            true,
+        ),
+        (
+            "[ip, user, username, timestamp, request, status_code = 4*, bytes]",
+            r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200 1534"#,
+            false,
+        ),
+        (
+            "[..., status_code = 4* || status_code = 5*, bytes > 1000]",
+            r#"127.0.0.1 - frank [10/Oct] "GET /" 503 1534"#,
+            true,
+        ),
+        (
+            "[..., status_code = 4* || status_code = 5*, bytes > 1000]",
+            r#"127.0.0.1 - frank [10/Oct] "GET /" 503 15"#,
+            false,
+        ),
+        ("[ip = 127.0.0.1, ...]", "127.0.0.1 anything else", true),
+        ("[a, b]", "one two three", false),
+    ];
+
+    #[test]
+    fn documented_examples() {
+        for (pattern, message, expected) in CASES {
+            let parsed = FilterPattern::parse(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+            assert_eq!(
+                parsed.matches(message),
+                *expected,
+                "pattern {pattern} on {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_patterns_are_refused() {
+        for bad in [
+            "{ $.a = ",
+            "{ $.a = 1",
+            "{ a = 1 }",
+            "[a,,b]",
+            "\"unterminated",
+            "{ $.a ~ 1 }",
+            "{ ($.a = 1 }",
+            "a{b",
+        ] {
+            assert!(FilterPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
