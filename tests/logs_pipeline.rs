@@ -1,0 +1,753 @@
+//! The CloudWatch Logs data plane through the real clients: log groups and streams, log
+//! events, subscription filters, and delivery through a destination into Kinesis.
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use common::{
+    fresh_account, kinesis_client, kinesis_client_with, logs_client, logs_client_with, shared,
+    Server,
+};
+use serde_json::Value;
+
+fn now_millis() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
+}
+
+fn event(timestamp: i64, message: &str) -> InputLogEvent {
+    InputLogEvent::builder()
+        .timestamp(timestamp)
+        .message(message)
+        .build()
+        .expect("event")
+}
+
+fn code<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> String {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(err) => err.code().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Account B's stream and destination, granting `granted`.
+async fn receiver(endpoint: &str, owner: &str, granted: &str) -> String {
+    let kinesis = kinesis_client_with(endpoint, owner);
+    kinesis
+        .create_stream()
+        .stream_name("central")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream");
+    let logs = logs_client_with(endpoint, owner, "x");
+    let arn = logs
+        .put_destination()
+        .destination_name("central-logs")
+        .target_arn(format!("arn:aws:kinesis:us-east-1:{owner}:stream/central"))
+        .role_arn(format!("arn:aws:iam::{owner}:role/CWLtoKinesis"))
+        .send()
+        .await
+        .expect("destination")
+        .destination
+        .and_then(|d| d.arn)
+        .expect("arn");
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": granted}, "Action": "logs:PutSubscriptionFilter", "Resource": arn}]
+    });
+    logs.put_destination_policy()
+        .destination_name("central-logs")
+        .access_policy(policy.to_string())
+        .send()
+        .await
+        .expect("policy");
+    arn
+}
+
+/// Account A's group, stream and subscription to `destination`.
+async fn sender(
+    endpoint: &str,
+    account: &str,
+    destination: &str,
+    pattern: &str,
+) -> aws_sdk_cloudwatchlogs::Client {
+    let logs = logs_client_with(endpoint, account, "x");
+    logs.create_log_group()
+        .log_group_name("/app/web")
+        .send()
+        .await
+        .expect("group");
+    logs.create_log_stream()
+        .log_group_name("/app/web")
+        .log_stream_name("i-1")
+        .send()
+        .await
+        .expect("stream");
+    logs.put_subscription_filter()
+        .log_group_name("/app/web")
+        .filter_name("to-central")
+        .filter_pattern(pattern)
+        .destination_arn(destination)
+        .send()
+        .await
+        .expect("subscription filter");
+    logs
+}
+
+/// Reads and gunzips every record of B's stream until `want` data messages have arrived.
+async fn envelopes(client: &aws_sdk_kinesis::Client, want: usize) -> Vec<Value> {
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_name("central")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator
+        .expect("iterator");
+    let mut found = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while found
+        .iter()
+        .filter(|e: &&Value| e["messageType"] == "DATA_MESSAGE")
+        .count()
+        < want
+    {
+        assert!(
+            Instant::now() < deadline,
+            "records did not arrive: {found:?}"
+        );
+        let page = client
+            .get_records()
+            .shard_iterator(&iterator)
+            .send()
+            .await
+            .expect("records");
+        for record in page.records() {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(record.data().as_ref())
+                .read_to_string(&mut text)
+                .expect("gzip");
+            found.push(serde_json::from_str(&text).expect("json"));
+        }
+        iterator = page.next_shard_iterator().expect("next").to_owned();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    found
+}
+
+#[tokio::test]
+async fn two_accounts_deliver_matching_events_through_a_destination() {
+    let (a, b, c) = (fresh_account(), fresh_account(), fresh_account());
+    let endpoint = &shared().endpoint;
+    let destination = receiver(endpoint, &b, &a).await;
+    let logs = sender(endpoint, &a, &destination, "{ $.level = \"ERROR\" }").await;
+    let now = now_millis();
+    logs.put_log_events()
+        .log_group_name("/app/web")
+        .log_stream_name("i-1")
+        .log_events(event(now, r#"{"level":"ERROR","msg":"disk full"}"#))
+        .log_events(event(now + 1, r#"{"level":"INFO","msg":"ok"}"#))
+        .log_events(event(now + 2, r#"{"level":"ERROR","msg":"retry failed"}"#))
+        .send()
+        .await
+        .expect("put events");
+
+    let received = envelopes(&kinesis_client(&b), 1).await;
+    assert_eq!(received[0]["messageType"], "CONTROL_MESSAGE");
+    assert_eq!(received[0]["owner"], "CloudwatchLogs");
+    let data = received
+        .iter()
+        .find(|e| e["messageType"] == "DATA_MESSAGE")
+        .expect("data message");
+    assert_eq!(data["owner"], a.as_str());
+    assert_eq!(data["logGroup"], "/app/web");
+    assert_eq!(data["logStream"], "i-1");
+    assert_eq!(
+        data["subscriptionFilters"],
+        serde_json::json!(["to-central"])
+    );
+    let events = data["logEvents"].as_array().expect("events");
+    let messages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            r#"{"level":"ERROR","msg":"disk full"}"#,
+            r#"{"level":"ERROR","msg":"retry failed"}"#
+        ]
+    );
+    assert_eq!(events[0]["timestamp"], now);
+    for e in events {
+        let id = e["id"].as_str().expect("id");
+        assert!(
+            id.len() == 56 && id.bytes().all(|b| b.is_ascii_digit()),
+            "{id}"
+        );
+    }
+
+    // An account the policy does not name is refused.
+    let stranger = logs_client(&c);
+    stranger
+        .create_log_group()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("group");
+    let refused = stranger
+        .put_subscription_filter()
+        .log_group_name("g")
+        .filter_name("f")
+        .filter_pattern("")
+        .destination_arn(&destination)
+        .send()
+        .await;
+    let err = refused.expect_err("not granted");
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    assert_eq!(
+        err.message(),
+        Some(format!("User with accountId: {c} is not authorized to perform: logs:PutSubscriptionFilter on resource: {destination}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_events_are_delivered_after_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (fresh_account(), fresh_account());
+    // Delivery paused: accepted events can only be in the outbox when the server dies.
+    let server = Server::start(dir.path(), &["--pause-delivery"]);
+    let destination = receiver(&server.endpoint, &b, &a).await;
+    let logs = sender(&server.endpoint, &a, &destination, "ERROR").await;
+    let now = now_millis();
+    let mut request = logs
+        .put_log_events()
+        .log_group_name("/app/web")
+        .log_stream_name("i-1");
+    for i in 0..50 {
+        request = request.log_events(event(
+            now + i,
+            &format!("{} event {i}", if i % 2 == 0 { "ERROR" } else { "INFO" }),
+        ));
+    }
+    request.send().await.expect("acknowledged");
+    server.kill();
+
+    let server = Server::start(dir.path(), &[]);
+    let received = envelopes(&kinesis_client_with(&server.endpoint, &b), 1).await;
+    let delivered: Vec<String> = received
+        .iter()
+        .filter(|e| e["messageType"] == "DATA_MESSAGE")
+        .flat_map(|e| e["logEvents"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .collect();
+    let expected: Vec<String> = (0..50)
+        .step_by(2)
+        .map(|i| format!("ERROR event {i}"))
+        .collect();
+    assert_eq!(delivered, expected);
+}
+
+#[tokio::test]
+async fn log_groups_and_streams() {
+    let client = logs_client(&fresh_account());
+    client
+        .create_log_group()
+        .log_group_name("/b")
+        .send()
+        .await
+        .expect("group");
+    client
+        .create_log_group()
+        .log_group_name("/a/x")
+        .tags("team", "core")
+        .send()
+        .await
+        .expect("group");
+    assert_eq!(
+        code(client.create_log_group().log_group_name("/b").send().await),
+        "ResourceAlreadyExistsException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_log_group()
+                .log_group_name("bad:name")
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+    let groups = client.describe_log_groups().send().await.expect("describe");
+    let names: Vec<&str> = groups
+        .log_groups()
+        .iter()
+        .filter_map(|g| g.log_group_name())
+        .collect();
+    assert_eq!(names, ["/a/x", "/b"]);
+    let prefixed = client
+        .describe_log_groups()
+        .log_group_name_prefix("/a")
+        .send()
+        .await
+        .expect("prefix");
+    assert_eq!(prefixed.log_groups().len(), 1);
+    let group = &prefixed.log_groups()[0];
+    assert!(group
+        .arn()
+        .is_some_and(|arn| arn.ends_with(":log-group:/a/x:*")));
+    assert!(group
+        .log_group_arn()
+        .is_some_and(|arn| arn.ends_with(":log-group:/a/x")));
+
+    client
+        .put_retention_policy()
+        .log_group_name("/b")
+        .retention_in_days(30)
+        .send()
+        .await
+        .expect("retention");
+    assert_eq!(
+        code(
+            client
+                .put_retention_policy()
+                .log_group_name("/b")
+                .retention_in_days(31)
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+    let b = client
+        .describe_log_groups()
+        .log_group_name_prefix("/b")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(b.log_groups()[0].retention_in_days(), Some(30));
+    client
+        .delete_retention_policy()
+        .log_group_name("/b")
+        .send()
+        .await
+        .expect("delete retention");
+
+    for stream in ["s2", "s1", "t1"] {
+        client
+            .create_log_stream()
+            .log_group_name("/b")
+            .log_stream_name(stream)
+            .send()
+            .await
+            .expect("stream");
+    }
+    assert_eq!(
+        code(
+            client
+                .create_log_stream()
+                .log_group_name("/b")
+                .log_stream_name("s1")
+                .send()
+                .await
+        ),
+        "ResourceAlreadyExistsException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_log_stream()
+                .log_group_name("/none")
+                .log_stream_name("s")
+                .send()
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
+    let streams = client
+        .describe_log_streams()
+        .log_group_name("/b")
+        .log_stream_name_prefix("s")
+        .send()
+        .await
+        .expect("streams");
+    let names: Vec<&str> = streams
+        .log_streams()
+        .iter()
+        .filter_map(|s| s.log_stream_name())
+        .collect();
+    assert_eq!(names, ["s1", "s2"]);
+    client
+        .delete_log_stream()
+        .log_group_name("/b")
+        .log_stream_name("s1")
+        .send()
+        .await
+        .expect("delete stream");
+    assert_eq!(
+        code(
+            client
+                .delete_log_stream()
+                .log_group_name("/b")
+                .log_stream_name("s1")
+                .send()
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
+    client
+        .delete_log_group()
+        .log_group_name("/b")
+        .send()
+        .await
+        .expect("delete group");
+    assert_eq!(
+        code(
+            client
+                .describe_log_streams()
+                .log_group_name("/b")
+                .send()
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
+    // A group made again under the same name starts empty.
+    client
+        .create_log_group()
+        .log_group_name("/b")
+        .send()
+        .await
+        .expect("group");
+    assert!(client
+        .describe_log_streams()
+        .log_group_name("/b")
+        .send()
+        .await
+        .expect("streams")
+        .log_streams()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn put_log_events_follows_aws_rules() {
+    let client = logs_client(&fresh_account());
+    client
+        .create_log_group()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("group");
+    client
+        .create_log_stream()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .send()
+        .await
+        .expect("stream");
+    let put = |events: Vec<InputLogEvent>| {
+        client
+            .put_log_events()
+            .log_group_name("g")
+            .log_stream_name("s")
+            .set_log_events(Some(events))
+            .send()
+    };
+    let now = now_millis();
+
+    let err = put(vec![event(now, "b"), event(now - 1, "a")])
+        .await
+        .expect_err("order");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("Log events in a single PutLogEvents request must be in chronological order.")
+    );
+    assert_eq!(
+        code(put(vec![event(now - 25 * 3_600_000, "a"), event(now, "b")]).await),
+        "InvalidParameterException"
+    );
+    let big = "x".repeat(262_144 - 26);
+    let too_large: Vec<InputLogEvent> = (0..5).map(|i| event(now + i, &big)).collect();
+    assert_eq!(code(put(too_large).await), "InvalidParameterException");
+    assert_eq!(
+        code(
+            client
+                .put_log_events()
+                .log_group_name("g")
+                .log_stream_name("nope")
+                .log_events(event(now, "x"))
+                .send()
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
+
+    let (hour, day) = (3_600_000, 86_400_000);
+    let result = put(vec![
+        event(now - 14 * day - 2 * hour, "too old 0"),
+        event(now - 14 * day - hour, "too old 1"),
+        event(now - 14 * day + hour, "kept 2"),
+        event(now - 14 * day + 2 * hour, "kept 3"),
+    ])
+    .await
+    .expect("partly accepted");
+    let rejected = result.rejected_log_events_info().expect("rejected info");
+    assert_eq!(rejected.too_old_log_event_end_index(), Some(1));
+    assert_eq!(rejected.too_new_log_event_start_index(), None);
+    assert!(result.next_sequence_token().is_some_and(|t| !t.is_empty()));
+    let result = put(vec![
+        event(now, "kept 4"),
+        event(now + 3 * 3_600_000, "too new 1"),
+    ])
+    .await
+    .expect("partly accepted");
+    assert_eq!(
+        result
+            .rejected_log_events_info()
+            .and_then(|r| r.too_new_log_event_start_index()),
+        Some(1)
+    );
+
+    client
+        .put_retention_policy()
+        .log_group_name("g")
+        .retention_in_days(1)
+        .send()
+        .await
+        .expect("retention");
+    let result = put(vec![
+        event(now - day - 30 * 60_000, "expired 0"),
+        event(now - 40 * 60_000, "kept 5"),
+    ])
+    .await
+    .expect("partly accepted");
+    assert_eq!(
+        result
+            .rejected_log_events_info()
+            .and_then(|r| r.expired_log_event_end_index()),
+        Some(0)
+    );
+
+    let all = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .start_from_head(true)
+        .send()
+        .await
+        .expect("get");
+    let messages: Vec<&str> = all.events().iter().filter_map(|e| e.message()).collect();
+    assert_eq!(
+        messages,
+        ["kept 2", "kept 3", "kept 5", "kept 4"],
+        "in timestamp order"
+    );
+
+    // Forward and backward paging, two at a time.
+    let first = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .start_from_head(true)
+        .limit(2)
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(
+        first
+            .events()
+            .iter()
+            .filter_map(|e| e.message())
+            .collect::<Vec<_>>(),
+        ["kept 2", "kept 3"]
+    );
+    let second = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .limit(2)
+        .next_token(first.next_forward_token().expect("f"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(
+        second
+            .events()
+            .iter()
+            .filter_map(|e| e.message())
+            .collect::<Vec<_>>(),
+        ["kept 5", "kept 4"]
+    );
+    let end = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .limit(2)
+        .next_token(second.next_forward_token().expect("f"))
+        .send()
+        .await
+        .expect("end");
+    assert!(end.events().is_empty());
+    assert_eq!(
+        end.next_forward_token(),
+        second.next_forward_token(),
+        "the forward token repeats at the end"
+    );
+    let back = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .limit(2)
+        .next_token(second.next_backward_token().expect("b"))
+        .send()
+        .await
+        .expect("back");
+    assert_eq!(
+        back.events()
+            .iter()
+            .filter_map(|e| e.message())
+            .collect::<Vec<_>>(),
+        ["kept 2", "kept 3"]
+    );
+    let latest = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .limit(1)
+        .send()
+        .await
+        .expect("latest");
+    assert_eq!(latest.events()[0].message(), Some("kept 4"));
+
+    let filtered = client
+        .filter_log_events()
+        .log_group_name("g")
+        .filter_pattern("?\"kept 3\" ?\"kept 5\"")
+        .send()
+        .await
+        .expect("filter");
+    assert_eq!(
+        filtered
+            .events()
+            .iter()
+            .filter_map(|e| e.message())
+            .collect::<Vec<_>>(),
+        ["kept 3", "kept 5"]
+    );
+    assert_eq!(
+        code(
+            client
+                .filter_log_events()
+                .log_group_name("g")
+                .filter_pattern("{ $.a = ")
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+}
+
+#[tokio::test]
+async fn subscription_filters_are_validated_limited_and_updated_in_place() {
+    let account = fresh_account();
+    let client = logs_client(&account);
+    kinesis_client(&account)
+        .create_stream()
+        .stream_name("own")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream");
+    client
+        .create_log_group()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("group");
+    let stream_arn = format!("arn:aws:kinesis:us-east-1:{account}:stream/own");
+    let role = format!("arn:aws:iam::{account}:role/r");
+    let put = |name: &str, pattern: &str, target: &str| {
+        client
+            .put_subscription_filter()
+            .log_group_name("g")
+            .filter_name(name)
+            .filter_pattern(pattern)
+            .destination_arn(target)
+            .role_arn(&role)
+            .send()
+    };
+    put("one", "ERROR", &stream_arn).await.expect("first");
+    put("two", "", &stream_arn).await.expect("second");
+    assert_eq!(
+        code(put("three", "", &stream_arn).await),
+        "LimitExceededException"
+    );
+    put("one", "WARN", &stream_arn)
+        .await
+        .expect("update in place");
+    let described = client
+        .describe_subscription_filters()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("describe");
+    let filters = described.subscription_filters();
+    assert_eq!(filters.len(), 2);
+    assert_eq!(
+        (filters[0].filter_name(), filters[0].filter_pattern()),
+        (Some("one"), Some("WARN"))
+    );
+    assert_eq!(
+        filters[0].distribution().map(|d| d.as_str()),
+        Some("ByLogStream")
+    );
+
+    assert_eq!(
+        code(put("bad", "{ $.x = ", &stream_arn).await),
+        "InvalidParameterException"
+    );
+    let missing = format!("arn:aws:kinesis:us-east-1:{account}:stream/missing");
+    assert_eq!(
+        code(put("one", "", &missing).await),
+        "InvalidParameterException"
+    );
+    let firehose = format!("arn:aws:firehose:us-east-1:{account}:deliverystream/f");
+    assert_eq!(
+        code(put("one", "", &firehose).await),
+        "InvalidParameterException"
+    );
+    let nowhere = format!(
+        "arn:aws:logs:us-east-1:{}:destination:none",
+        fresh_account()
+    );
+    assert_eq!(
+        code(put("one", "", &nowhere).await),
+        "ResourceNotFoundException"
+    );
+
+    client
+        .delete_subscription_filter()
+        .log_group_name("g")
+        .filter_name("two")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(
+        code(
+            client
+                .delete_subscription_filter()
+                .log_group_name("g")
+                .filter_name("two")
+                .send()
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
+    put("three", "", &stream_arn).await.expect("room again");
+}
