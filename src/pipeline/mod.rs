@@ -159,13 +159,21 @@ impl Pipeline {
         let entries = self.store.read_log(&outbox(), cursor + 1, BATCH).await?;
         for entry in &entries {
             self.deliver_with_retries(entry).await?;
+            // The cursor moves and delivered entries go in one batch; the last delivered entry
+            // stays, so the outbox's numbering carries on from it.
             let body = serde_json::json!({ "delivered": entry.sequence });
             self.store
-                .write(vec![Write::Put {
-                    key: cursor_key(),
-                    body,
-                    expect: Expect::Any,
-                }])
+                .write(vec![
+                    Write::Put {
+                        key: cursor_key(),
+                        body,
+                        expect: Expect::Any,
+                    },
+                    Write::TrimLog {
+                        log: outbox(),
+                        before: entry.sequence,
+                    },
+                ])
                 .await?;
         }
         Ok(entries.len())

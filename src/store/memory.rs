@@ -65,7 +65,7 @@ impl Store for MemoryStore {
         for write in &batch {
             let (key, expect) = match write {
                 Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
-                Write::Append { .. } | Write::DeleteLog { .. } => continue,
+                Write::Append { .. } | Write::DeleteLog { .. } | Write::TrimLog { .. } => continue,
             };
             let current = state.records.get(key).map(|r| r.version);
             let holds = match expect {
@@ -102,6 +102,11 @@ impl Store for MemoryStore {
                 }
                 Write::DeleteLog { log } => {
                     state.logs.remove(&log);
+                }
+                Write::TrimLog { log, before } => {
+                    if let Some(entries) = state.logs.get_mut(&log) {
+                        entries.retain(|e| e.sequence >= before);
+                    }
                 }
             }
         }

@@ -94,6 +94,14 @@ pub enum Write {
         /// The log's address.
         log: RecordKey,
     },
+    /// Removes the entries numbered below `before` (consumed outbox entries, say). Numbering
+    /// goes on from the log's tail, so keep at least the last entry to keep the tail.
+    TrimLog {
+        /// The log's address.
+        log: RecordKey,
+        /// The first sequence number to keep.
+        before: i64,
+    },
 }
 
 /// An entry to append: a small text of metadata and an opaque payload.
@@ -345,6 +353,24 @@ pub(crate) mod conformance {
         assert_eq!(store.read_log(&log, 1, 1).await.expect("read").len(), 1);
         assert_eq!(store.seek_log(&log, 15).await.expect("seek"), Some(2));
         assert_eq!(store.seek_log(&log, 31).await.expect("seek"), None);
+        assert_eq!(store.log_tail(&log).await.expect("tail"), 3);
+        store
+            .write(vec![Write::TrimLog {
+                log: log.clone(),
+                before: 3,
+            }])
+            .await
+            .expect("trim");
+        assert_eq!(
+            store
+                .read_log(&log, 1, 10)
+                .await
+                .expect("read")
+                .iter()
+                .map(|e| e.sequence)
+                .collect::<Vec<_>>(),
+            [3]
+        );
         assert_eq!(store.log_tail(&log).await.expect("tail"), 3);
         store.write(vec![entry(40, "d")]).await.expect("append");
         store.reset().await.expect("reset clears logs too");

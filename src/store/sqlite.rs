@@ -144,6 +144,20 @@ impl Store for SqliteStore {
                     sequences.push(tail + 1);
                     continue;
                 }
+                Write::TrimLog { log, before } => {
+                    sqlx::query(
+                        "DELETE FROM log_entries
+                         WHERE kind = ? AND account = ? AND region = ? AND log = ? AND sequence < ?",
+                    )
+                    .bind(log.kind)
+                    .bind(&log.account)
+                    .bind(&log.region)
+                    .bind(&log.name)
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
+                    continue;
+                }
                 Write::DeleteLog { log } => {
                     sqlx::query("DELETE FROM log_entries WHERE kind = ? AND account = ? AND region = ? AND log = ?")
                         .bind(log.kind)
@@ -189,7 +203,7 @@ impl Store for SqliteStore {
                     .execute(&mut *tx)
                     .await?;
                 }
-                Write::Append { .. } | Write::DeleteLog { .. } => {}
+                Write::Append { .. } | Write::DeleteLog { .. } | Write::TrimLog { .. } => {}
                 Write::Delete { .. } => {
                     sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
                         .bind(key.kind)
