@@ -9,6 +9,7 @@ use tokio::io::AsyncReadExt;
 use crate::config::{DataDir, ValidatedConfig};
 use crate::pipeline::Pipeline;
 use crate::server::{serve, AppState};
+use crate::services::appfabric::CredentialCipher;
 use crate::services::kinesis::LocalStreams;
 use crate::services::{registry, Deps};
 use crate::store::memory::MemoryStore;
@@ -31,11 +32,18 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let token_key = store
         .init_setting("token_key", &hex::encode(fresh_key))
         .await?;
+    let credential_key = store
+        .init_setting(
+            crate::services::appfabric::crypto::KEY_SETTING,
+            &CredentialCipher::fresh_hex_key(),
+        )
+        .await?;
     let delivery = Arc::new(tokio::sync::Notify::new());
     let deps = Deps {
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
+        credentials: CredentialCipher::from_hex(&credential_key),
     };
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in the outbox.");

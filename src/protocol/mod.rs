@@ -64,6 +64,13 @@ pub trait Service: Send + Sync + 'static {
     /// `InvalidParameterException`, AppFabric `ValidationException` with a field list ...).
     fn validation_error(&self, violations: &[Violation]) -> ApiError;
 
+    /// The error for input that cannot be read as the operation's input (malformed JSON, a
+    /// value of the wrong type). Most services answer `SerializationException`; services whose
+    /// model has no such shape (AppFabric) override this.
+    fn type_error(&self, message: String) -> ApiError {
+        ApiError::serialization(message)
+    }
+
     /// Runs one operation of the model.
     async fn call(
         &self,
@@ -143,7 +150,14 @@ pub async fn dispatch(
         };
         if let Some(router) = registry.rest_routers.get(&identity.service) {
             protocol = Protocol::RestJson;
-            let (operation, mut input) = router.decode(model, &request)?;
+            let (operation, mut input) = router.decode(model, &request).map_err(|error| {
+                match (error.code.as_str(), &error.message) {
+                    ("SerializationException", Some(message)) => {
+                        service.type_error(message.clone())
+                    }
+                    _ => error,
+                }
+            })?;
             validate(service.as_ref(), operation, &mut input, protocol)?;
             tracing::debug!(service = %identity.service, op = %operation.name, "Calling operation.");
             let output = service.call(&ctx, &operation.name, input).await?;
@@ -178,7 +192,7 @@ fn validate(
         .validate_input(&input_ref.shape, input, protocol)
     {
         Ok(()) => Ok(()),
-        Err(InputError::Type(message)) => Err(ApiError::serialization(message)),
+        Err(InputError::Type(message)) => Err(service.type_error(message)),
         Err(InputError::Constraints(violations)) => Err(service.validation_error(&violations)),
     }
 }

@@ -3,6 +3,7 @@
 //! A service module holds its typed inputs and outputs, the checks the model cannot express,
 //! its error enum with the one mapping to the wire, and its handlers over the store.
 
+pub mod appfabric;
 pub mod kinesis;
 pub mod logs;
 
@@ -21,6 +22,8 @@ pub struct Deps {
     pub tokens: TokenSigner,
     /// Wakes the delivery worker after a batch with outbox entries commits.
     pub delivery: Arc<tokio::sync::Notify>,
+    /// Seals AppFabric credentials at rest (key kept as a server setting).
+    pub credentials: appfabric::CredentialCipher,
 }
 
 /// Builds the registry of every served service.
@@ -28,5 +31,6 @@ pub fn registry(deps: &Deps) -> Registry {
     let mut registry = Registry::default();
     registry.register(Arc::new(logs::LogsService::new(deps.clone())));
     registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
+    registry.register(Arc::new(appfabric::AppFabricService::new(deps.clone())));
     registry
 }

@@ -1,0 +1,521 @@
+//! App authorizations: the credentials AppFabric uses to call a SaaS application.
+//!
+//! Credentials are secrets: they are sealed with the server's key before they are stored
+//! (`crypto.rs`), never returned by any operation, and their types print as `<redacted>`, so
+//! no log line can carry them.
+//!
+//! Status, following AWS's documented states: every authorization starts `PendingConnect`
+//! (AWS: "the initial state of the app authorization"), for `apiKey` as for `oauth2`;
+//! ConnectAppAuthorization makes it `Connected`. For `oauth2` Connect needs `authRequest`
+//! (AWS: "required if the app authorization ... is configured with an OAuth2 authorization
+//! type"); Sluice has no SaaS application to exchange the code with, so the code is accepted
+//! and dropped, never stored. Updating the credential puts the authorization back to
+//! `PendingConnect` (the new secret has not been tried yet). `authUrl`, the consent page AWS
+//! builds per application for `oauth2`, is not returned: Sluice cannot know the application's
+//! real OAuth endpoint and a made-up URL would mislead.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::bundles::{self, BundleRecord};
+use super::crypto::Sealed;
+use super::idempotency::{recall, Recall};
+use super::quotas::APP_AUTHORIZATIONS;
+use super::{
+    key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
+    tags_from_list, AppFabricError, Kind, Tag, Tags, APP_AUTHORIZATION,
+};
+use crate::protocol::RequestContext;
+use crate::services::Deps;
+use crate::store::{Expect, Write};
+
+/// The `Credential` union of the model. Never printed, never returned.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_credential: Option<ApiKeyCredential>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth2_credential: Option<Oauth2Credential>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiKeyCredential {
+    api_key: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Oauth2Credential {
+    client_id: String,
+    client_secret: String,
+}
+
+impl Credential {
+    /// The `authType` this credential belongs to.
+    fn auth_type(&self) -> &'static str {
+        if self.oauth2_credential.is_some() {
+            "oauth2"
+        } else {
+            "apiKey"
+        }
+    }
+
+    fn check_type(&self, auth_type: &str) -> Result<(), AppFabricError> {
+        if self.auth_type() == auth_type {
+            return Ok(());
+        }
+        let member = if auth_type == "oauth2" {
+            "oauth2Credential"
+        } else {
+            "apiKeyCredential"
+        };
+        Err(AppFabricError::field(
+            "credential",
+            format!(
+                "An app authorization of authType '{auth_type}' needs a credential with {member}"
+            ),
+        ))
+    }
+
+    fn seal(&self, deps: &Deps, arn: &str) -> Result<Sealed, AppFabricError> {
+        let plaintext = serde_json::to_vec(self)
+            .map_err(|err| crate::store::StoreError::Unavailable(err.to_string()))?;
+        Ok(deps.credentials.seal(&plaintext, arn))
+    }
+}
+
+/// `Tenant`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    tenant_identifier: String,
+    tenant_display_name: String,
+}
+
+/// `AuthRequest`: the OAuth2 code is a secret too.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthRequest {
+    #[allow(dead_code)]
+    redirect_uri: String,
+    #[allow(dead_code)]
+    code: String,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthRequest(<redacted>)")
+    }
+}
+
+/// An app authorization as stored; the credential only sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct AuthorizationRecord {
+    pub id: String,
+    pub bundle_id: String,
+    pub arn: String,
+    pub app_bundle_arn: String,
+    app: String,
+    tenant: Tenant,
+    auth_type: String,
+    status: String,
+    credential: Sealed,
+    /// Epoch seconds.
+    created_at: f64,
+    updated_at: f64,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl AuthorizationRecord {
+    fn name(&self) -> String {
+        format!("{}/{}", self.bundle_id, self.id)
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppAuthorization {
+    app_authorization_arn: String,
+    app_bundle_arn: String,
+    app: String,
+    tenant: Tenant,
+    auth_type: String,
+    status: String,
+    created_at: f64,
+    updated_at: f64,
+}
+
+impl From<&AuthorizationRecord> for AppAuthorization {
+    fn from(r: &AuthorizationRecord) -> Self {
+        AppAuthorization {
+            app_authorization_arn: r.arn.clone(),
+            app_bundle_arn: r.app_bundle_arn.clone(),
+            app: r.app.clone(),
+            tenant: r.tenant.clone(),
+            auth_type: r.auth_type.clone(),
+            status: r.status.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    app_authorization_arn: String,
+    app_bundle_arn: String,
+    app: String,
+    tenant: Tenant,
+    status: String,
+    updated_at: f64,
+}
+
+impl From<&AuthorizationRecord> for Summary {
+    fn from(r: &AuthorizationRecord) -> Self {
+        Summary {
+            app_authorization_arn: r.arn.clone(),
+            app_bundle_arn: r.app_bundle_arn.clone(),
+            app: r.app.clone(),
+            tenant: r.tenant.clone(),
+            status: r.status.clone(),
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizationOutput {
+    app_authorization: AppAuthorization,
+}
+
+/// CreateAppAuthorization input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateInput {
+    app_bundle_identifier: String,
+    app: String,
+    credential: Credential,
+    tenant: Tenant,
+    auth_type: String,
+    client_token: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+/// Get and Delete input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationInput {
+    app_bundle_identifier: String,
+    app_authorization_identifier: String,
+}
+
+/// UpdateAppAuthorization input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateInput {
+    app_bundle_identifier: String,
+    app_authorization_identifier: String,
+    credential: Option<Credential>,
+    tenant: Option<Tenant>,
+}
+
+/// ConnectAppAuthorization input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectInput {
+    app_bundle_identifier: String,
+    app_authorization_identifier: String,
+    auth_request: Option<AuthRequest>,
+}
+
+/// ListAppAuthorizations input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListInput {
+    app_bundle_identifier: String,
+    max_results: Option<usize>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListOutput {
+    app_authorization_summary_list: Vec<Summary>,
+    next_token: Option<String>,
+}
+
+async fn find(
+    deps: &Deps,
+    ctx: &RequestContext,
+    bundle_identifier: &str,
+    identifier: &str,
+) -> Result<(BundleRecord, i64, AuthorizationRecord, i64), AppFabricError> {
+    let (bundle, bundle_version) = bundles::find(deps, ctx, bundle_identifier).await?;
+    let id = resolve(ctx, identifier, Kind::AppAuthorization, &[&bundle.id])?;
+    let (record, version) = load(
+        deps,
+        &key(ctx, APP_AUTHORIZATION, &format!("{}/{id}", bundle.id)),
+    )
+    .await?
+    .ok_or_else(|| AppFabricError::not_found("AppAuthorization", identifier))?;
+    Ok((bundle, bundle_version, record, version))
+}
+
+/// CreateAppAuthorization.
+pub async fn create(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: CreateInput,
+) -> Result<Value, AppFabricError> {
+    input.credential.check_type(&input.auth_type)?;
+    let tags = tags_from_list(input.tags.clone())?;
+    let (input, tags) = (&input, &tags);
+    retry(move || async move {
+        let (bundle, bundle_version) =
+            bundles::find(deps, ctx, &input.app_bundle_identifier).await?;
+        // The credential is part of the fingerprint, which is a keyed HMAC: it reveals nothing.
+        let params = json!({
+            "appBundle": bundle.id, "app": input.app, "tenant": input.tenant,
+            "authType": input.auth_type, "credential": input.credential, "tags": tags,
+        });
+        let claim = match recall(
+            deps,
+            ctx,
+            "CreateAppAuthorization",
+            input.client_token.as_deref(),
+            &params,
+        )
+        .await?
+        {
+            Recall::Replay(response) => return Ok(response),
+            Recall::Fresh(claim) => claim,
+        };
+        let siblings = load_children::<AuthorizationRecord>(
+            deps,
+            ctx,
+            APP_AUTHORIZATION,
+            &format!("{}/", bundle.id),
+        )
+        .await?;
+        if let Some((_, twin, _)) = siblings.iter().find(|(_, s, _)| {
+            s.app == input.app && s.tenant.tenant_identifier == input.tenant.tenant_identifier
+        }) {
+            return Err(AppFabricError::Conflict {
+                message: format!(
+                    "An app authorization of {} for tenant {} already exists: {}",
+                    input.app, input.tenant.tenant_identifier, twin.arn
+                ),
+                resource_id: twin.arn.clone(),
+                resource_type: "AppAuthorization",
+            });
+        }
+        APP_AUTHORIZATIONS.check(siblings.len(), &bundle.arn)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let arn = resource_arn(
+            ctx,
+            &format!("appbundle/{}/appauthorization/{id}", bundle.id),
+        );
+        let now = now_seconds(ctx);
+        let record = AuthorizationRecord {
+            credential: input.credential.seal(deps, &arn)?,
+            arn,
+            id,
+            bundle_id: bundle.id.clone(),
+            app_bundle_arn: bundle.arn.clone(),
+            app: input.app.clone(),
+            tenant: input.tenant.clone(),
+            auth_type: input.auth_type.clone(),
+            status: "PendingConnect".to_owned(),
+            created_at: now,
+            updated_at: now,
+            tags: tags.clone(),
+        };
+        let response = output(AuthorizationOutput {
+            app_authorization: AppAuthorization::from(&record),
+        })?;
+        let mut batch = vec![
+            put(
+                key(ctx, APP_AUTHORIZATION, &record.name()),
+                &record,
+                Expect::Absent,
+            )?,
+            bundles::touch(ctx, &bundle, bundle_version)?,
+        ];
+        batch.extend(claim.remember(&response)?);
+        deps.store.write(batch).await?;
+        Ok(response)
+    })
+    .await
+}
+
+/// GetAppAuthorization.
+pub async fn get(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: AuthorizationInput,
+) -> Result<Value, AppFabricError> {
+    let (_, _, record, _) = find(
+        deps,
+        ctx,
+        &input.app_bundle_identifier,
+        &input.app_authorization_identifier,
+    )
+    .await?;
+    output(AuthorizationOutput {
+        app_authorization: AppAuthorization::from(&record),
+    })
+}
+
+/// ListAppAuthorizations.
+pub async fn list(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: ListInput,
+) -> Result<Value, AppFabricError> {
+    let (bundle, _) = bundles::find(deps, ctx, &input.app_bundle_identifier).await?;
+    let (records, next_token) = page::<AuthorizationRecord>(
+        deps,
+        ctx,
+        "ListAppAuthorizations",
+        APP_AUTHORIZATION,
+        &format!("{}/", bundle.id),
+        input.max_results,
+        input.next_token.as_deref(),
+    )
+    .await?;
+    output(ListOutput {
+        app_authorization_summary_list: records.iter().map(Summary::from).collect(),
+        next_token,
+    })
+}
+
+/// UpdateAppAuthorization: a new credential (of the same auth type) and/or tenant.
+pub async fn update(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: UpdateInput,
+) -> Result<Value, AppFabricError> {
+    let input = &input;
+    retry(move || async move {
+        let (_, _, mut record, version) = find(
+            deps,
+            ctx,
+            &input.app_bundle_identifier,
+            &input.app_authorization_identifier,
+        )
+        .await?;
+        if let Some(credential) = &input.credential {
+            credential.check_type(&record.auth_type)?;
+            record.credential = credential.seal(deps, &record.arn)?;
+            record.status = "PendingConnect".to_owned();
+        }
+        if let Some(tenant) = &input.tenant {
+            record.tenant = tenant.clone();
+        }
+        record.updated_at = now_seconds(ctx).max(record.updated_at);
+        deps.store
+            .write(vec![put(
+                key(ctx, APP_AUTHORIZATION, &record.name()),
+                &record,
+                Expect::Version(version),
+            )?])
+            .await?;
+        output(AuthorizationOutput {
+            app_authorization: AppAuthorization::from(&record),
+        })
+    })
+    .await
+}
+
+/// ConnectAppAuthorization: `PendingConnect` (or a failed state) -> `Connected`.
+pub async fn connect(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: ConnectInput,
+) -> Result<Value, AppFabricError> {
+    let input = &input;
+    retry(move || async move {
+        let (_, _, mut record, version) = find(
+            deps,
+            ctx,
+            &input.app_bundle_identifier,
+            &input.app_authorization_identifier,
+        )
+        .await?;
+        if record.auth_type == "oauth2" && input.auth_request.is_none() {
+            return Err(AppFabricError::field(
+                "authRequest",
+                "authRequest is required to connect an app authorization of authType 'oauth2'",
+            ));
+        }
+        record.status = "Connected".to_owned();
+        record.updated_at = now_seconds(ctx).max(record.updated_at);
+        deps.store
+            .write(vec![put(
+                key(ctx, APP_AUTHORIZATION, &record.name()),
+                &record,
+                Expect::Version(version),
+            )?])
+            .await?;
+        output(json!({"appAuthorizationSummary": Summary::from(&record)}))
+    })
+    .await
+}
+
+/// DeleteAppAuthorization.
+pub async fn delete(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: AuthorizationInput,
+) -> Result<Value, AppFabricError> {
+    let input = &input;
+    retry(move || async move {
+        let (bundle, bundle_version, record, version) = find(
+            deps,
+            ctx,
+            &input.app_bundle_identifier,
+            &input.app_authorization_identifier,
+        )
+        .await?;
+        let batch: Vec<Write> = vec![
+            Write::Delete {
+                key: key(ctx, APP_AUTHORIZATION, &record.name()),
+                expect: Expect::Version(version),
+            },
+            bundles::touch(ctx, &bundle, bundle_version)?,
+        ];
+        deps.store.write(batch).await?;
+        Ok(json!({}))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let credential: Credential =
+            serde_json::from_value(json!({"apiKeyCredential": {"apiKey": "top-secret"}}))
+                .expect("credential");
+        let auth: AuthRequest =
+            serde_json::from_value(json!({"redirectUri": "https://x", "code": "c0de-secret"}))
+                .expect("auth request");
+        let printed = format!("{credential:?} {auth:?}");
+        assert!(!printed.contains("top-secret") && !printed.contains("c0de-secret"));
+        assert_eq!(credential.auth_type(), "apiKey");
+        assert!(credential.check_type("oauth2").is_err());
+    }
+}
