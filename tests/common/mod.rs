@@ -243,3 +243,26 @@ pub fn kinesis_client_with(endpoint: &str, access_key: &str) -> aws_sdk_kinesis:
 pub fn kinesis_client(account: &str) -> aws_sdk_kinesis::Client {
     kinesis_client_with(&shared().endpoint, account)
 }
+
+/// An AppFabric client for `access_key` against `endpoint`.
+pub fn appfabric_client_with(endpoint: &str, access_key: &str) -> aws_sdk_appfabric::Client {
+    let config = aws_sdk_appfabric::Config::builder()
+        .behavior_version(aws_sdk_appfabric::config::BehaviorVersion::latest())
+        .region(aws_sdk_appfabric::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_appfabric::config::Credentials::new(
+            access_key,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .retry_config(aws_sdk_appfabric::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_appfabric::Client::from_conf(config)
+}
+
+/// An AppFabric client for `account` on the shared server.
+pub fn appfabric_client(account: &str) -> aws_sdk_appfabric::Client {
+    appfabric_client_with(&shared().endpoint, account)
+}
