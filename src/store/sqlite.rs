@@ -4,6 +4,7 @@
 //! crash and a power cut. Writes go through a single connection, which keeps SQLite's one
 //! writer free of busy retries; reads use a pool of their own and never wait for writes.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -113,20 +114,29 @@ impl Store for SqliteStore {
     async fn write(&self, batch: Vec<Write>) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut sequences = Vec::new();
+        // The tail of each log appended to in this batch, read once: a batch of a thousand
+        // events into one stream costs one MAX query, not a thousand.
+        let mut tails: HashMap<&RecordKey, i64> = HashMap::new();
         for write in &batch {
             let (key, expect) = match write {
                 Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
                 Write::Append { log, entry } => {
-                    let tail: i64 = sqlx::query_scalar(
-                        "SELECT COALESCE(MAX(sequence), 0) FROM log_entries
-                         WHERE kind = ? AND account = ? AND region = ? AND log = ?",
-                    )
-                    .bind(log.kind)
-                    .bind(&log.account)
-                    .bind(&log.region)
-                    .bind(&log.name)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    let tail = match tails.get(log) {
+                        Some(tail) => *tail,
+                        None => {
+                            sqlx::query_scalar(
+                                "SELECT COALESCE(MAX(sequence), 0) FROM log_entries
+                                 WHERE kind = ? AND account = ? AND region = ? AND log = ?",
+                            )
+                            .bind(log.kind)
+                            .bind(&log.account)
+                            .bind(&log.region)
+                            .bind(&log.name)
+                            .fetch_one(&mut *tx)
+                            .await?
+                        }
+                    };
+                    tails.insert(log, tail + 1);
                     sqlx::query(
                         "INSERT INTO log_entries (kind, account, region, log, sequence, at_millis, meta, data)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -159,6 +169,7 @@ impl Store for SqliteStore {
                     continue;
                 }
                 Write::DeleteLog { log } => {
+                    tails.remove(log);
                     sqlx::query("DELETE FROM log_entries WHERE kind = ? AND account = ? AND region = ? AND log = ?")
                         .bind(log.kind)
                         .bind(&log.account)

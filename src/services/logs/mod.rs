@@ -7,7 +7,7 @@ mod destinations;
 mod error;
 mod events;
 mod groups;
-mod pattern;
+pub mod pattern;
 mod subscriptions;
 mod tags;
 
