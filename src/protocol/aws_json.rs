@@ -21,9 +21,15 @@ pub fn decode<'m>(
         .get("x-amz-target")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
+    // Split on the last '.': some target prefixes contain dots themselves
+    // (`com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.CreateChannel`). Smithy-based
+    // SDKs (aws-sdk-rust) send only the service shape name, the prefix's last segment
+    // (`CloudTrail_20131101.CreateChannel`); both name the same operation.
+    let expected = model.metadata.target_prefix.as_deref().unwrap_or_default();
+    let short = expected.rsplit('.').next().unwrap_or_default();
     let operation = target
-        .split_once('.')
-        .filter(|(prefix, _)| Some(*prefix) == model.metadata.target_prefix.as_deref())
+        .rsplit_once('.')
+        .filter(|(prefix, _)| !expected.is_empty() && (*prefix == expected || *prefix == short))
         .and_then(|(_, name)| model.operations.get(name))
         .ok_or_else(|| ApiError::unknown_operation(format!("Unknown operation '{target}'")))?;
     if request.method != Method::POST {

@@ -4,6 +4,7 @@
 //! its error enum with the one mapping to the wire, and its handlers over the store.
 
 pub mod appfabric;
+pub mod cloudtrail;
 pub mod kinesis;
 pub mod logs;
 
@@ -32,5 +33,6 @@ pub fn registry(deps: &Deps) -> Registry {
     registry.register(Arc::new(logs::LogsService::new(deps.clone())));
     registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
     registry.register(Arc::new(appfabric::AppFabricService::new(deps.clone())));
+    registry.register(Arc::new(cloudtrail::CloudTrailService::new(deps.clone())));
     registry
 }

@@ -266,3 +266,26 @@ pub fn appfabric_client_with(endpoint: &str, access_key: &str) -> aws_sdk_appfab
 pub fn appfabric_client(account: &str) -> aws_sdk_appfabric::Client {
     appfabric_client_with(&shared().endpoint, account)
 }
+
+/// A CloudTrail client for `access_key` against `endpoint`.
+pub fn cloudtrail_client_with(endpoint: &str, access_key: &str) -> aws_sdk_cloudtrail::Client {
+    let config = aws_sdk_cloudtrail::Config::builder()
+        .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_cloudtrail::config::Credentials::new(
+            access_key,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_cloudtrail::Client::from_conf(config)
+}
+
+/// A CloudTrail client for `account` on the shared server.
+pub fn cloudtrail_client(account: &str) -> aws_sdk_cloudtrail::Client {
+    cloudtrail_client_with(&shared().endpoint, account)
+}

@@ -1,0 +1,367 @@
+//! Channels: how events from outside AWS reach event data stores. A channel names a source
+//! (`Custom` or a partner, fixed at creation) and the `ActivityAuditLog` stores it delivers
+//! to.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::event_data_stores::{self, Family};
+use super::limits::{self, MAX_CHANNELS};
+use super::{
+    key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
+    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_NAME, CHANNEL_SOURCE,
+    EVENT_DATA_STORE,
+};
+use crate::protocol::RequestContext;
+use crate::services::Deps;
+use crate::store::{Expect, Write};
+
+/// A channel as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    /// The UUID in the ARN.
+    pub id: String,
+    name: String,
+    source: String,
+    /// IDs of the destination event data stores, in request order.
+    destinations: Vec<String>,
+    created: i64,
+    /// Tags, kept inside the record so they go with the channel.
+    pub tags: Tags,
+}
+
+impl ChannelRecord {
+    /// Whether the channel delivers to the store with this ID.
+    pub fn targets(&self, store_id: &str) -> bool {
+        self.destinations.iter().any(|d| d == store_id)
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn destinations_output(&self, ctx: &RequestContext) -> Vec<Value> {
+        self.destinations
+            .iter()
+            .map(|id| {
+                json!({
+                    "Type": "EVENT_DATA_STORE",
+                    "Location": resource_arn(ctx, ResourceType::EventDataStore, id),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One destination on the wire.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationInput {
+    #[serde(rename = "Type")]
+    kind: String,
+    location: String,
+}
+
+/// Checks destinations and returns the store IDs they name: stores of the caller's own
+/// account and Region that collect `ActivityAuditLog` events and are enabled.
+async fn check_destinations(
+    deps: &Deps,
+    ctx: &RequestContext,
+    destinations: &[DestinationInput],
+) -> Result<Vec<String>, CloudTrailError> {
+    let mut ids: Vec<String> = Vec::new();
+    for destination in destinations {
+        if destination.kind != "EVENT_DATA_STORE" {
+            return Err(CloudTrailError::UnsupportedOperation(
+                "Service-linked channels (destination type AWS_SERVICE) are created by AWS services, not by CreateChannel or UpdateChannel.".to_owned(),
+            ));
+        }
+        let location = &destination.location;
+        let id = match resolve(ctx, ResourceType::EventDataStore, location) {
+            Reference::Own(id) => id,
+            Reference::Invalid => {
+                return Err(CloudTrailError::EventDataStoreArnInvalid(format!(
+                    "The specified event data store ARN {location} is not valid."
+                )))
+            }
+            Reference::Foreign => {
+                return Err(CloudTrailError::OperationNotPermitted(format!(
+                    "A channel can deliver only to event data stores of its own account and Region; {location} is not one."
+                )))
+            }
+        };
+        let Some((store, _)) =
+            load::<event_data_stores::EventDataStoreRecord>(deps, &key(ctx, EVENT_DATA_STORE, &id))
+                .await?
+        else {
+            return Err(event_data_stores::not_found(location));
+        };
+        if store.family()? != Family::ActivityAuditLog {
+            return Err(CloudTrailError::InvalidEventDataStoreCategory(format!(
+                "Event data store {location} does not collect ActivityAuditLog events, so a channel cannot deliver to it."
+            )));
+        }
+        if !store.is_active() {
+            return Err(CloudTrailError::InactiveEventDataStore(format!(
+                "Event data store {location} is {}.",
+                store.status
+            )));
+        }
+        if ids.contains(&id) {
+            return Err(CloudTrailError::InvalidParameter(format!(
+                "The event data store {location} is listed more than once in Destinations."
+            )));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+fn already_exists(name: &str) -> CloudTrailError {
+    CloudTrailError::ChannelAlreadyExists(format!("A channel with the name {name} already exists."))
+}
+
+/// CreateChannel input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateInput {
+    name: String,
+    source: String,
+    destinations: Vec<DestinationInput>,
+    #[serde(default)]
+    tags: Vec<TagInput>,
+}
+
+/// Creates a channel. The order of checks follows what a caller can fix first: the source,
+/// the name, the quota, the tags, then each destination.
+pub async fn create(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: CreateInput,
+) -> Result<Value, CloudTrailError> {
+    if !limits::is_known_source(&input.source) {
+        return Err(CloudTrailError::InvalidSource(format!(
+            "The source {} is neither Custom nor the source name of a CloudTrail Lake integration partner.",
+            input.source
+        )));
+    }
+    let name_key = key(ctx, CHANNEL_NAME, &input.name);
+    if load::<Reservation>(deps, &name_key).await?.is_some() {
+        return Err(already_exists(&input.name));
+    }
+    let existing: Vec<ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
+    if existing.len() >= MAX_CHANNELS {
+        return Err(CloudTrailError::ChannelMaxLimitExceeded(format!(
+            "Your account has reached the maximum number of channels ({MAX_CHANNELS}) in this Region."
+        )));
+    }
+    let partner = input.source != limits::CUSTOM_SOURCE;
+    if partner && existing.iter().any(|c| c.source == input.source) {
+        return Err(CloudTrailError::ChannelMaxLimitExceeded(format!(
+            "A channel for the source {} already exists; a partner source can have only one channel.",
+            input.source
+        )));
+    }
+    let mut tags = Tags::new();
+    merge_tags(&mut tags, &input.tags)?;
+    let destinations = check_destinations(deps, ctx, &input.destinations).await?;
+    let record = ChannelRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: input.name,
+        source: input.source,
+        destinations,
+        created: ctx.received_at.unix_timestamp(),
+        tags,
+    };
+    let reservation = Reservation {
+        id: record.id.clone(),
+    };
+    let mut writes = vec![
+        put(name_key, &reservation, Expect::Absent)?,
+        put(key(ctx, CHANNEL, &record.id), &record, Expect::Absent)?,
+    ];
+    if partner {
+        writes.push(put(
+            key(ctx, CHANNEL_SOURCE, &record.source),
+            &reservation,
+            Expect::Absent,
+        )?);
+    }
+    deps.store.write(writes).await?;
+    Ok(json!({
+        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
+        "Name": record.name,
+        "Source": record.source,
+        "Destinations": record.destinations_output(ctx),
+        "Tags": tags_output(&record.tags),
+    }))
+}
+
+/// Loads a channel named by ARN or ID.
+pub async fn load_channel(
+    deps: &Deps,
+    ctx: &RequestContext,
+    reference: &str,
+) -> Result<(ChannelRecord, i64), CloudTrailError> {
+    let id = match resolve(ctx, ResourceType::Channel, reference) {
+        Reference::Own(id) => id,
+        Reference::Invalid | Reference::Foreign => {
+            return Err(CloudTrailError::ChannelArnInvalid(format!(
+                "The specified channel ARN {reference} is not valid or does not map to a channel in your account."
+            )))
+        }
+    };
+    load(deps, &key(ctx, CHANNEL, &id))
+        .await?
+        .ok_or_else(|| not_found(reference))
+}
+
+/// `ChannelNotFoundException` for a reference.
+pub fn not_found(reference: &str) -> CloudTrailError {
+    CloudTrailError::ChannelNotFound(format!("The channel {reference} was not found."))
+}
+
+/// Input of the operations that name one channel.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChannelInput {
+    channel: String,
+}
+
+/// GetChannel. No events arrive yet (PutAuditEvents is not served), so the ingestion status
+/// is empty.
+pub async fn get(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: ChannelInput,
+) -> Result<Value, CloudTrailError> {
+    let (record, _) = load_channel(deps, ctx, &input.channel).await?;
+    Ok(json!({
+        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
+        "Name": record.name,
+        "Source": record.source,
+        "Destinations": record.destinations_output(ctx),
+        "IngestionStatus": {},
+    }))
+}
+
+/// ListChannels input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListInput {
+    #[serde(default)]
+    max_results: Option<usize>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+/// Lists the caller's channels in ID order.
+pub async fn list(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: ListInput,
+) -> Result<Value, CloudTrailError> {
+    let after = super::open_token(deps, ctx, "ListChannels", input.next_token.as_deref())?;
+    let limit = input.max_results.unwrap_or(1000);
+    let channels: Vec<ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
+    let remaining: Vec<&ChannelRecord> = channels
+        .iter()
+        .filter(|c| after.as_deref().is_none_or(|after| c.id.as_str() > after))
+        .collect();
+    let page = &remaining[..remaining.len().min(limit)];
+    let next_token = match page.last() {
+        Some(last) if remaining.len() > limit => {
+            Some(super::issue_token(deps, ctx, "ListChannels", &last.id))
+        }
+        _ => None,
+    };
+    Ok(json!({
+        "Channels": page.iter().map(|c| json!({
+            "ChannelArn": resource_arn(ctx, ResourceType::Channel, &c.id),
+            "Name": c.name,
+        })).collect::<Vec<_>>(),
+        "NextToken": next_token,
+    }))
+}
+
+/// UpdateChannel input. There is no `Source`: a channel's source never changes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateInput {
+    channel: String,
+    #[serde(default)]
+    destinations: Option<Vec<DestinationInput>>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Renames a channel or replaces its destinations.
+pub async fn update(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: UpdateInput,
+) -> Result<Value, CloudTrailError> {
+    let (mut record, version) = load_channel(deps, ctx, &input.channel).await?;
+    let mut writes = Vec::new();
+    if let Some(name) = input.name.filter(|name| *name != record.name) {
+        let new_key = key(ctx, CHANNEL_NAME, &name);
+        if load::<Reservation>(deps, &new_key).await?.is_some() {
+            return Err(already_exists(&name));
+        }
+        writes.push(Write::Delete {
+            key: key(ctx, CHANNEL_NAME, &record.name),
+            expect: Expect::Any,
+        });
+        writes.push(put(
+            new_key,
+            &Reservation {
+                id: record.id.clone(),
+            },
+            Expect::Absent,
+        )?);
+        record.name = name;
+    }
+    if let Some(destinations) = &input.destinations {
+        record.destinations = check_destinations(deps, ctx, destinations).await?;
+    }
+    writes.push(put(
+        key(ctx, CHANNEL, &record.id),
+        &record,
+        Expect::Version(version),
+    )?);
+    deps.store.write(writes).await?;
+    Ok(json!({
+        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
+        "Name": record.name,
+        "Source": record.source,
+        "Destinations": record.destinations_output(ctx),
+    }))
+}
+
+/// Deletes a channel and frees its name and, for a partner, its source.
+pub async fn delete(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: ChannelInput,
+) -> Result<Value, CloudTrailError> {
+    let (record, version) = load_channel(deps, ctx, &input.channel).await?;
+    let mut writes = vec![
+        Write::Delete {
+            key: key(ctx, CHANNEL, &record.id),
+            expect: Expect::Version(version),
+        },
+        Write::Delete {
+            key: key(ctx, CHANNEL_NAME, &record.name),
+            expect: Expect::Any,
+        },
+    ];
+    if record.source != limits::CUSTOM_SOURCE {
+        writes.push(Write::Delete {
+            key: key(ctx, CHANNEL_SOURCE, &record.source),
+            expect: Expect::Any,
+        });
+    }
+    deps.store.write(writes).await?;
+    Ok(json!({}))
+}

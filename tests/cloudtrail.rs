@@ -1,0 +1,903 @@
+//! CloudTrail Lake control plane through the real `aws-sdk-cloudtrail` client: event data
+//! stores, channels (seed 004, CreateChannel) and tags.
+
+mod common;
+
+use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
+use aws_sdk_cloudtrail::types::{
+    AdvancedEventSelector, AdvancedFieldSelector, BillingMode, Destination, DestinationType,
+    EventDataStoreStatus, Tag,
+};
+use aws_sdk_cloudtrail::Client;
+use common::{cloudtrail_client, cloudtrail_client_with, fresh_account, Server};
+
+/// The error code of a failed call.
+fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, E>,
+) -> String {
+    let err = result.expect_err("the call should fail");
+    err.code().unwrap_or("<no code>").to_owned()
+}
+
+fn selector(category: &str) -> AdvancedEventSelector {
+    AdvancedEventSelector::builder()
+        .field_selectors(
+            AdvancedFieldSelector::builder()
+                .field("eventCategory")
+                .equals(category)
+                .build()
+                .expect("field selector"),
+        )
+        .build()
+        .expect("selector")
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build().expect("tag")
+}
+
+/// Creates a store collecting `category` events, without termination protection; its ARN.
+async fn store(client: &Client, name: &str, category: &str) -> String {
+    client
+        .create_event_data_store()
+        .name(name)
+        .advanced_event_selectors(selector(category))
+        .termination_protection_enabled(false)
+        .send()
+        .await
+        .expect("create_event_data_store")
+        .event_data_store_arn()
+        .expect("arn")
+        .to_owned()
+}
+
+fn destination(location: &str) -> Destination {
+    Destination::builder()
+        .r#type(DestinationType::EventDataStore)
+        .location(location)
+        .build()
+        .expect("destination")
+}
+
+async fn channel(client: &Client, name: &str, source: &str, store_arn: &str) -> String {
+    client
+        .create_channel()
+        .name(name)
+        .source(source)
+        .destinations(destination(store_arn))
+        .send()
+        .await
+        .expect("create_channel")
+        .channel_arn()
+        .expect("arn")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn event_data_store_lifecycle() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let created = client
+        .create_event_data_store()
+        .name("audit")
+        .tags_list(tag("team", "sec"))
+        .send()
+        .await
+        .expect("create");
+    let arn = created.event_data_store_arn().expect("arn").to_owned();
+    let id = arn.rsplit('/').next().expect("id").to_owned();
+    assert_eq!(
+        arn,
+        format!("arn:aws:cloudtrail:us-east-1:{account}:eventdatastore/{id}")
+    );
+    assert!(uuid_like(&id), "{id}");
+    assert_eq!(created.status(), Some(&EventDataStoreStatus::Enabled));
+    assert_eq!(created.retention_period(), Some(366));
+    assert_eq!(created.termination_protection_enabled(), Some(true));
+    assert_eq!(created.multi_region_enabled(), Some(true));
+    assert_eq!(
+        created.billing_mode(),
+        Some(&BillingMode::ExtendableRetentionPricing)
+    );
+    assert_eq!(created.tags_list().len(), 1);
+    let selectors = created.advanced_event_selectors();
+    assert_eq!(selectors.len(), 1);
+    assert_eq!(selectors[0].field_selectors()[0].equals(), ["Management"]);
+    assert!(created.created_timestamp().is_some());
+
+    // ARN or bare ID.
+    for reference in [&arn, &id] {
+        let got = client
+            .get_event_data_store()
+            .event_data_store(reference)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(got.name(), Some("audit"));
+        assert_eq!(got.event_data_store_arn(), Some(arn.as_str()));
+    }
+    let listed = client.list_event_data_stores().send().await.expect("list");
+    assert_eq!(listed.event_data_stores().len(), 1);
+    assert_eq!(listed.event_data_stores()[0].name(), Some("audit"));
+
+    let updated = client
+        .update_event_data_store()
+        .event_data_store(&id)
+        .name("audit-renamed")
+        .retention_period(3653)
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(updated.name(), Some("audit-renamed"));
+    assert_eq!(updated.retention_period(), Some(3653));
+    // The old name is free again.
+    store(&client, "audit", "Management").await;
+
+    assert_eq!(
+        code(
+            client
+                .delete_event_data_store()
+                .event_data_store(&arn)
+                .send()
+                .await
+        ),
+        "EventDataStoreTerminationProtectedException"
+    );
+    client
+        .update_event_data_store()
+        .event_data_store(&arn)
+        .termination_protection_enabled(false)
+        .send()
+        .await
+        .expect("unprotect");
+    client
+        .delete_event_data_store()
+        .event_data_store(&arn)
+        .send()
+        .await
+        .expect("delete");
+    let got = client
+        .get_event_data_store()
+        .event_data_store(&arn)
+        .send()
+        .await
+        .expect("get pending");
+    assert_eq!(got.status(), Some(&EventDataStoreStatus::PendingDeletion));
+    assert_eq!(
+        code(
+            client
+                .delete_event_data_store()
+                .event_data_store(&arn)
+                .send()
+                .await
+        ),
+        "InactiveEventDataStoreException"
+    );
+    assert_eq!(
+        code(
+            client
+                .update_event_data_store()
+                .event_data_store(&arn)
+                .retention_period(30)
+                .send()
+                .await
+        ),
+        "InactiveEventDataStoreException"
+    );
+    let restored = client
+        .restore_event_data_store()
+        .event_data_store(&arn)
+        .send()
+        .await
+        .expect("restore");
+    assert_eq!(restored.status(), Some(&EventDataStoreStatus::Enabled));
+    assert_eq!(
+        code(
+            client
+                .restore_event_data_store()
+                .event_data_store(&arn)
+                .send()
+                .await
+        ),
+        "InvalidEventDataStoreStatusException"
+    );
+}
+
+fn uuid_like(id: &str) -> bool {
+    id.len() == 36 && id.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+}
+
+#[tokio::test]
+async fn ingestion_starts_and_stops() {
+    let client = cloudtrail_client(&fresh_account());
+    let created = client
+        .create_event_data_store()
+        .name("later")
+        .start_ingestion(false)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(
+        created.status(),
+        Some(&EventDataStoreStatus::StoppedIngestion)
+    );
+    let arn = created.event_data_store_arn().expect("arn");
+    assert_eq!(
+        code(
+            client
+                .stop_event_data_store_ingestion()
+                .event_data_store(arn)
+                .send()
+                .await
+        ),
+        "InvalidEventDataStoreStatusException"
+    );
+    client
+        .start_event_data_store_ingestion()
+        .event_data_store(arn)
+        .send()
+        .await
+        .expect("start");
+    let got = client
+        .get_event_data_store()
+        .event_data_store(arn)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.status(), Some(&EventDataStoreStatus::Enabled));
+    client
+        .stop_event_data_store_ingestion()
+        .event_data_store(arn)
+        .send()
+        .await
+        .expect("stop");
+    let got = client
+        .get_event_data_store()
+        .event_data_store(arn)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.status(), Some(&EventDataStoreStatus::StoppedIngestion));
+
+    let activity = store(&client, "activity", "ActivityAuditLog").await;
+    assert_eq!(
+        code(
+            client
+                .stop_event_data_store_ingestion()
+                .event_data_store(&activity)
+                .send()
+                .await
+        ),
+        "InvalidEventDataStoreCategoryException"
+    );
+}
+
+#[tokio::test]
+async fn event_data_store_errors() {
+    let client = cloudtrail_client(&fresh_account());
+    let arn = store(&client, "first", "Management").await;
+    assert_eq!(
+        code(client.create_event_data_store().name("first").send().await),
+        "EventDataStoreAlreadyExistsException"
+    );
+    // Model constraint (retention 7..3653): InvalidParameterException.
+    assert_eq!(
+        code(
+            client
+                .create_event_data_store()
+                .name("short")
+                .retention_period(5)
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_event_data_store()
+                .name("fixed")
+                .billing_mode(BillingMode::FixedRetentionPricing)
+                .retention_period(3000)
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_event_data_store()
+                .name("bad-selectors")
+                .advanced_event_selectors(selector("Nonsense"))
+                .send()
+                .await
+        ),
+        "InvalidEventSelectorsException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_event_data_store()
+                .name("data-without-type")
+                .advanced_event_selectors(selector("Data"))
+                .send()
+                .await
+        ),
+        "InvalidEventSelectorsException"
+    );
+    assert_eq!(
+        code(
+            client
+                .update_event_data_store()
+                .event_data_store(&arn)
+                .advanced_event_selectors(selector("ActivityAuditLog"))
+                .send()
+                .await
+        ),
+        "InvalidEventSelectorsException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_event_data_store()
+                .name("org")
+                .organization_enabled(true)
+                .send()
+                .await
+        ),
+        "OrganizationsNotInUseException"
+    );
+    assert_eq!(
+        code(
+            client
+                .get_event_data_store()
+                .event_data_store("not-a-store")
+                .send()
+                .await
+        ),
+        "EventDataStoreARNInvalidException"
+    );
+    assert_eq!(
+        code(
+            client
+                .get_event_data_store()
+                .event_data_store("00000000-0000-4000-8000-000000000000")
+                .send()
+                .await
+        ),
+        "EventDataStoreNotFoundException"
+    );
+    let second = store(&client, "second", "Management").await;
+    assert_eq!(
+        code(
+            client
+                .update_event_data_store()
+                .event_data_store(&second)
+                .name("first")
+                .send()
+                .await
+        ),
+        "EventDataStoreAlreadyExistsException"
+    );
+    // Quota: 10 per Region, stores pending deletion included.
+    client
+        .delete_event_data_store()
+        .event_data_store(&second)
+        .send()
+        .await
+        .expect("delete");
+    for i in 2..10 {
+        store(&client, &format!("store-{i}"), "Management").await;
+    }
+    assert_eq!(
+        code(
+            client
+                .create_event_data_store()
+                .name("eleventh")
+                .send()
+                .await
+        ),
+        "EventDataStoreMaxLimitExceededException"
+    );
+}
+
+#[tokio::test]
+async fn list_event_data_stores_pages() {
+    let client = cloudtrail_client(&fresh_account());
+    for i in 0..3 {
+        store(&client, &format!("page-{i}"), "Management").await;
+    }
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_event_data_stores()
+            .max_results(2)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("list");
+        names.extend(
+            page.event_data_stores()
+                .iter()
+                .filter_map(|s| s.name())
+                .map(str::to_owned),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["page-0", "page-1", "page-2"]);
+    assert_eq!(
+        code(
+            client
+                .list_event_data_stores()
+                .next_token("garbage-token")
+                .send()
+                .await
+        ),
+        "InvalidNextTokenException"
+    );
+}
+
+#[tokio::test]
+async fn channel_lifecycle() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let activity = store(&client, "activity", "ActivityAuditLog").await;
+    let other = store(&client, "activity-2", "ActivityAuditLog").await;
+    let created = client
+        .create_channel()
+        .name("my-app")
+        .source("Custom")
+        .destinations(destination(&activity))
+        .tags(tag("env", "prod"))
+        .send()
+        .await
+        .expect("create_channel");
+    let arn = created.channel_arn().expect("arn").to_owned();
+    let id = arn.rsplit('/').next().expect("id").to_owned();
+    assert_eq!(
+        arn,
+        format!("arn:aws:cloudtrail:us-east-1:{account}:channel/{id}")
+    );
+    assert!(uuid_like(&id));
+    assert_eq!(created.name(), Some("my-app"));
+    assert_eq!(created.source(), Some("Custom"));
+    assert_eq!(created.destinations()[0].location(), activity);
+    assert_eq!(created.tags().len(), 1);
+
+    for reference in [&arn, &id] {
+        let got = client
+            .get_channel()
+            .channel(reference)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(got.channel_arn(), Some(arn.as_str()));
+        assert_eq!(got.source(), Some("Custom"));
+        assert_eq!(got.destinations().len(), 1);
+    }
+    // A second Custom channel is allowed; partner sources get one each.
+    channel(&client, "second-custom", "Custom", &activity).await;
+    channel(&client, "okta", "OktaSystemLogEvents", &activity).await;
+    let listed = client.list_channels().send().await.expect("list");
+    assert_eq!(listed.channels().len(), 3);
+
+    let updated = client
+        .update_channel()
+        .channel(&id)
+        .name("my-app-renamed")
+        .destinations(destination(&other))
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(updated.name(), Some("my-app-renamed"));
+    assert_eq!(updated.source(), Some("Custom"));
+    assert_eq!(updated.destinations()[0].location(), other);
+    assert_eq!(
+        code(
+            client
+                .update_channel()
+                .channel(&id)
+                .name("okta")
+                .send()
+                .await
+        ),
+        "ChannelAlreadyExistsException"
+    );
+
+    // A store a channel delivers to cannot be deleted.
+    assert_eq!(
+        code(
+            client
+                .delete_event_data_store()
+                .event_data_store(&other)
+                .send()
+                .await
+        ),
+        "ChannelExistsForEDSException"
+    );
+    client
+        .delete_channel()
+        .channel(&arn)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(
+        code(client.get_channel().channel(&arn).send().await),
+        "ChannelNotFoundException"
+    );
+    assert_eq!(
+        code(client.delete_channel().channel(&id).send().await),
+        "ChannelNotFoundException"
+    );
+    assert_eq!(
+        code(client.get_channel().channel("not-a-channel").send().await),
+        "ChannelARNInvalidException"
+    );
+    assert_eq!(
+        code(client.update_channel().channel(&activity).send().await),
+        "ChannelARNInvalidException"
+    );
+    client
+        .delete_event_data_store()
+        .event_data_store(&other)
+        .send()
+        .await
+        .expect("delete store once its channel is gone");
+}
+
+#[tokio::test]
+async fn create_channel_exceptions() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let activity = store(&client, "activity", "ActivityAuditLog").await;
+    let management = store(&client, "management", "Management").await;
+    channel(&client, "taken", "Custom", &activity).await;
+    channel(&client, "github", "GitHub", &activity).await;
+
+    let create = |name: &str, source: &str, location: &str| {
+        client
+            .create_channel()
+            .name(name)
+            .source(source)
+            .destinations(destination(location))
+    };
+    assert_eq!(
+        code(create("taken", "Custom", &activity).send().await),
+        "ChannelAlreadyExistsException"
+    );
+    assert_eq!(
+        code(create("x-source", "NotAPartner", &activity).send().await),
+        "InvalidSourceException"
+    );
+    assert_eq!(
+        code(create("github-2", "GitHub", &activity).send().await),
+        "ChannelMaxLimitExceededException"
+    );
+    assert_eq!(
+        code(
+            create("bad-arn", "Custom", "arn:aws:s3:::bucket")
+                .send()
+                .await
+        ),
+        "EventDataStoreARNInvalidException"
+    );
+    let missing = format!(
+        "arn:aws:cloudtrail:us-east-1:{account}:eventdatastore/00000000-0000-4000-8000-000000000000"
+    );
+    assert_eq!(
+        code(create("missing", "Custom", &missing).send().await),
+        "EventDataStoreNotFoundException"
+    );
+    assert_eq!(
+        code(create("wrong-kind", "Custom", &management).send().await),
+        "InvalidEventDataStoreCategoryException"
+    );
+    let stopped = client
+        .create_event_data_store()
+        .name("stopped-activity")
+        .advanced_event_selectors(selector("ActivityAuditLog"))
+        .start_ingestion(false)
+        .send()
+        .await
+        .expect("create stopped")
+        .event_data_store_arn()
+        .expect("arn")
+        .to_owned();
+    assert_eq!(
+        code(create("inactive", "Custom", &stopped).send().await),
+        "InactiveEventDataStoreException"
+    );
+    // Model constraint: a name of two characters.
+    assert_eq!(
+        code(create("ab", "Custom", &activity).send().await),
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_channel()
+                .name("twice")
+                .source("Custom")
+                .destinations(destination(&activity))
+                .destinations(destination(&activity))
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        code(
+            create("bad-tag", "Custom", &activity)
+                .tags(tag("aws:reserved", "v"))
+                .send()
+                .await
+        ),
+        "InvalidTagParameterException"
+    );
+    let mut too_many = create("many-tags", "Custom", &activity);
+    for i in 0..51 {
+        too_many = too_many.tags(tag(&format!("k{i}"), "v"));
+    }
+    assert_eq!(code(too_many.send().await), "TagsLimitExceededException");
+    let foreign = activity.replace(&account, "999999999999");
+    assert_eq!(
+        code(create("foreign", "Custom", &foreign).send().await),
+        "OperationNotPermittedException"
+    );
+    assert_eq!(
+        code(
+            client
+                .create_channel()
+                .name("service-linked")
+                .source("Custom")
+                .destinations(
+                    Destination::builder()
+                        .r#type(DestinationType::AwsService)
+                        .location("config.amazonaws.com")
+                        .build()
+                        .expect("destination")
+                )
+                .send()
+                .await
+        ),
+        "UnsupportedOperationException"
+    );
+    // Quota: 25 channels per Region.
+    for i in 2..25 {
+        channel(&client, &format!("fill-{i}"), "Custom", &activity).await;
+    }
+    assert_eq!(
+        code(create("twenty-sixth", "Custom", &activity).send().await),
+        "ChannelMaxLimitExceededException"
+    );
+    // UpdateChannel checks destinations the same way.
+    let some_channel = client
+        .list_channels()
+        .send()
+        .await
+        .expect("list")
+        .channels()[0]
+        .channel_arn()
+        .expect("arn")
+        .to_owned();
+    assert_eq!(
+        code(
+            client
+                .update_channel()
+                .channel(&some_channel)
+                .destinations(destination(&management))
+                .send()
+                .await
+        ),
+        "InvalidEventDataStoreCategoryException"
+    );
+}
+
+#[tokio::test]
+async fn tags_on_stores_and_channels() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let store_arn = store(&client, "tagged", "ActivityAuditLog").await;
+    let channel_arn = channel(&client, "tagged-channel", "Custom", &store_arn).await;
+    for arn in [&store_arn, &channel_arn] {
+        client
+            .add_tags()
+            .resource_id(arn)
+            .tags_list(tag("a", "1"))
+            .tags_list(tag("b", "2"))
+            .send()
+            .await
+            .expect("add_tags");
+    }
+    client
+        .remove_tags()
+        .resource_id(&channel_arn)
+        .tags_list(Tag::builder().key("a").build().expect("tag"))
+        .send()
+        .await
+        .expect("remove_tags");
+    let listed = client
+        .list_tags()
+        .resource_id_list(&store_arn)
+        .resource_id_list(&channel_arn)
+        .send()
+        .await
+        .expect("list_tags");
+    let lists = listed.resource_tag_list();
+    assert_eq!(lists.len(), 2);
+    assert_eq!(lists[0].resource_id(), Some(store_arn.as_str()));
+    let keys = |i: usize| -> Vec<String> {
+        lists[i]
+            .tags_list()
+            .iter()
+            .map(|t| t.key().to_owned())
+            .collect()
+    };
+    assert_eq!(keys(0), ["a", "b"]);
+    assert_eq!(keys(1), ["b"]);
+
+    let mut add = client.add_tags().resource_id(&store_arn);
+    for i in 0..49 {
+        add = add.tags_list(tag(&format!("k{i}"), "v"));
+    }
+    assert_eq!(code(add.send().await), "TagsLimitExceededException");
+    assert_eq!(
+        code(
+            client
+                .add_tags()
+                .resource_id(&store_arn)
+                .tags_list(tag("bad<key>", "v"))
+                .send()
+                .await
+        ),
+        "InvalidTagParameterException"
+    );
+    assert_eq!(
+        code(
+            client
+                .add_tags()
+                .resource_id("not-an-arn")
+                .tags_list(tag("a", "1"))
+                .send()
+                .await
+        ),
+        "CloudTrailARNInvalidException"
+    );
+    assert_eq!(
+        code(
+            client
+                .add_tags()
+                .resource_id(format!("arn:aws:cloudtrail:us-east-1:{account}:trail/none"))
+                .tags_list(tag("a", "1"))
+                .send()
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
+    assert_eq!(
+        code(
+            client
+                .add_tags()
+                .resource_id(format!(
+                    "arn:aws:cloudtrail:us-east-1:{account}:dashboard/x"
+                ))
+                .tags_list(tag("a", "1"))
+                .send()
+                .await
+        ),
+        "ResourceTypeNotSupportedException"
+    );
+    assert_eq!(
+        code(
+            client
+                .add_tags()
+                .resource_id(format!(
+                    "arn:aws:cloudtrail:us-east-1:{account}:eventdatastore/x"
+                ))
+                .tags_list(tag("a", "1"))
+                .send()
+                .await
+        ),
+        "EventDataStoreARNInvalidException"
+    );
+    assert_eq!(
+        code(
+            client
+                .add_tags()
+                .resource_id(format!("arn:aws:cloudtrail:us-east-1:{account}:channel/x"))
+                .tags_list(tag("a", "1"))
+                .send()
+                .await
+        ),
+        "ChannelARNInvalidException"
+    );
+    let gone = format!(
+        "arn:aws:cloudtrail:us-east-1:{account}:channel/00000000-0000-4000-8000-000000000000"
+    );
+    assert_eq!(
+        code(client.list_tags().resource_id_list(&gone).send().await),
+        "ChannelNotFoundException"
+    );
+    let gone_store = gone.replace(":channel/", ":eventdatastore/");
+    assert_eq!(
+        code(
+            client
+                .list_tags()
+                .resource_id_list(&gone_store)
+                .send()
+                .await
+        ),
+        "EventDataStoreNotFoundException"
+    );
+    assert_eq!(
+        code(
+            client
+                .list_tags()
+                .resource_id_list(&store_arn)
+                .next_token("nope")
+                .send()
+                .await
+        ),
+        "InvalidTokenException"
+    );
+}
+
+#[tokio::test]
+async fn stores_and_channels_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let store_arn = store(&client, "durable", "ActivityAuditLog").await;
+    let channel_arn = channel(&client, "durable-channel", "Custom", &store_arn).await;
+    client
+        .add_tags()
+        .resource_id(&channel_arn)
+        .tags_list(tag("kept", "yes"))
+        .send()
+        .await
+        .expect("add_tags");
+    server.kill();
+
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let got = client
+        .get_event_data_store()
+        .event_data_store(&store_arn)
+        .send()
+        .await
+        .expect("store after restart");
+    assert_eq!(got.name(), Some("durable"));
+    assert_eq!(got.status(), Some(&EventDataStoreStatus::Enabled));
+    let got = client
+        .get_channel()
+        .channel(&channel_arn)
+        .send()
+        .await
+        .expect("channel after restart");
+    assert_eq!(got.destinations()[0].location(), store_arn);
+    let tags = client
+        .list_tags()
+        .resource_id_list(&channel_arn)
+        .send()
+        .await
+        .expect("tags after restart");
+    assert_eq!(tags.resource_tag_list()[0].tags_list()[0].key(), "kept");
+    // The name reservations survived as well.
+    assert_eq!(
+        code(
+            client
+                .create_event_data_store()
+                .name("durable")
+                .send()
+                .await
+        ),
+        "EventDataStoreAlreadyExistsException"
+    );
+}
