@@ -63,6 +63,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         tracing::warn!("Emulator mode: any access key is accepted and secrets are not checked. Use --auth strict in production.");
     }
     tracing::info!(data_dir = ?config.data_dir, services = ?registry.names(), "Sluice is ready.");
+    let shutdown = shutdown_signal(config.exit_with_stdin)?;
     // The first line on stdout is the address, so that scripts and tests can find a port 0 bind.
     println!("sluice listening on http://{local}");
 
@@ -73,37 +74,34 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         allowed_origins: config.allowed_origins,
         loopback: local.ip().is_loopback(),
     });
-    serve(listener, state, shutdown_signal(config.exit_with_stdin)).await?;
+    serve(listener, state, shutdown).await?;
     tracing::info!("Sluice stopped.");
     Ok(())
 }
 
 /// Completes on Ctrl-C, SIGTERM, or (when asked) the end of standard input.
-async fn shutdown_signal(exit_with_stdin: bool) {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+///
+/// The signal handlers are installed here, before the future is first polled, so that a signal
+/// arriving right after the "listening" line is already a graceful shutdown.
+fn shutdown_signal(exit_with_stdin: bool) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        let stdin_closed = async {
+            if !exit_with_stdin {
+                return std::future::pending::<()>().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            let mut stdin = tokio::io::stdin();
+            let mut buffer = [0u8; 256];
+            while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+        };
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("Ctrl-C received; shutting down."),
+            _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down."),
+            () = stdin_closed => tracing::info!("Standard input closed; shutting down."),
         }
-    };
-    let stdin_closed = async {
-        if !exit_with_stdin {
-            return std::future::pending::<()>().await;
-        }
-        let mut stdin = tokio::io::stdin();
-        let mut buffer = [0u8; 256];
-        while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down."),
-        () = terminate => tracing::info!("SIGTERM received; shutting down."),
-        () = stdin_closed => tracing::info!("Standard input closed; shutting down."),
-    }
+    })
 }

@@ -23,8 +23,8 @@ const OUTBOX: &str = "pipeline/outbox";
 const CURSOR: &str = "pipeline/cursor";
 /// Log kind of deliveries given up on.
 const DEAD_LETTERS: &str = "pipeline/dead-letters";
-/// Attempts before an entry is moved to the dead letters (backoff doubles from 100 ms, so
-/// about 50 seconds in all).
+/// Attempts before a failing entry is moved to the dead letters (backoff doubles from 100 ms,
+/// so about 50 seconds in all). A missing target is dead-lettered at once.
 const MAX_ATTEMPTS: u32 = 10;
 /// Entries read from the outbox at a time.
 const BATCH: usize = 256;
@@ -91,7 +91,7 @@ fn cursor_key() -> RecordKey {
 /// Why a delivery failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DeliveryError {
-    /// The target does not exist (yet); retried, then dead-lettered.
+    /// The target does not exist: dead-lettered at once.
     #[error("target not found: {0}")]
     NotFound(String),
     /// The store or the target failed; retried.
@@ -218,6 +218,11 @@ impl Pipeline {
             };
             match result {
                 Ok(()) => return Ok(()),
+                // A target that does not exist will not appear by waiting, and retrying would
+                // hold up every delivery queued behind this one.
+                Err(err @ DeliveryError::NotFound(_)) => {
+                    return self.dead_letter(entry, &err.to_string()).await
+                }
                 Err(err) if attempt == MAX_ATTEMPTS => {
                     return self.dead_letter(entry, &err.to_string()).await
                 }
@@ -313,6 +318,58 @@ mod tests {
             partition_key: "k".into(),
             encoding,
         }
+    }
+
+    #[derive(Default)]
+    struct Missing {
+        calls: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl StreamSink for Missing {
+        async fn put_record(
+            &self,
+            _: &str,
+            _: &str,
+            stream: &str,
+            _: &str,
+            _: Vec<u8>,
+            _: i64,
+        ) -> Result<(), DeliveryError> {
+            *self.calls.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            Err(DeliveryError::NotFound(stream.to_owned()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_target_is_dead_lettered_without_blocking_the_rest() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let sink = Arc::new(Missing::default());
+        let pipeline = Pipeline::new(store.clone(), sink.clone(), Arc::new(Notify::new()));
+        store
+            .write(vec![
+                enqueue(&delivery("gone", Encoding::Identity), b"one".to_vec(), 1)
+                    .expect("enqueue"),
+                enqueue(&delivery("gone", Encoding::Identity), b"two".to_vec(), 2)
+                    .expect("enqueue"),
+            ])
+            .await
+            .expect("write");
+        let started = std::time::Instant::now();
+        assert_eq!(pipeline.drain().await.expect("drain"), 2);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no retry loop for a missing target"
+        );
+        let dead = store
+            .read_log(&RecordKey::new(DEAD_LETTERS, "", "", "dead-letters"), 1, 10)
+            .await
+            .expect("dead letters");
+        assert_eq!(
+            dead.iter().map(|e| e.data.clone()).collect::<Vec<_>>(),
+            [b"one".to_vec(), b"two".to_vec()]
+        );
+        assert!(dead[0].meta.contains("target not found"));
     }
 
     #[tokio::test]

@@ -86,6 +86,14 @@ impl Authenticator {
                 }
             }
             Authenticator::Strict(credentials) => {
+                // Sluice issues no temporary credentials, so a session token can only be made up;
+                // AWS refuses an unknown token with the same error as an unknown key.
+                if parsed.security_token.is_some() {
+                    return Err(ApiError::new(
+                        "UnrecognizedClientException",
+                        "The security token included in the request is invalid.",
+                    ));
+                }
                 let credential = credentials.get(&scope.access_key_id).ok_or_else(|| {
                     ApiError::new(
                         "UnrecognizedClientException",

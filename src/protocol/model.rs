@@ -536,8 +536,9 @@ pub fn format_timestamp(
     place: TimestampPlace,
 ) -> Value {
     let format = format.unwrap_or(default_timestamp_format(protocol, place));
-    let Ok(instant) = OffsetDateTime::from_unix_timestamp_nanos((seconds * 1e9).round() as i128)
-    else {
+    // Sluice keeps times to the millisecond; rounding there keeps f64 noise out of the text.
+    let millis = (seconds * 1000.0).round() as i128;
+    let Ok(instant) = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000) else {
         return Value::Null;
     };
     match format {
