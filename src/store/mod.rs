@@ -15,6 +15,8 @@ pub mod memory;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// The address of a record. Every record belongs to exactly one account and one region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -193,6 +195,49 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every record and log (settings stay), for test suites that start clean.
     async fn reset(&self) -> Result<(), StoreError>;
+}
+
+/// Reads a record into its owner's stored type, with its version.
+pub async fn load<T: DeserializeOwned>(
+    store: &dyn Store,
+    key: &RecordKey,
+) -> Result<Option<(T, i64)>, StoreError> {
+    store
+        .get(key)
+        .await?
+        .map(|record| decode(record).map(|(_, value, version)| (value, version)))
+        .transpose()
+}
+
+/// Reads every record of a kind in one account and region whose name has a prefix, in name
+/// order, each with its key and version.
+pub async fn load_all<T: DeserializeOwned>(
+    store: &dyn Store,
+    kind: &'static str,
+    account: &str,
+    region: &str,
+    prefix: &str,
+) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
+    store
+        .list(kind, account, region, prefix, None, usize::MAX)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+/// A conditional put of a value in its owner's stored type.
+pub fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, StoreError> {
+    let body =
+        serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    Ok(Write::Put { key, body, expect })
+}
+
+fn decode<T: DeserializeOwned>(record: Record) -> Result<(RecordKey, T, i64), StoreError> {
+    let value = serde_json::from_value(record.body).map_err(|err| {
+        StoreError::Unavailable(format!("corrupt {} record: {err}", record.key.kind))
+    })?;
+    Ok((record.key, value, record.version))
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use crate::arn::{self, Arn};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
-use crate::store::{Expect, RecordKey, StoreError, Write};
+use crate::store::{self, Expect, RecordKey, StoreError, Write};
 use crate::token::TokenError;
 
 /// Record kind of app bundles, named `BUNDLE`.
@@ -127,19 +127,12 @@ async fn load<T: DeserializeOwned>(
     deps: &Deps,
     key: &RecordKey,
 ) -> Result<Option<(T, i64)>, AppFabricError> {
-    let Some(record) = deps.store.get(key).await? else {
-        return Ok(None);
-    };
-    let value = serde_json::from_value(record.body)
-        .map_err(|err| StoreError::Unavailable(format!("corrupt {} record: {err}", key.kind)))?;
-    Ok(Some((value, record.version)))
+    Ok(store::load(&*deps.store, key).await?)
 }
 
 /// A conditional put of a stored value.
 fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, AppFabricError> {
-    let body =
-        serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))?;
-    Ok(Write::Put { key, body, expect })
+    Ok(store::put(key, value, expect)?)
 }
 
 /// Reads every record of a kind under a name prefix, in name order.
@@ -149,21 +142,7 @@ async fn load_children<T: DeserializeOwned>(
     kind: &'static str,
     prefix: &str,
 ) -> Result<Vec<(RecordKey, T, i64)>, AppFabricError> {
-    let records = deps
-        .store
-        .list(kind, &ctx.account_id, &ctx.region, prefix, None, usize::MAX)
-        .await?;
-    records
-        .into_iter()
-        .map(|record| {
-            let value = serde_json::from_value(record.body).map_err(|err| {
-                AppFabricError::from(StoreError::Unavailable(format!(
-                    "corrupt {kind} record: {err}"
-                )))
-            })?;
-            Ok((record.key, value, record.version))
-        })
-        .collect()
+    Ok(store::load_all(&*deps.store, kind, &ctx.account_id, &ctx.region, prefix).await?)
 }
 
 /// Runs a read-check-write step again while its conditional write loses races, a bounded
