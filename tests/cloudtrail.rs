@@ -901,3 +901,142 @@ async fn stores_and_channels_survive_kill_9() {
         "EventDataStoreAlreadyExistsException"
     );
 }
+
+fn channel_policy(accounts: &[&str]) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ChannelPolicy",
+            "Effect": "Allow",
+            "Principal": { "AWS": accounts },
+            "Action": "cloudtrail-data:PutAuditEvents",
+            "Condition": { "StringEquals": { "cloudtrail:ExternalId": "external-id" } }
+        }]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn channel_resource_policies() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let store_arn = store(&client, "policy-store", "ActivityAuditLog").await;
+    let channel_arn = channel(&client, "policy-channel", "Custom", &store_arn).await;
+    assert_eq!(
+        code(
+            client
+                .get_resource_policy()
+                .resource_arn(&channel_arn)
+                .send()
+                .await
+        ),
+        "ResourcePolicyNotFoundException"
+    );
+    let policy = channel_policy(&["111122223333", "arn:aws:iam::444455556666:root"]);
+    let put = client
+        .put_resource_policy()
+        .resource_arn(&channel_arn)
+        .resource_policy(&policy)
+        .send()
+        .await
+        .expect("put_resource_policy");
+    assert_eq!(put.resource_arn(), Some(channel_arn.as_str()));
+    assert_eq!(put.resource_policy(), Some(policy.as_str()));
+    let got = client
+        .get_resource_policy()
+        .resource_arn(&channel_arn)
+        .send()
+        .await
+        .expect("get_resource_policy");
+    assert_eq!(got.resource_policy(), Some(policy.as_str()));
+
+    for (bad, expected) in [
+        ("{not json", "ResourcePolicyNotValidException"),
+        (
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"cloudtrail:CreateTrail"}]}"#,
+            "ResourcePolicyNotValidException",
+        ),
+        (
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"someone"},"Action":"cloudtrail-data:PutAuditEvents"}]}"#,
+            "ResourcePolicyNotValidException",
+        ),
+    ] {
+        assert_eq!(
+            code(
+                client
+                    .put_resource_policy()
+                    .resource_arn(&channel_arn)
+                    .resource_policy(bad)
+                    .send()
+                    .await
+            ),
+            expected,
+            "{bad}"
+        );
+    }
+    let many: Vec<String> = (0..51).map(|i| format!("{:012}", 100 + i)).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        code(
+            client
+                .put_resource_policy()
+                .resource_arn(&channel_arn)
+                .resource_policy(channel_policy(&many))
+                .send()
+                .await
+        ),
+        "ResourcePolicyNotValidException"
+    );
+    assert_eq!(
+        code(
+            client
+                .put_resource_policy()
+                .resource_arn("not-an-arn")
+                .resource_policy(&policy)
+                .send()
+                .await
+        ),
+        "ResourceARNNotValidException"
+    );
+    assert_eq!(
+        code(
+            client
+                .put_resource_policy()
+                .resource_arn(&store_arn)
+                .resource_policy(&policy)
+                .send()
+                .await
+        ),
+        "ResourceTypeNotSupportedException"
+    );
+    let missing = format!(
+        "arn:aws:cloudtrail:us-east-1:{account}:channel/00000000-0000-4000-8000-000000000000"
+    );
+    assert_eq!(
+        code(
+            client
+                .get_resource_policy()
+                .resource_arn(&missing)
+                .send()
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
+
+    client
+        .delete_resource_policy()
+        .resource_arn(&channel_arn)
+        .send()
+        .await
+        .expect("delete_resource_policy");
+    assert_eq!(
+        code(
+            client
+                .delete_resource_policy()
+                .resource_arn(&channel_arn)
+                .send()
+                .await
+        ),
+        "ResourcePolicyNotFoundException"
+    );
+}

@@ -28,6 +28,9 @@ pub struct ChannelRecord {
     created: i64,
     /// Tags, kept inside the record so they go with the channel.
     pub tags: Tags,
+    /// The resource policy, as put: which other accounts may put events.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 impl ChannelRecord {
@@ -173,6 +176,7 @@ pub async fn create(
         destinations,
         created: ctx.received_at.unix_timestamp(),
         tags,
+        policy: None,
     };
     let reservation = Reservation {
         id: record.id.clone(),

@@ -74,6 +74,15 @@ pub enum CloudTrailError {
     /// A tagged resource that does not exist.
     #[error("{0}")]
     ResourceNotFound(String),
+    /// A resource policy's ARN that is not a CloudTrail ARN.
+    #[error("{0}")]
+    ResourceArnNotValid(String),
+    /// A resource policy that breaks IAM's grammar or CloudTrail's channel rules.
+    #[error("{0}")]
+    ResourcePolicyNotValid(String),
+    /// The channel has no resource policy.
+    #[error("{0}")]
+    ResourcePolicyNotFound(String),
     /// A pagination token this server did not issue, or an expired one.
     #[error("{0}")]
     InvalidNextToken(String),
@@ -160,6 +169,9 @@ impl From<CloudTrailError> for ApiError {
             E::CloudTrailArnInvalid(_) => "CloudTrailARNInvalidException",
             E::ResourceTypeNotSupported(_) => "ResourceTypeNotSupportedException",
             E::ResourceNotFound(_) => "ResourceNotFoundException",
+            E::ResourceArnNotValid(_) => "ResourceARNNotValidException",
+            E::ResourcePolicyNotValid(_) => "ResourcePolicyNotValidException",
+            E::ResourcePolicyNotFound(_) => "ResourcePolicyNotFoundException",
             E::InvalidNextToken(_) => "InvalidNextTokenException",
             E::InvalidToken(_) => "InvalidTokenException",
             E::OperationNotPermitted(_) => "OperationNotPermittedException",

@@ -1,8 +1,8 @@
 //! AWS CloudTrail Lake control plane (`cloudtrail`, JSON 1.1,
 //! `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101`): event data stores
-//! (`event_data_stores.rs`), channels for events from outside AWS (`channels.rs`) and tags on
-//! both (`tags.rs`). Partner sources and quotas are data (`limits.rs`). Start at
-//! [`CloudTrailService::call`], the operation table.
+//! (`event_data_stores.rs`), channels for events from outside AWS (`channels.rs`), tags on
+//! both (`tags.rs`) and channels' resource policies (`policies.rs`). Partner sources and
+//! quotas are data (`limits.rs`). Start at [`CloudTrailService::call`], the operation table.
 //!
 //! Stores and channels are records named by their UUID; a second record per name (and per
 //! partner source) is written in the same conditional batch, so two concurrent creations of
@@ -12,6 +12,7 @@ mod channels;
 mod error;
 mod event_data_stores;
 mod limits;
+mod policies;
 mod tags;
 
 use std::collections::BTreeMap;
@@ -300,6 +301,11 @@ impl Service for CloudTrailService {
             "AddTags" => tags::add_tags(deps, ctx, input(value)?).await,
             "RemoveTags" => tags::remove_tags(deps, ctx, input(value)?).await,
             "ListTags" => tags::list_tags(deps, ctx, input(value)?).await,
+            "PutResourcePolicy" => policies::put_resource_policy(deps, ctx, input(value)?).await,
+            "GetResourcePolicy" => policies::get_resource_policy(deps, ctx, input(value)?).await,
+            "DeleteResourcePolicy" => {
+                policies::delete_resource_policy(deps, ctx, input(value)?).await
+            }
             other => return Err(ApiError::not_implemented("cloudtrail", other)),
         };
         result.map_err(ApiError::from)
