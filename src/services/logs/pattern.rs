@@ -5,7 +5,10 @@
 //! - JSON patterns: `{ $.level = "ERROR" && ($.latency > 500 || $.user IS NULL) }`, with
 //!   `= != < > <= >=`, `IS NULL`, `IS TRUE`, `IS FALSE`, `NOT EXISTS`, `*` wildcards in
 //!   strings, and array indexes (`$.items[0].id`);
-//! - space-delimited patterns: `[ip, user, ..., status = 4* || status = 5*, size > 1000]`.
+//! - space-delimited patterns: `[ip, user, ..., status = 4* || status = 5*, size > 1000]`;
+//! - regular expressions between `%` signs, alone (`%[Ee]rror|[Ff]ail%`) or as the value of a
+//!   JSON or space-delimited condition (`{ $.path = %^/api/v[0-9]+%}`), with AWS's restricted
+//!   character set and at most two per JSON or space-delimited pattern.
 //!
 //! A pattern is parsed once ([`FilterPattern::parse`]) and matched against many messages.
 
@@ -26,6 +29,33 @@ pub enum FilterPattern {
     Json(Expr),
     /// Space-delimited fields, each maybe with a condition.
     Fields(Vec<Field>),
+    /// `%regex%`: the message contains a match.
+    Regex(Matcher),
+}
+
+/// A compiled `%regex%`; equal when the source is.
+#[derive(Debug, Clone)]
+pub struct Matcher(regex::Regex);
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// The most regular expressions in one JSON or space-delimited pattern (AWS's quota).
+const MAX_REGEX_PER_PATTERN: usize = 2;
+
+impl Matcher {
+    /// Compiles the body of `%...%`. AWS allows letters, digits, `:_#=@/;,-` and the operators
+    /// `^ $ ? [ ] { } | \ * + .`; no groups and no multi-byte characters.
+    fn compile(body: &str) -> Option<Self> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ":_#=@/;,-^$?[]{}|\\*+.".contains(c);
+        if body.is_empty() || !body.chars().all(allowed) {
+            return None;
+        }
+        regex::Regex::new(body).ok().map(Matcher)
+    }
 }
 
 /// A boolean expression over JSON selectors.
@@ -85,6 +115,8 @@ pub enum Literal {
     Number(f64),
     /// A string, possibly with `*` wildcards.
     Text(String),
+    /// `%regex%`
+    Regex(Matcher),
 }
 
 /// A field of a space-delimited pattern.
@@ -107,6 +139,16 @@ impl FilterPattern {
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Ok(FilterPattern::All);
+        }
+        if trimmed.len() > 2 && trimmed.starts_with('%') && trimmed.ends_with('%') {
+            return Matcher::compile(&trimmed[1..trimmed.len() - 1])
+                .map(FilterPattern::Regex)
+                .ok_or_else(|| PatternError(text.to_owned()));
+        }
+        if (trimmed.starts_with('{') || trimmed.starts_with('['))
+            && trimmed.matches('%').count() > 2 * MAX_REGEX_PER_PATTERN
+        {
+            return Err(PatternError(text.to_owned()));
         }
         if trimmed.starts_with('{') {
             let inner = trimmed
@@ -157,6 +199,7 @@ impl FilterPattern {
                 Some(values) => match_fields(fields, &values),
                 None => false,
             },
+            FilterPattern::Regex(matcher) => matcher.0.is_match(message),
         }
     }
 }
@@ -225,6 +268,7 @@ enum Token {
     Op(Op),
     Word(String),
     Quoted(String),
+    Regex(String),
     And,
     Or,
     Open,
@@ -273,6 +317,13 @@ fn tokenize(text: &str) -> Option<Vec<Token>> {
                 };
                 i += if matches!(op, Op::Le | Op::Ge) { 2 } else { 1 };
                 tokens.push(Token::Op(op));
+            }
+            '%' => {
+                let start = i + 1;
+                let end = start + chars[start..].iter().position(|&c| c == '%')?;
+                let body: String = chars[start..end].iter().collect();
+                tokens.push(Token::Regex(body));
+                i = end + 1;
             }
             '"' => {
                 let mut text = String::new();
@@ -403,6 +454,7 @@ impl Parser {
 fn literal(token: Token) -> Option<Literal> {
     match token {
         Token::Quoted(text) => Some(Literal::Text(text)),
+        Token::Regex(body) => Matcher::compile(&body).map(Literal::Regex),
         Token::Word(word) => Some(match word.parse::<f64>() {
             Ok(number) => Literal::Number(number),
             Err(_) => Literal::Text(word),
@@ -446,6 +498,13 @@ fn eval(expr: &Expr, value: &Value) -> bool {
 fn compare_text_or_number(actual: &str, op: Op, literal: &Literal) -> bool {
     let number = match literal {
         Literal::Number(n) => Some(*n),
+        Literal::Regex(matcher) => {
+            return match op {
+                Op::Eq => matcher.0.is_match(actual),
+                Op::Ne => !matcher.0.is_match(actual),
+                _ => false,
+            }
+        }
         Literal::Text(_) => None,
     };
     if let (Some(expected), Ok(actual)) = (number, actual.parse::<f64>()) {
@@ -461,6 +520,7 @@ fn compare_text_or_number(actual: &str, op: Op, literal: &Literal) -> bool {
     let pattern = match literal {
         Literal::Text(text) => text.clone(),
         Literal::Number(n) => n.to_string(),
+        Literal::Regex(_) => return false,
     };
     match op {
         Op::Eq => glob(&pattern, actual),
@@ -492,9 +552,27 @@ fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
+/// Splits on commas that are not inside a `%regex%` (whose `{m,n}` may hold one).
+fn split_fields_pattern(inner: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut in_regex) = (0, false);
+    for (at, c) in inner.char_indices() {
+        match c {
+            '%' => in_regex = !in_regex,
+            ',' if !in_regex => {
+                parts.push(&inner[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[start..]);
+    parts
+}
+
 fn parse_fields(inner: &str) -> Option<Vec<Field>> {
-    inner
-        .split(',')
+    split_fields_pattern(inner)
+        .into_iter()
         .map(|field| {
             let field = field.trim();
             if field == "..." {
@@ -722,6 +800,34 @@ mod tests {
         ),
         ("[ip = 127.0.0.1, ...]", "127.0.0.1 anything else", true),
         ("[a, b]", "one two three", false),
+        ("%AUTHORIZED%", "[ERROR 401] UNAUTHORIZED REQUEST", true),
+        ("%AUTHORIZED%", "[SUCCESS 200] AUTHORIZED REQUEST", true),
+        ("%AUTHORIZED%", "[SUCCESS 200] OK", false),
+        ("%[Ee]rror|[Ff]ail%", "disk fail", true),
+        ("%^[hc]at%", "cat sat", true),
+        ("%^[hc]at%", "the cat", false),
+        (
+            "%\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}%",
+            "from 10.0.0.1 ok",
+            true,
+        ),
+        (
+            "{ $.path = %^/api/v[0-9]+% }",
+            r#"{"path":"/api/v2/orders"}"#,
+            true,
+        ),
+        ("{ $.path = %^/api/v[0-9]+% }", r#"{"path":"/web"}"#, false),
+        ("{ $.path != %^/api% }", r#"{"path":"/web"}"#, true),
+        (
+            "[ip, status = %^5[0-9]{2}$%, bytes]",
+            "10.0.0.1 503 12",
+            true,
+        ),
+        (
+            "[ip, status = %^5[0-9]{2}$%, bytes]",
+            "10.0.0.1 200 12",
+            false,
+        ),
     ];
 
     #[test]
@@ -739,6 +845,10 @@ mod tests {
     #[test]
     fn invalid_patterns_are_refused() {
         for bad in [
+            "%a(b)%",
+            "%é%",
+            "%%",
+            "{ $.a = %a% && $.b = %b% && $.c = %c% }",
             "{ $.a = ",
             "{ $.a = 1",
             "{ a = 1 }",
