@@ -34,5 +34,6 @@ pub fn registry(deps: &Deps) -> Registry {
     registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
     registry.register(Arc::new(appfabric::AppFabricService::new(deps.clone())));
     registry.register(Arc::new(cloudtrail::CloudTrailService::new(deps.clone())));
+    registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(deps.clone())));
     registry
 }

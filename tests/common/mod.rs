@@ -289,3 +289,29 @@ pub fn cloudtrail_client_with(endpoint: &str, access_key: &str) -> aws_sdk_cloud
 pub fn cloudtrail_client(account: &str) -> aws_sdk_cloudtrail::Client {
     cloudtrail_client_with(&shared().endpoint, account)
 }
+
+/// A CloudTrail Data (PutAuditEvents) client for `access_key` against `endpoint`.
+pub fn cloudtraildata_client_with(
+    endpoint: &str,
+    access_key: &str,
+) -> aws_sdk_cloudtraildata::Client {
+    let config = aws_sdk_cloudtraildata::Config::builder()
+        .behavior_version(aws_sdk_cloudtraildata::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudtraildata::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_cloudtraildata::config::Credentials::new(
+            access_key,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .retry_config(aws_sdk_cloudtraildata::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_cloudtraildata::Client::from_conf(config)
+}
+
+/// A CloudTrail Data client for `account` on the shared server.
+pub fn cloudtraildata_client(account: &str) -> aws_sdk_cloudtraildata::Client {
+    cloudtraildata_client_with(&shared().endpoint, account)
+}

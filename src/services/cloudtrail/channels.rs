@@ -39,6 +39,11 @@ impl ChannelRecord {
         self.destinations.iter().any(|d| d == store_id)
     }
 
+    /// The IDs of the destination event data stores.
+    pub fn destination_ids(&self) -> impl Iterator<Item = &str> {
+        self.destinations.iter().map(String::as_str)
+    }
+
     /// The channel's name.
     pub fn name(&self) -> &str {
         &self.name

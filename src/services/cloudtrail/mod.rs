@@ -9,6 +9,7 @@
 //! one name cannot both succeed.
 
 mod channels;
+mod data;
 mod error;
 mod event_data_stores;
 mod limits;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use data::{CloudTrailDataService, EVENTS};
 pub use error::CloudTrailError;
 
 use crate::arn::Arn;
