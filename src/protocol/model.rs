@@ -578,6 +578,10 @@ fn seconds_value(seconds: f64) -> Option<Value> {
 /// value (Java's `matches`), so the pattern is anchored, and a `-` right after a class escape
 /// inside brackets (`[\w-_]`), which Java reads as a literal, is escaped for Rust's engine.
 pub fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    // Java writes characters beyond the BMP as UTF-16 surrogate pairs; the range of all of them,
+    // `\uD800\uDC00-\uDBFF\uDFFF`, is U+10000..=U+10FFFF to a Rust regex.
+    let pattern = pattern.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\x{10000}-\\x{10FFFF}");
+    let pattern = pattern.as_str();
     let mut rust = String::with_capacity(pattern.len() + 8);
     let mut chars = pattern.chars().peekable();
     let mut previous_was_class_escape = false;
@@ -817,5 +821,42 @@ mod fuzz {
         }
         // The generator must reach all three outcomes, or it is not exercising the validator.
         assert!(outcomes.iter().all(|&n| n > 0), "{outcomes:?}");
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::compile_pattern;
+
+    #[test]
+    fn java_patterns_compile_with_their_meaning() {
+        let surrogates =
+            compile_pattern(r"[\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]*")
+                .expect("compiles");
+        assert!(surrogates.is_match("plain text \u{1F600}"));
+        assert!(!surrogates.is_match("bell \u{7}"));
+        let dash = compile_pattern(r"[\w-_]*").expect("compiles");
+        assert!(dash.is_match("a-b_c") && !dash.is_match("a b"));
+        assert!(
+            !compile_pattern("[^:*]*").expect("compiles").is_match("a:b"),
+            "patterns match the whole value"
+        );
+    }
+
+    #[test]
+    fn every_pattern_of_every_embedded_model_compiles() {
+        for model in [
+            include_str!("../../models/logs.json"),
+            include_str!("../../models/kinesis.json"),
+            include_str!("../../models/cloudtrail.json"),
+            include_str!("../../models/appfabric.json"),
+        ] {
+            let model = super::ServiceModel::parse(model).expect("model parses");
+            for (name, shape) in &model.shapes {
+                if let Some(pattern) = &shape.pattern {
+                    assert!(compile_pattern(pattern).is_ok(), "{name}: {pattern}");
+                }
+            }
+        }
     }
 }
