@@ -34,6 +34,8 @@ pub fn registry(deps: &Deps) -> Registry {
     registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
     registry.register(Arc::new(appfabric::AppFabricService::new(deps.clone())));
     registry.register(Arc::new(cloudtrail::CloudTrailService::new(deps.clone())));
-    registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(deps.clone())));
+    registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(
+        deps.clone(),
+    )));
     registry
 }
