@@ -1122,6 +1122,37 @@ async fn put_audit_events_reports_each_event() {
             ("other-recipient", "InvalidRecipient"),
         ]
     );
+    // GetChannel shows the latest attempt (a refused event) and the latest success.
+    let got = client
+        .get_channel()
+        .channel(&channel_arn)
+        .send()
+        .await
+        .expect("get_channel");
+    let status = got.ingestion_status().expect("ingestion status");
+    assert_eq!(
+        status.latest_ingestion_attempt_event_id(),
+        Some("other-recipient")
+    );
+    assert_eq!(
+        status.latest_ingestion_error_code(),
+        Some("InvalidRecipient")
+    );
+    assert_eq!(
+        status.latest_ingestion_success_event_id(),
+        Some(out.successful()[1].event_id())
+    );
+    assert!(status.latest_ingestion_success_time().is_some());
+    assert!(status.latest_ingestion_attempt_time().is_some());
+
+    // 100 events per call (the model) and 1 MB of event data per call.
+    let big = "x".repeat(300 * 1024);
+    let mut oversized = data_client.put_audit_events().channel_arn(&channel_arn);
+    for i in 0..4 {
+        oversized = oversized.audit_events(audit_event(&format!("big{i}"), &big));
+    }
+    assert_eq!(code(oversized.send().await), "ValidationException");
+
     // The model's pattern for channelArn (`^arn:.*$`) refuses a bare channel ID here, though
     // the documentation says "ARN or ID"; the model is the contract.
     let id = channel_arn.rsplit('/').next().expect("id");

@@ -5,12 +5,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::data::IngestionStatus;
 use super::event_data_stores::{self, Family};
 use super::limits::{self, MAX_CHANNELS};
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_NAME, CHANNEL_SOURCE,
-    EVENT_DATA_STORE,
+    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME,
+    CHANNEL_SOURCE, EVENT_DATA_STORE,
 };
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -238,20 +239,29 @@ pub struct ChannelInput {
     channel: String,
 }
 
-/// GetChannel. No events arrive yet (PutAuditEvents is not served), so the ingestion status
-/// is empty.
+/// GetChannel, with the latest ingestion attempt and success of PutAuditEvents.
 pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: ChannelInput,
 ) -> Result<Value, CloudTrailError> {
     let (record, _) = load_channel(deps, ctx, &input.channel).await?;
+    let status: IngestionStatus = load(deps, &key(ctx, CHANNEL_INGESTION, &record.id))
+        .await?
+        .map(|(status, _)| status)
+        .unwrap_or_default();
     Ok(json!({
         "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
         "Name": record.name,
         "Source": record.source,
         "Destinations": record.destinations_output(ctx),
-        "IngestionStatus": {},
+        "IngestionStatus": {
+            "LatestIngestionSuccessTime": status.success_time,
+            "LatestIngestionSuccessEventID": status.success_event_id,
+            "LatestIngestionErrorCode": status.error_code,
+            "LatestIngestionAttemptTime": status.attempt_time,
+            "LatestIngestionAttemptEventID": status.attempt_event_id,
+        },
     }))
 }
 
@@ -362,6 +372,10 @@ pub async fn delete(
         },
         Write::Delete {
             key: key(ctx, CHANNEL_NAME, &record.name),
+            expect: Expect::Any,
+        },
+        Write::Delete {
+            key: key(ctx, CHANNEL_INGESTION, &record.id),
             expect: Expect::Any,
         },
     ];

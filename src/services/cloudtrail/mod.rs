@@ -43,6 +43,8 @@ const CHANNEL: &str = "cloudtrail/channel";
 const CHANNEL_NAME: &str = "cloudtrail/channel-name";
 /// Record kind that reserves a partner source (one channel per partner source).
 const CHANNEL_SOURCE: &str = "cloudtrail/channel-source";
+/// Record kind of a channel's latest ingestion attempt and success, named by channel ID.
+const CHANNEL_INGESTION: &str = "cloudtrail/channel-ingestion";
 
 /// The body of a name or source reservation: which resource holds it.
 #[derive(Debug, Serialize, Deserialize)]
