@@ -178,12 +178,24 @@ fn cloudtrail_answers_every_random_request() {
 
 #[test]
 fn appfabric_answers_every_random_request() {
-    let model: Value =
-        serde_json::from_str(include_str!("../models/appfabric.json")).expect("model");
+    fuzz_rest_service(include_str!("../models/appfabric.json"), "appfabric", 4);
+}
+
+#[test]
+fn cloudtrail_data_answers_every_random_request() {
+    fuzz_rest_service(
+        include_str!("../models/cloudtrail-data.json"),
+        "cloudtrail-data",
+        5,
+    );
+}
+
+fn fuzz_rest_service(model_json: &str, signing: &str, seed: u64) {
+    let model: Value = serde_json::from_str(model_json).expect("model");
     let shapes = model["shapes"].as_object().expect("shapes").clone();
     let port = shared().port;
-    let mut rng = StdRng::seed_from_u64(4);
-    let authorization = fake_authorization("999900002222", "appfabric");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let authorization = fake_authorization("999900002222", signing);
     let labels = [
         "b1",
         "00000000-0000-0000-0000-000000000000",
