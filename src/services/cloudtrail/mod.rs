@@ -31,7 +31,7 @@ use crate::arn::Arn;
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
-use crate::store::{Expect, RecordKey, StoreError, Write};
+use crate::store::{self, Expect, RecordKey, Write};
 
 /// Record kind of event data stores, named by their ID (a UUID).
 const EVENT_DATA_STORE: &str = "cloudtrail/event-data-store";
@@ -57,12 +57,7 @@ async fn load<T: DeserializeOwned>(
     deps: &Deps,
     key: &RecordKey,
 ) -> Result<Option<(T, i64)>, CloudTrailError> {
-    let Some(record) = deps.store.get(key).await? else {
-        return Ok(None);
-    };
-    let value = serde_json::from_value(record.body)
-        .map_err(|err| StoreError::Unavailable(format!("corrupt {} record: {err}", key.kind)))?;
-    Ok(Some((value, record.version)))
+    Ok(store::load(&*deps.store, key).await?)
 }
 
 /// Reads every record of a kind in the caller's account and region, in ID order.
@@ -71,25 +66,13 @@ async fn load_all<T: DeserializeOwned>(
     ctx: &RequestContext,
     kind: &'static str,
 ) -> Result<Vec<T>, CloudTrailError> {
-    let records = deps
-        .store
-        .list(kind, &ctx.account_id, &ctx.region, "", None, usize::MAX)
-        .await?;
-    records
-        .into_iter()
-        .map(|record| {
-            serde_json::from_value(record.body).map_err(|err| {
-                StoreError::Unavailable(format!("corrupt {kind} record: {err}")).into()
-            })
-        })
-        .collect()
+    let records = store::load_all(&*deps.store, kind, &ctx.account_id, &ctx.region, "").await?;
+    Ok(records.into_iter().map(|(_, value, _)| value).collect())
 }
 
 /// A conditional put of a stored value.
 fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, CloudTrailError> {
-    let body =
-        serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))?;
-    Ok(Write::Put { key, body, expect })
+    Ok(store::put(key, value, expect)?)
 }
 
 /// A key in the caller's account and region.
