@@ -7,7 +7,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::groups::{
@@ -66,14 +66,61 @@ fn stream_hash(ctx: &RequestContext, group: &str, stream: &str) -> u64 {
     hasher.finish()
 }
 
-/// The metadata stored beside each event's message: its timestamp and id.
-fn entry_meta(timestamp: i64, id: &str) -> String {
-    format!("{timestamp} {id}")
+/// Events of one PutLogEvents call are stored as ONE log entry: the messages concatenated as
+/// the payload, and this header (each event's timestamp, id and message length) as metadata.
+/// One row per batch instead of one per event is what keeps the write path cheap.
+#[derive(Debug, Serialize, Deserialize)]
+struct BatchHeader {
+    /// `(timestamp, id, message length in bytes)` per event, in batch order.
+    events: Vec<(i64, String, usize)>,
 }
 
-fn parse_meta(entry: &LogEntry) -> (i64, &str) {
-    let (timestamp, id) = entry.meta.split_once(' ').unwrap_or((&entry.meta, ""));
-    (timestamp.parse().unwrap_or_default(), id)
+/// Positions within a stored batch: a batch holds at most 10,000 events, so
+/// `entry sequence * 100_000 + index` orders events as they were accepted.
+const EVENTS_PER_ENTRY: i64 = 100_000;
+
+fn batch_entry(at_millis: i64, events: &[EnvelopeEvent]) -> Result<NewEntry, LogsError> {
+    let header = BatchHeader {
+        events: events
+            .iter()
+            .map(|e| (e.timestamp, e.id.clone(), e.message.len()))
+            .collect(),
+    };
+    let meta =
+        serde_json::to_string(&header).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    let data = events
+        .iter()
+        .flat_map(|e| e.message.as_bytes())
+        .copied()
+        .collect();
+    Ok(NewEntry {
+        at_millis,
+        meta,
+        data,
+    })
+}
+
+/// The events of one stored batch.
+fn unpack(stream: &str, entry: &LogEntry) -> Result<Vec<StoredEvent>, LogsError> {
+    let header: BatchHeader = serde_json::from_str(&entry.meta)
+        .map_err(|err| StoreError::Unavailable(format!("corrupt log event batch: {err}")))?;
+    let mut offset = 0;
+    let mut events = Vec::with_capacity(header.events.len());
+    for (index, (timestamp, id, length)) in header.events.into_iter().enumerate() {
+        let bytes = entry.data.get(offset..offset + length).ok_or_else(|| {
+            StoreError::Unavailable("corrupt log event batch: short payload".to_owned())
+        })?;
+        offset += length;
+        events.push(StoredEvent {
+            stream: stream.to_owned(),
+            timestamp,
+            ingestion_time: entry.at_millis,
+            id,
+            sequence: entry.sequence * EVENTS_PER_ENTRY + index as i64,
+            message: String::from_utf8_lossy(bytes).into_owned(),
+        });
+    }
+    Ok(events)
 }
 
 /// Accepts a batch of events, reports those it rejects, and queues their deliveries.
@@ -152,18 +199,16 @@ pub async fn put_log_events(
         let mut envelope_events = Vec::with_capacity(accepted.len());
         for (index, event) in &accepted {
             let id = event_id(event.timestamp, hash, batch_number, *index);
-            batch.push(Write::Append {
-                log: events_log(ctx, group, stream),
-                entry: NewEntry {
-                    at_millis: now,
-                    meta: entry_meta(event.timestamp, &id),
-                    data: event.message.clone().into_bytes(),
-                },
-            });
             envelope_events.push(EnvelopeEvent {
                 id,
                 timestamp: event.timestamp,
                 message: event.message.clone(),
+            });
+        }
+        if !envelope_events.is_empty() {
+            batch.push(Write::Append {
+                log: events_log(ctx, group, stream),
+                entry: batch_entry(now, &envelope_events)?,
             });
         }
         if let (Some((_, first)), Some((_, last))) = (accepted.first(), accepted.last()) {
@@ -248,20 +293,11 @@ async fn read_stream(
         .store
         .read_log(&events_log(ctx, group, stream), 1, usize::MAX)
         .await?;
-    Ok(entries
-        .iter()
-        .map(|entry| {
-            let (timestamp, id) = parse_meta(entry);
-            StoredEvent {
-                stream: stream.to_owned(),
-                timestamp,
-                ingestion_time: entry.at_millis,
-                id: id.to_owned(),
-                sequence: entry.sequence,
-                message: String::from_utf8_lossy(&entry.data).into_owned(),
-            }
-        })
-        .collect())
+    let mut events = Vec::new();
+    for entry in &entries {
+        events.extend(unpack(stream, entry)?);
+    }
+    Ok(events)
 }
 
 fn in_range(timestamp: i64, start: Option<i64>, end: Option<i64>) -> bool {
@@ -453,4 +489,50 @@ pub async fn test_metric_filter(input: TestMetricFilterInput) -> Result<Value, L
         .map(|(index, message)| json!({ "eventNumber": index + 1, "eventMessage": message, "extractedValues": {} }))
         .collect();
     Ok(json!({ "matches": matches }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_round_trips_through_one_entry() {
+        let events = vec![
+            EnvelopeEvent {
+                id: "1".into(),
+                timestamp: 10,
+                message: "héllo 😀".into(),
+            },
+            EnvelopeEvent {
+                id: "2".into(),
+                timestamp: 11,
+                message: "x".into(),
+            },
+        ];
+        let entry = batch_entry(99, &events).expect("pack");
+        let stored = LogEntry {
+            sequence: 7,
+            at_millis: entry.at_millis,
+            meta: entry.meta,
+            data: entry.data,
+        };
+        let unpacked = unpack("s", &stored).expect("unpack");
+        let view: Vec<_> = unpacked
+            .iter()
+            .map(|e| (e.timestamp, e.id.as_str(), e.message.as_str(), e.sequence))
+            .collect();
+        assert_eq!(
+            view,
+            [(10, "1", "héllo 😀", 700_000), (11, "2", "x", 700_001)]
+        );
+        assert_eq!(unpacked[0].ingestion_time, 99);
+        let truncated = LogEntry {
+            data: stored.data[..3].to_vec(),
+            ..stored
+        };
+        assert!(
+            unpack("s", &truncated).is_err(),
+            "a short payload is reported, not sliced out of range"
+        );
+    }
 }
