@@ -1,7 +1,11 @@
-"""Helpers for bench/describe_destinations.sh.
+"""Helpers for bench/describe_destinations.sh (run with the bench venv's python).
 
-  seed ENDPOINT            create 100 destinations in account 111111111111
-  request ENDPOINT FILE    write one signed DescribeDestinations request as a wrk Lua script
+  sign ENDPOINT DIR     write one SigV4-signed DescribeDestinations request (body {}) as
+                        DIR/request.lua (for wrk), DIR/headers + DIR/body (for curl)
+  seed ENDPOINT         create 100 destinations in account 111111111111, us-east-1, then
+                        list them all through boto3's paginator and print how many it saw
+  check FILE            read a DescribeDestinations response body; print
+                        "<destinations in it> <has nextToken: yes|no> <bytes>"
 """
 import json
 import sys
@@ -13,31 +17,52 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 ACCOUNT = "111111111111"
+REGION = "us-east-1"
+COUNT = 100
+# No limit and no nextToken: the first page. DescribeDestinations' default page is 50, so with
+# 100 stored destinations a server that pages returns 50 and a nextToken.
+BODY = "{}"
+
+
+def sign(endpoint, out):
+    req = AWSRequest(method="POST", url=endpoint + "/", data=BODY,
+                     headers={"X-Amz-Target": "Logs_20140328.DescribeDestinations",
+                              "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(ACCOUNT, "not-checked"), "logs", REGION).add_auth(req)
+    # Host and Content-Length are set by wrk and curl from the URL and the body.
+    headers = {k: v for k, v in req.headers.items() if k.lower() not in ("host", "content-length")}
+    with open(f"{out}/request.lua", "w") as f:
+        f.write('wrk.method = "POST"\n')
+        f.write(f"wrk.body = {json.dumps(BODY)}\n")
+        for k, v in headers.items():
+            f.write(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n")
+    with open(f"{out}/headers", "w") as f:
+        f.write("".join(f"{k}: {v}\n" for k, v in headers.items()))
+    with open(f"{out}/body", "w") as f:
+        f.write(BODY)
 
 
 def seed(endpoint):
-    logs = boto3.client("logs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ACCOUNT,
-                        aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
-    for i in range(100):
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id=ACCOUNT, aws_secret_access_key="not-checked",
+                        config=Config(retries={"max_attempts": 1}))
+    for i in range(COUNT):
         logs.put_destination(destinationName=f"destination-{i:03d}",
-                             targetArn=f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/s{i}",
+                             targetArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s{i}",
                              roleArn=f"arn:aws:iam::{ACCOUNT}:role/CWLtoKinesisRole")
-    # The replayed request asks for one page of 50; report how many the server really returns
-    # (moto ignores `limit` and returns all 100).
-    print(len(logs.describe_destinations(limit=50)["destinations"]))
+    seen = [d["destinationName"]
+            for page in logs.get_paginator("describe_destinations").paginate()
+            for d in page["destinations"]]
+    print(len(set(seen)))
 
 
-def request(endpoint, path):
-    body = json.dumps({"limit": 50})
-    req = AWSRequest(method="POST", url=endpoint + "/", data=body,
-                     headers={"X-Amz-Target": "Logs_20140328.DescribeDestinations",
-                              "Content-Type": "application/x-amz-json-1.1"})
-    SigV4Auth(Credentials(ACCOUNT, "x"), "logs", "us-east-1").add_auth(req)
-    headers = "\n".join(f'wrk.headers["{k}"] = {json.dumps(v)}' for k, v in req.headers.items())
-    with open(path, "w") as f:
-        f.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n{headers}\n')
+def check(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    doc = json.loads(raw)
+    print(len(doc.get("destinations", [])), "yes" if doc.get("nextToken") else "no", len(raw))
 
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"seed": seed, "request": request}[command](*args)
+    {"sign": sign, "seed": seed, "check": check}[command](*args)
