@@ -1286,30 +1286,34 @@ async fn audit_events_survive_kill_9_and_read_back() {
     assert_eq!(event_ids.len(), 20);
     server.kill();
 
-    // Read the store's events straight from the data directory.
+    // Read the store's events straight from the data directory: one row per event, the
+    // event's fields as columns, the raw eventData kept.
     let store = sluice::store::sqlite::SqliteStore::open(dir.path())
         .await
         .expect("open store");
-    let store_id = store_arn.rsplit('/').next().expect("id");
-    let log = sluice::store::RecordKey::new(
-        sluice::services::cloudtrail::EVENTS,
-        &account,
-        "us-east-1",
-        store_id,
-    );
-    let entries = sluice::store::Store::read_log(&store, &log, 1, 100)
-        .await
-        .expect("read_log");
-    let metas: Vec<&str> = entries.iter().map(|e| e.meta.as_str()).collect();
+    let rows = sluice::store::Store::select_rows(
+        &store,
+        sluice::services::cloudtrail::EVENTS_TABLE,
+        "event_data_store",
+        &store_arn,
+    )
+    .await
+    .expect("select_rows");
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r["event_id"].as_str()).collect();
     assert_eq!(
-        metas,
+        ids,
         event_ids.iter().map(String::as_str).collect::<Vec<_>>()
     );
-    let row: serde_json::Value = serde_json::from_slice(&entries[3].data).expect("row");
-    assert_eq!(row["eventCategory"], "ActivityAuditLog");
-    assert_eq!(row["eventID"], event_ids[3]);
-    assert_eq!(row["recipientAccountId"], account.as_str());
-    assert_eq!(row["eventData"]["UID"], "u3");
-    assert_eq!(row["rawEventData"], event_data(&account, "u3"));
-    assert_eq!(row["metadata"]["channelARN"], channel_arn.as_str());
+    let row = &rows[3];
+    assert_eq!(row["event_category"], "ActivityAuditLog");
+    assert_eq!(row["account"], account.as_str());
+    assert_eq!(row["recipient_account_id"], account.as_str());
+    assert_eq!(row["uid"], "u3");
+    assert_eq!(row["event_source"], "my-app");
+    assert_eq!(row["event_name"], "Login");
+    assert_eq!(row["event_time"], "2026-01-31T12:00:00Z");
+    assert_eq!(row["user_identity_type"], "CustomUser");
+    assert_eq!(row["user_identity_principal_id"], "alice");
+    assert_eq!(row["raw_event_data"], event_data(&account, "u3").as_str());
+    assert_eq!(row["channel_arn"], channel_arn.as_str());
 }

@@ -18,6 +18,7 @@ pub struct MemoryStore {
 struct State {
     records: BTreeMap<RecordKey, Record>,
     logs: HashMap<RecordKey, Vec<LogEntry>>,
+    tables: HashMap<&'static str, Vec<serde_json::Map<String, serde_json::Value>>>,
     settings: HashMap<String, String>,
 }
 
@@ -65,7 +66,10 @@ impl Store for MemoryStore {
         for write in &batch {
             let (key, expect) = match write {
                 Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
-                Write::Append { .. } | Write::DeleteLog { .. } | Write::TrimLog { .. } => continue,
+                Write::Append { .. }
+                | Write::DeleteLog { .. }
+                | Write::TrimLog { .. }
+                | Write::Insert { .. } => continue,
             };
             let current = state.records.get(key).map(|r| r.version);
             let holds = match expect {
@@ -103,6 +107,17 @@ impl Store for MemoryStore {
                 Write::DeleteLog { log } => {
                     state.logs.remove(&log);
                 }
+                Write::Insert { table, row } => {
+                    let row = row
+                        .iter()
+                        .map(|(column, value)| {
+                            let text = super::column_text(value)
+                                .map_or(serde_json::Value::Null, serde_json::Value::String);
+                            ((*column).to_owned(), text)
+                        })
+                        .collect();
+                    state.tables.entry(table).or_default().push(row);
+                }
                 Write::TrimLog { log, before } => {
                     if let Some(entries) = state.logs.get_mut(&log) {
                         entries.retain(|e| e.sequence >= before);
@@ -138,6 +153,25 @@ impl Store for MemoryStore {
             .map(|e| e.sequence))
     }
 
+    async fn select_rows(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let state = self.lock();
+        let rows = state
+            .tables
+            .get(table)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(rows
+            .iter()
+            .filter(|row| row.get(column).and_then(|v| v.as_str()) == Some(value))
+            .cloned()
+            .collect())
+    }
+
     async fn log_tail(&self, log: &RecordKey) -> Result<i64, StoreError> {
         Ok(self
             .lock()
@@ -164,6 +198,7 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         state.records.clear();
         state.logs.clear();
+        state.tables.clear();
         Ok(())
     }
 }

@@ -96,6 +96,14 @@ pub enum Write {
         /// The log's address.
         log: RecordKey,
     },
+    /// Inserts a row into a table of columns declared by a migration (CloudTrail Lake events),
+    /// for data that is read with SQL. Nested values are stored as JSON text.
+    Insert {
+        /// The table.
+        table: &'static str,
+        /// Column names and values, in any order.
+        row: Vec<(&'static str, serde_json::Value)>,
+    },
     /// Removes the entries numbered below `before` (consumed outbox entries, say). Numbering
     /// goes on from the log's tail, so keep at least the last entry to keep the tail.
     TrimLog {
@@ -184,6 +192,15 @@ pub trait Store: Send + Sync + 'static {
     /// The sequence number of the first entry accepted at or after `at_millis`, if any.
     async fn seek_log(&self, log: &RecordKey, at_millis: i64) -> Result<Option<i64>, StoreError>;
 
+    /// The rows of a table whose `column` equals `value`, in insertion order, every value as
+    /// text or null (as stored).
+    async fn select_rows(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
+
     /// The sequence number of the last entry of a log (0 when it is empty).
     async fn log_tail(&self, log: &RecordKey) -> Result<i64, StoreError>;
 
@@ -195,6 +212,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every record and log (settings stay), for test suites that start clean.
     async fn reset(&self) -> Result<(), StoreError>;
+}
+
+/// A row value as stored: text, or null; nested values become JSON text.
+pub fn column_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
 }
 
 /// Reads a record into its owner's stored type, with its version.
@@ -418,7 +444,15 @@ pub(crate) mod conformance {
         );
         assert_eq!(store.log_tail(&log).await.expect("tail"), 3);
         store.write(vec![entry(40, "d")]).await.expect("append");
-        store.reset().await.expect("reset clears logs too");
+        store
+            .reset()
+            .await
+            .expect("reset clears logs and tables too");
+        assert!(store
+            .select_rows("cloudtrail_events", "event_data_store", "eds")
+            .await
+            .expect("select")
+            .is_empty());
         assert_eq!(store.log_tail(&log).await.expect("tail"), 0);
         store.write(vec![entry(10, "a")]).await.expect("append");
         store

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Column, Row, SqlitePool};
 
 use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, Write};
 
@@ -154,6 +154,29 @@ impl Store for SqliteStore {
                     sequences.push(tail + 1);
                     continue;
                 }
+                Write::Insert { table, row } => {
+                    // Table and column names come from the code, never from a request; check
+                    // them anyway before they go into the statement text.
+                    let names_ok =
+                        is_identifier(table) && row.iter().all(|(column, _)| is_identifier(column));
+                    if !names_ok {
+                        return Err(StoreError::Unavailable(format!(
+                            "invalid table or column name in {table}"
+                        )));
+                    }
+                    let columns: Vec<&str> = row.iter().map(|(column, _)| *column).collect();
+                    let placeholders = vec!["?"; columns.len()].join(", ");
+                    let statement = format!(
+                        "INSERT INTO {table} ({}) VALUES ({placeholders})",
+                        columns.join(", ")
+                    );
+                    let mut query = sqlx::query(&statement);
+                    for (_, value) in row {
+                        query = query.bind(super::column_text(value));
+                    }
+                    query.execute(&mut *tx).await?;
+                    continue;
+                }
                 Write::TrimLog { log, before } => {
                     sqlx::query(
                         "DELETE FROM log_entries
@@ -214,7 +237,10 @@ impl Store for SqliteStore {
                     .execute(&mut *tx)
                     .await?;
                 }
-                Write::Append { .. } | Write::DeleteLog { .. } | Write::TrimLog { .. } => {}
+                Write::Append { .. }
+                | Write::DeleteLog { .. }
+                | Write::TrimLog { .. }
+                | Write::Insert { .. } => {}
                 Write::Delete { .. } => {
                     sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
                         .bind(key.kind)
@@ -276,6 +302,37 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn select_rows(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        if !is_identifier(table) || !is_identifier(column) {
+            return Err(StoreError::Unavailable(format!(
+                "invalid table or column name {table}.{column}"
+            )));
+        }
+        let statement = format!("SELECT * FROM {table} WHERE {column} = ? ORDER BY rowid");
+        let rows = sqlx::query(&statement)
+            .bind(value)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut map = serde_json::Map::new();
+                for (index, column) in row.columns().iter().enumerate() {
+                    let text: Option<String> = row.try_get(index)?;
+                    map.insert(
+                        column.name().to_owned(),
+                        text.map_or(serde_json::Value::Null, serde_json::Value::String),
+                    );
+                }
+                Ok(map)
+            })
+            .collect()
+    }
+
     async fn log_tail(&self, log: &RecordKey) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT COALESCE(MAX(sequence), 0) FROM log_entries
@@ -316,13 +373,29 @@ impl Store for SqliteStore {
 
     async fn reset(&self) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM log_entries")
-            .execute(&mut *tx)
-            .await?;
+        // Every table the migrations made, but the settings and the migration history.
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table'
+             AND name NOT IN ('settings', '_sqlx_migrations') AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for table in tables.iter().filter(|name| is_identifier(name)) {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Whether a name is a plain SQL identifier (`[a-z_][a-z0-9_]*`).
+fn is_identifier(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -332,6 +405,36 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = super::SqliteStore::open(dir.path()).await.expect("open");
         super::super::conformance::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn table_keys_hold_and_names_are_checked() {
+        use super::super::{Store, Write};
+        use serde_json::json;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::SqliteStore::open(dir.path()).await.expect("open");
+        let row = || Write::Insert {
+            table: "cloudtrail_events",
+            row: vec![
+                ("account", json!("1")),
+                ("region", json!("r")),
+                ("event_data_store", json!("eds")),
+                ("event_id", json!("e1")),
+                ("raw_event_data", json!("{}")),
+            ],
+        };
+        store.write(vec![row()]).await.expect("insert");
+        assert!(store.write(vec![row()]).await.is_err(), "one row per event");
+        let bad = Write::Insert {
+            table: "cloudtrail_events; DROP TABLE records",
+            row: vec![],
+        };
+        assert!(store.write(vec![bad]).await.is_err());
+        assert!(
+            super::is_identifier("event_id")
+                && !super::is_identifier("a b")
+                && !super::is_identifier("1a")
+        );
     }
 
     #[tokio::test]

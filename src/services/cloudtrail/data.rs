@@ -28,10 +28,10 @@ use crate::policy::{Decision, PolicyDocument, Request};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
-use crate::store::{Expect, NewEntry, RecordKey, Write};
+use crate::store::{Expect, RecordKey, Write};
 
 /// Log kind of an event data store's events, named by the store's ID.
-pub const EVENTS: &str = "cloudtrail/events";
+pub const EVENTS_TABLE: &str = "cloudtrail_events";
 
 /// The action a channel's resource policy must allow for another account.
 const PUT_AUDIT_EVENTS: &str = "cloudtrail-data:PutAuditEvents";
@@ -392,18 +392,20 @@ pub async fn put_audit_events(
             )));
         }
     }
-    // The destinations that ingest now.
-    let mut logs = Vec::new();
+    // The destinations that ingest now, by ARN.
+    let mut destinations = Vec::new();
     for store_id in channel.destination_ids() {
         let store_key = RecordKey::new(EVENT_DATA_STORE, &owner, &region, store_id);
         if let Some((store, _)) = load::<EventDataStoreRecord>(deps, &store_key).await? {
             if store.is_active() {
-                logs.push(RecordKey::new(EVENTS, &owner, &region, store_id));
+                destinations.push(format!(
+                    "arn:{}:cloudtrail:{region}:{owner}:eventdatastore/{store_id}",
+                    crate::arn::partition(&region)
+                ));
             }
         }
     }
     let now = ctx.received_at;
-    let at_millis = ctx.received_at_millis();
     let ingestion_time = now
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -434,28 +436,17 @@ pub async fn put_audit_events(
             }
         };
         let event_id = uuid::Uuid::new_v4().to_string();
-        let row = json!({
-            "eventVersion": EVENT_VERSION,
-            "eventCategory": "ActivityAuditLog",
-            "eventType": "ActivityLog",
-            "eventID": event_id,
-            "eventTime": data.get("eventTime"),
-            "awsRegion": region,
-            "recipientAccountId": owner,
-            "eventData": Value::Object(data),
-            "rawEventData": event.event_data,
-            "metadata": { "ingestionTime": ingestion_time, "channelARN": channel_arn },
-        });
-        let bytes = row.to_string().into_bytes();
-        for log in &logs {
-            writes.push(Write::Append {
-                log: log.clone(),
-                entry: NewEntry {
-                    at_millis,
-                    meta: event_id.clone(),
-                    data: bytes.clone(),
-                },
-            });
+        for destination in &destinations {
+            writes.push(event_row(
+                &owner,
+                &region,
+                destination,
+                &event_id,
+                &data,
+                event,
+                &channel_arn,
+                &ingestion_time,
+            ));
         }
         status.success_event_id = Some(event_id.clone());
         status.success_time = Some(now.unix_timestamp());
@@ -464,6 +455,62 @@ pub async fn put_audit_events(
     writes.push(super::put(status_key, &status, Expect::Any)?);
     deps.store.write(writes).await?;
     Ok(json!({ "successful": successful, "failed": failed }))
+}
+
+/// The row of one accepted event in one event data store: the CloudTrail Lake integration
+/// event's fields as columns (nested parts as JSON text), what CloudTrail adds (event ID,
+/// category, type, version, region, ingestion metadata), and the raw eventData as sent.
+#[allow(clippy::too_many_arguments)]
+fn event_row(
+    owner: &str,
+    region: &str,
+    event_data_store: &str,
+    event_id: &str,
+    data: &Map<String, Value>,
+    event: &AuditEventInput,
+    channel_arn: &str,
+    ingestion_time: &str,
+) -> Write {
+    let field = |name: &str| data.get(name).cloned().unwrap_or(Value::Null);
+    let identity = field("userIdentity");
+    Write::Insert {
+        table: EVENTS_TABLE,
+        row: vec![
+            ("account", json!(owner)),
+            ("region", json!(region)),
+            ("event_data_store", json!(event_data_store)),
+            ("event_id", json!(event_id)),
+            ("event_version", json!(EVENT_VERSION)),
+            ("event_category", json!("ActivityAuditLog")),
+            ("event_type", json!("ActivityLog")),
+            ("event_time", field("eventTime")),
+            ("event_source", field("eventSource")),
+            ("event_name", field("eventName")),
+            ("data_version", field("version")),
+            (
+                "user_identity_type",
+                identity.get("type").cloned().unwrap_or(Value::Null),
+            ),
+            (
+                "user_identity_principal_id",
+                identity.get("principalId").cloned().unwrap_or(Value::Null),
+            ),
+            ("user_identity", identity),
+            ("user_agent", field("userAgent")),
+            ("source_ip_address", field("sourceIPAddress")),
+            ("recipient_account_id", field("recipientAccountId")),
+            ("uid", field("UID")),
+            ("error_code", field("errorCode")),
+            ("error_message", field("errorMessage")),
+            ("request_parameters", field("requestParameters")),
+            ("response_elements", field("responseElements")),
+            ("additional_event_data", field("additionalEventData")),
+            ("aws_region", json!(region)),
+            ("channel_arn", json!(channel_arn)),
+            ("ingestion_time", json!(ingestion_time)),
+            ("raw_event_data", json!(event.event_data)),
+        ],
+    }
 }
 
 fn invalid_arn(reference: &str) -> DataError {

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use data::{CloudTrailDataService, EVENTS};
+pub use data::{CloudTrailDataService, EVENTS_TABLE};
 pub use error::CloudTrailError;
 
 use crate::arn::Arn;
