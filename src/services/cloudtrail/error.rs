@@ -177,12 +177,47 @@ impl From<CloudTrailError> for ApiError {
             E::OperationNotPermitted(_) => "OperationNotPermittedException",
             E::UnsupportedOperation(_) => "UnsupportedOperationException",
             E::OrganizationsNotInUse(_) => "OrganizationsNotInUseException",
-            E::Conflict => "ConflictException",
+            // CloudTrail's Smithy model gives ConflictException 409 (httpError and
+            // awsQueryError httpResponseCode); the botocore model carries no statuses.
+            E::Conflict => return cloudtrail_error("ConflictException", 409, message),
             // A server fault: 500, which the SDKs retry.
             E::InternalFailure => return ApiError::with_status("InternalFailure", 500, message),
         };
-        // Not confirmed: the botocore model gives these shapes no status; 400 is what
-        // CloudTrail's client errors use.
-        ApiError::new(code, message)
+        // The Smithy model gives CloudTrail's other client errors 400 (those checked:
+        // CloudTrailAccessNotEnabled, CloudTrailInvalidClientTokenId,
+        // CloudWatchLogsDeliveryUnavailable; not every shape could be read).
+        cloudtrail_error(code, 400, message)
+    }
+}
+
+/// CloudTrail's error shapes carry their text in `Message` (the Smithy model's member name).
+fn cloudtrail_error(code: &str, status: u16, message: String) -> ApiError {
+    ApiError {
+        message_member: "Message",
+        ..ApiError::with_status(code, status, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CloudTrailError;
+    use crate::protocol::ApiError;
+
+    #[test]
+    fn statuses_and_message_member_follow_the_smithy_model() {
+        let conflict = ApiError::from(CloudTrailError::Conflict);
+        assert_eq!(
+            (
+                conflict.code.as_str(),
+                conflict.status,
+                conflict.message_member
+            ),
+            ("ConflictException", 409, "Message")
+        );
+        let not_found = ApiError::from(CloudTrailError::ChannelNotFound("gone".into()));
+        assert_eq!(
+            (not_found.status, not_found.message_member),
+            (400, "Message")
+        );
     }
 }
