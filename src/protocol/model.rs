@@ -197,6 +197,19 @@ impl ServiceModel {
         serde_json::from_str(json)
     }
 
+    /// The model compiled into the binary, parsed once into `cell`. The embedded models are
+    /// covered by tests, so failing to parse one is a build defect, not a runtime condition.
+    pub fn embedded(
+        cell: &'static OnceLock<ServiceModel>,
+        name: &str,
+        json: &'static str,
+    ) -> &'static ServiceModel {
+        cell.get_or_init(|| match ServiceModel::parse(json) {
+            Ok(model) => model,
+            Err(err) => panic!("embedded {name} model is invalid: {err}"),
+        })
+    }
+
     /// The SigV4 signing name of the service.
     pub fn signing_name(&self) -> &str {
         self.metadata

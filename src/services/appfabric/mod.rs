@@ -63,13 +63,11 @@ const DEFAULT_MAX_RESULTS: usize = 100;
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        match ServiceModel::parse(include_str!("../../../models/appfabric.json")) {
-            Ok(model) => model,
-            // The model is compiled in and covered by tests; failing here is a build defect.
-            Err(err) => panic!("embedded appfabric model is invalid: {err}"),
-        }
-    })
+    ServiceModel::embedded(
+        &MODEL,
+        "appfabric",
+        include_str!("../../../models/appfabric.json"),
+    )
 }
 
 /// The AppFabric service.

@@ -62,13 +62,11 @@ pub struct IngestionStatus {
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        match ServiceModel::parse(include_str!("../../../models/cloudtrail-data.json")) {
-            Ok(model) => model,
-            // The model is compiled in and covered by tests; failing here is a build defect.
-            Err(err) => panic!("embedded cloudtrail-data model is invalid: {err}"),
-        }
-    })
+    ServiceModel::embedded(
+        &MODEL,
+        "cloudtrail-data",
+        include_str!("../../../models/cloudtrail-data.json"),
+    )
 }
 
 /// Errors of `cloudtrail-data`, a separate model with its own error shapes.

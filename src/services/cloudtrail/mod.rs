@@ -223,13 +223,11 @@ fn issue_token(deps: &Deps, ctx: &RequestContext, operation: &str, after: &str) 
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        match ServiceModel::parse(include_str!("../../../models/cloudtrail.json")) {
-            Ok(model) => model,
-            // The model is compiled in and covered by tests; failing here is a build defect.
-            Err(err) => panic!("embedded cloudtrail model is invalid: {err}"),
-        }
-    })
+    ServiceModel::embedded(
+        &MODEL,
+        "cloudtrail",
+        include_str!("../../../models/cloudtrail.json"),
+    )
 }
 
 /// The CloudTrail service (CloudTrail Lake control plane).

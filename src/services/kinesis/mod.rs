@@ -25,12 +25,10 @@ use crate::store::{RecordKey, Store};
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    MODEL.get_or_init(
-        || match ServiceModel::parse(include_str!("../../../models/kinesis.json")) {
-            Ok(model) => model,
-            // The model is compiled in and covered by tests; failing here is a build defect.
-            Err(err) => panic!("embedded kinesis model is invalid: {err}"),
-        },
+    ServiceModel::embedded(
+        &MODEL,
+        "kinesis",
+        include_str!("../../../models/kinesis.json"),
     )
 }
 

@@ -63,13 +63,7 @@ fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write,
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    MODEL.get_or_init(
-        || match ServiceModel::parse(include_str!("../../../models/logs.json")) {
-            Ok(model) => model,
-            // The model is compiled in and covered by tests; failing here is a build defect.
-            Err(err) => panic!("embedded logs model is invalid: {err}"),
-        },
-    )
+    ServiceModel::embedded(&MODEL, "logs", include_str!("../../../models/logs.json"))
 }
 
 /// The CloudWatch Logs service.
