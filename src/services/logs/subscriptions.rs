@@ -13,7 +13,7 @@ use super::groups::{load_group, open_token};
 use super::pattern::FilterPattern;
 use super::{load, load_all, put, LogsError, DESTINATION, SUBSCRIPTION_FILTER};
 use crate::arn::Arn;
-use crate::pipeline::{self, Delivery, Encoding, Target};
+use crate::pipeline::{self, Delivery, Encoding, Sender, Target};
 use crate::policy::{Decision, Request};
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -45,6 +45,15 @@ pub(super) struct EnvelopeEvent {
     pub message: String,
 }
 
+/// Where a filter's events go and who writes them there: the destination's owner and role, or
+/// the filter's own account and role for a stream of its own. The sink checks the sender
+/// against the target's resource policy when the target is another account's.
+#[derive(Debug, Clone)]
+pub(super) struct Route {
+    pub target: Target,
+    pub sender: Sender,
+}
+
 fn filter_key(ctx: &RequestContext, group: &str, name: &str) -> RecordKey {
     RecordKey::new(
         SUBSCRIPTION_FILTER,
@@ -59,7 +68,8 @@ async fn resolve_target(
     deps: &Deps,
     ctx: &RequestContext,
     destination_arn: &str,
-) -> Result<Target, LogsError> {
+    role_arn: Option<&str>,
+) -> Result<Route, LogsError> {
     let invalid = |why: &str| {
         LogsError::InvalidParameter(format!("Invalid destinationArn '{destination_arn}': {why}"))
     };
@@ -75,7 +85,10 @@ async fn resolve_target(
                     "Could not deliver test message to specified Kinesis stream. Check if the given kinesis stream is in ACTIVE state.".to_owned(),
                 ));
             }
-            Ok(Target::KinesisStream { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() })
+            Ok(Route {
+                target: Target::KinesisStream { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() },
+                sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
+            })
         }
         // Firehose arrives with the AppFabric delivery issue; until then Sluice has no
         // delivery streams, and this is AWS's answer for a stream that does not exist.
@@ -92,6 +105,7 @@ async fn resolve_target(
                 let decision = destination.policy.as_ref().map_or(Decision::ImplicitDeny, |policy| {
                     policy.evaluate(&Request {
                         principal_account: &ctx.account_id,
+                        principal_arn: None,
                         action: "logs:PutSubscriptionFilter",
                         resource: destination_arn,
                     })
@@ -103,13 +117,24 @@ async fn resolve_target(
                     )));
                 }
             }
-            destination_target(&destination)
+            destination_route(&destination, parsed.account)
         }
         _ => Err(invalid("the destination must be a Kinesis stream or a CloudWatch Logs destination")),
     }
 }
 
-/// Where a destination delivers now (its target may have changed since a filter was made).
+/// Where a destination delivers now (its target may have changed since a filter was made),
+/// written by the destination's owner with the destination's role.
+fn destination_route(destination: &DestinationRecord, owner: &str) -> Result<Route, LogsError> {
+    Ok(Route {
+        target: destination_target(destination)?,
+        sender: Sender {
+            account: owner.to_owned(),
+            role_arn: Some(destination.role_arn.clone()),
+        },
+    })
+}
+
 fn destination_target(destination: &DestinationRecord) -> Result<Target, LogsError> {
     let parsed = Arn::parse(&destination.target_arn).ok_or_else(|| {
         LogsError::InvalidParameter(format!(
@@ -130,10 +155,7 @@ fn destination_target(destination: &DestinationRecord) -> Result<Target, LogsErr
 }
 
 /// The target of a stored filter at delivery time.
-pub(super) async fn current_target(
-    deps: &Deps,
-    filter: &FilterRecord,
-) -> Result<Target, LogsError> {
+pub(super) async fn current_target(deps: &Deps, filter: &FilterRecord) -> Result<Route, LogsError> {
     let parsed = Arn::parse(&filter.destination_arn).ok_or(LogsError::ServiceUnavailable)?;
     match parsed.service {
         "logs" => {
@@ -150,16 +172,24 @@ pub(super) async fn current_target(
                             "The specified destination does not exist.".to_owned(),
                         )
                     })?;
-            destination_target(&destination)
+            destination_route(&destination, parsed.account)
         }
-        _ => Ok(Target::KinesisStream {
-            account: parsed.account.to_owned(),
-            region: parsed.region.to_owned(),
-            stream: parsed
-                .resource
-                .strip_prefix("stream/")
-                .unwrap_or_default()
-                .to_owned(),
+        _ => Ok(Route {
+            target: Target::KinesisStream {
+                account: parsed.account.to_owned(),
+                region: parsed.region.to_owned(),
+                stream: parsed
+                    .resource
+                    .strip_prefix("stream/")
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+            // A direct stream target is the filter owner's own (PutSubscriptionFilter refuses
+            // others), so the filter's ARN account is its owner.
+            sender: Sender {
+                account: parsed.account.to_owned(),
+                role_arn: filter.role_arn.clone(),
+            },
         }),
     }
 }
@@ -171,7 +201,7 @@ pub(super) fn envelopes(
     group: &str,
     stream: &str,
     filter: &FilterRecord,
-    target: &Target,
+    route: &Route,
     events: &[EnvelopeEvent],
     at_millis: i64,
 ) -> Result<Vec<Write>, LogsError> {
@@ -181,9 +211,10 @@ pub(super) fn envelopes(
         stream.to_owned()
     };
     let delivery = Delivery {
-        target: target.clone(),
+        target: route.target.clone(),
         partition_key,
         encoding: Encoding::Gzip,
+        sender: Some(route.sender.clone()),
     };
     let mut writes = Vec::new();
     let mut chunk: Vec<&EnvelopeEvent> = Vec::new();
@@ -246,7 +277,8 @@ pub async fn put_subscription_filter(
     if let Some(role_arn) = &input.role_arn {
         check_role_arn(role_arn)?;
     }
-    let target = resolve_target(deps, ctx, &input.destination_arn).await?;
+    let route =
+        resolve_target(deps, ctx, &input.destination_arn, input.role_arn.as_deref()).await?;
     if input.destination_arn.contains(":kinesis:") && input.role_arn.is_none() {
         return Err(LogsError::InvalidParameter(
             "roleArn is required when the destination is a Kinesis stream".to_owned(),
@@ -293,9 +325,10 @@ pub async fn put_subscription_filter(
         }],
     });
     let delivery = Delivery {
-        target,
+        target: route.target,
         partition_key: uuid::Uuid::new_v4().to_string(),
         encoding: Encoding::Gzip,
+        sender: Some(route.sender),
     };
     deps.store
         .write(vec![
