@@ -35,6 +35,10 @@ pub(super) struct FilterRecord {
     pub role_arn: Option<String>,
     pub distribution: String,
     pub creation_time: i64,
+    /// The filter's account, the sender of its direct deliveries (absent in records written
+    /// before it was kept: those are the target stream's account, the only one allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// An event as it travels in an envelope.
@@ -184,10 +188,11 @@ pub(super) async fn current_target(deps: &Deps, filter: &FilterRecord) -> Result
                     .unwrap_or_default()
                     .to_owned(),
             },
-            // A direct stream target is the filter owner's own (PutSubscriptionFilter refuses
-            // others), so the filter's ARN account is its owner.
             sender: Sender {
-                account: parsed.account.to_owned(),
+                account: filter
+                    .owner
+                    .clone()
+                    .unwrap_or_else(|| parsed.account.to_owned()),
                 role_arn: filter.role_arn.clone(),
             },
         }),
@@ -311,6 +316,7 @@ pub async fn put_subscription_filter(
             .distribution
             .unwrap_or_else(|| "ByLogStream".to_owned()),
         creation_time: existing.map_or(ctx.received_at_millis(), |(old, _)| old.creation_time),
+        owner: Some(ctx.account_id.clone()),
     };
     let control = json!({
         "messageType": "CONTROL_MESSAGE",
