@@ -975,5 +975,20 @@ async fn another_accounts_stream_is_written_only_through_its_resource_policy() {
         !delivered.iter().any(|m| m == "from B after revocation"),
         "{delivered:?}"
     );
+    // And B cannot subscribe anew through that destination.
+    let err = b_logs
+        .put_subscription_filter()
+        .log_group_name("/b/app")
+        .filter_name("to-a")
+        .filter_pattern("ERROR")
+        .destination_arn(&destination)
+        .send()
+        .await
+        .expect_err("the grant is gone");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("Could not deliver test message to specified destination. Check if the destination is valid.")
+    );
     assert_eq!(delivered, ["from B while granted", "marker 1", "marker 2"]);
 }

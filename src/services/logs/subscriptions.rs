@@ -16,7 +16,7 @@ use crate::arn::Arn;
 use crate::pipeline::{self, Delivery, Encoding, Sender, Target};
 use crate::policy::{Decision, Request};
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use crate::services::{kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
 
 /// Subscription filters per log group (AWS's quota, not adjustable).
@@ -121,7 +121,18 @@ async fn resolve_target(
                     )));
                 }
             }
-            destination_route(&destination, parsed.account)
+            let route = destination_route(&destination, parsed.account)?;
+            // AWS sends a test message through the destination; where its stream belongs to
+            // yet another account, that account's policy must still let the role write.
+            let Target::KinesisStream { account, region, stream } = &route.target;
+            if *account != route.sender.account
+                && !kinesis::may_write(deps.store.as_ref(), account, region, stream, &route.sender).await?
+            {
+                return Err(LogsError::InvalidParameter(
+                    "Could not deliver test message to specified destination. Check if the destination is valid.".to_owned(),
+                ));
+            }
+            Ok(route)
         }
         _ => Err(invalid("the destination must be a Kinesis stream or a CloudWatch Logs destination")),
     }
