@@ -526,6 +526,8 @@ async fn resource_policies_are_managed_by_the_stream_owner_only() {
     for target in [arn.clone(), stream_arn(&owner, "missing")] {
         let err = policy(&other, &target).await.expect_err("not the owner");
         assert_eq!(err.code(), Some("AccessDeniedException"), "{target}");
+        // The API reference gives AccessDeniedException HTTP 400 in Kinesis.
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
         assert!(err
             .message()
             .unwrap_or_default()

@@ -1,5 +1,5 @@
-//! IAM policy documents: the access policies of CloudWatch Logs destinations and, later, the
-//! resource policies of CloudTrail channels.
+//! IAM policy documents: the access policies of CloudWatch Logs destinations and the resource
+//! policies of CloudTrail channels and Kinesis streams.
 //!
 //! This module parses and validates a document into a normalised [`PolicyDocument`]. Evaluation
 //! (explicit deny wins; principals, actions, resources, conditions) builds on this form.

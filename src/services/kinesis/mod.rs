@@ -3,7 +3,9 @@
 //!
 //! A stream is a record (`streams.rs`); each shard is an append-only log in the store
 //! (`records.rs`), so a record is durable once PutRecord answers and reads come back in
-//! sequence order. Start at [`KinesisService::call`].
+//! sequence order. A stream's resource policy lives in its record (`policies.rs`) and is
+//! the only way another account's delivery may write into it ([`may_write`], and
+//! [`LocalStreams`] at every delivery). Start at [`KinesisService::call`].
 
 mod error;
 mod policies;

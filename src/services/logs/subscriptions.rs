@@ -3,7 +3,9 @@
 //! A filter's target is a Kinesis stream of the caller, or a CloudWatch Logs destination of any
 //! account whose access policy allows the caller (evaluated with [`crate::policy`]). The
 //! records AWS sends (gzip JSON envelopes, `DATA_MESSAGE` and the `CONTROL_MESSAGE` sent when a
-//! filter is created) are built here and handed to the shared pipeline's outbox.
+//! filter is created) are built here and handed to the shared pipeline's outbox, each with its
+//! sender (the destination's owner and role, or the filter's): a stream of another account
+//! accepts them only while its resource policy allows that role (`services::kinesis`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
