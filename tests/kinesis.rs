@@ -457,3 +457,160 @@ async fn records_survive_kill_9() {
     let expected: Vec<Vec<u8>> = (0..25).map(|i| format!("r{i}").into_bytes()).collect();
     assert_eq!(data, expected);
 }
+
+fn stream_arn(account: &str, name: &str) -> String {
+    format!("arn:aws:kinesis:us-east-1:{account}:stream/{name}")
+}
+
+fn write_grant(stream: &str, principal: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "CentralLogging",
+            "Effect": "Allow",
+            "Principal": {"AWS": principal},
+            "Action": ["kinesis:PutRecord", "kinesis:PutRecords"],
+            "Resource": stream,
+        }]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn resource_policies_are_managed_by_the_stream_owner_only() {
+    let (owner, stranger) = (fresh_account(), fresh_account());
+    let client = kinesis_client(&owner);
+    create(&client, "central", 1).await;
+    let arn = stream_arn(&owner, "central");
+    let policy = |client: &Client, arn: &str| {
+        let request = client.get_resource_policy().resource_arn(arn);
+        async move { request.send().await }
+    };
+
+    // A stream without a policy answers an empty document, as AWS does.
+    let empty = policy(&client, &arn).await.expect("get");
+    assert_eq!(empty.policy(), "{}");
+    let err = client
+        .delete_resource_policy()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .expect_err("nothing to delete");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+
+    let document = write_grant(&arn, "arn:aws:iam::222222222222:role/CWLtoKinesis");
+    client
+        .put_resource_policy()
+        .resource_arn(&arn)
+        .policy(&document)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(policy(&client, &arn).await.expect("get").policy(), document);
+    let replacement = write_grant(&arn, "333333333333");
+    client
+        .put_resource_policy()
+        .resource_arn(&arn)
+        .policy(&replacement)
+        .send()
+        .await
+        .expect("replace");
+    assert_eq!(
+        policy(&client, &arn).await.expect("get").policy(),
+        replacement
+    );
+
+    // Another account can neither read nor replace nor delete it, and learns nothing of
+    // whether a stream exists.
+    let other = kinesis_client(&stranger);
+    for target in [arn.clone(), stream_arn(&owner, "missing")] {
+        let err = policy(&other, &target).await.expect_err("not the owner");
+        assert_eq!(err.code(), Some("AccessDeniedException"), "{target}");
+        // The API reference gives AccessDeniedException HTTP 400 in Kinesis.
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        assert!(err
+            .message()
+            .unwrap_or_default()
+            .contains("not authorized to perform: kinesis:GetResourcePolicy"));
+        let err = other
+            .put_resource_policy()
+            .resource_arn(&target)
+            .policy(write_grant(&target, &stranger))
+            .send()
+            .await
+            .expect_err("not the owner");
+        assert_eq!(err.code(), Some("AccessDeniedException"));
+        let err = other
+            .delete_resource_policy()
+            .resource_arn(&target)
+            .send()
+            .await
+            .expect_err("not the owner");
+        assert_eq!(err.code(), Some("AccessDeniedException"));
+    }
+    assert_eq!(
+        policy(&client, &arn).await.expect("get").policy(),
+        replacement
+    );
+
+    // Bad documents and targets.
+    for bad in [
+        "not json".to_owned(),
+        r#"{"Statement":{"Effect":"Allow","Action":"kinesis:PutRecord","Resource":"*"}}"#.to_owned(),
+        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"*"}}"#.to_owned(),
+        format!(r#"{{"Statement":{{"Sid":"{}","Effect":"Allow","Principal":"*","Action":"kinesis:*"}}}}"#, "x".repeat(21_000)),
+    ] {
+        let err = client
+            .put_resource_policy()
+            .resource_arn(&arn)
+            .policy(&bad)
+            .send()
+            .await
+            .expect_err("invalid policy");
+        assert_eq!(err.code(), Some("InvalidArgumentException"), "{bad:.80}");
+    }
+    let err = client
+        .put_resource_policy()
+        .resource_arn(stream_arn(&owner, "missing"))
+        .policy(write_grant(&arn, "333333333333"))
+        .send()
+        .await
+        .expect_err("no such stream");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    let err = client
+        .put_resource_policy()
+        .resource_arn(format!("{arn}/consumer/reader:1700000000"))
+        .policy(write_grant(&arn, "333333333333"))
+        .send()
+        .await
+        .expect_err("consumers are not served");
+    assert_eq!(err.code(), Some("InvalidArgumentException"));
+    assert!(err.message().unwrap_or_default().contains("consumers"));
+
+    client
+        .delete_resource_policy()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(policy(&client, &arn).await.expect("get").policy(), "{}");
+
+    // Deleting the stream takes its policy with it.
+    client
+        .put_resource_policy()
+        .resource_arn(&arn)
+        .policy(&document)
+        .send()
+        .await
+        .expect("put again");
+    client
+        .delete_stream()
+        .stream_name("central")
+        .send()
+        .await
+        .expect("delete stream");
+    let err = policy(&client, &arn).await.expect_err("stream gone");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    create(&client, "central", 1).await;
+    assert_eq!(policy(&client, &arn).await.expect("get").policy(), "{}");
+}

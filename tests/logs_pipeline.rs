@@ -751,3 +751,244 @@ async fn subscription_filters_are_validated_limited_and_updated_in_place() {
     );
     put("three", "", &stream_arn).await.expect("room again");
 }
+
+/// Every message delivered so far into `owner`'s stream "central", reading until `marker`
+/// has arrived (the outbox is delivered in order, so whatever was queued before the marker
+/// has been handled by then).
+async fn messages_until(client: &aws_sdk_kinesis::Client, marker: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut received: Vec<Value> = Vec::new();
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name("central")
+            .shard_id("shardId-000000000000")
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator")
+            .shard_iterator
+            .expect("iterator");
+        loop {
+            let page = client
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .expect("records");
+            if page.records().is_empty() {
+                break;
+            }
+            for record in page.records() {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(record.data().as_ref())
+                    .read_to_string(&mut text)
+                    .expect("gzip");
+                received.push(serde_json::from_str(&text).expect("json"));
+            }
+            iterator = page.next_shard_iterator().expect("next").to_owned();
+        }
+        let messages: Vec<String> = received
+            .iter()
+            .filter(|e| e["messageType"] == "DATA_MESSAGE")
+            .flat_map(|e| e["logEvents"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["message"].as_str().map(str::to_owned))
+            .collect();
+        if messages.iter().any(|m| m == marker) {
+            return messages;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{marker} did not arrive: {messages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn put_message(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, message: &str) {
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name("i-1")
+        .log_events(event(now_millis(), message))
+        .send()
+        .await
+        .expect("put events");
+}
+
+#[tokio::test]
+async fn another_accounts_stream_is_written_only_through_its_resource_policy() {
+    let (a, b) = (fresh_account(), fresh_account());
+    let endpoint = &shared().endpoint;
+    let a_kinesis = kinesis_client(&a);
+    a_kinesis
+        .create_stream()
+        .stream_name("central")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream");
+    let a_stream = format!("arn:aws:kinesis:us-east-1:{a}:stream/central");
+    let b_role = format!("arn:aws:iam::{b}:role/CWLtoKinesis");
+
+    // A's own group delivers into A's stream: its events are the markers that show the
+    // pipeline has handled everything queued before them.
+    let a_logs = logs_client(&a);
+    a_logs
+        .create_log_group()
+        .log_group_name("own")
+        .send()
+        .await
+        .expect("group");
+    a_logs
+        .create_log_stream()
+        .log_group_name("own")
+        .log_stream_name("i-1")
+        .send()
+        .await
+        .expect("stream");
+    a_logs
+        .put_subscription_filter()
+        .log_group_name("own")
+        .filter_name("own")
+        .filter_pattern("")
+        .destination_arn(&a_stream)
+        .role_arn(format!("arn:aws:iam::{a}:role/CWLtoKinesis"))
+        .send()
+        .await
+        .expect("same-account filter");
+
+    // The reproduction: B points a destination of its own at A's stream.
+    let b_logs = logs_client_with(endpoint, &b, "x");
+    let put_destination = || {
+        b_logs
+            .put_destination()
+            .destination_name("into-a")
+            .target_arn(&a_stream)
+            .role_arn(&b_role)
+            .send()
+    };
+    let err = put_destination().await.expect_err("A has not allowed B");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("Could not deliver test message to specified Kinesis stream. Check if the given kinesis stream is in ACTIVE state.")
+    );
+    let missing = b_logs
+        .put_destination()
+        .destination_name("into-a")
+        .target_arn(format!("arn:aws:kinesis:us-east-1:{a}:stream/missing"))
+        .role_arn(&b_role)
+        .send()
+        .await;
+    assert_eq!(code(missing), "InvalidParameterException");
+    assert!(b_logs
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe")
+        .destinations()
+        .is_empty());
+    // Nor may B subscribe its group to A's stream directly.
+    b_logs
+        .create_log_group()
+        .log_group_name("/b/app")
+        .send()
+        .await
+        .expect("group");
+    b_logs
+        .create_log_stream()
+        .log_group_name("/b/app")
+        .log_stream_name("i-1")
+        .send()
+        .await
+        .expect("stream");
+    let direct = b_logs
+        .put_subscription_filter()
+        .log_group_name("/b/app")
+        .filter_name("direct")
+        .filter_pattern("")
+        .destination_arn(&a_stream)
+        .role_arn(&b_role)
+        .send()
+        .await;
+    assert_eq!(code(direct), "InvalidParameterException");
+
+    // A grants a different role, or only reading: still refused.
+    for (principal, action) in [
+        (format!("arn:aws:iam::{b}:role/Other"), "kinesis:PutRecord"),
+        (b.clone(), "kinesis:GetRecords"),
+    ] {
+        let policy = serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": action, "Resource": a_stream}]});
+        a_kinesis
+            .put_resource_policy()
+            .resource_arn(&a_stream)
+            .policy(policy.to_string())
+            .send()
+            .await
+            .expect("policy");
+        assert_eq!(code(put_destination().await), "InvalidParameterException");
+    }
+
+    // A grants B's role: B's destination delivers B's events into A's stream.
+    let grant = serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": b_role}, "Action": "kinesis:PutRecord", "Resource": a_stream}]});
+    a_kinesis
+        .put_resource_policy()
+        .resource_arn(&a_stream)
+        .policy(grant.to_string())
+        .send()
+        .await
+        .expect("grant");
+    let destination = put_destination()
+        .await
+        .expect("granted")
+        .destination
+        .and_then(|d| d.arn)
+        .expect("arn");
+    b_logs
+        .put_subscription_filter()
+        .log_group_name("/b/app")
+        .filter_name("to-a")
+        .filter_pattern("")
+        .destination_arn(&destination)
+        .send()
+        .await
+        .expect("filter on B's own destination");
+    put_message(&b_logs, "/b/app", "from B while granted").await;
+    put_message(&a_logs, "own", "marker 1").await;
+    let delivered = messages_until(&a_kinesis, "marker 1").await;
+    assert!(
+        delivered.iter().any(|m| m == "from B while granted"),
+        "{delivered:?}"
+    );
+
+    // A withdraws the grant: B's next events are refused at delivery, never written.
+    a_kinesis
+        .delete_resource_policy()
+        .resource_arn(&a_stream)
+        .send()
+        .await
+        .expect("revoke");
+    put_message(&b_logs, "/b/app", "from B after revocation").await;
+    put_message(&a_logs, "own", "marker 2").await;
+    let delivered = messages_until(&a_kinesis, "marker 2").await;
+    assert!(
+        !delivered.iter().any(|m| m == "from B after revocation"),
+        "{delivered:?}"
+    );
+    // And B cannot subscribe anew through that destination.
+    let err = b_logs
+        .put_subscription_filter()
+        .log_group_name("/b/app")
+        .filter_name("to-a")
+        .filter_pattern("ERROR")
+        .destination_arn(&destination)
+        .send()
+        .await
+        .expect_err("the grant is gone");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("Could not deliver test message to specified destination. Check if the destination is valid.")
+    );
+    assert_eq!(delivered, ["from B while granted", "marker 1", "marker 2"]);
+}

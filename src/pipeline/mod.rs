@@ -63,6 +63,21 @@ pub struct Delivery {
     pub partition_key: String,
     /// The encoding applied before sending.
     pub encoding: Encoding,
+    /// Who writes. Entries written before this member existed have none and are treated as
+    /// written by the target's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Sender>,
+}
+
+/// The principal a delivery writes as. A sink whose target belongs to another account checks
+/// the target's resource policy for it at every delivery, since the policy can change after
+/// the delivery was configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    /// The account that configured the delivery: a destination's or a subscription filter's.
+    pub account: String,
+    /// The IAM role the delivery assumes (`roleArn`), when one was given.
+    pub role_arn: Option<String>,
 }
 
 /// The outbox entry for a delivery, to be written in the batch that accepts the data. Wake
@@ -94,6 +109,9 @@ pub enum DeliveryError {
     /// The target does not exist: dead-lettered at once.
     #[error("target not found: {0}")]
     NotFound(String),
+    /// The target's owner does not allow the sender to write: dead-lettered at once.
+    #[error("delivery refused: {0}")]
+    Denied(String),
     /// The store or the target failed; retried.
     #[error("delivery failed: {0}")]
     Failed(String),
@@ -104,7 +122,10 @@ pub enum DeliveryError {
 /// this interface is for.
 #[async_trait]
 pub trait StreamSink: Send + Sync + 'static {
-    /// Puts one record; returns once it is durable at the target.
+    /// Puts one record as `sender` (`None`: the stream's own account); returns once it is
+    /// durable at the target, or [`DeliveryError::Denied`] when the stream is another
+    /// account's and its resource policy does not let the sender write.
+    #[allow(clippy::too_many_arguments)]
     async fn put_record(
         &self,
         account: &str,
@@ -113,6 +134,7 @@ pub trait StreamSink: Send + Sync + 'static {
         partition_key: &str,
         data: Vec<u8>,
         at_millis: i64,
+        sender: Option<&Sender>,
     ) -> Result<(), DeliveryError>;
 }
 
@@ -212,15 +234,16 @@ impl Pipeline {
                             &delivery.partition_key,
                             data.clone(),
                             entry.at_millis,
+                            delivery.sender.as_ref(),
                         )
                         .await
                 }
             };
             match result {
                 Ok(()) => return Ok(()),
-                // A target that does not exist will not appear by waiting, and retrying would
-                // hold up every delivery queued behind this one.
-                Err(err @ DeliveryError::NotFound(_)) => {
+                // A target that does not exist will not appear by waiting, nor will a refusal
+                // turn into a grant, and retrying would hold up every delivery queued behind.
+                Err(err @ (DeliveryError::NotFound(_) | DeliveryError::Denied(_))) => {
                     return self.dead_letter(entry, &err.to_string()).await
                 }
                 Err(err) if attempt == MAX_ATTEMPTS => {
@@ -294,6 +317,7 @@ mod tests {
             _: &str,
             data: Vec<u8>,
             _: i64,
+            _: Option<&Sender>,
         ) -> Result<(), DeliveryError> {
             let mut failures = self.fail_first.lock().unwrap_or_else(|p| p.into_inner());
             if *failures > 0 {
@@ -317,6 +341,7 @@ mod tests {
             },
             partition_key: "k".into(),
             encoding,
+            sender: None,
         }
     }
 
@@ -335,6 +360,7 @@ mod tests {
             _: &str,
             _: Vec<u8>,
             _: i64,
+            _: Option<&Sender>,
         ) -> Result<(), DeliveryError> {
             *self.calls.lock().unwrap_or_else(|p| p.into_inner()) += 1;
             Err(DeliveryError::NotFound(stream.to_owned()))
@@ -370,6 +396,74 @@ mod tests {
             [b"one".to_vec(), b"two".to_vec()]
         );
         assert!(dead[0].meta.contains("target not found"));
+    }
+
+    #[test]
+    fn outbox_entries_without_a_sender_still_decode() {
+        let old = r#"{"target":{"KinesisStream":{"account":"1","region":"r","stream":"s"}},"partition_key":"k","encoding":"Gzip"}"#;
+        let delivery: Delivery = serde_json::from_str(old).expect("old entry decodes");
+        assert_eq!(delivery.sender, None);
+        assert_eq!(
+            delivery,
+            Delivery {
+                sender: None,
+                ..super::tests::delivery("s", Encoding::Gzip)
+            }
+        );
+    }
+
+    struct Refusing;
+
+    #[async_trait]
+    impl StreamSink for Refusing {
+        async fn put_record(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: Vec<u8>,
+            _: i64,
+            sender: Option<&Sender>,
+        ) -> Result<(), DeliveryError> {
+            Err(DeliveryError::Denied(format!("{sender:?} may not write")))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_delivery_is_dead_lettered_at_once() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline::new(store.clone(), Arc::new(Refusing), Arc::new(Notify::new()));
+        let mut refused = delivery("theirs", Encoding::Identity);
+        refused.sender = Some(Sender {
+            account: "2".into(),
+            role_arn: Some("arn:aws:iam::2:role/r".into()),
+        });
+        store
+            .write(vec![enqueue(&refused, b"one".to_vec(), 1).expect("enqueue")])
+            .await
+            .expect("write");
+        let started = std::time::Instant::now();
+        assert_eq!(pipeline.drain().await.expect("drain"), 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no retry loop for a refusal"
+        );
+        let dead = store
+            .read_log(&RecordKey::new(DEAD_LETTERS, "", "", "dead-letters"), 1, 10)
+            .await
+            .expect("dead letters");
+        assert_eq!(dead.len(), 1);
+        assert!(
+            dead[0].meta.contains("delivery refused"),
+            "{}",
+            dead[0].meta
+        );
+        assert!(
+            dead[0].meta.contains("arn:aws:iam::2:role/r"),
+            "{}",
+            dead[0].meta
+        );
     }
 
     #[tokio::test]

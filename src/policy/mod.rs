@@ -1,5 +1,5 @@
-//! IAM policy documents: the access policies of CloudWatch Logs destinations and, later, the
-//! resource policies of CloudTrail channels.
+//! IAM policy documents: the access policies of CloudWatch Logs destinations and the resource
+//! policies of CloudTrail channels and Kinesis streams.
 //!
 //! This module parses and validates a document into a normalised [`PolicyDocument`]. Evaluation
 //! (explicit deny wins; principals, actions, resources, conditions) builds on this form.
@@ -87,6 +87,9 @@ pub enum Decision {
 pub struct Request<'a> {
     /// The calling account (Sluice's principals are accounts: one access key, one account).
     pub principal_account: &'a str,
+    /// The calling principal's ARN when it is narrower than the account: the IAM role a
+    /// delivery writes as. `None` for a request made with an account's access key.
+    pub principal_arn: Option<&'a str>,
     /// `service:Action`, e.g. `logs:PutSubscriptionFilter`.
     pub action: &'a str,
     /// The resource's ARN.
@@ -283,7 +286,8 @@ impl Statement {
         let principal = match &self.principal {
             None => false,
             Some(principals) => {
-                principals.includes(request.principal_account) != self.not_principal
+                principals.includes_principal(request.principal_account, request.principal_arn)
+                    != self.not_principal
             }
         };
         let action = self
@@ -307,9 +311,13 @@ impl Statement {
         operators.iter().all(|(operator, keys)| {
             keys.as_object().is_some_and(|keys| {
                 keys.iter().all(|(key, values)| {
-                    let actual = key
-                        .eq_ignore_ascii_case("aws:PrincipalAccount")
-                        .then_some(request.principal_account);
+                    let actual = if key.eq_ignore_ascii_case("aws:PrincipalAccount") {
+                        Some(request.principal_account)
+                    } else if key.eq_ignore_ascii_case("aws:PrincipalArn") {
+                        request.principal_arn
+                    } else {
+                        None
+                    };
                     let expected: Vec<&str> = match values {
                         Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
                         other => other.as_str().into_iter().collect(),
@@ -400,6 +408,24 @@ impl Principals {
         }
     }
 
+    /// Whether the principals include a caller, as IAM matches them: `*`; the caller's account
+    /// as an id or as `arn:PARTITION:iam::ACCOUNT:root` (which trusts every principal of the
+    /// account); or, when the caller is a named principal (`arn` is a role ARN), exactly that
+    /// ARN. Without an `arn`, any ARN of the account matches, as [`Principals::includes`].
+    pub fn includes_principal(&self, account: &str, arn: Option<&str>) -> bool {
+        let Some(arn) = arn else {
+            return self.includes(account);
+        };
+        match self {
+            Principals::Everyone => true,
+            Principals::Typed(types) => types
+                .iter()
+                .filter(|(kind, _)| kind == "AWS")
+                .flat_map(|(_, ids)| ids.iter())
+                .any(|id| id == "*" || id == account || id == arn || is_root_of(id, account)),
+        }
+    }
+
     /// The account ids this names in its `AWS` entries, from bare ids and ARNs alike.
     pub fn aws_accounts(&self) -> Vec<String> {
         match self {
@@ -423,6 +449,12 @@ impl Principals {
                 .collect(),
         }
     }
+}
+
+/// Whether `id` is `arn:PARTITION:iam::ACCOUNT:root`, the principal standing for a whole account.
+fn is_root_of(id: &str, account: &str) -> bool {
+    let parts: Vec<&str> = id.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "iam", "", id_account, "root"] if *id_account == account)
 }
 
 /// IAM wildcard matching: `*` any run, `?` any one character.
@@ -528,6 +560,7 @@ mod tests {
         let resource = "arn:aws:logs:us-east-1:999999999999:destination:d";
         let request = |account| Request {
             principal_account: account,
+            principal_arn: None,
             action: "logs:PutSubscriptionFilter",
             resource,
         };
@@ -583,6 +616,51 @@ mod tests {
         );
         assert_eq!(
             by_account.evaluate(&request("555555555555")),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn named_principals_match_as_iam_matches_them() {
+        let resource = "arn:aws:kinesis:us-east-1:111111111111:stream/s";
+        let role = "arn:aws:iam::222222222222:role/CWL";
+        let request = |arn| Request {
+            principal_account: "222222222222",
+            principal_arn: Some(arn),
+            action: "kinesis:PutRecord",
+            resource,
+        };
+        let decide = |principal: &str, arn| {
+            PolicyDocument::parse(&format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":{principal},"Action":"kinesis:PutRecord","Resource":"{resource}"}}}}"#
+            ))
+            .expect("valid")
+            .evaluate(&request(arn))
+        };
+        for grants in [
+            r#""*""#.to_owned(),
+            r#"{"AWS":"222222222222"}"#.to_owned(),
+            r#"{"AWS":"arn:aws:iam::222222222222:root"}"#.to_owned(),
+            format!(r#"{{"AWS":"{role}"}}"#),
+        ] {
+            assert_eq!(decide(&grants, role), Decision::Allow, "{grants}");
+        }
+        let other_role = "arn:aws:iam::222222222222:role/Other";
+        assert_eq!(
+            decide(&format!(r#"{{"AWS":"{role}"}}"#), other_role),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            decide(r#"{"AWS":"arn:aws:iam::333333333333:root"}"#, role),
+            Decision::ImplicitDeny
+        );
+        let by_arn = PolicyDocument::parse(&format!(
+            r#"{{"Statement":{{"Effect":"Allow","Principal":"*","Action":"kinesis:*","Resource":"*","Condition":{{"StringEquals":{{"aws:PrincipalArn":"{role}"}}}}}}}}"#
+        ))
+        .expect("valid");
+        assert_eq!(by_arn.evaluate(&request(role)), Decision::Allow);
+        assert_eq!(
+            by_arn.evaluate(&request(other_role)),
             Decision::ImplicitDeny
         );
     }

@@ -82,3 +82,30 @@ def test_events_round_trip_and_filter(server, account):
     with pytest.raises(logs.exceptions.InvalidParameterException):
         logs.put_log_events(logGroupName="g", logStreamName="s",
                             logEvents=[{"timestamp": now, "message": "b"}, {"timestamp": now - 1, "message": "a"}])
+
+
+def test_another_accounts_stream_needs_its_resource_policy(server):
+    from conftest import new_account
+    a, b = new_account(), new_account()
+    kinesis_a = kinesis_client(server.endpoint, a)
+    kinesis_a.create_stream(StreamName="central", ShardCount=1)
+    stream = f"arn:aws:kinesis:{REGION}:{a}:stream/central"
+    assert kinesis_a.get_resource_policy(ResourceARN=stream)["Policy"] == "{}"
+    role = f"arn:aws:iam::{b}:role/CWLtoKinesis"
+    logs_b = logs_client(server.endpoint, b)
+    with pytest.raises(logs_b.exceptions.InvalidParameterException) as refused:
+        logs_b.put_destination(destinationName="into-a", targetArn=stream, roleArn=role)
+    assert refused.value.response["Error"]["Message"].startswith(
+        "Could not deliver test message to specified Kinesis stream.")
+
+    with pytest.raises(kinesis_a.exceptions.AccessDeniedException):
+        kinesis_client(server.endpoint, b).get_resource_policy(ResourceARN=stream)
+    grant = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": role}, "Action": "kinesis:PutRecord", "Resource": stream}]})
+    kinesis_a.put_resource_policy(ResourceARN=stream, Policy=grant)
+    assert kinesis_a.get_resource_policy(ResourceARN=stream)["Policy"] == grant
+    created = logs_b.put_destination(destinationName="into-a", targetArn=stream, roleArn=role)["destination"]
+    assert created["targetArn"] == stream
+    kinesis_a.delete_resource_policy(ResourceARN=stream)
+    with pytest.raises(kinesis_a.exceptions.ResourceNotFoundException):
+        kinesis_a.delete_resource_policy(ResourceARN=stream)

@@ -319,6 +319,7 @@ fn policy_allows(policy: &str, caller: &str, channel_arn: &str, external_id: Opt
     });
     document.evaluate(&Request {
         principal_account: caller,
+        principal_arn: None,
         action: PUT_AUDIT_EVENTS,
         resource: channel_arn,
     }) == Decision::Allow

@@ -25,6 +25,9 @@ pub enum KinesisError {
     /// A pagination token older than its lifetime.
     #[error("{0}")]
     ExpiredNextToken(String),
+    /// The caller may not act on another account's resource.
+    #[error("{0}")]
+    AccessDenied(String),
     /// A quota would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
@@ -72,6 +75,7 @@ impl From<KinesisError> for ApiError {
                 ApiError::new("ExpiredNextTokenException", message)
             }
             KinesisError::LimitExceeded(_) => ApiError::new("LimitExceededException", message),
+            KinesisError::AccessDenied(_) => ApiError::new("AccessDeniedException", message),
             KinesisError::InternalFailure => {
                 ApiError::with_status("InternalFailureException", 500, message)
             }

@@ -3,9 +3,12 @@
 //!
 //! A stream is a record (`streams.rs`); each shard is an append-only log in the store
 //! (`records.rs`), so a record is durable once PutRecord answers and reads come back in
-//! sequence order. Start at [`KinesisService::call`].
+//! sequence order. A stream's resource policy lives in its record (`policies.rs`) and is
+//! the only way another account's delivery may write into it ([`may_write`], and
+//! [`LocalStreams`] at every delivery). Start at [`KinesisService::call`].
 
 mod error;
+mod policies;
 mod records;
 mod streams;
 
@@ -17,11 +20,11 @@ use serde_json::Value;
 
 pub use error::KinesisError;
 
-use crate::pipeline::{DeliveryError, StreamSink};
+use crate::pipeline::{DeliveryError, Sender, StreamSink};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
-use crate::store::{RecordKey, Store};
+use crate::store::{RecordKey, Store, StoreError};
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
@@ -47,6 +50,25 @@ impl KinesisService {
 /// Record kind of streams, for services that check a stream exists.
 pub const STREAM_KIND: &str = streams::STREAM;
 
+/// Whether `sender` may write into the stream `name` of `account` in `region`: false when the
+/// stream does not exist, or belongs to another account whose resource policy does not allow
+/// the sender (see `policies.rs`). For services that configure deliveries into streams.
+pub async fn may_write(
+    store: &dyn Store,
+    account: &str,
+    region: &str,
+    name: &str,
+    sender: &Sender,
+) -> Result<bool, StoreError> {
+    let key = RecordKey::new(streams::STREAM, account, region, name);
+    let Some(record) = store.get(&key).await? else {
+        return Ok(false);
+    };
+    let stream: streams::StreamRecord = serde_json::from_value(record.body)
+        .map_err(|err| StoreError::Unavailable(format!("corrupt stream record: {err}")))?;
+    Ok(policies::may_write(&stream, account, sender))
+}
+
 /// Sluice's own streams as a delivery target of the pipeline.
 pub struct LocalStreams {
     store: Arc<dyn Store>,
@@ -69,6 +91,7 @@ impl StreamSink for LocalStreams {
         partition_key: &str,
         data: Vec<u8>,
         at_millis: i64,
+        sender: Option<&Sender>,
     ) -> Result<(), DeliveryError> {
         let key = RecordKey::new(streams::STREAM, account, region, stream);
         let record = self
@@ -81,6 +104,13 @@ impl StreamSink for LocalStreams {
             })?;
         let stream: streams::StreamRecord = serde_json::from_value(record.body)
             .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        // The grant is checked at every delivery: the owner may have removed it since the
+        // delivery was configured.
+        if let Some(sender) = sender {
+            if !policies::may_write(&stream, account, sender) {
+                return Err(DeliveryError::Denied(policies::refusal(&stream, sender)));
+            }
+        }
         let (_, write) = records::append(
             account,
             region,
@@ -153,6 +183,15 @@ impl Service for KinesisService {
                 .await
                 .and_then(output),
             "GetRecords" => records::get_records(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "PutResourcePolicy" => policies::put_resource_policy(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "GetResourcePolicy" => policies::get_resource_policy(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "DeleteResourcePolicy" => policies::delete_resource_policy(deps, ctx, input(value)?)
                 .await
                 .and_then(output),
             other => return Err(ApiError::not_implemented("kinesis", other)),

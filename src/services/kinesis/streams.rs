@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::KinesisError;
 use crate::arn::{self, Arn};
+use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
@@ -39,6 +40,18 @@ pub(super) struct StreamRecord {
     pub shards: Vec<ShardRecord>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The resource policy (PutResourcePolicy), kept in the stream's own record so that it is
+    /// changed conditionally with the stream and goes when the stream is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<StreamPolicy>,
+}
+
+/// A stream's resource policy: the text as given, answered by GetResourcePolicy, and its
+/// parsed form, evaluated for writers of other accounts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct StreamPolicy {
+    pub text: String,
+    pub document: PolicyDocument,
 }
 
 /// A shard's fixed hash-key range.
@@ -111,6 +124,14 @@ impl StreamRef {
             stream_arn: None,
         }
     }
+
+    /// A reference by ARN.
+    pub(super) fn by_arn(arn: &str) -> Self {
+        Self {
+            stream_name: None,
+            stream_arn: Some(arn.to_owned()),
+        }
+    }
 }
 
 fn not_found(ctx: &RequestContext, name: &str) -> KinesisError {
@@ -120,7 +141,7 @@ fn not_found(ctx: &RequestContext, name: &str) -> KinesisError {
     ))
 }
 
-fn stream_key(ctx: &RequestContext, name: &str) -> RecordKey {
+pub(super) fn stream_key(ctx: &RequestContext, name: &str) -> RecordKey {
     RecordKey::new(STREAM, &ctx.account_id, &ctx.region, name)
 }
 
@@ -251,6 +272,7 @@ pub async fn create_stream(
         mode,
         shards: even_shards(shard_count),
         tags: input.tags,
+        policy: None,
     };
     let body = serde_json::to_value(&stream).map_err(|_| KinesisError::InternalFailure)?;
     let write = Write::Put {

@@ -11,9 +11,10 @@ use serde_json::json;
 
 use super::{load, put, LogsError, DESTINATION};
 use crate::arn::{self, Arn};
+use crate::pipeline::Sender;
 use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use crate::services::{kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
 use crate::token::TokenError;
 
@@ -160,6 +161,61 @@ fn check_target_arn(ctx: &RequestContext, target_arn: &str) -> Result<(), LogsEr
     Ok(())
 }
 
+/// A target in another account is accepted only where that account lets the destination's
+/// role write: its Kinesis stream exists and the stream's resource policy allows the role
+/// `kinesis:PutRecord`. Otherwise AWS's answer for a target it cannot write, since AWS's own
+/// check is a test message sent with the role. Same-account targets are not checked here,
+/// as before: their stream may be created after the destination.
+async fn check_foreign_target(
+    deps: &Deps,
+    ctx: &RequestContext,
+    target_arn: &str,
+    role_arn: &str,
+) -> Result<(), LogsError> {
+    // check_target_arn has accepted the ARN, so it parses and names a stream.
+    let Some(parsed) = Arn::parse(target_arn) else {
+        return Ok(());
+    };
+    if parsed.account == ctx.account_id {
+        return Ok(());
+    }
+    let sender = Sender {
+        account: ctx.account_id.clone(),
+        role_arn: Some(role_arn.to_owned()),
+    };
+    let writable = match (parsed.service, parsed.resource.strip_prefix("stream/")) {
+        ("kinesis", Some(stream)) => {
+            kinesis::may_write(
+                deps.store.as_ref(),
+                parsed.account,
+                parsed.region,
+                stream,
+                &sender,
+            )
+            .await?
+        }
+        // Sluice has no Firehose streams yet, and Firehose has no resource policies to grant
+        // another account with: a Firehose stream of another account is never writable.
+        _ => false,
+    };
+    if writable {
+        return Ok(());
+    }
+    tracing::warn!(
+        account = %ctx.account_id,
+        role = role_arn,
+        target = target_arn,
+        "PutDestination refused: the target belongs to another account whose policy does not allow this role."
+    );
+    Err(LogsError::InvalidParameter(
+        if parsed.service == "kinesis" {
+            "Could not deliver test message to specified Kinesis stream. Check if the given kinesis stream is in ACTIVE state.".to_owned()
+        } else {
+            "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned()
+        },
+    ))
+}
+
 pub(super) fn check_role_arn(role_arn: &str) -> Result<(), LogsError> {
     let valid = Arn::parse(role_arn).is_some_and(|parsed| {
         parsed.service == "iam"
@@ -207,6 +263,7 @@ pub async fn put_destination(
     check_target_arn(ctx, &input.target_arn)?;
     check_role_arn(&input.role_arn)?;
     check_tag_keys(input.tags.keys())?;
+    check_foreign_target(deps, ctx, &input.target_arn, &input.role_arn).await?;
     let key = key(ctx, &input.destination_name);
     let (record, expect) = match load::<DestinationRecord>(deps, &key).await? {
         Some((mut existing, version)) => {

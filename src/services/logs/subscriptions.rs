@@ -3,7 +3,9 @@
 //! A filter's target is a Kinesis stream of the caller, or a CloudWatch Logs destination of any
 //! account whose access policy allows the caller (evaluated with [`crate::policy`]). The
 //! records AWS sends (gzip JSON envelopes, `DATA_MESSAGE` and the `CONTROL_MESSAGE` sent when a
-//! filter is created) are built here and handed to the shared pipeline's outbox.
+//! filter is created) are built here and handed to the shared pipeline's outbox, each with its
+//! sender (the destination's owner and role, or the filter's): a stream of another account
+//! accepts them only while its resource policy allows that role (`services::kinesis`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,10 +15,10 @@ use super::groups::{load_group, open_token};
 use super::pattern::FilterPattern;
 use super::{load, load_all, put, LogsError, DESTINATION, SUBSCRIPTION_FILTER};
 use crate::arn::Arn;
-use crate::pipeline::{self, Delivery, Encoding, Target};
+use crate::pipeline::{self, Delivery, Encoding, Sender, Target};
 use crate::policy::{Decision, Request};
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use crate::services::{kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
 
 /// Subscription filters per log group (AWS's quota, not adjustable).
@@ -35,6 +37,10 @@ pub(super) struct FilterRecord {
     pub role_arn: Option<String>,
     pub distribution: String,
     pub creation_time: i64,
+    /// The filter's account, the sender of its direct deliveries (absent in records written
+    /// before it was kept: those are the target stream's account, the only one allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// An event as it travels in an envelope.
@@ -43,6 +49,15 @@ pub(super) struct EnvelopeEvent {
     pub id: String,
     pub timestamp: i64,
     pub message: String,
+}
+
+/// Where a filter's events go and who writes them there: the destination's owner and role, or
+/// the filter's own account and role for a stream of its own. The sink checks the sender
+/// against the target's resource policy when the target is another account's.
+#[derive(Debug, Clone)]
+pub(super) struct Route {
+    pub target: Target,
+    pub sender: Sender,
 }
 
 fn filter_key(ctx: &RequestContext, group: &str, name: &str) -> RecordKey {
@@ -59,7 +74,8 @@ async fn resolve_target(
     deps: &Deps,
     ctx: &RequestContext,
     destination_arn: &str,
-) -> Result<Target, LogsError> {
+    role_arn: Option<&str>,
+) -> Result<Route, LogsError> {
     let invalid = |why: &str| {
         LogsError::InvalidParameter(format!("Invalid destinationArn '{destination_arn}': {why}"))
     };
@@ -75,7 +91,10 @@ async fn resolve_target(
                     "Could not deliver test message to specified Kinesis stream. Check if the given kinesis stream is in ACTIVE state.".to_owned(),
                 ));
             }
-            Ok(Target::KinesisStream { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() })
+            Ok(Route {
+                target: Target::KinesisStream { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() },
+                sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
+            })
         }
         // Firehose arrives with the AppFabric delivery issue; until then Sluice has no
         // delivery streams, and this is AWS's answer for a stream that does not exist.
@@ -92,6 +111,7 @@ async fn resolve_target(
                 let decision = destination.policy.as_ref().map_or(Decision::ImplicitDeny, |policy| {
                     policy.evaluate(&Request {
                         principal_account: &ctx.account_id,
+                        principal_arn: None,
                         action: "logs:PutSubscriptionFilter",
                         resource: destination_arn,
                     })
@@ -103,13 +123,35 @@ async fn resolve_target(
                     )));
                 }
             }
-            destination_target(&destination)
+            let route = destination_route(&destination, parsed.account)?;
+            // AWS sends a test message through the destination; where its stream belongs to
+            // yet another account, that account's policy must still let the role write.
+            let Target::KinesisStream { account, region, stream } = &route.target;
+            if *account != route.sender.account
+                && !kinesis::may_write(deps.store.as_ref(), account, region, stream, &route.sender).await?
+            {
+                return Err(LogsError::InvalidParameter(
+                    "Could not deliver test message to specified destination. Check if the destination is valid.".to_owned(),
+                ));
+            }
+            Ok(route)
         }
         _ => Err(invalid("the destination must be a Kinesis stream or a CloudWatch Logs destination")),
     }
 }
 
-/// Where a destination delivers now (its target may have changed since a filter was made).
+/// Where a destination delivers now (its target may have changed since a filter was made),
+/// written by the destination's owner with the destination's role.
+fn destination_route(destination: &DestinationRecord, owner: &str) -> Result<Route, LogsError> {
+    Ok(Route {
+        target: destination_target(destination)?,
+        sender: Sender {
+            account: owner.to_owned(),
+            role_arn: Some(destination.role_arn.clone()),
+        },
+    })
+}
+
 fn destination_target(destination: &DestinationRecord) -> Result<Target, LogsError> {
     let parsed = Arn::parse(&destination.target_arn).ok_or_else(|| {
         LogsError::InvalidParameter(format!(
@@ -130,10 +172,7 @@ fn destination_target(destination: &DestinationRecord) -> Result<Target, LogsErr
 }
 
 /// The target of a stored filter at delivery time.
-pub(super) async fn current_target(
-    deps: &Deps,
-    filter: &FilterRecord,
-) -> Result<Target, LogsError> {
+pub(super) async fn current_target(deps: &Deps, filter: &FilterRecord) -> Result<Route, LogsError> {
     let parsed = Arn::parse(&filter.destination_arn).ok_or(LogsError::ServiceUnavailable)?;
     match parsed.service {
         "logs" => {
@@ -150,16 +189,25 @@ pub(super) async fn current_target(
                             "The specified destination does not exist.".to_owned(),
                         )
                     })?;
-            destination_target(&destination)
+            destination_route(&destination, parsed.account)
         }
-        _ => Ok(Target::KinesisStream {
-            account: parsed.account.to_owned(),
-            region: parsed.region.to_owned(),
-            stream: parsed
-                .resource
-                .strip_prefix("stream/")
-                .unwrap_or_default()
-                .to_owned(),
+        _ => Ok(Route {
+            target: Target::KinesisStream {
+                account: parsed.account.to_owned(),
+                region: parsed.region.to_owned(),
+                stream: parsed
+                    .resource
+                    .strip_prefix("stream/")
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+            sender: Sender {
+                account: filter
+                    .owner
+                    .clone()
+                    .unwrap_or_else(|| parsed.account.to_owned()),
+                role_arn: filter.role_arn.clone(),
+            },
         }),
     }
 }
@@ -171,7 +219,7 @@ pub(super) fn envelopes(
     group: &str,
     stream: &str,
     filter: &FilterRecord,
-    target: &Target,
+    route: &Route,
     events: &[EnvelopeEvent],
     at_millis: i64,
 ) -> Result<Vec<Write>, LogsError> {
@@ -181,9 +229,10 @@ pub(super) fn envelopes(
         stream.to_owned()
     };
     let delivery = Delivery {
-        target: target.clone(),
+        target: route.target.clone(),
         partition_key,
         encoding: Encoding::Gzip,
+        sender: Some(route.sender.clone()),
     };
     let mut writes = Vec::new();
     let mut chunk: Vec<&EnvelopeEvent> = Vec::new();
@@ -246,7 +295,8 @@ pub async fn put_subscription_filter(
     if let Some(role_arn) = &input.role_arn {
         check_role_arn(role_arn)?;
     }
-    let target = resolve_target(deps, ctx, &input.destination_arn).await?;
+    let route =
+        resolve_target(deps, ctx, &input.destination_arn, input.role_arn.as_deref()).await?;
     if input.destination_arn.contains(":kinesis:") && input.role_arn.is_none() {
         return Err(LogsError::InvalidParameter(
             "roleArn is required when the destination is a Kinesis stream".to_owned(),
@@ -279,6 +329,7 @@ pub async fn put_subscription_filter(
             .distribution
             .unwrap_or_else(|| "ByLogStream".to_owned()),
         creation_time: existing.map_or(ctx.received_at_millis(), |(old, _)| old.creation_time),
+        owner: Some(ctx.account_id.clone()),
     };
     let control = json!({
         "messageType": "CONTROL_MESSAGE",
@@ -293,9 +344,10 @@ pub async fn put_subscription_filter(
         }],
     });
     let delivery = Delivery {
-        target,
+        target: route.target,
         partition_key: uuid::Uuid::new_v4().to_string(),
         encoding: Encoding::Gzip,
+        sender: Some(route.sender),
     };
     deps.store
         .write(vec![
