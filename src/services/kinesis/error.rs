@@ -33,6 +33,10 @@ pub enum KinesisError {
         "The request processing has failed because of an unknown error, exception or failure."
     )]
     InternalFailure,
+    /// `ServiceUnavailableException` (503): the store cannot take the request durably now
+    /// (see `/_sluice/health`); the SDKs retry it.
+    #[error("The service is unavailable. Back off and retry the operation.")]
+    ServiceUnavailable,
 }
 
 impl KinesisError {
@@ -50,8 +54,9 @@ impl From<StoreError> for KinesisError {
                 key.name
             )),
             StoreError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "Store failure in Kinesis.");
-                KinesisError::InternalFailure
+                // The store logs its own faults and refusals, rate-limited.
+                tracing::debug!(error = %cause, "Store unavailable in Kinesis.");
+                KinesisError::ServiceUnavailable
             }
         }
     }
@@ -72,6 +77,9 @@ impl From<KinesisError> for ApiError {
                 ApiError::new("ExpiredNextTokenException", message)
             }
             KinesisError::LimitExceeded(_) => ApiError::new("LimitExceededException", message),
+            KinesisError::ServiceUnavailable => {
+                ApiError::with_status("ServiceUnavailableException", 503, message)
+            }
             KinesisError::InternalFailure => {
                 ApiError::with_status("InternalFailureException", 500, message)
             }
