@@ -34,8 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
@@ -407,8 +406,7 @@ impl Writer {
     /// doc.
     async fn transact<T>(&self, body: Step<T>) -> Result<T, StoreError> {
         let mut slot = self.connection.lock().await;
-        if self.lock_health().fault.is_some() && self.try_recover(&mut slot, false).await.is_err()
-        {
+        if self.lock_health().fault.is_some() && self.try_recover(&mut slot, false).await.is_err() {
             return Err(self.refuse());
         }
         if slot.is_none() {
@@ -820,7 +818,7 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
             }
         }
     }
-Ok(sequences)
+    Ok(sequences)
 }
 
 /// Whether a name is a plain SQL identifier (`[a-z_][a-z0-9_]*`).
