@@ -580,6 +580,31 @@ async fn a_deleted_database_file_refuses_every_later_write() {
     }
     let destination = put_destination(&client, &account, "d", &acked).await;
     assert_eq!(destination, Outcome::Refused);
+    // Every service answers a refused write with 503 ServiceUnavailableException.
+    let kinesis = common::kinesis_client_with(&server.endpoint, &account);
+    let result = kinesis
+        .create_stream()
+        .stream_name("s")
+        .shard_count(1)
+        .send()
+        .await;
+    assert_eq!(outcome("Kinesis CreateStream", result), Outcome::Refused);
+    let cloudtrail = common::cloudtrail_client_with(&server.endpoint, &account);
+    let result = cloudtrail
+        .create_event_data_store()
+        .name("store")
+        .send()
+        .await;
+    assert_eq!(
+        outcome("CloudTrail CreateEventDataStore", result),
+        Outcome::Refused
+    );
+    let appfabric = common::appfabric_client_with(&server.endpoint, &account);
+    let result = appfabric.create_app_bundle().send().await;
+    assert_eq!(
+        outcome("AppFabric CreateAppBundle", result),
+        Outcome::Refused
+    );
     let reason = assert_degraded(&server, true);
     assert!(reason.contains("sluice.db"), "{reason}");
     // It does not come back by itself: the file it wrote to is gone.
