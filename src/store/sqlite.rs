@@ -227,7 +227,7 @@ async fn probe_in_background(writer: Weak<Writer>) {
         if faulted {
             let mut connection = writer.connection.lock().await;
             // A write may have probed meanwhile; `try_recover` looks again under the lock.
-            let _ = writer.try_recover(&mut connection, true).await;
+            writer.try_recover(&mut connection, true).await;
         } else if let Err(reason) = writer.check_identity() {
             let mut connection = writer.connection.lock().await;
             *connection = None;
@@ -273,7 +273,8 @@ impl Writer {
         }
     }
 
-    /// Records a fault; the first one is logged at ERROR, later ones only replace nothing.
+    /// Records a fault and logs it at ERROR; while one is recorded, a new one only matters
+    /// (and is logged) if it is a lost database file.
     fn fail(&self, reason: String, restart_required: bool) {
         let mut health = self.lock_health();
         if let Some(fault) = &mut health.fault {
@@ -325,38 +326,34 @@ impl Writer {
 
     /// Re-opens the writer and commits a probe write, unless the fault cannot be recovered
     /// from, or (for probes started by writes, `background` false) one was tried just now.
-    /// On success the store is healthy again and `slot` holds the proven connection.
-    async fn try_recover(
-        &self,
-        slot: &mut Option<SqliteConnection>,
-        background: bool,
-    ) -> Result<(), ()> {
+    /// Returns whether the store is healthy again, with the proven connection in `slot`.
+    async fn try_recover(&self, slot: &mut Option<SqliteConnection>, background: bool) -> bool {
         {
             let mut health = self.lock_health();
             let Some(fault) = &health.fault else {
-                return Ok(());
+                return true;
             };
             if fault.restart_required {
-                return Err(());
+                return false;
             }
             let recent = health
                 .last_probe
                 .is_some_and(|at| at.elapsed() < RETRY_INTERVAL);
             if recent && !background {
-                return Err(());
+                return false;
             }
             health.last_probe = Some(Instant::now());
         }
         *slot = None;
         if let Err(reason) = self.check_identity() {
             self.fail(reason, true);
-            return Err(());
+            return false;
         }
         let mut connection = match self.options.connect().await {
             Ok(connection) => connection,
             Err(err) => {
                 tracing::debug!(error = %err, "Storage probe: cannot re-open the database.");
-                return Err(());
+                return false;
             }
         };
         let probe = step(|conn| {
@@ -384,9 +381,9 @@ impl Writer {
                 if let Err(reason) = self.check_identity() {
                     self.fail(reason, true);
                 }
-                return Err(());
+                return false;
             }
-            Err(Failure::Conflict(_)) => return Err(()),
+            Err(Failure::Conflict(_)) => return false,
         }
         *slot = Some(connection);
         let mut health = self.lock_health();
@@ -399,14 +396,14 @@ impl Writer {
             );
         }
         health.refused = 0;
-        Ok(())
+        true
     }
 
     /// One write transaction on the writer connection, with the fault handling of the module
     /// doc.
     async fn transact<T>(&self, body: Step<T>) -> Result<T, StoreError> {
         let mut slot = self.connection.lock().await;
-        if self.lock_health().fault.is_some() && self.try_recover(&mut slot, false).await.is_err() {
+        if self.lock_health().fault.is_some() && !self.try_recover(&mut slot, false).await {
             return Err(self.refuse());
         }
         if slot.is_none() {
