@@ -314,6 +314,7 @@ pub(crate) mod conformance {
     use serde_json::json;
 
     pub async fn run(store: &dyn Store) {
+        assert_eq!(store.health(), StoreHealth::durable());
         let key = RecordKey::new("test/thing", "111111111111", "us-east-1", "b");
         store
             .write(vec![Write::Put {
