@@ -28,7 +28,7 @@ pub enum KinesisError {
     /// A quota would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
-    /// The store failed or was changed concurrently; the client may retry.
+    /// A stored record could not be encoded or read back; the client may retry.
     #[error(
         "The request processing has failed because of an unknown error, exception or failure."
     )]
