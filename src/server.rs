@@ -186,15 +186,39 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
     response
 }
 
+/// Readiness, and whether writes are durable: `"status":"degraded"` with 503 while the store
+/// refuses writes, so that a load balancer or an operator sees it (reads may still work).
 fn health(state: &AppState) -> Response {
+    let storage = state.store.health();
+    let since = storage.since.and_then(|since| {
+        time::OffsetDateTime::from(since)
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    });
     let body = json!({
-        "status": "ready",
+        "status": if storage.durable { "ready" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "services": state.registry.names(),
         "auth": if state.authenticator.is_strict() { "strict" } else { "emulator" },
+        "storage": if storage.durable {
+            json!({ "durable": true })
+        } else {
+            json!({
+                "durable": false,
+                "reason": storage.reason,
+                "since": since,
+                "refusedWrites": storage.refused_writes,
+                "restartRequired": storage.restart_required,
+            })
+        },
     });
+    let status = if storage.durable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
-        StatusCode::OK,
+        status,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )

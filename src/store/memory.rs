@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, Write};
+use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, Write};
 
 /// The in-memory store. A mutex is enough: no lock is held across an `.await`.
 #[derive(Default)]
@@ -200,6 +200,11 @@ impl Store for MemoryStore {
         state.logs.clear();
         state.tables.clear();
         Ok(())
+    }
+
+    fn health(&self) -> StoreHealth {
+        // Nothing here can fail half-way, and nothing was promised beyond the process.
+        StoreHealth::durable()
     }
 }
 

@@ -151,14 +151,52 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
+        // Logged here, once, because the services answer 503 without logging each refusal
+        // (the SQLite store logs its own write faults and refusals, rate-limited).
+        tracing::error!(error = %err, "Store backend error.");
         StoreError::Unavailable(err.to_string())
+    }
+}
+
+/// Whether the store can acknowledge writes durably right now, for `/_sluice/health`.
+///
+/// While `durable` is false every write is refused with [`StoreError::Unavailable`] (reads may
+/// still work), so a client is never told that something is stored when it may not be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Writes are being committed durably.
+    pub durable: bool,
+    /// Why not, when not: the error that stopped writes.
+    pub reason: Option<String>,
+    /// Since when writes have been refused.
+    pub since: Option<std::time::SystemTime>,
+    /// Writes refused since then.
+    pub refused_writes: u64,
+    /// The store cannot recover by itself (its database file was deleted or replaced while
+    /// running); only a restart, which opens whatever file is there then, ends the refusals.
+    pub restart_required: bool,
+}
+
+impl StoreHealth {
+    /// A store that is taking writes.
+    pub fn durable() -> Self {
+        Self {
+            durable: true,
+            reason: None,
+            since: None,
+            refused_writes: 0,
+            restart_required: false,
+        }
     }
 }
 
 /// The storage interface.
 ///
 /// Contract: `write` applies all of a batch or none of it, checks every `Expect` inside the same
-/// transaction, and returns only after the batch is durable. `list` returns records of one kind,
+/// transaction, and returns only after the batch is durable. After a write error whose outcome
+/// it cannot prove (anything but a clean conflict or refused statement), a store acknowledges
+/// no further write until it has proved again that it can commit; [`Store::health`] says so
+/// meanwhile. `list` returns records of one kind,
 /// account and region whose names start with `prefix` and sort strictly after `after`, in
 /// ascending byte order of the name, at most `limit` of them.
 #[async_trait]
@@ -212,6 +250,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every record and log (settings stay), for test suites that start clean.
     async fn reset(&self) -> Result<(), StoreError>;
+
+    /// Whether writes are being committed durably now; cheap, never waits on a write.
+    fn health(&self) -> StoreHealth;
 }
 
 /// A row value as stored: text, or null; nested values become JSON text.
@@ -273,6 +314,7 @@ pub(crate) mod conformance {
     use serde_json::json;
 
     pub async fn run(store: &dyn Store) {
+        assert_eq!(store.health(), StoreHealth::durable());
         let key = RecordKey::new("test/thing", "111111111111", "us-east-1", "b");
         store
             .write(vec![Write::Put {

@@ -3,21 +3,166 @@
 //! Durability: WAL journal with `synchronous = FULL`, so a committed batch survives a process
 //! crash and a power cut. Writes go through a single connection, which keeps SQLite's one
 //! writer free of busy retries; reads use a pool of their own and never wait for writes.
+//!
+//! **Invariant:** a write is acknowledged only if its `COMMIT` returned OK on a connection
+//! that was outside any transaction before its `BEGIN`, and `sluice.db` is still the file that
+//! was opened. Any other failure of a write (disk full, read-only or failing disk, a lost
+//! database file) is a *fault*: the writer connection is dropped, never reused, and every
+//! later write is refused with [`StoreError::Unavailable`] until a fresh connection commits a
+//! probe write. Probes run on the next write attempt (at most one a second) and in the
+//! background every [`PROBE_INTERVAL`], so writes come back by themselves once space or write
+//! access does. A database file deleted or replaced while running is not recovered from: the
+//! data acknowledged so far lives in the unlinked file, and only a restart (which opens
+//! whatever is at the path then) should decide what happens next.
+//!
+//! Why not sqlx's `Transaction`: after a failed `COMMIT` (SQLite rolls back on `SQLITE_FULL`
+//! and I/O errors), sqlx 0.8 keeps its transaction-depth counter raised, so the next `begin()`
+//! issues a `SAVEPOINT` that silently opens a transaction which is never committed, and
+//! every later write "succeeds" inside it and is lost. Writes here therefore issue
+//! `BEGIN IMMEDIATE`, `COMMIT` and `ROLLBACK` themselves, on a connection nothing else uses,
+//! and run in a task of their own so that a cancelled request cannot leave one half-done.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::future::Future;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Column, Row, SqlitePool};
+use sqlx::error::ErrorKind;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
-use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, Write};
+use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, Write};
+
+/// How often the background task probes a faulted store, and checks that `sluice.db` is still
+/// the opened file.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The shortest time between two probes started by write attempts, so that a flood of
+/// refused writes does not become a flood of probes.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The shortest time between two warnings about refused writes.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The setting a probe write updates.
+const PROBE_SETTING: &str = "sluice.store.probe";
 
 /// The SQLite store.
 pub struct SqliteStore {
     reader: SqlitePool,
-    writer: SqlitePool,
+    writer: Arc<Writer>,
+    prober: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.prober.abort();
+    }
+}
+
+/// The device and inode of the database file: what "the same file" means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<Self> {
+        let metadata = std::fs::metadata(path)?;
+        Ok(Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
+}
+
+/// The one writer connection, and the health it proves or disproves.
+struct Writer {
+    options: SqliteConnectOptions,
+    path: PathBuf,
+    identity: FileIdentity,
+    /// `None` after a fault: a connection that failed is never used again.
+    connection: tokio::sync::Mutex<Option<SqliteConnection>>,
+    /// Never held across an `.await`, so `health()` never waits on a write.
+    health: Mutex<Health>,
+}
+
+#[derive(Default)]
+struct Health {
+    fault: Option<Fault>,
+    refused: u64,
+    last_warning: Option<Instant>,
+    last_probe: Option<Instant>,
+}
+
+struct Fault {
+    reason: String,
+    since: SystemTime,
+    started: Instant,
+    restart_required: bool,
+}
+
+/// How one step of a write ended, when not with success.
+enum Failure {
+    /// An expectation did not hold; nothing was written.
+    Conflict(RecordKey),
+    /// A statement was refused for what it asked (a duplicate key, a bad name); nothing was
+    /// written and the connection is fine.
+    Rejected(String),
+    /// Anything else: the outcome is unknown and the connection is suspect.
+    Fault(String),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(err: sqlx::Error) -> Self {
+        let rejected = matches!(&err, sqlx::Error::Database(db) if matches!(
+            db.kind(),
+            ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation
+        ));
+        if rejected {
+            Failure::Rejected(err.to_string())
+        } else {
+            Failure::Fault(err.to_string())
+        }
+    }
+}
+
+/// Runs one statement text on the writer. Boxed as `Send` here, where the connection's
+/// lifetime is concrete: spawned tasks otherwise ask for sqlx's `Executor` for every lifetime.
+fn execute<'c>(
+    connection: &'c mut SqliteConnection,
+    sql: &'static str,
+) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'c>> {
+    Box::pin(async move {
+        sqlx::query(sql)
+            .execute(connection)
+            .await
+            .map(|_| ())
+            .map_err(|err| Failure::Fault(err.to_string()))
+    })
+}
+
+type StepFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, Failure>> + Send + 'c>>;
+
+/// The statements of one write transaction, run between the writer's `BEGIN` and `COMMIT`.
+type Step<T> = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> StepFuture<'c, T> + Send>;
+
+fn step<T, F>(body: F) -> Step<T>
+where
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> StepFuture<'c, T> + Send + 'static,
+{
+    Box::new(body)
 }
 
 impl SqliteStore {
@@ -33,19 +178,284 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+        let mut connection = options.connect().await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
+            .run(&mut connection)
             .await
             .map_err(|err| StoreError::Unavailable(format!("migration failed: {err}")))?;
+        let identity = FileIdentity::of(&path).map_err(|err| {
+            StoreError::Unavailable(format!("cannot stat {}: {err}", path.display()))
+        })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(Self { reader, writer })
+        let writer = Arc::new(Writer {
+            // A re-opened writer must find the file it lost, never create an empty one.
+            options: options.create_if_missing(false),
+            path,
+            identity,
+            connection: tokio::sync::Mutex::new(Some(connection)),
+            health: Mutex::new(Health::default()),
+        });
+        let prober = tokio::spawn(probe_in_background(Arc::downgrade(&writer)));
+        Ok(Self {
+            reader,
+            writer,
+            prober,
+        })
+    }
+
+    /// Runs `body` as one write transaction in a task of its own (see the module doc).
+    async fn transact<T: Send + 'static>(&self, body: Step<T>) -> Result<T, StoreError> {
+        let writer = self.writer.clone();
+        tokio::spawn(async move { writer.transact(body).await })
+            .await
+            .map_err(|err| StoreError::Unavailable(format!("write task failed: {err}")))?
+    }
+}
+
+/// Every [`PROBE_INTERVAL`]: probes a faulted store, or checks that a healthy one still writes
+/// to the file it opened. Ends when the store is dropped.
+async fn probe_in_background(writer: Weak<Writer>) {
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let Some(writer) = writer.upgrade() else {
+            return;
+        };
+        let faulted = writer.lock_health().fault.is_some();
+        if faulted {
+            let mut connection = writer.connection.lock().await;
+            // A write may have probed meanwhile; `try_recover` looks again under the lock.
+            writer.try_recover(&mut connection, true).await;
+        } else if let Err(reason) = writer.check_identity() {
+            let mut connection = writer.connection.lock().await;
+            *connection = None;
+            writer.fail(reason, true);
+        }
+    }
+}
+
+impl Writer {
+    fn lock_health(&self) -> std::sync::MutexGuard<'_, Health> {
+        // Health is a few plain fields, consistent after any panic.
+        self.health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn health(&self) -> StoreHealth {
+        let health = self.lock_health();
+        match &health.fault {
+            None => StoreHealth::durable(),
+            Some(fault) => StoreHealth {
+                durable: false,
+                reason: Some(fault.reason.clone()),
+                since: Some(fault.since),
+                refused_writes: health.refused,
+                restart_required: fault.restart_required,
+            },
+        }
+    }
+
+    /// Whether `sluice.db` is still the file this store opened.
+    fn check_identity(&self) -> Result<(), String> {
+        match FileIdentity::of(&self.path) {
+            Ok(identity) if identity == self.identity => Ok(()),
+            Ok(_) => Err(format!(
+                "{} was replaced by another file while Sluice was running",
+                self.path.display()
+            )),
+            Err(err) => Err(format!(
+                "{} can no longer be found ({err}); it was deleted or moved while Sluice was running",
+                self.path.display()
+            )),
+        }
+    }
+
+    /// Records a fault and logs it at ERROR; while one is recorded, a new one only matters
+    /// (and is logged) if it is a lost database file.
+    fn fail(&self, reason: String, restart_required: bool) {
+        let mut health = self.lock_health();
+        if let Some(fault) = &mut health.fault {
+            // Already refusing; a lost file outranks a full disk.
+            if restart_required && !fault.restart_required {
+                tracing::error!(error = %reason, "Storage lost its database file; every write is refused until Sluice restarts.");
+                fault.reason = reason;
+                fault.restart_required = true;
+            }
+            return;
+        }
+        if restart_required {
+            tracing::error!(error = %reason, "Storage lost its database file; every write is refused until Sluice restarts.");
+        } else {
+            tracing::error!(error = %reason, "Storage write failed; every write is refused until a probe write commits.");
+        }
+        health.fault = Some(Fault {
+            reason,
+            since: SystemTime::now(),
+            started: Instant::now(),
+            restart_required,
+        });
+        health.refused = 0;
+        health.last_warning = None;
+        health.last_probe = Some(Instant::now());
+    }
+
+    /// Counts a refused write, warns at most every [`WARN_INTERVAL`], and builds its error.
+    fn refuse(&self) -> StoreError {
+        let mut health = self.lock_health();
+        health.refused += 1;
+        let refused = health.refused;
+        let warn_now = health
+            .last_warning
+            .is_none_or(|at| at.elapsed() >= WARN_INTERVAL);
+        if warn_now {
+            health.last_warning = Some(Instant::now());
+        }
+        let reason = health
+            .fault
+            .as_ref()
+            .map_or_else(String::new, |fault| fault.reason.clone());
+        drop(health);
+        if warn_now {
+            tracing::warn!(refused_writes = refused, cause = %reason, "Write refused: storage is not durable.");
+        }
+        StoreError::Unavailable(format!("storage is not durable, write refused: {reason}"))
+    }
+
+    /// Re-opens the writer and commits a probe write, unless the fault cannot be recovered
+    /// from, or (for probes started by writes, `background` false) one was tried just now.
+    /// Returns whether the store is healthy again, with the proven connection in `slot`.
+    async fn try_recover(&self, slot: &mut Option<SqliteConnection>, background: bool) -> bool {
+        {
+            let mut health = self.lock_health();
+            let Some(fault) = &health.fault else {
+                return true;
+            };
+            if fault.restart_required {
+                return false;
+            }
+            let recent = health
+                .last_probe
+                .is_some_and(|at| at.elapsed() < RETRY_INTERVAL);
+            if recent && !background {
+                return false;
+            }
+            health.last_probe = Some(Instant::now());
+        }
+        *slot = None;
+        if let Err(reason) = self.check_identity() {
+            self.fail(reason, true);
+            return false;
+        }
+        let mut connection = match self.options.connect().await {
+            Ok(connection) => connection,
+            Err(err) => {
+                tracing::debug!(error = %err, "Storage probe: cannot re-open the database.");
+                return false;
+            }
+        };
+        let probe = step(|conn| {
+            Box::pin(async move {
+                let now = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis()
+                    .to_string();
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES (?, ?)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )
+                .bind(PROBE_SETTING)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        });
+        match self.run(&mut connection, probe).await {
+            Ok(()) => {}
+            Err(Failure::Fault(reason) | Failure::Rejected(reason)) => {
+                tracing::debug!(error = %reason, "Storage probe failed.");
+                if let Err(reason) = self.check_identity() {
+                    self.fail(reason, true);
+                }
+                return false;
+            }
+            Err(Failure::Conflict(_)) => return false,
+        }
+        *slot = Some(connection);
+        let mut health = self.lock_health();
+        if let Some(fault) = health.fault.take() {
+            tracing::info!(
+                refused_writes = health.refused,
+                down_for_ms = fault.started.elapsed().as_millis() as u64,
+                cause = %fault.reason,
+                "Storage recovered: a probe write committed, writes are accepted again."
+            );
+        }
+        health.refused = 0;
+        true
+    }
+
+    /// One write transaction on the writer connection, with the fault handling of the module
+    /// doc.
+    async fn transact<T>(&self, body: Step<T>) -> Result<T, StoreError> {
+        let mut slot = self.connection.lock().await;
+        if self.lock_health().fault.is_some() && !self.try_recover(&mut slot, false).await {
+            return Err(self.refuse());
+        }
+        if slot.is_none() {
+            match self.options.connect().await {
+                Ok(connection) => *slot = Some(connection),
+                Err(err) => {
+                    let reason = format!("cannot open the database: {err}");
+                    self.fail(reason.clone(), false);
+                    return Err(StoreError::Unavailable(reason));
+                }
+            }
+        }
+        let Some(connection) = slot.as_mut() else {
+            return Err(self.refuse());
+        };
+        match self.run(connection, body).await {
+            Ok(value) => Ok(value),
+            Err(Failure::Conflict(key)) => Err(StoreError::Conflict(key)),
+            Err(Failure::Rejected(reason)) => Err(StoreError::Unavailable(reason)),
+            Err(Failure::Fault(reason)) => {
+                *slot = None;
+                let lost = self.check_identity();
+                let restart_required = lost.is_err();
+                let reason = lost.err().unwrap_or(reason);
+                self.fail(reason.clone(), restart_required);
+                Err(StoreError::Unavailable(reason))
+            }
+        }
+    }
+
+    /// `BEGIN IMMEDIATE`, the body, then `COMMIT` and a check that the file is still the one
+    /// opened, or `ROLLBACK` after a conflict or a rejected statement. A failed `ROLLBACK`
+    /// is a fault too: the connection's state is then unknown.
+    async fn run<T>(&self, connection: &mut SqliteConnection, body: Step<T>) -> Result<T, Failure> {
+        execute(connection, "BEGIN IMMEDIATE").await?;
+        match body(connection).await {
+            Ok(value) => {
+                execute(connection, "COMMIT").await?;
+                self.check_identity().map_err(Failure::Fault)?;
+                Ok(value)
+            }
+            Err(failure @ (Failure::Conflict(_) | Failure::Rejected(_))) => {
+                match execute(connection, "ROLLBACK").await {
+                    Ok(()) => Err(failure),
+                    Err(Failure::Fault(err) | Failure::Rejected(err)) => {
+                        Err(Failure::Fault(format!("rollback failed: {err}")))
+                    }
+                    Err(conflict @ Failure::Conflict(_)) => Err(conflict),
+                }
+            }
+            Err(fault) => Err(fault),
+        }
     }
 }
 
@@ -112,148 +522,8 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, batch: Vec<Write>) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let mut sequences = Vec::new();
-        // The tail of each log appended to in this batch, read once: a batch of a thousand
-        // events into one stream costs one MAX query, not a thousand.
-        let mut tails: HashMap<&RecordKey, i64> = HashMap::new();
-        for write in &batch {
-            let (key, expect) = match write {
-                Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
-                Write::Append { log, entry } => {
-                    let tail = match tails.get(log) {
-                        Some(tail) => *tail,
-                        None => {
-                            sqlx::query_scalar(
-                                "SELECT COALESCE(MAX(sequence), 0) FROM log_entries
-                                 WHERE kind = ? AND account = ? AND region = ? AND log = ?",
-                            )
-                            .bind(log.kind)
-                            .bind(&log.account)
-                            .bind(&log.region)
-                            .bind(&log.name)
-                            .fetch_one(&mut *tx)
-                            .await?
-                        }
-                    };
-                    tails.insert(log, tail + 1);
-                    sqlx::query(
-                        "INSERT INTO log_entries (kind, account, region, log, sequence, at_millis, meta, data)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(log.kind)
-                    .bind(&log.account)
-                    .bind(&log.region)
-                    .bind(&log.name)
-                    .bind(tail + 1)
-                    .bind(entry.at_millis)
-                    .bind(&entry.meta)
-                    .bind(&entry.data)
-                    .execute(&mut *tx)
-                    .await?;
-                    sequences.push(tail + 1);
-                    continue;
-                }
-                Write::Insert { table, row } => {
-                    // Table and column names come from the code, never from a request; check
-                    // them anyway before they go into the statement text.
-                    let names_ok =
-                        is_identifier(table) && row.iter().all(|(column, _)| is_identifier(column));
-                    if !names_ok {
-                        return Err(StoreError::Unavailable(format!(
-                            "invalid table or column name in {table}"
-                        )));
-                    }
-                    let columns: Vec<&str> = row.iter().map(|(column, _)| *column).collect();
-                    let placeholders = vec!["?"; columns.len()].join(", ");
-                    let statement = format!(
-                        "INSERT INTO {table} ({}) VALUES ({placeholders})",
-                        columns.join(", ")
-                    );
-                    let mut query = sqlx::query(&statement);
-                    for (_, value) in row {
-                        query = query.bind(super::column_text(value));
-                    }
-                    query.execute(&mut *tx).await?;
-                    continue;
-                }
-                Write::TrimLog { log, before } => {
-                    sqlx::query(
-                        "DELETE FROM log_entries
-                         WHERE kind = ? AND account = ? AND region = ? AND log = ? AND sequence < ?",
-                    )
-                    .bind(log.kind)
-                    .bind(&log.account)
-                    .bind(&log.region)
-                    .bind(&log.name)
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?;
-                    continue;
-                }
-                Write::DeleteLog { log } => {
-                    tails.remove(log);
-                    sqlx::query("DELETE FROM log_entries WHERE kind = ? AND account = ? AND region = ? AND log = ?")
-                        .bind(log.kind)
-                        .bind(&log.account)
-                        .bind(&log.region)
-                        .bind(&log.name)
-                        .execute(&mut *tx)
-                        .await?;
-                    continue;
-                }
-            };
-            let current: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?",
-            )
-            .bind(key.kind)
-            .bind(&key.account)
-            .bind(&key.region)
-            .bind(&key.name)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let holds = match expect {
-                Expect::Any => true,
-                Expect::Absent => current.is_none(),
-                Expect::Version(version) => current == Some(version),
-            };
-            if !holds {
-                return Err(StoreError::Conflict(key.clone()));
-            }
-            match write {
-                Write::Put { body, .. } => {
-                    sqlx::query(
-                        "INSERT INTO records (kind, account, region, name, version, body)
-                         VALUES (?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (kind, account, region, name)
-                         DO UPDATE SET version = excluded.version, body = excluded.body",
-                    )
-                    .bind(key.kind)
-                    .bind(&key.account)
-                    .bind(&key.region)
-                    .bind(&key.name)
-                    .bind(current.unwrap_or(0) + 1)
-                    .bind(body.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::Append { .. }
-                | Write::DeleteLog { .. }
-                | Write::TrimLog { .. }
-                | Write::Insert { .. } => {}
-                Write::Delete { .. } => {
-                    sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
-                        .bind(key.kind)
-                        .bind(&key.account)
-                        .bind(&key.region)
-                        .bind(&key.name)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(sequences)
+        self.transact(step(move |conn| Box::pin(apply_batch(conn, batch))))
+            .await
     }
 
     async fn read_log(
@@ -356,38 +626,196 @@ impl Store for SqliteStore {
     }
 
     async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&self.writer)
-        .await?;
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-                .bind(name)
-                .fetch_one(&self.writer)
-                .await?,
-        )
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.transact(step(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES (?, ?)
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&name)
+                .bind(&value)
+                .execute(&mut *conn)
+                .await?;
+                Ok(
+                    sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                        .bind(&name)
+                        .fetch_one(&mut *conn)
+                        .await?,
+                )
+            })
+        }))
+        .await
     }
 
     async fn reset(&self) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        // Every table the migrations made, but the settings and the migration history.
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table'
-             AND name NOT IN ('settings', '_sqlx_migrations') AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for table in tables.iter().filter(|name| is_identifier(name)) {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
+        self.transact(step(|conn| {
+            Box::pin(async move {
+                // Every table the migrations made, but the settings and the migration history.
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'
+                     AND name NOT IN ('settings', '_sqlx_migrations') AND name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(&mut *conn)
                 .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                for table in tables.iter().filter(|name| is_identifier(name)) {
+                    sqlx::query(&format!("DELETE FROM {table}"))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        }))
+        .await
     }
+
+    fn health(&self) -> StoreHealth {
+        self.writer.health()
+    }
+}
+
+/// The statements of one batch (see [`Store::write`]), inside the writer's transaction.
+async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<Vec<i64>, Failure> {
+    let mut sequences = Vec::new();
+    // The tail of each log appended to in this batch, read once: a batch of a thousand
+    // events into one stream costs one MAX query, not a thousand.
+    let mut tails: HashMap<&RecordKey, i64> = HashMap::new();
+    for write in &batch {
+        let (key, expect) = match write {
+            Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
+            Write::Append { log, entry } => {
+                let tail = match tails.get(log) {
+                    Some(tail) => *tail,
+                    None => {
+                        sqlx::query_scalar(
+                            "SELECT COALESCE(MAX(sequence), 0) FROM log_entries
+                             WHERE kind = ? AND account = ? AND region = ? AND log = ?",
+                        )
+                        .bind(log.kind)
+                        .bind(&log.account)
+                        .bind(&log.region)
+                        .bind(&log.name)
+                        .fetch_one(&mut *conn)
+                        .await?
+                    }
+                };
+                tails.insert(log, tail + 1);
+                sqlx::query(
+                    "INSERT INTO log_entries (kind, account, region, log, sequence, at_millis, meta, data)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(log.kind)
+                .bind(&log.account)
+                .bind(&log.region)
+                .bind(&log.name)
+                .bind(tail + 1)
+                .bind(entry.at_millis)
+                .bind(&entry.meta)
+                .bind(&entry.data)
+                .execute(&mut *conn)
+                .await?;
+                sequences.push(tail + 1);
+                continue;
+            }
+            Write::Insert { table, row } => {
+                // Table and column names come from the code, never from a request; check
+                // them anyway before they go into the statement text.
+                let names_ok =
+                    is_identifier(table) && row.iter().all(|(column, _)| is_identifier(column));
+                if !names_ok {
+                    return Err(Failure::Rejected(format!(
+                        "invalid table or column name in {table}"
+                    )));
+                }
+                let columns: Vec<&str> = row.iter().map(|(column, _)| *column).collect();
+                let placeholders = vec!["?"; columns.len()].join(", ");
+                let statement = format!(
+                    "INSERT INTO {table} ({}) VALUES ({placeholders})",
+                    columns.join(", ")
+                );
+                let mut query = sqlx::query(&statement);
+                for (_, value) in row {
+                    query = query.bind(super::column_text(value));
+                }
+                query.execute(&mut *conn).await?;
+                continue;
+            }
+            Write::TrimLog { log, before } => {
+                sqlx::query(
+                    "DELETE FROM log_entries
+                     WHERE kind = ? AND account = ? AND region = ? AND log = ? AND sequence < ?",
+                )
+                .bind(log.kind)
+                .bind(&log.account)
+                .bind(&log.region)
+                .bind(&log.name)
+                .bind(before)
+                .execute(&mut *conn)
+                .await?;
+                continue;
+            }
+            Write::DeleteLog { log } => {
+                tails.remove(log);
+                sqlx::query("DELETE FROM log_entries WHERE kind = ? AND account = ? AND region = ? AND log = ?")
+                    .bind(log.kind)
+                    .bind(&log.account)
+                    .bind(&log.region)
+                    .bind(&log.name)
+                    .execute(&mut *conn)
+                    .await?;
+                continue;
+            }
+        };
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?",
+        )
+        .bind(key.kind)
+        .bind(&key.account)
+        .bind(&key.region)
+        .bind(&key.name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let holds = match expect {
+            Expect::Any => true,
+            Expect::Absent => current.is_none(),
+            Expect::Version(version) => current == Some(version),
+        };
+        if !holds {
+            return Err(Failure::Conflict(key.clone()));
+        }
+        match write {
+            Write::Put { body, .. } => {
+                sqlx::query(
+                    "INSERT INTO records (kind, account, region, name, version, body)
+                     VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (kind, account, region, name)
+                     DO UPDATE SET version = excluded.version, body = excluded.body",
+                )
+                .bind(key.kind)
+                .bind(&key.account)
+                .bind(&key.region)
+                .bind(&key.name)
+                .bind(current.unwrap_or(0) + 1)
+                .bind(body.to_string())
+                .execute(&mut *conn)
+                .await?;
+            }
+            Write::Append { .. }
+            | Write::DeleteLog { .. }
+            | Write::TrimLog { .. }
+            | Write::Insert { .. } => {}
+            Write::Delete { .. } => {
+                sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
+                    .bind(key.kind)
+                    .bind(&key.account)
+                    .bind(&key.region)
+                    .bind(&key.name)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(sequences)
 }
 
 /// Whether a name is a plain SQL identifier (`[a-z_][a-z0-9_]*`).

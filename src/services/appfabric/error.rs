@@ -80,11 +80,10 @@ pub enum AppFabricError {
     /// does the client see a `ConflictException`.
     #[error("Another request changed the resource at the same time; retry the request.")]
     Contended,
-    /// `InternalServerException` (500): the store failed. The cause is logged, not sent.
-    #[error(
-        "The request processing has failed because of an unknown error, exception or failure."
-    )]
-    Internal,
+    /// `ServiceUnavailableException` (503): the store cannot take the request durably now
+    /// (see `/_sluice/health`); the SDKs retry it. The cause is logged, not sent.
+    #[error("The service is unavailable. Back off and retry the operation.")]
+    ServiceUnavailable,
 }
 
 impl AppFabricError {
@@ -131,8 +130,9 @@ impl From<StoreError> for AppFabricError {
         match err {
             StoreError::Conflict(_) => AppFabricError::Contended,
             StoreError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "Store failure in AppFabric.");
-                AppFabricError::Internal
+                // The store logs its own faults and refusals, rate-limited.
+                tracing::debug!(error = %cause, "Store unavailable in AppFabric.");
+                AppFabricError::ServiceUnavailable
             }
         }
     }
@@ -178,8 +178,8 @@ impl From<AppFabricError> for ApiError {
             AppFabricError::Contended => ApiError::with_status("ConflictException", 409, message)
                 .field("resourceId", "")
                 .field("resourceType", ""),
-            AppFabricError::Internal => {
-                ApiError::with_status("InternalServerException", 500, message)
+            AppFabricError::ServiceUnavailable => {
+                ApiError::with_status("ServiceUnavailableException", 503, message)
             }
         }
     }

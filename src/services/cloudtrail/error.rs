@@ -101,11 +101,10 @@ pub enum CloudTrailError {
     /// Two writers changed the same resource at once; the later one is refused.
     #[error("You are trying to update a resource when another request is in progress. Allow sufficient wait time for the previous request to complete, then retry your request.")]
     Conflict,
-    /// The store failed; the client may retry.
-    #[error(
-        "The request processing has failed because of an unknown error, exception or failure."
-    )]
-    InternalFailure,
+    /// `ServiceUnavailableException` (503): the store cannot take the request durably now
+    /// (see `/_sluice/health`); the SDKs retry it.
+    #[error("The service is unavailable. Back off and retry the operation.")]
+    ServiceUnavailable,
 }
 
 impl CloudTrailError {
@@ -134,8 +133,9 @@ impl From<StoreError> for CloudTrailError {
         match err {
             StoreError::Conflict(_) => CloudTrailError::Conflict,
             StoreError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "Store failure in CloudTrail.");
-                CloudTrailError::InternalFailure
+                // The store logs its own faults and refusals, rate-limited.
+                tracing::debug!(error = %cause, "Store unavailable in CloudTrail.");
+                CloudTrailError::ServiceUnavailable
             }
         }
     }
@@ -180,8 +180,10 @@ impl From<CloudTrailError> for ApiError {
             // CloudTrail's Smithy model gives ConflictException 409 (httpError and
             // awsQueryError httpResponseCode); the botocore model carries no statuses.
             E::Conflict => return cloudtrail_error("ConflictException", 409, message),
-            // A server fault: 500, which the SDKs retry.
-            E::InternalFailure => return ApiError::with_status("InternalFailure", 500, message),
+            // A server fault: 503, which the SDKs retry.
+            E::ServiceUnavailable => {
+                return cloudtrail_error("ServiceUnavailableException", 503, message)
+            }
         };
         // The Smithy model gives CloudTrail's other client errors 400 (those checked:
         // CloudTrailAccessNotEnabled, CloudTrailInvalidClientTokenId,

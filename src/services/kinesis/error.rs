@@ -31,11 +31,15 @@ pub enum KinesisError {
     /// A quota would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
-    /// The store failed or was changed concurrently; the client may retry.
+    /// A stored record could not be encoded or read back; the client may retry.
     #[error(
         "The request processing has failed because of an unknown error, exception or failure."
     )]
     InternalFailure,
+    /// `ServiceUnavailableException` (503): the store cannot take the request durably now
+    /// (see `/_sluice/health`); the SDKs retry it.
+    #[error("The service is unavailable. Back off and retry the operation.")]
+    ServiceUnavailable,
 }
 
 impl KinesisError {
@@ -53,8 +57,9 @@ impl From<StoreError> for KinesisError {
                 key.name
             )),
             StoreError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "Store failure in Kinesis.");
-                KinesisError::InternalFailure
+                // The store logs its own faults and refusals, rate-limited.
+                tracing::debug!(error = %cause, "Store unavailable in Kinesis.");
+                KinesisError::ServiceUnavailable
             }
         }
     }
@@ -76,6 +81,9 @@ impl From<KinesisError> for ApiError {
             }
             KinesisError::LimitExceeded(_) => ApiError::new("LimitExceededException", message),
             KinesisError::AccessDenied(_) => ApiError::new("AccessDeniedException", message),
+            KinesisError::ServiceUnavailable => {
+                ApiError::with_status("ServiceUnavailableException", 503, message)
+            }
             KinesisError::InternalFailure => {
                 ApiError::with_status("InternalFailureException", 500, message)
             }

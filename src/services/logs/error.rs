@@ -54,7 +54,8 @@ impl From<StoreError> for LogsError {
         match err {
             StoreError::Conflict(_) => LogsError::OperationAborted,
             StoreError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "Store failure in CloudWatch Logs.");
+                // The store logs its own faults and refusals, rate-limited.
+                tracing::debug!(error = %cause, "Store unavailable in CloudWatch Logs.");
                 LogsError::ServiceUnavailable
             }
         }
