@@ -76,6 +76,7 @@ pub fn enqueue(delivery: &Delivery, body: Vec<u8>, at_millis: i64) -> Result<Wri
             at_millis,
             meta,
             data: body,
+            span: None,
         },
     })
 }
@@ -252,6 +253,7 @@ impl Pipeline {
             at_millis: entry.at_millis,
             meta,
             data: entry.data.clone(),
+            span: None,
         };
         self.store.write(vec![Write::Append { log, entry }]).await?;
         Ok(())

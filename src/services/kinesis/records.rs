@@ -85,6 +85,7 @@ pub(super) fn append(
         at_millis,
         meta: partition_key,
         data,
+        span: None,
     };
     Ok((
         shard.id.clone(),

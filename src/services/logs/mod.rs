@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod groups;
 pub mod pattern;
+mod reader;
 mod subscriptions;
 mod tags;
 
