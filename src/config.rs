@@ -109,6 +109,8 @@ pub struct ValidatedConfig {
     pub exit_with_stdin: bool,
     /// Do not start the delivery worker (tests of crash recovery between accept and deliver).
     pub pause_delivery: bool,
+    /// Time between retention sweeps.
+    pub sweep_interval: std::time::Duration,
 }
 
 /// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
@@ -186,6 +188,11 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
             "refusing to listen on {listen} in emulator mode, where any key is accepted: use --auth strict with credentials, or --allow-remote-emulator if you really mean it"
         );
     }
+    let sweep_interval = match args.sweep_interval {
+        Some(0) => bail!("--sweep-interval must be at least 1 second"),
+        Some(seconds) => std::time::Duration::from_secs(seconds),
+        None => crate::sweeper::DEFAULT_INTERVAL,
+    };
     Ok(ValidatedConfig {
         listen,
         data_dir,
@@ -193,6 +200,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         allowed_origins: file.cors.allowed_origins,
         exit_with_stdin: args.exit_with_stdin,
         pause_delivery: args.pause_delivery,
+        sweep_interval,
     })
 }
 

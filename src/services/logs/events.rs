@@ -216,6 +216,19 @@ pub async fn put_log_events(
             }
         }
         batch.push(put(key.clone(), &record, Expect::Version(version))?);
+        // Refused rather than queued without end when delivery is far behind; the events of
+        // a refused batch are not stored either, so nothing acknowledged is ever dropped.
+        if queued {
+            let pending = crate::pipeline::pending(&*deps.store).await?;
+            if pending >= crate::pipeline::MAX_PENDING_DELIVERIES {
+                tracing::warn!(
+                    pending,
+                    group = %group,
+                    "Delivery is behind; refusing PutLogEvents that would queue more."
+                );
+                return Err(LogsError::DeliveryBacklog { pending });
+            }
+        }
         match deps.store.write(batch).await {
             Ok(_) => {
                 if queued {

@@ -11,7 +11,7 @@ use super::{
 use crate::arn;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
-use crate::store::{Expect, RecordKey, StoreError, Write};
+use crate::store::{Expect, RecordKey, Store, StoreError, Write};
 use crate::token::TokenError;
 
 /// The retention periods AWS accepts, in days.
@@ -84,6 +84,65 @@ impl Expiry {
     /// Whether an event with this timestamp and ingestion time is hidden.
     pub fn hides(&self, timestamp: i64, ingestion_time: i64) -> bool {
         timestamp < self.cutoff && self.spared_before.is_none_or(|set_at| ingestion_time >= set_at)
+    }
+}
+
+/// Records visited per scan, and entries removed per transaction, by [`expire`].
+const SCAN_PAGE: usize = 256;
+const EXPIRE_CHUNK: usize = 1_000;
+
+/// Removes stored batches whose newest event is past their group's retention, at most about
+/// `limit`, a bounded transaction at a time; returns how many went. While the grace after a
+/// policy change runs, a group's storage is left alone (reads already hide what expired
+/// under the policy). Each stream keeps its last batch, so numbering carries on.
+pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    let mut after: Option<RecordKey> = None;
+    loop {
+        let page = store.scan(LOG_GROUP, after.as_ref(), SCAN_PAGE).await?;
+        for record in &page {
+            let Ok(group) = serde_json::from_value::<LogGroupRecord>(record.body.clone()) else {
+                tracing::warn!(group = %record.key.name, "Unreadable log group record; not expiring its events.");
+                continue;
+            };
+            let Some(expiry) = Expiry::of(&group, now).filter(|e| e.spared_before.is_none())
+            else {
+                continue;
+            };
+            let (account, region) = (&record.key.account, &record.key.region);
+            let streams = crate::store::load_all::<LogStreamRecord>(
+                store,
+                LOG_STREAM,
+                account,
+                region,
+                &format!("{}:", group.name),
+            )
+            .await?;
+            for (_, stream, _) in streams {
+                let log = RecordKey::new(
+                    LOG_EVENTS,
+                    account,
+                    region,
+                    &format!("{}:{}", group.name, stream.name),
+                );
+                loop {
+                    let chunk = EXPIRE_CHUNK.min(limit - removed);
+                    let done = store.expire_log(&log, expiry.cutoff, chunk).await?;
+                    removed += done;
+                    if removed >= limit {
+                        return Ok(removed);
+                    }
+                    if done < chunk {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == SCAN_PAGE => after = Some(last.key.clone()),
+            _ => return Ok(removed),
+        }
     }
 }
 

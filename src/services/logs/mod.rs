@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use error::LogsError;
+pub use groups::expire;
 
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
