@@ -41,14 +41,16 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    /// A sweeper over a store, sweeping once at start and then every `interval`.
+    /// A sweeper over a store, sweeping every `interval`.
     pub fn new(store: Arc<dyn Store>, interval: Duration) -> Self {
         Self { store, interval }
     }
 
     /// Sweeps forever; safe to abort at any point (every removal is its own transaction).
     pub async fn run(self) {
-        let mut ticks = tokio::time::interval(self.interval);
+        // The first sweep comes one interval after start, not at once: start-up stays quick.
+        let start = tokio::time::Instant::now() + self.interval;
+        let mut ticks = tokio::time::interval_at(start, self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;

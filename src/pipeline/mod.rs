@@ -123,7 +123,12 @@ pub async fn dead_letters_dropped(store: &dyn Store) -> Result<i64, StoreError> 
     Ok(store
         .get(&dropped_key())
         .await?
-        .and_then(|record| record.body.get("dropped").and_then(serde_json::Value::as_i64))
+        .and_then(|record| {
+            record
+                .body
+                .get("dropped")
+                .and_then(serde_json::Value::as_i64)
+        })
         .unwrap_or(0))
 }
 
@@ -134,7 +139,12 @@ pub async fn expire_dead_letters(
     limit: usize,
 ) -> Result<usize, StoreError> {
     let removed = store
-        .expire_log(&dead_letters(), now - DEAD_LETTER_LIFETIME_MILLIS, limit)
+        .expire_log(
+            &dead_letters(),
+            now - DEAD_LETTER_LIFETIME_MILLIS,
+            i64::MIN,
+            limit,
+        )
         .await?;
     if removed > 0 {
         let dropped = dead_letters_dropped(store).await? + removed as i64;

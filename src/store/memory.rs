@@ -207,6 +207,7 @@ impl Store for MemoryStore {
         &self,
         log: &RecordKey,
         before: i64,
+        accepted_from: i64,
         limit: usize,
     ) -> Result<usize, StoreError> {
         let mut state = self.lock();
@@ -216,7 +217,10 @@ impl Store for MemoryStore {
         let tail = entries.last().map_or(0, |e| e.sequence);
         let mut removed = 0;
         entries.retain(|e| {
-            let expired = e.span.1 < before && e.sequence < tail && removed < limit;
+            let expired = e.span.1 < before
+                && e.at_millis >= accepted_from
+                && e.sequence < tail
+                && removed < limit;
             removed += usize::from(expired);
             !expired
         });

@@ -229,13 +229,15 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<LogEntry>, StoreError>;
 
-    /// Removes up to `limit` entries of a log whose latest event time is below `before`, never
-    /// the log's last entry (so numbering carries on); returns how many went. Each call is its
-    /// own short transaction, so a large expiry never holds writers up for long.
+    /// Removes up to `limit` entries of a log whose latest event time is below `before` and
+    /// that were accepted at or after `accepted_from` (`i64::MIN` for all), never the log's
+    /// last entry (so numbering carries on); returns how many went. Each call is its own short
+    /// transaction, so a large expiry never holds writers up for long.
     async fn expire_log(
         &self,
         log: &RecordKey,
         before: i64,
+        accepted_from: i64,
         limit: usize,
     ) -> Result<usize, StoreError>;
 
@@ -580,8 +582,14 @@ pub(crate) mod conformance {
             "only entries overlapping the window"
         );
         assert_eq!(read(TimeOrder::Backward, high, all, 10).await, [4, 3, 1, 2]);
-        assert_eq!(read(TimeOrder::Backward, (200, 1), (170, 500), 10).await, [1]);
-        assert_eq!(read(TimeOrder::Backward, high, (0, 350), 10).await, [3, 1, 2]);
+        assert_eq!(
+            read(TimeOrder::Backward, (200, 1), (170, 500), 10).await,
+            [1]
+        );
+        assert_eq!(
+            read(TimeOrder::Backward, high, (0, 350), 10).await,
+            [3, 1, 2]
+        );
         assert_eq!(read(TimeOrder::Backward, high, all, 2).await, [4, 3]);
         let last = store.read_log(&log, 4, 1).await.expect("read");
         assert_eq!(last[0].span, (400, 400), "no span means the accept time");
@@ -590,17 +598,43 @@ pub(crate) mod conformance {
             (100, 200)
         );
 
-        assert_eq!(store.expire_log(&log, 250, 10).await.expect("expire"), 2);
-        assert_eq!(read(TimeOrder::Forward, low, all, 10).await, [3, 4]);
-        assert_eq!(store.expire_log(&log, 1_000, 1).await.expect("expire"), 1);
         assert_eq!(
-            store.expire_log(&log, 1_000, 10).await.expect("expire"),
+            store
+                .expire_log(&log, 250, i64::MIN, 10)
+                .await
+                .expect("expire"),
+            2
+        );
+        assert_eq!(read(TimeOrder::Forward, low, all, 10).await, [3, 4]);
+        assert_eq!(
+            store.expire_log(&log, 1_000, 2, 1).await.expect("expire"),
+            1
+        );
+        assert_eq!(
+            store
+                .expire_log(&log, 1_000, i64::MIN, 10)
+                .await
+                .expect("expire"),
             0,
             "the last entry stays, so numbering carries on"
         );
         store.write(vec![entry(500, None)]).await.expect("append");
         assert_eq!(store.log_tail(&log).await.expect("tail"), 5);
-        assert_eq!(store.expire_log(&log, 1_000, 10).await.expect("expire"), 1);
+        assert_eq!(
+            store
+                .expire_log(&log, 1_000, 401, 10)
+                .await
+                .expect("expire"),
+            0,
+            "only entries accepted from then on"
+        );
+        assert_eq!(
+            store
+                .expire_log(&log, 1_000, 400, 10)
+                .await
+                .expect("expire"),
+            1
+        );
 
         let row = |store_name: &str, id: &str, millis: i64| Write::Insert {
             table: "cloudtrail_events",

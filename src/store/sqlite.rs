@@ -325,6 +325,7 @@ impl Store for SqliteStore {
         &self,
         log: &RecordKey,
         before: i64,
+        accepted_from: i64,
         limit: usize,
     ) -> Result<usize, StoreError> {
         let done = sqlx::query(
@@ -332,15 +333,17 @@ impl Store for SqliteStore {
              WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4 AND sequence IN (
                  SELECT sequence FROM log_entries
                  WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4 AND last_time < ?5
+                   AND at_millis >= ?6
                    AND sequence < (SELECT MAX(sequence) FROM log_entries
                                    WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4)
-                 LIMIT ?6)",
+                 LIMIT ?7)",
         )
         .bind(log.kind)
         .bind(&log.account)
         .bind(&log.region)
         .bind(&log.name)
         .bind(before)
+        .bind(accepted_from)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .execute(&self.writer)
         .await?;

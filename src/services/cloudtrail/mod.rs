@@ -61,7 +61,9 @@ pub async fn expire(
     let mut removed = 0;
     let mut after: Option<RecordKey> = None;
     loop {
-        let page = store.scan(EVENT_DATA_STORE, after.as_ref(), SCAN_PAGE).await?;
+        let page = store
+            .scan(EVENT_DATA_STORE, after.as_ref(), SCAN_PAGE)
+            .await?;
         for record in &page {
             let Some(days) = record.body.get("retention_period").and_then(Value::as_i64) else {
                 continue;

@@ -108,7 +108,9 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
     let mut removed = 0;
     let mut after: Option<RecordKey> = None;
     loop {
-        let page = store.scan(streams::STREAM, after.as_ref(), SCAN_PAGE).await?;
+        let page = store
+            .scan(streams::STREAM, after.as_ref(), SCAN_PAGE)
+            .await?;
         for record in &page {
             let Ok(stream) = serde_json::from_value::<streams::StreamRecord>(record.body.clone())
             else {
@@ -119,7 +121,7 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
                 let log = stream.shard_log(&record.key.account, &record.key.region, &shard.id);
                 loop {
                     let chunk = EXPIRE_CHUNK.min(limit - removed);
-                    let done = store.expire_log(&log, before, chunk).await?;
+                    let done = store.expire_log(&log, before, i64::MIN, chunk).await?;
                     removed += done;
                     if removed >= limit {
                         return Ok(removed);

@@ -83,7 +83,10 @@ impl Expiry {
 
     /// Whether an event with this timestamp and ingestion time is hidden.
     pub fn hides(&self, timestamp: i64, ingestion_time: i64) -> bool {
-        timestamp < self.cutoff && self.spared_before.is_none_or(|set_at| ingestion_time >= set_at)
+        timestamp < self.cutoff
+            && self
+                .spared_before
+                .is_none_or(|set_at| ingestion_time >= set_at)
     }
 }
 
@@ -93,8 +96,8 @@ const EXPIRE_CHUNK: usize = 1_000;
 
 /// Removes stored batches whose newest event is past their group's retention, at most about
 /// `limit`, a bounded transaction at a time; returns how many went. While the grace after a
-/// policy change runs, a group's storage is left alone (reads already hide what expired
-/// under the policy). Each stream keeps its last batch, so numbering carries on.
+/// policy change runs, batches stored before the change are left alone, as reads show them.
+/// Each stream keeps its last batch, so numbering carries on.
 pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
     let mut removed = 0;
     let mut after: Option<RecordKey> = None;
@@ -105,10 +108,11 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
                 tracing::warn!(group = %record.key.name, "Unreadable log group record; not expiring its events.");
                 continue;
             };
-            let Some(expiry) = Expiry::of(&group, now).filter(|e| e.spared_before.is_none())
-            else {
+            let Some(expiry) = Expiry::of(&group, now) else {
                 continue;
             };
+            // During the grace after a policy change, only what was stored under the policy.
+            let accepted_from = expiry.spared_before.unwrap_or(i64::MIN);
             let (account, region) = (&record.key.account, &record.key.region);
             let streams = crate::store::load_all::<LogStreamRecord>(
                 store,
@@ -127,7 +131,9 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
                 );
                 loop {
                     let chunk = EXPIRE_CHUNK.min(limit - removed);
-                    let done = store.expire_log(&log, expiry.cutoff, chunk).await?;
+                    let done = store
+                        .expire_log(&log, expiry.cutoff, accepted_from, chunk)
+                        .await?;
                     removed += done;
                     if removed >= limit {
                         return Ok(removed);

@@ -165,11 +165,15 @@ impl<'a> Merger<'a> {
                 // earliest (forward), or end at the latest (backward).
                 let from = match query.order {
                     TimeOrder::Forward => {
-                        let low = source.past.map_or(query.window.0, |p| p.0.max(query.window.0));
+                        let low = source
+                            .past
+                            .map_or(query.window.0, |p| p.0.max(query.window.0));
                         (low.saturating_sub(MAX_BATCH_SPAN_MILLIS), i64::MIN)
                     }
                     TimeOrder::Backward => {
-                        let high = source.past.map_or(query.window.1, |p| p.0.min(query.window.1));
+                        let high = source
+                            .past
+                            .map_or(query.window.1, |p| p.0.min(query.window.1));
                         (high.saturating_add(MAX_BATCH_SPAN_MILLIS), i64::MAX)
                     }
                 };
@@ -214,7 +218,8 @@ impl<'a> Merger<'a> {
                     continue;
                 };
                 if let Some(next) = loaded.events.last() {
-                    loaded.key = walk_key(self.query.order, next.timestamp, loaded.rank, next.sequence);
+                    loaded.key =
+                        walk_key(self.query.order, next.timestamp, loaded.rank, next.sequence);
                     self.heap.push(loaded);
                 }
                 return Ok(Some(event));
@@ -235,7 +240,13 @@ impl<'a> Merger<'a> {
         if state.ahead.is_empty() && !state.done {
             let entries = self
                 .store
-                .read_log_by_time(&state.source.log, order, state.from, self.query.window, per_read)
+                .read_log_by_time(
+                    &state.source.log,
+                    order,
+                    state.from,
+                    self.query.window,
+                    per_read,
+                )
                 .await?;
             if let Some(last) = entries.last() {
                 state.from = match order {
@@ -248,7 +259,9 @@ impl<'a> Merger<'a> {
         }
         Ok(state.ahead.front().map(|entry| match order {
             // No event of the entry comes before its first time and its first position.
-            TimeOrder::Forward => walk_key(order, entry.span.0, rank, entry.sequence * EVENTS_PER_ENTRY),
+            TimeOrder::Forward => {
+                walk_key(order, entry.span.0, rank, entry.sequence * EVENTS_PER_ENTRY)
+            }
             TimeOrder::Backward => walk_key(
                 order,
                 entry.span.1,
@@ -434,11 +447,27 @@ mod tests {
         );
         // Past a position: a40 is (40, 100_001), b40 is (40, 200_001).
         assert_eq!(
-            read(&store, &["s"], TimeOrder::Forward, ALL, Some((40, 100_001)), 100).await,
+            read(
+                &store,
+                &["s"],
+                TimeOrder::Forward,
+                ALL,
+                Some((40, 100_001)),
+                100
+            )
+            .await,
             ["b40", "a70", "b90"]
         );
         assert_eq!(
-            read(&store, &["s"], TimeOrder::Backward, ALL, Some((40, 200_001)), 100).await,
+            read(
+                &store,
+                &["s"],
+                TimeOrder::Backward,
+                ALL,
+                Some((40, 200_001)),
+                100
+            )
+            .await,
             ["a40", "a10", "b5"]
         );
     }
@@ -461,7 +490,9 @@ mod tests {
         let store = MemoryStore::default();
         let mut state: u64 = 42;
         let mut next = |bound: u64| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             (state >> 33) % bound
         };
         for n in 0..200 {
@@ -487,7 +518,15 @@ mod tests {
                 .into_iter()
                 .map(|e| e.3)
                 .collect();
-            let forward = read(&store, &["x", "y", "z"], TimeOrder::Forward, window, None, 5_000).await;
+            let forward = read(
+                &store,
+                &["x", "y", "z"],
+                TimeOrder::Forward,
+                window,
+                None,
+                5_000,
+            )
+            .await;
             assert_eq!(forward, expected);
             for stream in ["x", "y", "z"] {
                 let expected: Vec<String> = sorted(&store, &[stream], window)
