@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, TimeOrder, Write};
+use super::{EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, TimeOrder, Write};
 
 /// The in-memory store. A mutex is enough: no lock is held across an `.await`.
 #[derive(Default)]
@@ -173,14 +173,14 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn read_log_by_time(
+    async fn read_log_spans(
         &self,
         log: &RecordKey,
         order: TimeOrder,
         from: (i64, i64),
         window: (i64, i64),
         limit: usize,
-    ) -> Result<Vec<LogEntry>, StoreError> {
+    ) -> Result<Vec<EntrySpan>, StoreError> {
         let state = self.lock();
         let entries = state.logs.get(log).map(Vec::as_slice).unwrap_or_default();
         let overlapping = entries
@@ -200,7 +200,14 @@ impl Store for MemoryStore {
                 found.sort_by_key(|e| std::cmp::Reverse((e.span.1, e.sequence)));
             }
         }
-        Ok(found.into_iter().take(limit).cloned().collect())
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|e| EntrySpan {
+                sequence: e.sequence,
+                span: e.span,
+            })
+            .collect())
     }
 
     async fn expire_log(

@@ -145,7 +145,16 @@ pub struct LogEntry {
     pub span: (i64, i64),
 }
 
-/// How [`Store::read_log_by_time`] walks a log.
+/// Where a log entry sits in time, without its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntrySpan {
+    /// The entry's position in its log.
+    pub sequence: i64,
+    /// The earliest and latest event time inside it.
+    pub span: (i64, i64),
+}
+
+/// How [`Store::read_log_spans`] walks a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeOrder {
     /// By `(first time, sequence)` ascending, from `(first time, sequence) >= from`.
@@ -217,17 +226,19 @@ pub trait Store: Send + Sync + 'static {
         value: &str,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
 
-    /// Reads up to `limit` entries of a log whose event-time span overlaps `window` (both
-    /// ends inclusive), in the order [`TimeOrder`] says, starting at `from`. Served by an
-    /// index: the cost follows what is read and skipped near `from`, not the log's size.
-    async fn read_log_by_time(
+    /// The spans of up to `limit` entries of a log whose event-time span overlaps `window`
+    /// (both ends inclusive), in the order [`TimeOrder`] says, starting at `from`. Served by
+    /// the time index alone, without the entries' payloads: the cost follows what is read and
+    /// skipped near `from`, not the log's size, and the caller fetches only the entries it
+    /// needs (with [`Store::read_log`]).
+    async fn read_log_spans(
         &self,
         log: &RecordKey,
         order: TimeOrder,
         from: (i64, i64),
         window: (i64, i64),
         limit: usize,
-    ) -> Result<Vec<LogEntry>, StoreError>;
+    ) -> Result<Vec<EntrySpan>, StoreError>;
 
     /// Removes up to `limit` entries of a log whose latest event time is below `before` and
     /// that were accepted at or after `accepted_from` (`i64::MIN` for all), never the log's
@@ -564,7 +575,7 @@ pub(crate) mod conformance {
         let log_ref = &log;
         let read = |order, from, window, limit| async move {
             store
-                .read_log_by_time(log_ref, order, from, window, limit)
+                .read_log_spans(log_ref, order, from, window, limit)
                 .await
                 .expect("read by time")
                 .iter()

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Column, Row, SqlitePool};
 
-use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, TimeOrder, Write};
+use super::{EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, TimeOrder, Write};
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -282,25 +282,27 @@ impl Store for SqliteStore {
         rows.iter().map(entry_from_row).collect()
     }
 
-    async fn read_log_by_time(
+    async fn read_log_spans(
         &self,
         log: &RecordKey,
         order: TimeOrder,
         from: (i64, i64),
         window: (i64, i64),
         limit: usize,
-    ) -> Result<Vec<LogEntry>, StoreError> {
-        // Row values keep the walk on the time index (which also holds the other end of the
-        // span, so skipped entries are never read from the table).
+    ) -> Result<Vec<EntrySpan>, StoreError> {
+        // Row values keep the walk on the time index, which holds both ends of the span: the
+        // table itself (and its payloads) is never touched.
         let statement = match order {
             TimeOrder::Forward => {
-                "SELECT sequence, at_millis, meta, data, first_time, last_time FROM log_entries
+                "SELECT sequence, first_time, last_time FROM log_entries
+                 INDEXED BY log_entries_by_first_time
                  WHERE kind = ? AND account = ? AND region = ? AND log = ?
                    AND (first_time, sequence) >= (?, ?) AND first_time <= ? AND last_time >= ?
                  ORDER BY first_time, sequence LIMIT ?"
             }
             TimeOrder::Backward => {
-                "SELECT sequence, at_millis, meta, data, first_time, last_time FROM log_entries
+                "SELECT sequence, first_time, last_time FROM log_entries
+                 INDEXED BY log_entries_by_last_time
                  WHERE kind = ? AND account = ? AND region = ? AND log = ?
                    AND (last_time, sequence) <= (?, ?) AND first_time <= ? AND last_time >= ?
                  ORDER BY last_time DESC, sequence DESC LIMIT ?"
@@ -318,7 +320,14 @@ impl Store for SqliteStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(entry_from_row).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(EntrySpan {
+                    sequence: row.try_get("sequence")?,
+                    span: (row.try_get("first_time")?, row.try_get("last_time")?),
+                })
+            })
+            .collect()
     }
 
     async fn expire_log(
@@ -328,10 +337,11 @@ impl Store for SqliteStore {
         accepted_from: i64,
         limit: usize,
     ) -> Result<usize, StoreError> {
+        // By the time index, not the primary key: the cost follows what expired, not the log.
         let done = sqlx::query(
             "DELETE FROM log_entries
              WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4 AND sequence IN (
-                 SELECT sequence FROM log_entries
+                 SELECT sequence FROM log_entries INDEXED BY log_entries_by_last_time
                  WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4 AND last_time < ?5
                    AND at_millis >= ?6
                    AND sequence < (SELECT MAX(sequence) FROM log_entries

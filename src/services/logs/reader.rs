@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::LogsError;
-use crate::store::{LogEntry, RecordKey, Store, StoreError, TimeOrder};
+use crate::store::{EntrySpan, LogEntry, RecordKey, Store, StoreError, TimeOrder};
 
 /// PutLogEvents refuses a batch whose events span more than this, so an entry holding an event
 /// at time `t` starts no earlier than `t - MAX_BATCH_SPAN_MILLIS`: the bound that keeps a
@@ -27,8 +27,9 @@ pub(super) const MAX_BATCH_SPAN_MILLIS: i64 = 24 * 60 * 60 * 1000;
 /// `entry sequence * 100_000 + index` orders events as they were accepted.
 pub(super) const EVENTS_PER_ENTRY: i64 = 100_000;
 
-/// Entries read from the store at a time, shared by all the streams of one read.
-const ENTRIES_PER_READ: usize = 32;
+/// Entry spans read from the time index at a time, shared by all the streams of one read.
+/// Spans are a few integers each; an entry's payload is fetched only when the merge needs it.
+const SPANS_PER_READ: usize = 64;
 
 /// Events of one PutLogEvents call are stored as ONE log entry: the messages concatenated as
 /// the payload, and this header (each event's timestamp, id and message length) as metadata.
@@ -142,8 +143,8 @@ struct StreamState {
     source: Source,
     /// The store position of the next read.
     from: (i64, i64),
-    /// Entries read from the store, not yet loaded into the heap.
-    ahead: VecDeque<LogEntry>,
+    /// Spans of the entries read from the index, not yet loaded into the heap.
+    ahead: VecDeque<EntrySpan>,
     done: bool,
 }
 
@@ -225,7 +226,7 @@ impl<'a> Merger<'a> {
                 return Ok(Some(event));
             }
             match frontier {
-                Some((_, rank)) => self.load(rank)?,
+                Some((_, rank)) => self.load(rank).await?,
                 None => return Ok(None),
             }
         }
@@ -235,12 +236,12 @@ impl<'a> Merger<'a> {
     /// the store when needed.
     async fn peek(&mut self, rank: usize) -> Result<Option<WalkKey>, LogsError> {
         let order = self.query.order;
-        let per_read = (ENTRIES_PER_READ / self.streams.len().max(1)).max(1);
+        let per_read = (SPANS_PER_READ / self.streams.len().max(1)).max(4);
         let state = &mut self.streams[rank];
         if state.ahead.is_empty() && !state.done {
             let entries = self
                 .store
-                .read_log_by_time(
+                .read_log_spans(
                     &state.source.log,
                     order,
                     state.from,
@@ -272,8 +273,20 @@ impl<'a> Merger<'a> {
     }
 
     /// Moves a stream's next entry into the heap, keeping only the events the query wants.
-    fn load(&mut self, rank: usize) -> Result<(), LogsError> {
-        let Some(entry) = self.streams[rank].ahead.pop_front() else {
+    async fn load(&mut self, rank: usize) -> Result<(), LogsError> {
+        let Some(next) = self.streams[rank].ahead.pop_front() else {
+            return Ok(());
+        };
+        let log = &self.streams[rank].source.log;
+        let Some(entry) = self
+            .store
+            .read_log(log, next.sequence, 1)
+            .await?
+            .into_iter()
+            .next()
+            .filter(|entry| entry.sequence == next.sequence)
+        else {
+            // Removed since its span was read (retention): nothing of it to give.
             return Ok(());
         };
         let order = self.query.order;
