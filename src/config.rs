@@ -271,6 +271,25 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_interval_defaults_to_a_minute_and_is_never_zero() {
+        let defaults = resolve(&ServeArgs::default()).expect("valid");
+        assert_eq!(defaults.sweep_interval, std::time::Duration::from_secs(60));
+        let zero = ServeArgs {
+            sweep_interval: Some(0),
+            ..ServeArgs::default()
+        };
+        assert!(resolve(&zero).is_err());
+        let one = ServeArgs {
+            sweep_interval: Some(1),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            resolve(&one).expect("valid").sweep_interval,
+            std::time::Duration::from_secs(1)
+        );
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         let bad = file("lisen = \"127.0.0.1:1\"\n");
         let args = ServeArgs {
