@@ -15,6 +15,7 @@ use crate::services::{registry, Deps};
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
+use crate::sweeper::Sweeper;
 use crate::token::TokenSigner;
 
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
@@ -51,6 +52,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         let sink = Arc::new(LocalStreams::new(store.clone()));
         tokio::spawn(Pipeline::new(store.clone(), sink, delivery).run());
     }
+
+    tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval).run());
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -47,4 +47,8 @@ pub struct ServeArgs {
     /// Accepts data but delivers nothing; lets a test crash the server between the two.
     #[arg(long, hide = true)]
     pub pause_delivery: bool,
+    /// Seconds between retention sweeps, which remove expired log events, Kinesis records,
+    /// CloudTrail Lake events and client tokens [default: 60].
+    #[arg(long, env = "SLUICE_SWEEP_INTERVAL", value_name = "SECONDS")]
+    pub sweep_interval: Option<u64>,
 }

@@ -109,6 +109,8 @@ pub struct ValidatedConfig {
     pub exit_with_stdin: bool,
     /// Do not start the delivery worker (tests of crash recovery between accept and deliver).
     pub pause_delivery: bool,
+    /// Time between retention sweeps.
+    pub sweep_interval: std::time::Duration,
 }
 
 /// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
@@ -186,6 +188,11 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
             "refusing to listen on {listen} in emulator mode, where any key is accepted: use --auth strict with credentials, or --allow-remote-emulator if you really mean it"
         );
     }
+    let sweep_interval = match args.sweep_interval {
+        Some(0) => bail!("--sweep-interval must be at least 1 second"),
+        Some(seconds) => std::time::Duration::from_secs(seconds),
+        None => crate::sweeper::DEFAULT_INTERVAL,
+    };
     Ok(ValidatedConfig {
         listen,
         data_dir,
@@ -193,6 +200,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         allowed_origins: file.cors.allowed_origins,
         exit_with_stdin: args.exit_with_stdin,
         pause_delivery: args.pause_delivery,
+        sweep_interval,
     })
 }
 
@@ -259,6 +267,25 @@ mod tests {
         assert!(
             !format!("{resolved:?}").contains("secret_access_key: \"s\""),
             "secrets are redacted"
+        );
+    }
+
+    #[test]
+    fn the_sweep_interval_defaults_to_a_minute_and_is_never_zero() {
+        let defaults = resolve(&ServeArgs::default()).expect("valid");
+        assert_eq!(defaults.sweep_interval, std::time::Duration::from_secs(60));
+        let zero = ServeArgs {
+            sweep_interval: Some(0),
+            ..ServeArgs::default()
+        };
+        assert!(resolve(&zero).is_err());
+        let one = ServeArgs {
+            sweep_interval: Some(1),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            resolve(&one).expect("valid").sweep_interval,
+            std::time::Duration::from_secs(1)
         );
     }
 

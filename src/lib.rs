@@ -8,6 +8,7 @@
 //! - [`services`]: one module per AWS service (`logs`, ...);
 //! - [`store`]: durable state behind the [`store::Store`] trait;
 //! - [`pipeline`]: the outbox and the delivery worker that moves accepted data to targets;
+//! - [`sweeper`]: retention applied in the background;
 //! - [`policy`]: IAM policy documents;
 //! - [`arn`], [`token`]: ARNs and signed pagination tokens.
 
@@ -21,4 +22,5 @@ pub mod protocol;
 pub mod server;
 pub mod services;
 pub mod store;
+pub mod sweeper;
 pub mod token;

@@ -28,6 +28,17 @@ const DEAD_LETTERS: &str = "pipeline/dead-letters";
 const MAX_ATTEMPTS: u32 = 10;
 /// Entries read from the outbox at a time.
 const BATCH: usize = 256;
+/// The most deliveries that may wait in the outbox. Beyond it, writes that would queue more
+/// are refused with the service's "unavailable, retry" error: the outbox never grows without
+/// end when a target is down or slow, and nothing already acknowledged is dropped.
+pub const MAX_PENDING_DELIVERIES: i64 = 100_000;
+/// Dead letters kept: the newest 10,000, none older than 14 days. Older ones are dropped,
+/// counted in the `pipeline/dead-letters-dropped` record and logged at ERROR.
+pub const MAX_DEAD_LETTERS: i64 = 10_000;
+/// How long a dead letter is kept, milliseconds.
+pub const DEAD_LETTER_LIFETIME_MILLIS: i64 = 14 * 24 * 60 * 60 * 1000;
+/// Record kind of the count of dead letters dropped.
+const DEAD_LETTERS_DROPPED: &str = "pipeline/dead-letters-dropped";
 /// How often the worker looks at the outbox when nobody wakes it.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -91,6 +102,7 @@ pub fn enqueue(delivery: &Delivery, body: Vec<u8>, at_millis: i64) -> Result<Wri
             at_millis,
             meta,
             data: body,
+            span: None,
         },
     })
 }
@@ -101,6 +113,76 @@ fn outbox() -> RecordKey {
 
 fn cursor_key() -> RecordKey {
     RecordKey::new(CURSOR, "", "", "outbox")
+}
+
+fn dead_letters() -> RecordKey {
+    RecordKey::new(DEAD_LETTERS, "", "", "dead-letters")
+}
+
+fn dropped_key() -> RecordKey {
+    RecordKey::new(DEAD_LETTERS_DROPPED, "", "", "dead-letters")
+}
+
+/// How many deliveries wait in the outbox: accepted, not yet delivered or dead-lettered.
+/// Writers compare it with [`MAX_PENDING_DELIVERIES`] before a batch that would enqueue.
+pub async fn pending(store: &dyn Store) -> Result<i64, StoreError> {
+    let cursor = match store.get(&cursor_key()).await? {
+        Some(record) => delivered(&record.body),
+        None => 0,
+    };
+    Ok((store.log_tail(&outbox()).await? - cursor).max(0))
+}
+
+/// How many dead letters were dropped to keep their log bounded, since the store was made.
+pub async fn dead_letters_dropped(store: &dyn Store) -> Result<i64, StoreError> {
+    Ok(store
+        .get(&dropped_key())
+        .await?
+        .and_then(|record| {
+            record
+                .body
+                .get("dropped")
+                .and_then(serde_json::Value::as_i64)
+        })
+        .unwrap_or(0))
+}
+
+/// Drops dead letters older than their lifetime, at most `limit`; returns how many went.
+pub async fn expire_dead_letters(
+    store: &dyn Store,
+    now: i64,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let removed = store
+        .expire_log(
+            &dead_letters(),
+            now - DEAD_LETTER_LIFETIME_MILLIS,
+            i64::MIN,
+            limit,
+        )
+        .await?;
+    if removed > 0 {
+        let dropped = dead_letters_dropped(store).await? + removed as i64;
+        store
+            .write(vec![Write::Put {
+                key: dropped_key(),
+                body: serde_json::json!({ "dropped": dropped }),
+                expect: Expect::Any,
+            }])
+            .await?;
+        tracing::error!(
+            removed,
+            dropped_in_all = dropped,
+            "Dead letters older than 14 days were dropped."
+        );
+    }
+    Ok(removed)
+}
+
+fn delivered(body: &serde_json::Value) -> i64 {
+    body.get("delivered")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// Why a delivery failed.
@@ -171,11 +253,7 @@ impl Pipeline {
     /// Delivers what is in the outbox now; returns how many entries were handled.
     pub async fn drain(&self) -> Result<usize, StoreError> {
         let cursor = match self.store.get(&cursor_key()).await? {
-            Some(record) => record
-                .body
-                .get("delivered")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(0),
+            Some(record) => delivered(&record.body),
             None => 0,
         };
         let entries = self.store.read_log(&outbox(), cursor + 1, BATCH).await?;
@@ -270,13 +348,43 @@ impl Pipeline {
             "Delivery abandoned; the entry is kept in the dead letters."
         );
         let meta = serde_json::json!({ "delivery": entry.meta, "reason": reason }).to_string();
-        let log = RecordKey::new(DEAD_LETTERS, "", "", "dead-letters");
+        let log = dead_letters();
         let entry = NewEntry {
             at_millis: entry.at_millis,
             meta,
             data: entry.data.clone(),
+            span: None,
         };
-        self.store.write(vec![Write::Append { log, entry }]).await?;
+        // Only this worker writes dead letters, so reading the bounds first is safe.
+        let tail = self.store.log_tail(&log).await?;
+        let first = self
+            .store
+            .read_log(&log, 1, 1)
+            .await?
+            .first()
+            .map_or(tail + 1, |e| e.sequence);
+        let mut batch = vec![Write::Append { log, entry }];
+        // The oldest to keep once this one is in, so that at most MAX_DEAD_LETTERS remain.
+        let keep_from = tail + 2 - MAX_DEAD_LETTERS;
+        if keep_from > first {
+            let dropped = dead_letters_dropped(&*self.store).await? + (keep_from - first);
+            tracing::error!(
+                dropped_now = keep_from - first,
+                dropped_in_all = dropped,
+                max = MAX_DEAD_LETTERS,
+                "Dead letters are full; the oldest were dropped."
+            );
+            batch.push(Write::TrimLog {
+                log: dead_letters(),
+                before: keep_from,
+            });
+            batch.push(Write::Put {
+                key: dropped_key(),
+                body: serde_json::json!({ "dropped": dropped }),
+                expect: Expect::Any,
+            });
+        }
+        self.store.write(batch).await?;
         Ok(())
     }
 }
@@ -388,7 +496,7 @@ mod tests {
             "no retry loop for a missing target"
         );
         let dead = store
-            .read_log(&RecordKey::new(DEAD_LETTERS, "", "", "dead-letters"), 1, 10)
+            .read_log(&dead_letters(), 1, 10)
             .await
             .expect("dead letters");
         assert_eq!(
@@ -463,6 +571,63 @@ mod tests {
             dead[0].meta.contains("arn:aws:iam::2:role/r"),
             "{}",
             dead[0].meta
+        );
+    }
+
+    #[tokio::test]
+    async fn the_backlog_is_measured() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let batch = (0..3)
+            .map(|n| enqueue(&delivery("a", Encoding::Identity), vec![n], 1).expect("enqueue"))
+            .collect();
+        store.write(batch).await.expect("write");
+        assert_eq!(pending(&*store).await.expect("pending"), 3);
+        let pipeline = Pipeline::new(
+            store.clone(),
+            Arc::new(Recorder::default()),
+            Arc::new(Notify::new()),
+        );
+        pipeline.drain().await.expect("drain");
+        assert_eq!(pending(&*store).await.expect("pending"), 0);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_keep_the_newest_and_count_the_dropped() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let total = MAX_DEAD_LETTERS + 2;
+        let batch = (0..total)
+            .map(|n| {
+                enqueue(
+                    &delivery("gone", Encoding::Identity),
+                    n.to_string().into_bytes(),
+                    n,
+                )
+                .expect("enqueue")
+            })
+            .collect();
+        store.write(batch).await.expect("write");
+        let pipeline = Pipeline::new(
+            store.clone(),
+            Arc::new(Missing::default()),
+            Arc::new(Notify::new()),
+        );
+        while pipeline.drain().await.expect("drain") > 0 {}
+        let kept = store
+            .read_log(&dead_letters(), 1, usize::MAX)
+            .await
+            .expect("dead letters");
+        assert_eq!(kept.len() as i64, MAX_DEAD_LETTERS);
+        assert_eq!(kept[0].data, b"2", "the oldest went first");
+        assert_eq!(dead_letters_dropped(&*store).await.expect("dropped"), 2);
+
+        // By age: everything older than 14 days goes, but the last entry keeps the numbering.
+        let removed = expire_dead_letters(&*store, DEAD_LETTER_LIFETIME_MILLIS + total, 100_000)
+            .await
+            .expect("expire");
+        assert_eq!(removed as i64, MAX_DEAD_LETTERS - 1);
+        assert_eq!(
+            dead_letters_dropped(&*store).await.expect("dropped"),
+            MAX_DEAD_LETTERS + 1
         );
     }
 

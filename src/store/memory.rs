@@ -6,7 +6,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, Write};
+use super::{
+    EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
+    Write,
+};
 
 /// The in-memory store. A mutex is enough: no lock is held across an `.await`.
 #[derive(Default)]
@@ -101,6 +104,7 @@ impl Store for MemoryStore {
                         at_millis: entry.at_millis,
                         meta: entry.meta,
                         data: entry.data,
+                        span: entry.span.unwrap_or((entry.at_millis, entry.at_millis)),
                     });
                     sequences.push(sequence);
                 }
@@ -168,6 +172,112 @@ impl Store for MemoryStore {
         Ok(rows
             .iter()
             .filter(|row| row.get(column).and_then(|v| v.as_str()) == Some(value))
+            .cloned()
+            .collect())
+    }
+
+    async fn read_log_spans(
+        &self,
+        log: &RecordKey,
+        order: TimeOrder,
+        from: (i64, i64),
+        window: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<EntrySpan>, StoreError> {
+        let state = self.lock();
+        let entries = state.logs.get(log).map(Vec::as_slice).unwrap_or_default();
+        let overlapping = entries
+            .iter()
+            .filter(|e| e.span.0 <= window.1 && e.span.1 >= window.0);
+        let mut found: Vec<&LogEntry> = match order {
+            TimeOrder::Forward => overlapping
+                .filter(|e| (e.span.0, e.sequence) >= from)
+                .collect(),
+            TimeOrder::Backward => overlapping
+                .filter(|e| (e.span.1, e.sequence) <= from)
+                .collect(),
+        };
+        match order {
+            TimeOrder::Forward => found.sort_by_key(|e| (e.span.0, e.sequence)),
+            TimeOrder::Backward => {
+                found.sort_by_key(|e| std::cmp::Reverse((e.span.1, e.sequence)));
+            }
+        }
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|e| EntrySpan {
+                sequence: e.sequence,
+                span: e.span,
+            })
+            .collect())
+    }
+
+    async fn expire_log(
+        &self,
+        log: &RecordKey,
+        before: i64,
+        accepted_from: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut state = self.lock();
+        let Some(entries) = state.logs.get_mut(log) else {
+            return Ok(0);
+        };
+        let tail = entries.last().map_or(0, |e| e.sequence);
+        let mut removed = 0;
+        entries.retain(|e| {
+            let expired = e.span.1 < before
+                && e.at_millis >= accepted_from
+                && e.sequence < tail
+                && removed < limit;
+            removed += usize::from(expired);
+            !expired
+        });
+        Ok(removed)
+    }
+
+    async fn expire_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        before: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut state = self.lock();
+        let Some(rows) = state.tables.get_mut(table) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        rows.retain(|row| {
+            let in_scope = scope
+                .iter()
+                .all(|(column, value)| row.get(*column).and_then(|v| v.as_str()) == Some(*value));
+            let old = row
+                .get(time_column)
+                .and_then(|v| v.as_str())
+                .and_then(|text| text.parse::<i64>().ok())
+                .is_some_and(|time| time < before);
+            let expired = in_scope && old && removed < limit;
+            removed += usize::from(expired);
+            !expired
+        });
+        Ok(removed)
+    }
+
+    async fn scan(
+        &self,
+        kind: &'static str,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .records
+            .values()
+            .filter(|r| r.key.kind == kind && after.is_none_or(|after| &r.key > after))
+            .take(limit)
             .cloned()
             .collect())
     }

@@ -123,6 +123,10 @@ pub struct NewEntry {
     pub meta: String,
     /// The payload.
     pub data: Vec<u8>,
+    /// The earliest and latest event time inside the entry, epoch milliseconds, when the entry
+    /// holds events of their own time (a batch of log events); `None` means `at_millis` for
+    /// both. Indexed, so that reads by time and retention never scan a whole log.
+    pub span: Option<(i64, i64)>,
 }
 
 /// A stored log entry.
@@ -136,6 +140,27 @@ pub struct LogEntry {
     pub meta: String,
     /// The payload.
     pub data: Vec<u8>,
+    /// The earliest and latest event time inside the entry (`at_millis` twice when none was
+    /// given).
+    pub span: (i64, i64),
+}
+
+/// Where a log entry sits in time, without its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntrySpan {
+    /// The entry's position in its log.
+    pub sequence: i64,
+    /// The earliest and latest event time inside it.
+    pub span: (i64, i64),
+}
+
+/// How [`Store::read_log_spans`] walks a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOrder {
+    /// By `(first time, sequence)` ascending, from `(first time, sequence) >= from`.
+    Forward,
+    /// By `(last time, sequence)` descending, from `(last time, sequence) <= from`.
+    Backward,
 }
 
 /// What may go wrong in the store.
@@ -238,6 +263,52 @@ pub trait Store: Send + Sync + 'static {
         column: &'static str,
         value: &str,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
+
+    /// The spans of up to `limit` entries of a log whose event-time span overlaps `window`
+    /// (both ends inclusive), in the order [`TimeOrder`] says, starting at `from`. Served by
+    /// the time index alone, without the entries' payloads: the cost follows what is read and
+    /// skipped near `from`, not the log's size, and the caller fetches only the entries it
+    /// needs (with [`Store::read_log`]).
+    async fn read_log_spans(
+        &self,
+        log: &RecordKey,
+        order: TimeOrder,
+        from: (i64, i64),
+        window: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<EntrySpan>, StoreError>;
+
+    /// Removes up to `limit` entries of a log whose latest event time is below `before` and
+    /// that were accepted at or after `accepted_from` (`i64::MIN` for all), never the log's
+    /// last entry (so numbering carries on); returns how many went. Each call is its own short
+    /// transaction, so a large expiry never holds writers up for long.
+    async fn expire_log(
+        &self,
+        log: &RecordKey,
+        before: i64,
+        accepted_from: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Removes up to `limit` rows of a table whose columns equal `scope` and whose integer
+    /// `time_column` is below `before`; returns how many went.
+    async fn expire_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        before: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Records of one kind in every account and region, in key order (account, region,
+    /// name) strictly after `after`, at most `limit`: how background work visits everything.
+    async fn scan(
+        &self,
+        kind: &'static str,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError>;
 
     /// The sequence number of the last entry of a log (0 when it is empty).
     async fn log_tail(&self, log: &RecordKey) -> Result<i64, StoreError>;
@@ -432,6 +503,7 @@ pub(crate) mod conformance {
                 at_millis,
                 meta: meta.to_owned(),
                 data: meta.as_bytes().to_vec(),
+                span: None,
             },
         };
         assert_eq!(store.log_tail(&log).await.expect("tail"), 0);
@@ -504,6 +576,9 @@ pub(crate) mod conformance {
         assert_eq!(store.log_tail(&log).await.expect("tail"), 0);
         assert!(store.read_log(&log, 1, 10).await.expect("read").is_empty());
 
+        time_index(store).await;
+        scan(store).await;
+
         assert_eq!(store.init_setting("k", "v1").await.expect("init"), "v1");
         assert_eq!(store.init_setting("k", "v2").await.expect("init"), "v1");
         store.reset().await.expect("reset");
@@ -516,5 +591,189 @@ pub(crate) mod conformance {
             store.get_setting("k").await.expect("setting").as_deref(),
             Some("v1")
         );
+    }
+
+    /// Reads by event time, expiry by time that keeps the tail, and expiry of table rows.
+    async fn time_index(store: &dyn Store) {
+        let log = RecordKey::new("test/events", "111111111111", "us-east-1", "g:s");
+        let entry = |at_millis: i64, span: Option<(i64, i64)>| Write::Append {
+            log: log.clone(),
+            entry: NewEntry {
+                at_millis,
+                meta: String::new(),
+                data: Vec::new(),
+                span,
+            },
+        };
+        store
+            .write(vec![
+                entry(1, Some((100, 200))),
+                entry(2, Some((150, 160))),
+                entry(3, Some((50, 300))),
+                entry(400, None),
+            ])
+            .await
+            .expect("append");
+        let log_ref = &log;
+        let read = |order, from, window, limit| async move {
+            store
+                .read_log_spans(log_ref, order, from, window, limit)
+                .await
+                .expect("read by time")
+                .iter()
+                .map(|e| e.sequence)
+                .collect::<Vec<_>>()
+        };
+        let (low, high) = ((i64::MIN, i64::MIN), (i64::MAX, i64::MAX));
+        let all = (i64::MIN, i64::MAX);
+        assert_eq!(read(TimeOrder::Forward, low, all, 10).await, [3, 1, 2, 4]);
+        assert_eq!(read(TimeOrder::Forward, (100, 2), (0, 399), 10).await, [2]);
+        assert_eq!(read(TimeOrder::Forward, low, all, 2).await, [3, 1]);
+        assert_eq!(
+            read(TimeOrder::Forward, low, (170, 250), 10).await,
+            [3, 1],
+            "only entries overlapping the window"
+        );
+        assert_eq!(read(TimeOrder::Backward, high, all, 10).await, [4, 3, 1, 2]);
+        assert_eq!(
+            read(TimeOrder::Backward, (200, 1), (170, 500), 10).await,
+            [1]
+        );
+        assert_eq!(
+            read(TimeOrder::Backward, high, (0, 350), 10).await,
+            [3, 1, 2]
+        );
+        assert_eq!(read(TimeOrder::Backward, high, all, 2).await, [4, 3]);
+        let last = store.read_log(&log, 4, 1).await.expect("read");
+        assert_eq!(last[0].span, (400, 400), "no span means the accept time");
+        assert_eq!(
+            store.read_log(&log, 1, 1).await.expect("read")[0].span,
+            (100, 200)
+        );
+
+        assert_eq!(
+            store
+                .expire_log(&log, 250, i64::MIN, 10)
+                .await
+                .expect("expire"),
+            2
+        );
+        assert_eq!(read(TimeOrder::Forward, low, all, 10).await, [3, 4]);
+        assert_eq!(
+            store.expire_log(&log, 1_000, 2, 1).await.expect("expire"),
+            1
+        );
+        assert_eq!(
+            store
+                .expire_log(&log, 1_000, i64::MIN, 10)
+                .await
+                .expect("expire"),
+            0,
+            "the last entry stays, so numbering carries on"
+        );
+        store.write(vec![entry(500, None)]).await.expect("append");
+        assert_eq!(store.log_tail(&log).await.expect("tail"), 5);
+        assert_eq!(
+            store
+                .expire_log(&log, 1_000, 401, 10)
+                .await
+                .expect("expire"),
+            0,
+            "only entries accepted from then on"
+        );
+        assert_eq!(
+            store
+                .expire_log(&log, 1_000, 400, 10)
+                .await
+                .expect("expire"),
+            1
+        );
+
+        let row = |store_name: &str, id: &str, millis: i64| Write::Insert {
+            table: "cloudtrail_events",
+            row: vec![
+                ("account", serde_json::json!("111111111111")),
+                ("region", serde_json::json!("us-east-1")),
+                ("event_data_store", serde_json::json!(store_name)),
+                ("event_id", serde_json::json!(id)),
+                ("raw_event_data", serde_json::json!("{}")),
+                ("event_time_millis", serde_json::json!(millis)),
+            ],
+        };
+        store
+            .write(vec![
+                row("eds", "e1", 100),
+                row("eds", "e2", 300),
+                row("eds2", "e3", 100),
+            ])
+            .await
+            .expect("insert");
+        let scope = [
+            ("account", "111111111111"),
+            ("region", "us-east-1"),
+            ("event_data_store", "eds"),
+        ];
+        let expired = store
+            .expire_rows("cloudtrail_events", &scope, "event_time_millis", 200, 10)
+            .await
+            .expect("expire rows");
+        assert_eq!(expired, 1);
+        let ids = |rows: Vec<serde_json::Map<String, serde_json::Value>>| {
+            rows.iter()
+                .map(|r| (r["event_id"].clone(), r["event_time_millis"].clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(store
+                .select_rows("cloudtrail_events", "event_data_store", "eds")
+                .await
+                .expect("select")),
+            [(json!("e2"), json!("300"))],
+            "integer columns read back as text"
+        );
+        assert_eq!(
+            store
+                .select_rows("cloudtrail_events", "event_data_store", "eds2")
+                .await
+                .expect("select")
+                .len(),
+            1
+        );
+    }
+
+    /// Visiting every record of a kind across accounts and regions, in pages.
+    async fn scan(store: &dyn Store) {
+        for (account, region, name) in [("2", "a", "x"), ("1", "b", "y"), ("1", "b", "x")] {
+            store
+                .write(vec![Write::Put {
+                    key: RecordKey::new("test/scanned", account, region, name),
+                    body: json!({}),
+                    expect: Expect::Any,
+                }])
+                .await
+                .expect("put");
+        }
+        store
+            .write(vec![Write::Put {
+                key: RecordKey::new("test/other", "1", "a", "a"),
+                body: json!({}),
+                expect: Expect::Any,
+            }])
+            .await
+            .expect("put");
+        let keys = |records: Vec<Record>| {
+            records
+                .into_iter()
+                .map(|r| format!("{}/{}/{}", r.key.account, r.key.region, r.key.name))
+                .collect::<Vec<_>>()
+        };
+        let all = store.scan("test/scanned", None, 10).await.expect("scan");
+        assert_eq!(keys(all), ["1/b/x", "1/b/y", "2/a/x"]);
+        let after = RecordKey::new("test/scanned", "1", "b", "x");
+        let page = store
+            .scan("test/scanned", Some(&after), 1)
+            .await
+            .expect("scan");
+        assert_eq!(keys(page), ["1/b/y"]);
     }
 }

@@ -38,7 +38,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
-use super::{Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, Write};
+use super::{
+    EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
+    Write,
+};
 
 /// How often the background task probes a faulted store, and checks that `sluice.db` is still
 /// the opened file.
@@ -533,7 +536,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<LogEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT sequence, at_millis, meta, data FROM log_entries
+            "SELECT sequence, at_millis, meta, data, first_time, last_time FROM log_entries
              WHERE kind = ? AND account = ? AND region = ? AND log = ? AND sequence >= ?
              ORDER BY sequence LIMIT ?",
         )
@@ -545,16 +548,154 @@ impl Store for SqliteStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.reader)
         .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn read_log_spans(
+        &self,
+        log: &RecordKey,
+        order: TimeOrder,
+        from: (i64, i64),
+        window: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<EntrySpan>, StoreError> {
+        // Row values keep the walk on the time index, which holds both ends of the span: the
+        // table itself (and its payloads) is never touched.
+        let statement = match order {
+            TimeOrder::Forward => {
+                "SELECT sequence, first_time, last_time FROM log_entries
+                 INDEXED BY log_entries_by_first_time
+                 WHERE kind = ? AND account = ? AND region = ? AND log = ?
+                   AND (first_time, sequence) >= (?, ?) AND first_time <= ? AND last_time >= ?
+                 ORDER BY first_time, sequence LIMIT ?"
+            }
+            TimeOrder::Backward => {
+                "SELECT sequence, first_time, last_time FROM log_entries
+                 INDEXED BY log_entries_by_last_time
+                 WHERE kind = ? AND account = ? AND region = ? AND log = ?
+                   AND (last_time, sequence) <= (?, ?) AND first_time <= ? AND last_time >= ?
+                 ORDER BY last_time DESC, sequence DESC LIMIT ?"
+            }
+        };
+        let rows = sqlx::query(statement)
+            .bind(log.kind)
+            .bind(&log.account)
+            .bind(&log.region)
+            .bind(&log.name)
+            .bind(from.0)
+            .bind(from.1)
+            .bind(window.1)
+            .bind(window.0)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|row| {
-                Ok(LogEntry {
+                Ok(EntrySpan {
                     sequence: row.try_get("sequence")?,
-                    at_millis: row.try_get("at_millis")?,
-                    meta: row.try_get("meta")?,
-                    data: row.try_get("data")?,
+                    span: (row.try_get("first_time")?, row.try_get("last_time")?),
                 })
             })
             .collect()
+    }
+
+    async fn expire_log(
+        &self,
+        log: &RecordKey,
+        before: i64,
+        accepted_from: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let log = log.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.transact(step(move |conn| {
+            Box::pin(async move {
+                // By the time index, not the primary key: the cost follows what expired, not
+                // the log.
+                let done = sqlx::query(
+                    "DELETE FROM log_entries
+                     WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4 AND sequence IN (
+                         SELECT sequence FROM log_entries INDEXED BY log_entries_by_last_time
+                         WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4
+                           AND last_time < ?5 AND at_millis >= ?6
+                           AND sequence < (SELECT MAX(sequence) FROM log_entries
+                                           WHERE kind = ?1 AND account = ?2 AND region = ?3 AND log = ?4)
+                         LIMIT ?7)",
+                )
+                .bind(log.kind)
+                .bind(&log.account)
+                .bind(&log.region)
+                .bind(&log.name)
+                .bind(before)
+                .bind(accepted_from)
+                .bind(limit)
+                .execute(&mut *conn)
+                .await?;
+                Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+            })
+        }))
+        .await
+    }
+
+    async fn expire_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        before: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let names_ok = is_identifier(table)
+            && is_identifier(time_column)
+            && scope.iter().all(|(column, _)| is_identifier(column));
+        if !names_ok {
+            return Err(StoreError::Unavailable(format!(
+                "invalid table or column name in {table}"
+            )));
+        }
+        let mut conditions: Vec<String> = scope.iter().map(|(c, _)| format!("{c} = ?")).collect();
+        conditions.push(format!("{time_column} < ?"));
+        let statement = format!(
+            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {} LIMIT ?)",
+            conditions.join(" AND ")
+        );
+        let values: Vec<String> = scope.iter().map(|(_, value)| (*value).to_owned()).collect();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.transact(step(move |conn| {
+            Box::pin(async move {
+                let mut query = sqlx::query(&statement);
+                for value in &values {
+                    query = query.bind(value);
+                }
+                let done = query.bind(before).bind(limit).execute(&mut *conn).await?;
+                Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+            })
+        }))
+        .await
+    }
+
+    async fn scan(
+        &self,
+        kind: &'static str,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let (account, region, name) = after.map_or(("", "", ""), |key| {
+            (key.account.as_str(), key.region.as_str(), key.name.as_str())
+        });
+        let rows = sqlx::query(
+            "SELECT account, region, name, version, body FROM records
+             WHERE kind = ? AND (account, region, name) > (?, ?, ?)
+             ORDER BY account, region, name LIMIT ?",
+        )
+        .bind(kind)
+        .bind(account)
+        .bind(region)
+        .bind(name)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|row| record_from_row(kind, row)).collect()
     }
 
     async fn seek_log(&self, log: &RecordKey, at_millis: i64) -> Result<Option<i64>, StoreError> {
@@ -592,7 +733,11 @@ impl Store for SqliteStore {
             .map(|row| {
                 let mut map = serde_json::Map::new();
                 for (index, column) in row.columns().iter().enumerate() {
-                    let text: Option<String> = row.try_get(index)?;
+                    // Integer columns (times kept for indexes) are given as their decimal text.
+                    let text: Option<String> = match row.try_get::<Option<String>, _>(index) {
+                        Ok(text) => text,
+                        Err(_) => row.try_get::<Option<i64>, _>(index)?.map(|n| n.to_string()),
+                    };
                     map.insert(
                         column.name().to_owned(),
                         text.map_or(serde_json::Value::Null, serde_json::Value::String),
@@ -700,9 +845,11 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
                     }
                 };
                 tails.insert(log, tail + 1);
+                let (first_time, last_time) =
+                    entry.span.unwrap_or((entry.at_millis, entry.at_millis));
                 sqlx::query(
-                    "INSERT INTO log_entries (kind, account, region, log, sequence, at_millis, meta, data)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO log_entries (kind, account, region, log, sequence, at_millis, meta, data, first_time, last_time)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(log.kind)
                 .bind(&log.account)
@@ -712,6 +859,8 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
                 .bind(entry.at_millis)
                 .bind(&entry.meta)
                 .bind(&entry.data)
+                .bind(first_time)
+                .bind(last_time)
                 .execute(&mut *conn)
                 .await?;
                 sequences.push(tail + 1);
@@ -816,6 +965,16 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
         }
     }
     Ok(sequences)
+}
+
+fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<LogEntry, StoreError> {
+    Ok(LogEntry {
+        sequence: row.try_get("sequence")?,
+        at_millis: row.try_get("at_millis")?,
+        meta: row.try_get("meta")?,
+        data: row.try_get("data")?,
+        span: (row.try_get("first_time")?, row.try_get("last_time")?),
+    })
 }
 
 /// Whether a name is a plain SQL identifier (`[a-z_][a-z0-9_]*`).

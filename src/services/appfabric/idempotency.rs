@@ -104,6 +104,52 @@ pub async fn recall(
     }))
 }
 
+/// Forgets client tokens older than their 24-hour lifetime, at most about `limit`; returns
+/// how many went. Each removal is conditional on the version read, so a token reused at that
+/// moment is kept. Reads already treat an expired token as unused.
+pub async fn expire(
+    store: &dyn crate::store::Store,
+    now: i64,
+    limit: usize,
+) -> Result<usize, crate::store::StoreError> {
+    const SCAN_PAGE: usize = 256;
+    let mut removed = 0;
+    let mut after: Option<crate::store::RecordKey> = None;
+    loop {
+        let page = store.scan(IDEMPOTENCY, after.as_ref(), SCAN_PAGE).await?;
+        let expired: Vec<Write> = page
+            .iter()
+            .filter(|record| {
+                record
+                    .body
+                    .get("at_millis")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|at| now - at > TOKEN_LIFETIME_MILLIS)
+            })
+            .take(limit - removed)
+            .map(|record| Write::Delete {
+                key: record.key.clone(),
+                expect: Expect::Version(record.version),
+            })
+            .collect();
+        let count = expired.len();
+        if count > 0 {
+            match store.write(expired).await {
+                Ok(_) => removed += count,
+                // A token was used again meanwhile: the next sweep tries the rest again.
+                Err(crate::store::StoreError::Conflict(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == SCAN_PAGE && removed < limit => {
+                after = Some(last.key.clone());
+            }
+            _ => return Ok(removed),
+        }
+    }
+}
+
 /// JSON with object keys in sorted order, whatever map type serde_json was built with.
 fn canonical(value: &Value) -> String {
     match value {

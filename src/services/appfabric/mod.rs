@@ -19,6 +19,7 @@ pub mod crypto;
 mod destinations;
 mod error;
 mod idempotency;
+pub use idempotency::expire as expire_client_tokens;
 mod ingestions;
 mod quotas;
 mod tags;

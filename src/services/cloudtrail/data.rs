@@ -472,6 +472,16 @@ fn event_row(
 ) -> Write {
     let field = |name: &str| data.get(name).cloned().unwrap_or(Value::Null);
     let identity = field("userIdentity");
+    // Retention goes by eventTime (checked as RFC 3339 before), kept as epoch milliseconds.
+    let event_time_millis = data
+        .get("eventTime")
+        .and_then(Value::as_str)
+        .and_then(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map_or(Value::Null, |at| {
+            json!(i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+        });
     Write::Insert {
         table: EVENTS_TABLE,
         row: vec![
@@ -483,6 +493,7 @@ fn event_row(
             ("event_category", json!("ActivityAuditLog")),
             ("event_type", json!("ActivityLog")),
             ("event_time", field("eventTime")),
+            ("event_time_millis", event_time_millis),
             ("event_source", field("eventSource")),
             ("event_name", field("eventName")),
             ("data_version", field("version")),

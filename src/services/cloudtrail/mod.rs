@@ -46,6 +46,62 @@ const CHANNEL_SOURCE: &str = "cloudtrail/channel-source";
 /// Record kind of a channel's latest ingestion attempt and success, named by channel ID.
 const CHANNEL_INGESTION: &str = "cloudtrail/channel-ingestion";
 
+/// Removes events older than their event data store's retention period, at most about
+/// `limit`, a bounded transaction at a time; returns how many went. CloudTrail Lake decides by
+/// eventTime: "CloudTrail will remove events when the eventTime is older than" the retention
+/// period (`RetentionPeriod` in CreateEventDataStore's reference).
+pub async fn expire(
+    store: &dyn store::Store,
+    now: i64,
+    limit: usize,
+) -> Result<usize, store::StoreError> {
+    const SCAN_PAGE: usize = 256;
+    const EXPIRE_CHUNK: usize = 1_000;
+    const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+    let mut removed = 0;
+    let mut after: Option<RecordKey> = None;
+    loop {
+        let page = store
+            .scan(EVENT_DATA_STORE, after.as_ref(), SCAN_PAGE)
+            .await?;
+        for record in &page {
+            let Some(days) = record.body.get("retention_period").and_then(Value::as_i64) else {
+                continue;
+            };
+            let (account, region) = (&record.key.account, &record.key.region);
+            let arn = format!(
+                "arn:{}:cloudtrail:{region}:{account}:eventdatastore/{}",
+                crate::arn::partition(region),
+                record.key.name
+            );
+            let scope = [
+                ("account", account.as_str()),
+                ("region", region.as_str()),
+                ("event_data_store", arn.as_str()),
+            ];
+            let before = now.saturating_sub(days.saturating_mul(DAY_MILLIS));
+            loop {
+                let chunk = EXPIRE_CHUNK.min(limit - removed);
+                let done = store
+                    .expire_rows(EVENTS_TABLE, &scope, "event_time_millis", before, chunk)
+                    .await?;
+                removed += done;
+                if removed >= limit {
+                    return Ok(removed);
+                }
+                if done < chunk {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == SCAN_PAGE => after = Some(last.key.clone()),
+            _ => return Ok(removed),
+        }
+    }
+}
+
 /// The body of a name or source reservation: which resource holds it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Reservation {

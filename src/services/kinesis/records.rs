@@ -11,7 +11,9 @@ use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::streams::{load, parse_sequence_number, sequence_number, StreamRecord, StreamRef};
+use super::streams::{
+    load, parse_sequence_number, sequence_number, StreamRecord, StreamRef, RETENTION_HOURS,
+};
 use super::KinesisError;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -85,6 +87,7 @@ pub(super) fn append(
         at_millis,
         meta: partition_key,
         data,
+        span: None,
     };
     Ok((
         shard.id.clone(),
@@ -287,10 +290,17 @@ pub async fn get_records(
     let log = stream.shard_log(&ctx.account_id, &ctx.region, shard_id);
     let limit = input.limit.unwrap_or(MAX_RECORDS_PER_READ);
     let entries = deps.store.read_log(&log, next, limit).await?;
+    // Records past the retention period are gone for readers at once, whether or not the
+    // sweeper has removed them yet; the iterator still moves past them.
+    let retained_from = now - RETENTION_HOURS * 60 * 60 * 1000;
     let mut bytes = 0;
     let mut records = Vec::with_capacity(entries.len());
     let mut following = next;
     for entry in &entries {
+        if entry.at_millis < retained_from {
+            following = entry.sequence + 1;
+            continue;
+        }
         bytes += entry.data.len() + entry.meta.len();
         if bytes > MAX_BYTES_PER_READ && !records.is_empty() {
             break;

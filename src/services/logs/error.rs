@@ -31,6 +31,12 @@ pub enum LogsError {
     /// The store failed; the client may retry.
     #[error("The service cannot complete the request.")]
     ServiceUnavailable,
+    /// Deliveries to subscription targets are too far behind to queue more; retry later.
+    #[error("The service cannot accept more events for subscription delivery now: {pending} deliveries are waiting. Retry later.")]
+    DeliveryBacklog {
+        /// Deliveries waiting in the outbox.
+        pending: i64,
+    },
     /// Adding the tags would exceed 50 on the resource.
     #[error("{message}")]
     TooManyTags {
@@ -76,7 +82,7 @@ impl From<LogsError> for ApiError {
             }
             LogsError::OperationAborted => ApiError::new("OperationAbortedException", message),
             // A server fault: 503 makes the SDKs retry it, as they do against AWS.
-            LogsError::ServiceUnavailable => {
+            LogsError::ServiceUnavailable | LogsError::DeliveryBacklog { .. } => {
                 ApiError::with_status("ServiceUnavailableException", 503, message)
             }
             LogsError::TooManyTags { resource_name, .. } => {

@@ -6,19 +6,21 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::groups::{
-    events_log, group_name, load_group, stream_key, stream_not_found, LogStreamRecord,
+    events_log, group_name, load_group, stream_key, stream_not_found, Expiry, LogStreamRecord,
 };
 use super::pattern::FilterPattern;
+use super::reader::{BatchHeader, Merger, Query, Source, StoredEvent, MAX_BATCH_SPAN_MILLIS};
 use super::subscriptions::{current_target, envelopes, EnvelopeEvent, FilterRecord};
 use super::{load, load_all, put, LogsError, LOG_STREAM, SUBSCRIPTION_FILTER};
 use crate::protocol::RequestContext;
 use crate::services::Deps;
-use crate::store::{Expect, LogEntry, NewEntry, StoreError, Write};
+use crate::store::{Expect, NewEntry, StoreError, TimeOrder, Write};
 
 /// The most bytes of a batch, each event counting its UTF-8 size plus 26.
 const MAX_BATCH_BYTES: usize = 1_048_576;
@@ -66,19 +68,6 @@ fn stream_hash(ctx: &RequestContext, group: &str, stream: &str) -> u64 {
     hasher.finish()
 }
 
-/// Events of one PutLogEvents call are stored as ONE log entry: the messages concatenated as
-/// the payload, and this header (each event's timestamp, id and message length) as metadata.
-/// One row per batch instead of one per event is what keeps the write path cheap.
-#[derive(Debug, Serialize, Deserialize)]
-struct BatchHeader {
-    /// `(timestamp, id, message length in bytes)` per event, in batch order.
-    events: Vec<(i64, String, usize)>,
-}
-
-/// Positions within a stored batch: a batch holds at most 10,000 events, so
-/// `entry sequence * 100_000 + index` orders events as they were accepted.
-const EVENTS_PER_ENTRY: i64 = 100_000;
-
 fn batch_entry(at_millis: i64, events: &[EnvelopeEvent]) -> Result<NewEntry, LogsError> {
     let header = BatchHeader {
         events: events
@@ -93,34 +82,15 @@ fn batch_entry(at_millis: i64, events: &[EnvelopeEvent]) -> Result<NewEntry, Log
         .flat_map(|e| e.message.as_bytes())
         .copied()
         .collect();
+    // The batch's event-time span, which the store indexes for reads by time and retention.
+    let first = events.iter().map(|e| e.timestamp).min();
+    let last = events.iter().map(|e| e.timestamp).max();
     Ok(NewEntry {
         at_millis,
         meta,
         data,
+        span: first.zip(last),
     })
-}
-
-/// The events of one stored batch.
-fn unpack(stream: &str, entry: &LogEntry) -> Result<Vec<StoredEvent>, LogsError> {
-    let header: BatchHeader = serde_json::from_str(&entry.meta)
-        .map_err(|err| StoreError::Unavailable(format!("corrupt log event batch: {err}")))?;
-    let mut offset = 0;
-    let mut events = Vec::with_capacity(header.events.len());
-    for (index, (timestamp, id, length)) in header.events.into_iter().enumerate() {
-        let bytes = entry.data.get(offset..offset + length).ok_or_else(|| {
-            StoreError::Unavailable("corrupt log event batch: short payload".to_owned())
-        })?;
-        offset += length;
-        events.push(StoredEvent {
-            stream: stream.to_owned(),
-            timestamp,
-            ingestion_time: entry.at_millis,
-            id,
-            sequence: entry.sequence * EVENTS_PER_ENTRY + index as i64,
-            message: String::from_utf8_lossy(bytes).into_owned(),
-        });
-    }
-    Ok(events)
 }
 
 /// Accepts a batch of events, reports those it rejects, and queues their deliveries.
@@ -151,7 +121,8 @@ pub async fn put_log_events(
         )));
     }
     if let (Some(first), Some(last)) = (events.first(), events.last()) {
-        if last.timestamp - first.timestamp > DAY_MILLIS {
+        // The reader relies on this bound (see `MAX_BATCH_SPAN_MILLIS`).
+        if last.timestamp - first.timestamp > MAX_BATCH_SPAN_MILLIS {
             return Err(LogsError::InvalidParameter(
                 "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.".to_owned(),
             ));
@@ -245,6 +216,19 @@ pub async fn put_log_events(
             }
         }
         batch.push(put(key.clone(), &record, Expect::Version(version))?);
+        // Refused rather than queued without end when delivery is far behind; the events of
+        // a refused batch are not stored either, so nothing acknowledged is ever dropped.
+        if queued {
+            let pending = crate::pipeline::pending(&*deps.store).await?;
+            if pending >= crate::pipeline::MAX_PENDING_DELIVERIES {
+                tracing::warn!(
+                    pending,
+                    group = %group,
+                    "Delivery is behind; refusing PutLogEvents that would queue more."
+                );
+                return Err(LogsError::DeliveryBacklog { pending });
+            }
+        }
         match deps.store.write(batch).await {
             Ok(_) => {
                 if queued {
@@ -273,35 +257,20 @@ pub async fn put_log_events(
     Err(LogsError::OperationAborted)
 }
 
-/// One event read back, with what the outputs need.
-struct StoredEvent {
-    stream: String,
-    timestamp: i64,
-    ingestion_time: i64,
-    id: String,
-    sequence: i64,
-    message: String,
-}
-
-async fn read_stream(
-    deps: &Deps,
-    ctx: &RequestContext,
-    group: &str,
-    stream: &str,
-) -> Result<Vec<StoredEvent>, LogsError> {
-    let entries = deps
-        .store
-        .read_log(&events_log(ctx, group, stream), 1, usize::MAX)
-        .await?;
-    let mut events = Vec::new();
-    for entry in &entries {
-        events.extend(unpack(stream, entry)?);
+/// The event timestamps a read keeps, both ends inclusive: `startTime` is inclusive and
+/// `endTime` exclusive, and a group's retention raises the start when it hides every older
+/// event.
+fn read_window(start: Option<i64>, end: Option<i64>, expiry: Option<Expiry>) -> (i64, i64) {
+    let mut low = start.unwrap_or(i64::MIN);
+    if let Some(expiry) = expiry.filter(|e| e.spared_before.is_none()) {
+        low = low.max(expiry.cutoff);
     }
-    Ok(events)
+    (low, end.map_or(i64::MAX, |end| end.saturating_sub(1)))
 }
 
-fn in_range(timestamp: i64, start: Option<i64>, end: Option<i64>) -> bool {
-    start.is_none_or(|s| timestamp >= s) && end.is_none_or(|e| timestamp < e)
+/// Whether retention hides an event from reads, before the sweeper has removed it.
+fn expired(expiry: Option<Expiry>, event: &StoredEvent) -> bool {
+    expiry.is_some_and(|e| e.hides(event.timestamp, event.ingestion_time))
 }
 
 /// GetLogEvents input.
@@ -340,31 +309,49 @@ pub async fn get_log_events(
     input: GetLogEventsInput,
 ) -> Result<Value, LogsError> {
     let group = group_name(input.log_group_name, input.log_group_identifier)?;
-    load_group(deps, ctx, &group).await?;
+    let (group_record, _) = load_group(deps, ctx, &group).await?;
     load::<LogStreamRecord>(deps, &stream_key(ctx, &group, &input.log_stream_name))
         .await?
         .ok_or_else(stream_not_found)?;
-    let mut events = read_stream(deps, ctx, &group, &input.log_stream_name).await?;
-    events.retain(|e| in_range(e.timestamp, input.start_time, input.end_time));
-    events.sort_by_key(|e| (e.timestamp, e.sequence));
     let limit = input.limit.unwrap_or(10_000);
-    let key = |e: &StoredEvent| (e.timestamp, e.sequence);
-    let window: &[StoredEvent] = match input.next_token.as_deref() {
-        None if input.start_from_head.unwrap_or(false) => &events[..events.len().min(limit)],
-        None => &events[events.len().saturating_sub(limit)..],
-        Some(token) => {
-            let (direction, position) = parse_position(token).ok_or_else(|| {
-                LogsError::InvalidParameter(format!("The specified nextToken is invalid: {token}"))
-            })?;
-            if direction == 'f' {
-                let start = events.partition_point(|e| key(e) <= position);
-                &events[start..(start + limit).min(events.len())]
-            } else {
-                let end = events.partition_point(|e| key(e) < position);
-                &events[end.saturating_sub(limit)..end]
-            }
-        }
+    let position = match input.next_token.as_deref() {
+        None => None,
+        Some(token) => Some(parse_position(token).ok_or_else(|| {
+            LogsError::InvalidParameter(format!("The specified nextToken is invalid: {token}"))
+        })?),
     };
+    // A forward token or startFromHead reads on from a point; anything else reads back from
+    // one (the newest events when there is no token).
+    let order = match position {
+        Some(('f', _)) => TimeOrder::Forward,
+        Some(_) => TimeOrder::Backward,
+        None if input.start_from_head.unwrap_or(false) => TimeOrder::Forward,
+        None => TimeOrder::Backward,
+    };
+    let expiry = Expiry::of(&group_record, ctx.received_at_millis());
+    let keep = move |e: &StoredEvent| !expired(expiry, e);
+    let source = Source {
+        log: events_log(ctx, &group, &input.log_stream_name),
+        stream: Arc::from(input.log_stream_name.as_str()),
+        past: position.map(|(_, past)| past),
+    };
+    let query = Query {
+        order,
+        window: read_window(input.start_time, input.end_time, expiry),
+        keep: &keep,
+        cap: limit,
+    };
+    let mut merger = Merger::new(&*deps.store, vec![source], query);
+    let mut window = Vec::new();
+    while window.len() < limit {
+        match merger.next().await? {
+            Some(event) => window.push(event),
+            None => break,
+        }
+    }
+    if order == TimeOrder::Backward {
+        window.reverse();
+    }
     let forward = match (window.last(), input.next_token.as_deref()) {
         (Some(last), _) => position_token('f', last.timestamp, last.sequence),
         (None, Some(token)) if token.starts_with('f') => token.to_owned(),
@@ -396,14 +383,24 @@ pub struct FilterLogEventsInput {
     limit: Option<usize>,
 }
 
-/// Searches a group's events with a filter pattern, across streams, in time order.
+/// Where a FilterLogEvents page ends: the last event given, `(timestamp, stream, sequence)`,
+/// kept in the signed token as `TIMESTAMP/SEQUENCE/STREAM`.
+fn filter_position(after: &str) -> Option<(i64, i64, &str)> {
+    let mut parts = after.splitn(3, '/');
+    let timestamp = parts.next()?.parse().ok()?;
+    let sequence = parts.next()?.parse().ok()?;
+    Some((timestamp, sequence, parts.next()?))
+}
+
+/// Searches a group's events with a filter pattern, across streams, in time order (ties by
+/// stream name, then by arrival), merging the streams' batches through the time index.
 pub async fn filter_log_events(
     deps: &Deps,
     ctx: &RequestContext,
     input: FilterLogEventsInput,
 ) -> Result<Value, LogsError> {
     let group = group_name(input.log_group_name, input.log_group_identifier)?;
-    load_group(deps, ctx, &group).await?;
+    let (group_record, _) = load_group(deps, ctx, &group).await?;
     if input.log_stream_names.is_some() && input.log_stream_name_prefix.is_some() {
         return Err(LogsError::InvalidParameter(
             "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.".to_owned(),
@@ -423,31 +420,66 @@ pub async fn filter_log_events(
                     .is_none_or(|names| names.contains(&s.name))
             })
             .collect();
-    let mut events = Vec::new();
-    for stream in &streams {
-        events.extend(read_stream(deps, ctx, &group, &stream.name).await?);
-    }
-    events.retain(|e| {
-        in_range(e.timestamp, input.start_time, input.end_time) && pattern.matches(&e.message)
-    });
-    events.sort_by(|a, b| {
-        (a.timestamp, &a.stream, a.sequence).cmp(&(b.timestamp, &b.stream, b.sequence))
-    });
     let scope = format!(
         "logs:FilterLogEvents:{}:{}:{group}",
         ctx.account_id, ctx.region
     );
-    let skip: usize = super::groups::open_token(deps, ctx, &scope, input.next_token.as_deref())?
+    let after = super::groups::open_token(deps, ctx, &scope, input.next_token.as_deref())?;
+    // Tokens name the last event given; a bare number (tokens of earlier versions) counts the
+    // events to skip.
+    let position = after.as_deref().and_then(filter_position);
+    let mut skip: usize = after
+        .as_deref()
+        .filter(|_| position.is_none())
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let limit = input.limit.unwrap_or(10_000);
-    let page: Vec<Value> = events
+    let expiry = Expiry::of(&group_record, ctx.received_at_millis());
+    let keep = move |e: &StoredEvent| !expired(expiry, e) && pattern.matches(&e.message);
+    // Streams are in name order (they list by name), which is how ties on a timestamp go.
+    let sources = streams
         .iter()
-        .skip(skip)
-        .take(limit)
+        .map(|stream| Source {
+            log: events_log(ctx, &group, &stream.name),
+            stream: Arc::from(stream.name.as_str()),
+            past: position.map(|(timestamp, sequence, name)| {
+                match stream.name.as_str().cmp(name) {
+                    std::cmp::Ordering::Less => (timestamp, i64::MAX),
+                    std::cmp::Ordering::Equal => (timestamp, sequence),
+                    std::cmp::Ordering::Greater => (timestamp, i64::MIN),
+                }
+            }),
+        })
+        .collect();
+    let query = Query {
+        order: TimeOrder::Forward,
+        window: read_window(input.start_time, input.end_time, expiry),
+        keep: &keep,
+        cap: limit.saturating_add(skip).saturating_add(1),
+    };
+    let mut merger = Merger::new(&*deps.store, sources, query);
+    let mut page = Vec::new();
+    let mut more = false;
+    while let Some(event) = merger.next().await? {
+        if skip > 0 {
+            skip -= 1;
+        } else if page.len() < limit {
+            page.push(event);
+        } else {
+            more = true;
+            break;
+        }
+    }
+    let next_token = page.last().filter(|_| more).map(|last| {
+        let after = format!("{}/{}/{}", last.timestamp, last.sequence, last.stream);
+        deps.tokens
+            .issue(&scope, json!({ "after": after }), ctx.received_at_millis())
+    });
+    let events: Vec<Value> = page
+        .iter()
         .map(|e| {
             json!({
-                "logStreamName": e.stream,
+                "logStreamName": &*e.stream,
                 "timestamp": e.timestamp,
                 "message": e.message,
                 "ingestionTime": e.ingestion_time,
@@ -455,18 +487,11 @@ pub async fn filter_log_events(
             })
         })
         .collect();
-    let next_token = (events.len() > skip + limit).then(|| {
-        deps.tokens.issue(
-            &scope,
-            json!({ "after": (skip + limit).to_string() }),
-            ctx.received_at_millis(),
-        )
-    });
     let searched: Vec<Value> = streams
         .iter()
         .map(|s| json!({ "logStreamName": s.name, "searchedCompletely": true }))
         .collect();
-    Ok(json!({ "events": page, "searchedLogStreams": searched, "nextToken": next_token }))
+    Ok(json!({ "events": events, "searchedLogStreams": searched, "nextToken": next_token }))
 }
 
 /// TestMetricFilter input.
@@ -493,7 +518,9 @@ pub async fn test_metric_filter(input: TestMetricFilterInput) -> Result<Value, L
 
 #[cfg(test)]
 mod tests {
+    use super::super::reader::unpack;
     use super::*;
+    use crate::store::LogEntry;
 
     #[test]
     fn a_batch_round_trips_through_one_entry() {
@@ -510,13 +537,16 @@ mod tests {
             },
         ];
         let entry = batch_entry(99, &events).expect("pack");
+        assert_eq!(entry.span, Some((10, 11)), "the span the store indexes");
         let stored = LogEntry {
             sequence: 7,
             at_millis: entry.at_millis,
             meta: entry.meta,
             data: entry.data,
+            span: (10, 11),
         };
-        let unpacked = unpack("s", &stored).expect("unpack");
+        let stream: Arc<str> = Arc::from("s");
+        let unpacked = unpack(&stream, &stored).expect("unpack");
         let view: Vec<_> = unpacked
             .iter()
             .map(|e| (e.timestamp, e.id.as_str(), e.message.as_str(), e.sequence))
@@ -531,7 +561,7 @@ mod tests {
             ..stored
         };
         assert!(
-            unpack("s", &truncated).is_err(),
+            unpack(&stream, &truncated).is_err(),
             "a short payload is reported, not sliced out of range"
         );
     }

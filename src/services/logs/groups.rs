@@ -11,7 +11,7 @@ use super::{
 use crate::arn;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
-use crate::store::{Expect, RecordKey, StoreError, Write};
+use crate::store::{Expect, RecordKey, Store, StoreError, Write};
 use crate::token::TokenError;
 
 /// The retention periods AWS accepts, in days.
@@ -27,6 +27,10 @@ pub(super) struct LogGroupRecord {
     /// Epoch milliseconds.
     pub creation_time: i64,
     pub retention_in_days: Option<i64>,
+    /// When the retention policy in force was set, epoch milliseconds (absent on groups
+    /// stored before this was kept: their policy counts as set long ago).
+    #[serde(default)]
+    pub retention_set_at: Option<i64>,
     pub kms_key_id: Option<String>,
     pub log_group_class: String,
     pub deletion_protection_enabled: bool,
@@ -45,6 +49,107 @@ pub(super) struct LogStreamRecord {
     pub last_ingestion_time: Option<i64>,
     /// Counts batches, so that `nextSequenceToken` moves as AWS's does.
     pub batches: i64,
+}
+
+/// How long events stored before a retention policy was set stay readable after it: AWS
+/// deletes expired events "typically up to 72 hours" after they expire, and its documentation
+/// tells operators to keep a shortened policy that long before the old events are gone.
+/// Events stored under the policy disappear as soon as they expire.
+pub(super) const RETENTION_CHANGE_GRACE_MILLIS: i64 = 72 * 60 * 60 * 1000;
+const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+/// What a group's retention policy hides at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Expiry {
+    /// Events with a timestamp below this are expired.
+    pub cutoff: i64,
+    /// While the grace after a policy change runs: expired events ingested before this (the
+    /// moment the policy was set) are still shown.
+    pub spared_before: Option<i64>,
+}
+
+impl Expiry {
+    /// The expiry of a group at `now`, or `None` when it keeps events forever.
+    pub fn of(group: &LogGroupRecord, now: i64) -> Option<Expiry> {
+        let days = group.retention_in_days?;
+        let spared_before = group
+            .retention_set_at
+            .filter(|set_at| now < set_at.saturating_add(RETENTION_CHANGE_GRACE_MILLIS));
+        Some(Expiry {
+            cutoff: now.saturating_sub(days.saturating_mul(DAY_MILLIS)),
+            spared_before,
+        })
+    }
+
+    /// Whether an event with this timestamp and ingestion time is hidden.
+    pub fn hides(&self, timestamp: i64, ingestion_time: i64) -> bool {
+        timestamp < self.cutoff
+            && self
+                .spared_before
+                .is_none_or(|set_at| ingestion_time >= set_at)
+    }
+}
+
+/// Records visited per scan, and entries removed per transaction, by [`expire`].
+const SCAN_PAGE: usize = 256;
+const EXPIRE_CHUNK: usize = 1_000;
+
+/// Removes stored batches whose newest event is past their group's retention, at most about
+/// `limit`, a bounded transaction at a time; returns how many went. While the grace after a
+/// policy change runs, batches stored before the change are left alone, as reads show them.
+/// Each stream keeps its last batch, so numbering carries on.
+pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    let mut after: Option<RecordKey> = None;
+    loop {
+        let page = store.scan(LOG_GROUP, after.as_ref(), SCAN_PAGE).await?;
+        for record in &page {
+            let Ok(group) = serde_json::from_value::<LogGroupRecord>(record.body.clone()) else {
+                tracing::warn!(group = %record.key.name, "Unreadable log group record; not expiring its events.");
+                continue;
+            };
+            let Some(expiry) = Expiry::of(&group, now) else {
+                continue;
+            };
+            // During the grace after a policy change, only what was stored under the policy.
+            let accepted_from = expiry.spared_before.unwrap_or(i64::MIN);
+            let (account, region) = (&record.key.account, &record.key.region);
+            let streams = crate::store::load_all::<LogStreamRecord>(
+                store,
+                LOG_STREAM,
+                account,
+                region,
+                &format!("{}:", group.name),
+            )
+            .await?;
+            for (_, stream, _) in streams {
+                let log = RecordKey::new(
+                    LOG_EVENTS,
+                    account,
+                    region,
+                    &format!("{}:{}", group.name, stream.name),
+                );
+                loop {
+                    let chunk = EXPIRE_CHUNK.min(limit - removed);
+                    let done = store
+                        .expire_log(&log, expiry.cutoff, accepted_from, chunk)
+                        .await?;
+                    removed += done;
+                    if removed >= limit {
+                        return Ok(removed);
+                    }
+                    if done < chunk {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == SCAN_PAGE => after = Some(last.key.clone()),
+            _ => return Ok(removed),
+        }
+    }
 }
 
 /// The key of a log group's record.
@@ -144,6 +249,7 @@ pub async fn create_log_group(
         name: input.log_group_name.clone(),
         creation_time: ctx.received_at_millis(),
         retention_in_days: None,
+        retention_set_at: None,
         kms_key_id: input.kms_key_id,
         log_group_class: input
             .log_group_class
@@ -342,6 +448,7 @@ pub async fn put_retention_policy(
     check_retention(input.retention_in_days)?;
     let (mut record, version) = load_group(deps, ctx, &input.log_group_name).await?;
     record.retention_in_days = Some(input.retention_in_days);
+    record.retention_set_at = Some(ctx.received_at_millis());
     deps.store
         .write(vec![put(
             group_key(ctx, &record.name),
@@ -367,6 +474,7 @@ pub async fn delete_retention_policy(
 ) -> Result<(), LogsError> {
     let (mut record, version) = load_group(deps, ctx, &input.log_group_name).await?;
     record.retention_in_days = None;
+    record.retention_set_at = None;
     deps.store
         .write(vec![put(
             group_key(ctx, &record.name),

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod groups;
 pub mod pattern;
+mod reader;
 mod subscriptions;
 mod tags;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use error::LogsError;
+pub use groups::expire;
 
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
