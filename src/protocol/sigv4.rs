@@ -644,7 +644,7 @@ pub fn signature(req: &RequestParts, parsed: &ParsedSignature, secret: &str) -> 
     hex::encode(hmac(&key, to_sign.as_bytes()))
 }
 
-/// Verifies the signature with `secret` at time `now`.
+/// Verifies the signature with `secret` at time `now`, body included.
 ///
 /// Header signatures must be within 15 minutes of `now` either side. Presigned URLs must not
 /// be dated more than 15 minutes ahead and expire `X-Amz-Expires` seconds after their date
@@ -656,17 +656,117 @@ pub fn verify(
     secret_access_key: &str,
     now: OffsetDateTime,
 ) -> Result<(), SigV4Error> {
+    let left = verify_head(req, parsed, secret_access_key, now)?;
+    verify_body(req, parsed, secret_access_key, &left)
+}
+
+/// What [`verify_head`] could not check without the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyCheck {
+    /// Nothing: the signature is verified and the client declared `UNSIGNED-PAYLOAD`.
+    Nothing,
+    /// The signature is verified over this declared payload hash; the body must have it.
+    DeclaredHash(String),
+    /// No payload hash was declared, so the signature covers the body's own hash.
+    Signature,
+}
+
+/// Verifies what the head of a request can prove, without reading `req.body`: the clock (or
+/// expiry), and the whole signature when the client declared its payload hash
+/// (`X-Amz-Content-Sha256`). Lets the server refuse a forged request before receiving its body.
+pub fn verify_head(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret_access_key: &str,
+    now: OffsetDateTime,
+) -> Result<BodyCheck, SigV4Error> {
     check_time(parsed, now)?;
-    let expected = signature(req, parsed, secret_access_key);
-    if !constant_time_eq(expected.as_bytes(), parsed.signature.as_bytes()) {
-        return Err(SigV4Error::Mismatch);
+    let Some(declared) = declared_payload_hash(req, parsed.location) else {
+        return Ok(BodyCheck::Signature);
+    };
+    // With a declared hash the canonical request never looks at the body.
+    check_signature(req, parsed, secret_access_key)?;
+    if declared == UNSIGNED_PAYLOAD {
+        Ok(BodyCheck::Nothing)
+    } else {
+        Ok(BodyCheck::DeclaredHash(declared))
     }
-    if let Some(declared) = declared_payload_hash(req, parsed.location) {
-        if declared != UNSIGNED_PAYLOAD && !declared.eq_ignore_ascii_case(&sha256_hex(req.body)) {
-            return Err(SigV4Error::Mismatch);
+}
+
+/// Finishes [`verify_head`] once the body has arrived.
+pub fn verify_body(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret_access_key: &str,
+    left: &BodyCheck,
+) -> Result<(), SigV4Error> {
+    match left {
+        BodyCheck::Nothing => Ok(()),
+        BodyCheck::DeclaredHash(declared) => {
+            if declared.eq_ignore_ascii_case(&sha256_hex(req.body)) {
+                Ok(())
+            } else {
+                Err(SigV4Error::Mismatch)
+            }
         }
+        BodyCheck::Signature => check_signature(req, parsed, secret_access_key),
     }
-    Ok(())
+}
+
+fn check_signature(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret_access_key: &str,
+) -> Result<(), SigV4Error> {
+    let expected = signature(req, parsed, secret_access_key);
+    if constant_time_eq(expected.as_bytes(), parsed.signature.as_bytes()) {
+        Ok(())
+    } else {
+        Err(SigV4Error::Mismatch)
+    }
+}
+
+/// Headers that may travel unsigned although their names start with `x-amz-`: the payload
+/// hash (bound into the canonical request anyway) and, beside a presigned URL, copies of its
+/// query parameters, which some clients also send as headers and which are not read from there.
+fn may_be_unsigned(name: &str, location: SignatureLocation) -> bool {
+    name == "x-amz-content-sha256"
+        || (location == SignatureLocation::Query
+            && matches!(
+                name,
+                "x-amz-algorithm"
+                    | "x-amz-credential"
+                    | "x-amz-date"
+                    | "x-amz-expires"
+                    | "x-amz-signedheaders"
+                    | "x-amz-signature"
+                    | "x-amz-security-token"
+            ))
+}
+
+/// Refuses a request carrying an `x-amz-*` header that the signature does not cover: AWS
+/// requires every `x-amz-*` header to be signed, and an unsigned one (such as `X-Amz-Target`,
+/// which names the operation) could be added or changed by anyone on the path.
+pub fn check_amz_headers_signed<'n>(
+    header_names: impl IntoIterator<Item = &'n str>,
+    parsed: &ParsedSignature,
+) -> Result<(), SigV4Error> {
+    let mut unsigned: Vec<String> = header_names
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .filter(|name| name.starts_with("x-amz-"))
+        .filter(|name| !may_be_unsigned(name, parsed.location))
+        .filter(|name| !parsed.signed_headers.contains(name))
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    unsigned.sort();
+    unsigned.dedup();
+    Err(malformed(format!(
+        "There were headers present in the request which were not signed: {}",
+        unsigned.join(", ")
+    )))
 }
 
 fn check_time(parsed: &ParsedSignature, now: OffsetDateTime) -> Result<(), SigV4Error> {
