@@ -416,4 +416,70 @@ mod tests {
         };
         assert!(resolve(&args).is_err());
     }
+
+    fn limits(text: &str, open_files: Option<u64>) -> anyhow::Result<(Limits, Option<String>)> {
+        let parsed: FileConfig = toml::from_str(text)?;
+        parsed.limits.validate(open_files)
+    }
+
+    #[test]
+    fn limits_have_defaults_that_fit_the_open_file_limit() {
+        let (defaults, warning) = limits("", Some(1_048_576)).expect("valid");
+        assert_eq!(warning, None);
+        assert_eq!(
+            defaults,
+            Limits {
+                max_body_bytes: 8 * 1024 * 1024,
+                max_connections: 1024,
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                body_read_timeout: Duration::from_secs(60),
+                max_in_flight_body_bytes: 64 * 1024 * 1024,
+            }
+        );
+        // The usual 1,024 open files leave room for the store and the runtime.
+        let (usual, warning) = limits("", Some(1024)).expect("valid");
+        assert_eq!((usual.max_connections, warning), (896, None));
+        let (unlimited, _) = limits("", None).expect("valid");
+        assert_eq!(unlimited.max_connections, 1024);
+        // A configured value that does not fit is lowered, with a warning.
+        let (lowered, warning) =
+            limits("[limits]\nmax_connections = 5000\n", Some(1024)).expect("valid");
+        assert_eq!(lowered.max_connections, 896);
+        assert!(warning.is_some_and(|w| w.contains("ulimit")));
+    }
+
+    #[test]
+    fn limits_are_read_and_checked_once() {
+        let (set, _) = limits(
+            "[limits]\nmax_body_bytes = 1024\nmax_connections = 8\nheader_read_timeout_seconds = 1\nidle_timeout_seconds = 2\nbody_read_timeout_seconds = 3\nmax_in_flight_body_bytes = 4096\n",
+            Some(1024),
+        )
+        .expect("valid");
+        assert_eq!(
+            set,
+            Limits {
+                max_body_bytes: 1024,
+                max_connections: 8,
+                header_read_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(2),
+                body_read_timeout: Duration::from_secs(3),
+                max_in_flight_body_bytes: 4096,
+            }
+        );
+        // A body limit above the default budget raises the default budget with it.
+        let (big, _) = limits("[limits]\nmax_body_bytes = 104857600\n", None).expect("valid");
+        assert_eq!(big.max_in_flight_body_bytes, 104_857_600);
+        for bad in [
+            "[limits]\nmax_body_bytes = 0\n",
+            "[limits]\nmax_connections = 0\n",
+            "[limits]\nidle_timeout_seconds = 0\n",
+            "[limits]\nheader_read_timeout_seconds = 100000\n",
+            "[limits]\nmax_body_bytes = 2048\nmax_in_flight_body_bytes = 1024\n",
+            "[limits]\nmax_body = 1\n",
+            "[limits]\nidle_timeout_seconds = -1\n",
+        ] {
+            assert!(limits(bad, Some(1024)).is_err(), "{bad}");
+        }
+    }
 }

@@ -1629,4 +1629,120 @@ mod tests {
             "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
         );
     }
+
+    #[test]
+    fn a_declared_payload_hash_lets_the_head_be_verified_before_the_body() {
+        let body = b"{\"limit\": 1}";
+        let hash = sha256_hex(body);
+        let signed_headers = "host;x-amz-content-sha256;x-amz-date";
+        let provisional = authorization(signed_headers, &"0".repeat(64));
+        let pairs = [
+            HOST,
+            DATE,
+            ("X-Amz-Content-Sha256", hash.as_str()),
+            ("Authorization", provisional.as_str()),
+        ];
+        let unsigned = RequestParts {
+            method: "POST",
+            raw_path: "/",
+            raw_query: "",
+            headers: &pairs,
+            body: b"",
+        };
+        let signed = authorization(
+            signed_headers,
+            &signature(&unsigned, &parsed_vector(&unsigned), SECRET),
+        );
+        let pairs = [pairs[0], pairs[1], pairs[2], ("Authorization", signed.as_str())];
+        let head = RequestParts {
+            headers: &pairs,
+            ..unsigned
+        };
+        let parsed = parse(&head).expect("parsed");
+        let now = suite_time();
+        let left = verify_head(&head, &parsed, SECRET, now).expect("head verifies");
+        assert_eq!(left, BodyCheck::DeclaredHash(sha256_hex(body)));
+        assert_eq!(
+            verify_head(&head, &parsed, "wrong", now),
+            Err(SigV4Error::Mismatch),
+            "a wrong secret is caught from the head alone"
+        );
+        let whole = RequestParts { body, ..head };
+        assert_eq!(verify_body(&whole, &parsed, SECRET, &left), Ok(()));
+        let swapped = RequestParts {
+            body: b"{\"limit\": 2}",
+            ..head
+        };
+        assert_eq!(
+            verify_body(&swapped, &parsed, SECRET, &left),
+            Err(SigV4Error::Mismatch)
+        );
+
+        // Without a declared hash the signature covers the body, so it waits for it.
+        let bare_authorization = authorization("host;x-amz-date", &"0".repeat(64));
+        let bare = [HOST, DATE, ("Authorization", bare_authorization.as_str())];
+        let head = RequestParts {
+            headers: &bare,
+            ..head
+        };
+        assert_eq!(
+            verify_head(&head, &parse(&head).expect("parsed"), SECRET, now),
+            Ok(BodyCheck::Signature)
+        );
+    }
+
+    #[test]
+    fn every_amz_header_must_be_signed() {
+        let headers = [HOST, DATE, ("X-Amz-Target", "Logs_20140328.DeleteLogGroup")];
+        let req = RequestParts {
+            method: "POST",
+            raw_path: "/",
+            raw_query: "",
+            headers: &headers,
+            body: b"",
+        };
+        let names = |extra: &'static [&'static str]| {
+            headers
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>()
+        };
+        let signed = parse_with_req(&req, "host;x-amz-date;x-amz-target");
+        assert_eq!(check_amz_headers_signed(names(&[]), &signed), Ok(()));
+        let unsigned = parse_with_req(&req, "host;x-amz-date");
+        let refused = check_amz_headers_signed(names(&[]), &unsigned).expect_err("unsigned");
+        assert_eq!(
+            refused.aws_error(),
+            (
+                "IncompleteSignatureException",
+                400,
+                "There were headers present in the request which were not signed: x-amz-target"
+                    .to_owned()
+            )
+        );
+        // The payload hash is bound into the signature anyway; x-amzn-* is another family.
+        assert_eq!(
+            check_amz_headers_signed(
+                names(&["X-Amz-Content-Sha256", "X-Amzn-Trace-Id"]),
+                &signed
+            ),
+            Ok(())
+        );
+        assert!(check_amz_headers_signed(names(&["x-amz-user-agent"]), &signed).is_err());
+    }
+
+    fn parse_with_req(req: &RequestParts, signed_headers: &str) -> ParsedSignature {
+        let authorization = format!(
+            "{ALGORITHM} Credential={SCOPE}, SignedHeaders={signed_headers}, Signature={}",
+            "0".repeat(64)
+        );
+        let mut headers: Vec<(&str, &str)> = req.headers.to_vec();
+        headers.push(("Authorization", &authorization));
+        parse(&RequestParts {
+            headers: &headers,
+            ..*req
+        })
+        .expect("parsed")
+    }
 }
