@@ -37,6 +37,11 @@ use crate::config::Limits;
 const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// The longest pause between two failed `accept`s.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// How often, at most, the log says that every connection slot is taken.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// How long shutdown waits for open connections to finish their request; a client that does
+/// not read its response cannot hold the process up for longer.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
 /// their current request and returns once all are closed.
@@ -56,16 +61,13 @@ pub async fn serve(
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     let mut backoff = FIRST_ACCEPT_BACKOFF;
-    let mut full = false;
+    let mut warned_full: Option<Instant> = None;
     loop {
         let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                full = false;
-                permit
-            }
+            Ok(permit) => permit,
             Err(_) => {
-                if !full {
-                    full = true;
+                if warned_full.is_none_or(|at| at.elapsed() >= FULL_WARNING_INTERVAL) {
+                    warned_full = Some(Instant::now());
                     tracing::warn!(
                         max_connections = limits.max_connections,
                         "All connection slots are taken; new connections wait until one closes."
@@ -118,7 +120,15 @@ pub async fn serve(
     let _ = stop.send(true);
     // Every connection holds a slot until it ends: having them all back means all are closed.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = slots.acquire_many(all).await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = limits.max_connections - slots.available_permits(),
+            "Connections still open after {SHUTDOWN_GRACE:?} of shutdown are dropped."
+        );
+    }
     Ok(())
 }
 

@@ -256,14 +256,22 @@ enum Refusal {
 }
 
 impl Refusal {
-    /// Whether the body may still be on its way, so that the connection must be closed after
-    /// the answer rather than kept for a next request.
-    fn before_body(&self) -> bool {
-        !matches!(self, Refusal::BodyRejected(_) | Refusal::MalformedBody(_))
+    /// Whether the connection is closed after the answer: when the request is too big or
+    /// broken to read on, or its client too slow. Other refusals before the body discard it
+    /// in the background instead (see [`discard_body`]).
+    fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            Refusal::UrlTooLong
+                | Refusal::BadContentLength
+                | Refusal::BodyTooLarge(_)
+                | Refusal::BodyTimeout(_)
+                | Refusal::MalformedBody(_)
+        )
     }
 
     fn into_response(self) -> Response {
-        let close = self.before_body();
+        let close = self.closes_connection();
         let error = match &self {
             Refusal::Unauthenticated(error) | Refusal::BodyRejected(error) => error.clone(),
             Refusal::UrlTooLong => ApiError::with_status("UriTooLong", 414, self.to_string()),
@@ -322,10 +330,18 @@ async fn api_request(
     }
     let raw_path = parts.uri.path().to_owned();
     let raw_query = parts.uri.query().unwrap_or_default().to_owned();
-    let pending = state
-        .authenticator
-        .authenticate_head(&parts.method, &raw_path, &raw_query, &parts.headers)
-        .map_err(Refusal::Unauthenticated)?;
+    let pending = match state.authenticator.authenticate_head(
+        &parts.method,
+        &raw_path,
+        &raw_query,
+        &parts.headers,
+    ) {
+        Ok(pending) => pending,
+        Err(error) => {
+            discard_body(body, limits.body_read_timeout);
+            return Err(Refusal::Unauthenticated(error));
+        }
+    };
 
     let deadline = Instant::now() + limits.body_read_timeout;
     // Without a Content-Length (chunked), the body may be as large as the limit.
@@ -361,7 +377,10 @@ async fn read_body(
         let acquire = state.body_budget.clone().acquire_many_owned(permits);
         match tokio::time::timeout_at(deadline, acquire).await {
             Ok(Ok(permit)) => Some(permit),
-            Ok(Err(_)) | Err(_) => return Err(Refusal::Busy),
+            Ok(Err(_)) | Err(_) => {
+                discard_body(body, state.limits.body_read_timeout);
+                return Err(Refusal::Busy);
+            }
         }
     };
     let mut buffer = BytesMut::with_capacity(expected);
@@ -385,6 +404,19 @@ async fn read_body(
         }
     }
     Ok((buffer.freeze(), budget))
+}
+
+/// Reads and drops the rest of a refused request's body in the background, holding no more
+/// than one frame at a time. Closing a socket with unread data in it resets the connection,
+/// and the client may then lose the answer (an SDK would miss the clock-skew error it corrects
+/// itself with); once the body is consumed the connection can also serve the next request.
+/// Gives up, closing the connection, after `timeout`.
+fn discard_body(body: Body, timeout: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut body = body;
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(timeout, drain).await;
+    });
 }
 
 /// An error and its causes, as one line (hyper puts the useful part in the cause).

@@ -16,14 +16,15 @@ use common::{fake_authorization, logs_client_with, Server};
 /// How long a test waits for something that should happen within a second or two.
 const GENEROUS: Duration = Duration::from_secs(30);
 
-/// Starts a server with this configuration file text.
-fn server_with(config: &str) -> (Server, tempfile::TempDir) {
+/// Starts a server with this configuration file text. The directory comes first so that,
+/// bound as `let (_dir, server)`, it outlives the server.
+fn server_with(config: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, config).expect("config");
     let path = path.to_str().expect("utf-8").to_owned();
     let server = Server::start(&dir.path().join("data"), &["--config", &path]);
-    (server, dir)
+    (dir, server)
 }
 
 fn connect(server: &Server) -> TcpStream {
@@ -142,7 +143,7 @@ fn closed_within(stream: &mut TcpStream, bound: Duration) -> bool {
 
 #[test]
 fn a_request_head_sent_byte_by_byte_is_cut_off() {
-    let (server, _dir) = server_with("[limits]\nheader_read_timeout_seconds = 1\n");
+    let (_dir, server) = server_with("[limits]\nheader_read_timeout_seconds = 1\n");
     let mut slowloris = connect(&server);
     let head = health_request(server.port);
     slowloris.write_all(b"G").expect("first byte");
@@ -183,7 +184,7 @@ fn stream_closed_while_dripping(stream: &mut TcpStream, bytes: &mut impl Iterato
 
 #[test]
 fn idle_connections_are_closed() {
-    let (server, _dir) = server_with("[limits]\nidle_timeout_seconds = 1\n");
+    let (_dir, server) = server_with("[limits]\nidle_timeout_seconds = 1\n");
     // Kept alive after a request, then silent.
     let mut kept = connect(&server);
     assert_eq!(
@@ -204,7 +205,7 @@ fn idle_connections_are_closed() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
-    let (server, _dir) = server_with("[limits]\nmax_connections = 8\n");
+    let (_dir, server) = server_with("[limits]\nmax_connections = 8\n");
     let health = health_request(server.port);
     let mut open: Vec<TcpStream> = (0..8)
         .map(|_| {
@@ -242,7 +243,7 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
 
 #[test]
 fn an_oversized_content_length_is_refused_before_the_body_is_sent() {
-    let (server, _dir) = server_with("");
+    let (_dir, server) = server_with("");
     let mut stream = connect(&server);
     let head = api_head(server.port, "Content-Length: 100000000\r\n");
     let answer = send_head(&mut stream, &head, b"");
@@ -252,7 +253,7 @@ fn an_oversized_content_length_is_refused_before_the_body_is_sent() {
 
 #[test]
 fn unauthenticated_requests_are_refused_before_their_body_is_read() {
-    let (server, _dir) = server_with("");
+    let (_dir, server) = server_with("");
     let mut stream = connect(&server);
     let head = format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Amz-Target: Logs_20140328.DescribeLogGroups\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 8388608\r\n\r\n",
@@ -261,12 +262,21 @@ fn unauthenticated_requests_are_refused_before_their_body_is_read() {
     // The client holds its 8 MiB body; the answer comes anyway.
     let answer = send_head(&mut stream, &head, b"{");
     answer.assert_aws_error(403, "MissingAuthenticationTokenException");
-    assert_eq!(answer.header("connection"), Some("close"));
+
+    // A client that sends its whole body anyway still reads the answer (the body is discarded,
+    // not left unread under a reset), and the connection serves its next request.
+    let mut stream = connect(&server);
+    let head = head.replace("8388608", "1048576");
+    let body = vec![b' '; 1_048_576];
+    let answer = send_head(&mut stream, &head, &body);
+    answer.assert_aws_error(403, "MissingAuthenticationTokenException");
+    let next = send_head(&mut stream, &health_request(server.port), b"");
+    assert_eq!(next.status, 200);
 }
 
 #[test]
 fn unknown_keys_in_strict_mode_are_refused_before_the_body_is_read() {
-    let (server, _dir) = server_with(STRICT);
+    let (_dir, server) = server_with(STRICT);
     let mut stream = connect(&server);
     let head = api_head(server.port, "Content-Length: 8388608\r\n");
     let answer = send_head(&mut stream, &head, b"{");
@@ -275,7 +285,7 @@ fn unknown_keys_in_strict_mode_are_refused_before_the_body_is_read() {
 
 #[test]
 fn a_body_that_does_not_arrive_in_time_is_refused() {
-    let (server, _dir) = server_with("[limits]\nbody_read_timeout_seconds = 1\n");
+    let (_dir, server) = server_with("[limits]\nbody_read_timeout_seconds = 1\n");
     let mut stream = connect(&server);
     let head = api_head(server.port, "Content-Length: 100\r\n");
     let answer = send_head(&mut stream, &head, b"{\"limit\":");
@@ -284,7 +294,7 @@ fn a_body_that_does_not_arrive_in_time_is_refused() {
 
 #[test]
 fn bodies_wait_for_the_in_flight_budget() {
-    let (server, _dir) = server_with(
+    let (_dir, server) = server_with(
         "[limits]\nmax_body_bytes = 1024\nmax_in_flight_body_bytes = 2048\nbody_read_timeout_seconds = 5\n",
     );
     let head = api_head(server.port, "Content-Length: 2\r\n");
@@ -322,7 +332,7 @@ fn bodies_wait_for_the_in_flight_budget() {
 
 #[test]
 fn a_malformed_chunk_is_reported_as_malformed() {
-    let (server, _dir) = server_with("");
+    let (_dir, server) = server_with("");
     let mut stream = connect(&server);
     let head = api_head(server.port, "Transfer-Encoding: chunked\r\n");
     let answer = send_head(&mut stream, &head, b"zz\r\n{}\r\n0\r\n\r\n");
@@ -333,7 +343,7 @@ fn a_malformed_chunk_is_reported_as_malformed() {
 
 #[test]
 fn a_long_url_is_refused_with_an_aws_error() {
-    let (server, _dir) = server_with("");
+    let (_dir, server) = server_with("");
     let mut stream = connect(&server);
     let path = format!("/{}", "a".repeat(20 * 1024));
     let head = api_head(server.port, "Content-Length: 2\r\n").replacen("POST / ", &format!("POST {path} "), 1);
@@ -343,7 +353,7 @@ fn a_long_url_is_refused_with_an_aws_error() {
 
 #[test]
 fn guard_refusals_are_aws_errors() {
-    let (server, _dir) = server_with("");
+    let (_dir, server) = server_with("");
     let mut rebinding = connect(&server);
     let head = api_head(server.port, "Content-Length: 2\r\n")
         .replace(&format!("Host: 127.0.0.1:{}", server.port), "Host: evil.example");
@@ -405,7 +415,7 @@ impl Intercept for RetargetAfterSigning {
 
 #[tokio::test]
 async fn strict_mode_refuses_unsigned_amz_headers() {
-    let (server, _dir) = server_with(STRICT);
+    let (_dir, server) = server_with(STRICT);
     let client = logs_client_with(&server.endpoint, "AKIDLIMITS", "limits-secret");
     client
         .create_log_group()
