@@ -163,7 +163,10 @@ pub fn open_file_limit() -> Option<u64> {
 impl LimitsConfig {
     /// Checks the limits against each other and fits the connection limit under
     /// `open_file_limit`; returns a warning to log when it had to lower a configured value.
-    pub fn validate(&self, open_file_limit: Option<u64>) -> anyhow::Result<(Limits, Option<String>)> {
+    pub fn validate(
+        &self,
+        open_file_limit: Option<u64>,
+    ) -> anyhow::Result<(Limits, Option<String>)> {
         let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if max_body_bytes == 0 || max_body_bytes > MAX_MAX_BODY_BYTES {
             bail!("limits.max_body_bytes must be between 1 and {MAX_MAX_BODY_BYTES}");

@@ -45,9 +45,7 @@ impl AppState {
     /// The budget for request bodies in flight, sized from `limits`.
     pub fn body_budget(limits: &Limits) -> Arc<Semaphore> {
         Arc::new(Semaphore::new(
-            limits
-                .max_in_flight_body_bytes
-                .min(Semaphore::MAX_PERMITS),
+            limits.max_in_flight_body_bytes.min(Semaphore::MAX_PERMITS),
         ))
     }
 }

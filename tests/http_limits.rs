@@ -346,7 +346,11 @@ fn a_long_url_is_refused_with_an_aws_error() {
     let (_dir, server) = server_with("");
     let mut stream = connect(&server);
     let path = format!("/{}", "a".repeat(20 * 1024));
-    let head = api_head(server.port, "Content-Length: 2\r\n").replacen("POST / ", &format!("POST {path} "), 1);
+    let head = api_head(server.port, "Content-Length: 2\r\n").replacen(
+        "POST / ",
+        &format!("POST {path} "),
+        1,
+    );
     let answer = send_head(&mut stream, &head, b"{}");
     answer.assert_aws_error(414, "UriTooLong");
 }
@@ -355,11 +359,16 @@ fn a_long_url_is_refused_with_an_aws_error() {
 fn guard_refusals_are_aws_errors() {
     let (_dir, server) = server_with("");
     let mut rebinding = connect(&server);
-    let head = api_head(server.port, "Content-Length: 2\r\n")
-        .replace(&format!("Host: 127.0.0.1:{}", server.port), "Host: evil.example");
+    let head = api_head(server.port, "Content-Length: 2\r\n").replace(
+        &format!("Host: 127.0.0.1:{}", server.port),
+        "Host: evil.example",
+    );
     send_head(&mut rebinding, &head, b"{}").assert_aws_error(403, "AccessDeniedException");
     let mut origin = connect(&server);
-    let head = api_head(server.port, "Content-Length: 2\r\nOrigin: http://evil.example\r\n");
+    let head = api_head(
+        server.port,
+        "Content-Length: 2\r\nOrigin: http://evil.example\r\n",
+    );
     send_head(&mut origin, &head, b"{}").assert_aws_error(403, "AccessDeniedException");
     let mut unknown = connect(&server);
     let head = format!(
@@ -442,11 +451,7 @@ async fn strict_mode_refuses_unsigned_amz_headers() {
             .is_some_and(|m| m.contains("not signed") && m.contains("x-amz-target")),
         "{err:?}"
     );
-    let groups = client
-        .describe_log_groups()
-        .send()
-        .await
-        .expect("describe");
+    let groups = client.describe_log_groups().send().await.expect("describe");
     assert!(
         groups
             .log_groups()

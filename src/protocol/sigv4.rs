@@ -1653,7 +1653,12 @@ mod tests {
             signed_headers,
             &signature(&unsigned, &parsed_vector(&unsigned), SECRET),
         );
-        let pairs = [pairs[0], pairs[1], pairs[2], ("Authorization", signed.as_str())];
+        let pairs = [
+            pairs[0],
+            pairs[1],
+            pairs[2],
+            ("Authorization", signed.as_str()),
+        ];
         let head = RequestParts {
             headers: &pairs,
             ..unsigned
@@ -1723,10 +1728,7 @@ mod tests {
         );
         // The payload hash is bound into the signature anyway; x-amzn-* is another family.
         assert_eq!(
-            check_amz_headers_signed(
-                names(&["X-Amz-Content-Sha256", "X-Amzn-Trace-Id"]),
-                &signed
-            ),
+            check_amz_headers_signed(names(&["X-Amz-Content-Sha256", "X-Amzn-Trace-Id"]), &signed),
             Ok(())
         );
         assert!(check_amz_headers_signed(names(&["x-amz-user-agent"]), &signed).is_err());
