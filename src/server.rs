@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{header, request, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -245,9 +245,6 @@ enum Refusal {
     /// The body could not be read as HTTP (for example a malformed chunk).
     #[error("The request body is malformed: {0}")]
     MalformedBody(String),
-    /// `Content-Length` is not a number.
-    #[error("The Content-Length header is not a number")]
-    BadContentLength,
     /// The body is there but it is not what the signature covers.
     #[error("{0}")]
     BodyRejected(ApiError),
@@ -261,7 +258,6 @@ impl Refusal {
         matches!(
             self,
             Refusal::UrlTooLong
-                | Refusal::BadContentLength
                 | Refusal::BodyTooLarge(_)
                 | Refusal::BodyTimeout(_)
                 | Refusal::MalformedBody(_)
@@ -282,9 +278,7 @@ impl Refusal {
             Refusal::BodyTimeout(_) => {
                 ApiError::with_status("RequestTimeoutException", 408, self.to_string())
             }
-            Refusal::MalformedBody(_) | Refusal::BadContentLength => {
-                ApiError::new("SerializationException", self.to_string())
-            }
+            Refusal::MalformedBody(_) => ApiError::new("SerializationException", self.to_string()),
         };
         let mut response = render_error(&error, Protocol::AwsJson);
         if close {
@@ -313,16 +307,9 @@ async fn api_request(
     if target_length > MAX_URL_BYTES {
         return Err(Refusal::UrlTooLong);
     }
-    let declared_length = match parts.headers.get(header::CONTENT_LENGTH) {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|text| text.trim().parse::<u64>().ok())
-                .ok_or(Refusal::BadContentLength)?,
-        ),
-    };
+    // hyper has already refused a malformed or repeated Content-Length; the hint is exact for
+    // a Content-Length (and for no body at all), and unknown for a chunked body.
+    let declared_length = body.size_hint().exact();
     if declared_length.is_some_and(|length| length > limits.max_body_bytes as u64) {
         return Err(Refusal::BodyTooLarge(limits.max_body_bytes));
     }
@@ -408,7 +395,8 @@ async fn read_body(
 /// than one frame at a time. Closing a socket with unread data in it resets the connection,
 /// and the client may then lose the answer (an SDK would miss the clock-skew error it corrects
 /// itself with); once the body is consumed the connection can also serve the next request.
-/// Gives up, closing the connection, after `timeout`.
+/// Gives up, closing the connection, after `timeout` (or sooner, after the header timeout, as
+/// the connection has answered and counts as reading its next request head).
 fn discard_body(body: Body, timeout: std::time::Duration) {
     tokio::spawn(async move {
         let mut body = body;
@@ -422,8 +410,12 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        // Wrappers (axum's) repeat the text of what they wrap.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
