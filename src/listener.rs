@@ -37,6 +37,11 @@ use crate::config::Limits;
 const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// The longest pause between two failed `accept`s.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// hyper's per-connection read buffer, which bounds a request head too: 64 KiB holds any head
+/// a real client sends (targets over `server::MAX_URL_BYTES` still reach the handler and get
+/// an AWS error), and keeps a hundred connections streaming bodies to a few MiB, where
+/// hyper's default (about 400 KiB) let them take forty.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// How often, at most, the log says that every connection slot is taken.
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// How long shutdown waits for open connections to finish their request; a client that does
@@ -57,6 +62,7 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout)
+        .max_buf_size(READ_BUFFER_BYTES)
         .keep_alive(true);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
