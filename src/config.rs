@@ -98,9 +98,11 @@ pub struct LimitsConfig {
     pub max_body_bytes: Option<u64>,
     /// Open connections at most; further clients wait in the listen backlog.
     pub max_connections: Option<u64>,
-    /// Time allowed for a request head to arrive once its first byte has.
+    /// Time allowed for a request head to arrive once its first byte has (slow heads hold
+    /// connections: slowloris).
     pub header_read_timeout_seconds: Option<u64>,
-    /// Time a connection may wait for its next request before it is closed.
+    /// Time a connection may wait for its next request (from its opening or the previous
+    /// answer) before it is closed; the head must also be complete within it.
     pub idle_timeout_seconds: Option<u64>,
     /// Time allowed for a whole request body to arrive.
     pub body_read_timeout_seconds: Option<u64>,

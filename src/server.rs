@@ -323,7 +323,9 @@ async fn api_request(
     ) {
         Ok(pending) => pending,
         Err(error) => {
-            discard_body(body, limits.body_read_timeout);
+            if !expects_continue(&parts.headers) {
+                discard_body(body, limits.body_read_timeout);
+            }
             return Err(Refusal::Unauthenticated(error));
         }
     };
@@ -331,7 +333,8 @@ async fn api_request(
     let deadline = Instant::now() + limits.body_read_timeout;
     // Without a Content-Length (chunked), the body may be as large as the limit.
     let expected = declared_length.map_or(limits.max_body_bytes, |length| length as usize);
-    let (body, _budget) = read_body(state, body, expected, deadline).await?;
+    let discard = !expects_continue(&parts.headers);
+    let (body, _budget) = read_body(state, body, expected, deadline, discard).await?;
 
     let incoming = IncomingRequest {
         method: parts.method,
@@ -346,12 +349,14 @@ async fn api_request(
 
 /// Reads a body of `expected` bytes at most (`limits.max_body_bytes` at most), first taking
 /// that many bytes of the in-flight budget; the permit is returned with the body so that the
-/// budget stays taken until the request is answered.
+/// budget stays taken until the request is answered. A body refused for want of budget is
+/// discarded if `discard` (see [`discard_body`]).
 async fn read_body(
     state: &AppState,
     body: Body,
     expected: usize,
     deadline: Instant,
+    discard: bool,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refusal> {
     let limit = state.limits.max_body_bytes;
     let timeout = state.limits.body_read_timeout.as_secs();
@@ -363,7 +368,9 @@ async fn read_body(
         match tokio::time::timeout_at(deadline, acquire).await {
             Ok(Ok(permit)) => Some(permit),
             Ok(Err(_)) | Err(_) => {
-                discard_body(body, state.limits.body_read_timeout);
+                if discard {
+                    discard_body(body, state.limits.body_read_timeout);
+                }
                 return Err(Refusal::Busy);
             }
         }
@@ -403,6 +410,14 @@ fn discard_body(body: Body, timeout: std::time::Duration) {
         let drain = async { while let Some(Ok(_)) = body.frame().await {} };
         let _ = tokio::time::timeout(timeout, drain).await;
     });
+}
+
+/// Whether the client waits for `100 Continue` before sending its body: then a refusal
+/// needs no discarding, and reading would only ask for the body.
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// An error and its causes, as one line (hyper puts the useful part in the cause).
