@@ -76,6 +76,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         store,
         allowed_origins: config.allowed_origins,
         loopback: local.ip().is_loopback(),
+        body_budget: AppState::body_budget(&config.limits),
+        limits: config.limits,
     });
     serve(listener, state, shutdown).await?;
     tracing::info!("Sluice stopped.");

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -31,6 +32,9 @@ pub struct FileConfig {
     /// Allows emulator mode (no signature checks) on a non-loopback address. Dangerous.
     #[serde(default)]
     pub allow_remote_emulator: bool,
+    /// Request size, connection and timeout limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// `[auth]`.
@@ -85,6 +89,145 @@ pub struct CorsConfig {
     pub allowed_origins: Vec<String>,
 }
 
+/// `[limits]`: what clients may take from the server, alone or together. Every field is
+/// optional; the defaults are the `DEFAULT_*` constants.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest request body, in bytes; a larger `Content-Length` is refused (413) unread.
+    pub max_body_bytes: Option<u64>,
+    /// Open connections at most; further clients wait in the listen backlog.
+    pub max_connections: Option<u64>,
+    /// Time allowed for a request head to arrive once its first byte has (slow heads hold
+    /// connections: slowloris).
+    pub header_read_timeout_seconds: Option<u64>,
+    /// Time a connection may wait for its next request (from its opening or the previous
+    /// answer) before it is closed; the head must also be complete within it.
+    pub idle_timeout_seconds: Option<u64>,
+    /// Time allowed for a whole request body to arrive.
+    pub body_read_timeout_seconds: Option<u64>,
+    /// Bytes of request bodies held in memory at once, across all connections.
+    pub max_in_flight_body_bytes: Option<u64>,
+}
+
+/// Default `max_body_bytes`: PutLogEvents batches are up to 1 MiB of events, and the JSON
+/// around them adds a little; 8 MiB leaves room for every served operation.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
+/// Default `max_connections`, lowered to fit the open-file limit (see [`connection_cap`]).
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 1024;
+/// Default `header_read_timeout_seconds`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
+/// Default `idle_timeout_seconds`: shorter than the SDKs' pool idle times would leave stale
+/// sockets in their pools, which they detect; longer only holds file descriptors.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u64 = 60;
+/// Default `body_read_timeout_seconds`: 8 MiB in a minute is about 1 Mbit/s.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECONDS: u64 = 60;
+/// Default `max_in_flight_body_bytes`: eight largest bodies at once.
+pub const DEFAULT_MAX_IN_FLIGHT_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest accepted `max_body_bytes` (1 GiB); nothing Sluice serves comes near it.
+pub const MAX_MAX_BODY_BYTES: u64 = 1024 * 1024 * 1024;
+/// The longest accepted timeout, one day; longer ones are surely mistakes.
+pub const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// The checked limits the server runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Open connections at most; always below the open-file limit.
+    pub max_connections: usize,
+    /// Time for a request head once its first byte has arrived.
+    pub header_read_timeout: Duration,
+    /// Time a connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Time for a whole request body.
+    pub body_read_timeout: Duration,
+    /// Bytes of request bodies in memory at once.
+    pub max_in_flight_body_bytes: usize,
+}
+
+/// How many connections fit under an open-file limit: the rest of the descriptors are kept
+/// for the store (SQLite and its WAL, per pooled connection), the runtime and the standard
+/// streams, so that a full house of clients can never make `accept` or the store fail with
+/// EMFILE. `None` means no limit.
+pub fn connection_cap(open_file_limit: Option<u64>) -> Option<u64> {
+    open_file_limit.map(|limit| {
+        let reserved = (limit / 8).max(64);
+        limit.saturating_sub(reserved).max(1)
+    })
+}
+
+/// The process's current (soft) limit on open files, `None` when unlimited.
+pub fn open_file_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+impl LimitsConfig {
+    /// Checks the limits against each other and fits the connection limit under
+    /// `open_file_limit`; returns a warning to log when it had to lower a configured value.
+    pub fn validate(
+        &self,
+        open_file_limit: Option<u64>,
+    ) -> anyhow::Result<(Limits, Option<String>)> {
+        let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes == 0 || max_body_bytes > MAX_MAX_BODY_BYTES {
+            bail!("limits.max_body_bytes must be between 1 and {MAX_MAX_BODY_BYTES}");
+        }
+        let budget = self
+            .max_in_flight_body_bytes
+            .unwrap_or(DEFAULT_MAX_IN_FLIGHT_BODY_BYTES.max(max_body_bytes));
+        if budget < max_body_bytes {
+            bail!("limits.max_in_flight_body_bytes ({budget}) must be at least limits.max_body_bytes ({max_body_bytes}), or the largest body could never be read");
+        }
+        let seconds = |value: Option<u64>, default: u64, name: &str| {
+            let value = value.unwrap_or(default);
+            if value == 0 || value > MAX_TIMEOUT_SECONDS {
+                bail!("limits.{name} must be between 1 and {MAX_TIMEOUT_SECONDS}");
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let header_read_timeout = seconds(
+            self.header_read_timeout_seconds,
+            DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
+            "header_read_timeout_seconds",
+        )?;
+        let idle_timeout = seconds(
+            self.idle_timeout_seconds,
+            DEFAULT_IDLE_TIMEOUT_SECONDS,
+            "idle_timeout_seconds",
+        )?;
+        let body_read_timeout = seconds(
+            self.body_read_timeout_seconds,
+            DEFAULT_BODY_READ_TIMEOUT_SECONDS,
+            "body_read_timeout_seconds",
+        )?;
+        let wanted = self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if wanted == 0 {
+            bail!("limits.max_connections must be at least 1");
+        }
+        let cap = connection_cap(open_file_limit).unwrap_or(u64::MAX);
+        let mut warning = None;
+        if wanted > cap && self.max_connections.is_some() {
+            warning = Some(format!(
+                "limits.max_connections = {wanted} does not fit under the open-file limit ({}); serving at most {cap} connections. Raise `ulimit -n` to allow more.",
+                open_file_limit.unwrap_or_default()
+            ));
+        }
+        let max_connections = wanted.min(cap);
+        Ok((
+            Limits {
+                max_body_bytes: usize::try_from(max_body_bytes)?,
+                max_connections: usize::try_from(max_connections)?,
+                header_read_timeout,
+                idle_timeout,
+                body_read_timeout,
+                max_in_flight_body_bytes: usize::try_from(budget)?,
+            },
+            warning,
+        ))
+    }
+}
+
 /// Where state is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataDir {
@@ -111,6 +254,8 @@ pub struct ValidatedConfig {
     pub pause_delivery: bool,
     /// Time between retention sweeps.
     pub sweep_interval: std::time::Duration,
+    /// Request size, connection and timeout limits.
+    pub limits: Limits,
 }
 
 /// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
@@ -182,6 +327,10 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
             Authenticator::Strict(credentials)
         }
     };
+    let (limits, warning) = file.limits.validate(open_file_limit())?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
     let allow_remote_emulator = args.allow_remote_emulator || file.allow_remote_emulator;
     if !listen.ip().is_loopback() && !authenticator.is_strict() && !allow_remote_emulator {
         bail!(
@@ -201,6 +350,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         exit_with_stdin: args.exit_with_stdin,
         pause_delivery: args.pause_delivery,
         sweep_interval,
+        limits,
     })
 }
 
@@ -297,5 +447,71 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(resolve(&args).is_err());
+    }
+
+    fn limits(text: &str, open_files: Option<u64>) -> anyhow::Result<(Limits, Option<String>)> {
+        let parsed: FileConfig = toml::from_str(text)?;
+        parsed.limits.validate(open_files)
+    }
+
+    #[test]
+    fn limits_have_defaults_that_fit_the_open_file_limit() {
+        let (defaults, warning) = limits("", Some(1_048_576)).expect("valid");
+        assert_eq!(warning, None);
+        assert_eq!(
+            defaults,
+            Limits {
+                max_body_bytes: 8 * 1024 * 1024,
+                max_connections: 1024,
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                body_read_timeout: Duration::from_secs(60),
+                max_in_flight_body_bytes: 64 * 1024 * 1024,
+            }
+        );
+        // The usual 1,024 open files leave room for the store and the runtime.
+        let (usual, warning) = limits("", Some(1024)).expect("valid");
+        assert_eq!((usual.max_connections, warning), (896, None));
+        let (unlimited, _) = limits("", None).expect("valid");
+        assert_eq!(unlimited.max_connections, 1024);
+        // A configured value that does not fit is lowered, with a warning.
+        let (lowered, warning) =
+            limits("[limits]\nmax_connections = 5000\n", Some(1024)).expect("valid");
+        assert_eq!(lowered.max_connections, 896);
+        assert!(warning.is_some_and(|w| w.contains("ulimit")));
+    }
+
+    #[test]
+    fn limits_are_read_and_checked_once() {
+        let (set, _) = limits(
+            "[limits]\nmax_body_bytes = 1024\nmax_connections = 8\nheader_read_timeout_seconds = 1\nidle_timeout_seconds = 2\nbody_read_timeout_seconds = 3\nmax_in_flight_body_bytes = 4096\n",
+            Some(1024),
+        )
+        .expect("valid");
+        assert_eq!(
+            set,
+            Limits {
+                max_body_bytes: 1024,
+                max_connections: 8,
+                header_read_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(2),
+                body_read_timeout: Duration::from_secs(3),
+                max_in_flight_body_bytes: 4096,
+            }
+        );
+        // A body limit above the default budget raises the default budget with it.
+        let (big, _) = limits("[limits]\nmax_body_bytes = 104857600\n", None).expect("valid");
+        assert_eq!(big.max_in_flight_body_bytes, 104_857_600);
+        for bad in [
+            "[limits]\nmax_body_bytes = 0\n",
+            "[limits]\nmax_connections = 0\n",
+            "[limits]\nidle_timeout_seconds = 0\n",
+            "[limits]\nheader_read_timeout_seconds = 100000\n",
+            "[limits]\nmax_body_bytes = 2048\nmax_in_flight_body_bytes = 1024\n",
+            "[limits]\nmax_body = 1\n",
+            "[limits]\nidle_timeout_seconds = -1\n",
+        ] {
+            assert!(limits(bad, Some(1024)).is_err(), "{bad}");
+        }
     }
 }

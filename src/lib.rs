@@ -3,7 +3,8 @@
 //!
 //! Modules in reading order:
 //! - [`cli`], [`config`], [`app`]: start-up, configuration, wiring and shutdown;
-//! - [`server`]: the HTTP listener, `/_sluice/*`, browser guards;
+//! - [`listener`]: the accept loop: connection limit, header and idle timeouts;
+//! - [`server`]: request handling, `/_sluice/*`, browser guards, body limits;
 //! - [`protocol`]: SigV4, the JSON 1.1 and rest-json codecs, model-driven validation, errors;
 //! - [`services`]: one module per AWS service (`logs`, ...);
 //! - [`store`]: durable state behind the [`store::Store`] trait;
@@ -16,6 +17,7 @@ pub mod app;
 pub mod arn;
 pub mod cli;
 pub mod config;
+pub mod listener;
 pub mod pipeline;
 pub mod policy;
 pub mod protocol;

@@ -1,23 +1,27 @@
 //! The HTTP front: one listener for every service, the `/_sluice/*` endpoints, the browser
 //! guards (Host and Origin checks), and graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, request, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
+use crate::config::Limits;
 use crate::protocol::auth::Authenticator;
 use crate::protocol::model::Protocol;
 use crate::protocol::{dispatch, render_error, ApiError, IncomingRequest, Registry};
 use crate::store::Store;
 
-/// The largest request body accepted: PutLogEvents batches are up to 1 MiB of events, and
-/// the JSON around them adds a little.
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// The longest request target (path and query) served. No AWS API Sluice serves needs more
+/// than a few KiB, even presigned with a session token; a longer one is refused (414).
+pub const MAX_URL_BYTES: usize = 16 * 1024;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -31,6 +35,19 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     /// Whether the listener is on a loopback address, which turns on the Host check.
     pub loopback: bool,
+    /// Request size, connection and timeout limits.
+    pub limits: Limits,
+    /// The in-flight body budget: one permit per byte of request body held in memory.
+    pub body_budget: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// The budget for request bodies in flight, sized from `limits`.
+    pub fn body_budget(limits: &Limits) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(
+            limits.max_in_flight_body_bytes.min(Semaphore::MAX_PERMITS),
+        ))
+    }
 }
 
 /// Builds the axum application: every path goes to [`handle`].
@@ -60,13 +77,12 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn plain(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        json!({ "message": message }).to_string(),
+/// A refusal by Sluice itself (not by a service), rendered like every other error.
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    render_error(
+        &ApiError::with_status(code, status.as_u16(), message),
+        Protocol::AwsJson,
     )
-        .into_response()
 }
 
 fn cors_headers(headers: &mut HeaderMap, origin: &str) {
@@ -102,8 +118,9 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !is_loopback_host(host) {
-            return plain(
+            return refuse(
                 StatusCode::FORBIDDEN,
+                "AccessDeniedException",
                 "Sluice on a loopback address answers only loopback Host names",
             );
         }
@@ -119,14 +136,19 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
         .as_ref()
         .is_some_and(|o| state.allowed_origins.iter().any(|a| a == o));
     if origin.is_some() && !origin_allowed {
-        return plain(
+        return refuse(
             StatusCode::FORBIDDEN,
+            "AccessDeniedException",
             "Cross-origin requests are not allowed by this Sluice configuration",
         );
     }
     if parts.method == Method::OPTIONS {
         let (Some(origin), true) = (&origin, origin_allowed) else {
-            return plain(StatusCode::FORBIDDEN, "CORS preflight refused");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                "CORS preflight refused",
+            );
         };
         let mut response = StatusCode::NO_CONTENT.into_response();
         let headers = response.headers_mut();
@@ -149,36 +171,15 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
     let mut response = match parts.uri.path() {
         "/_sluice/health" if parts.method == Method::GET => health(state),
         "/_sluice/reset" if parts.method == Method::POST => reset(state).await,
-        path if path.starts_with("/_sluice/") => {
-            plain(StatusCode::NOT_FOUND, "No such Sluice endpoint")
-        }
-        _ => {
-            let body = match to_bytes(Body::new(body), MAX_BODY_BYTES).await {
-                Ok(body) => body,
-                Err(_) => {
-                    let error = ApiError::with_status(
-                        "SerializationException",
-                        413,
-                        format!("The request body is larger than {MAX_BODY_BYTES} bytes"),
-                    );
-                    return render_error(&error, Protocol::AwsJson);
-                }
-            };
-            let incoming = IncomingRequest {
-                method: parts.method.clone(),
-                raw_path: parts.uri.path().to_owned(),
-                raw_query: parts.uri.query().unwrap_or_default().to_owned(),
-                headers: parts.headers.clone(),
-                body,
-            };
-            dispatch(
-                &state.registry,
-                &state.authenticator,
-                incoming,
-                request_id.to_owned(),
-            )
-            .await
-        }
+        path if path.starts_with("/_sluice/") => refuse(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            "No such Sluice endpoint",
+        ),
+        _ => match api_request(state, parts, body, request_id).await {
+            Ok(response) => response,
+            Err(refusal) => refusal.into_response(),
+        },
     };
     if let (Some(origin), true) = (&origin, origin_allowed) {
         cors_headers(response.headers_mut(), origin);
@@ -227,8 +228,9 @@ fn health(state: &AppState) -> Response {
 
 async fn reset(state: &AppState) -> Response {
     if state.authenticator.is_strict() {
-        return plain(
+        return refuse(
             StatusCode::FORBIDDEN,
+            "AccessDeniedException",
             "Reset is disabled in strict (production) mode",
         );
     }
@@ -246,18 +248,226 @@ async fn reset(state: &AppState) -> Response {
     }
 }
 
+/// Why an API request was answered before it reached its service.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    /// The target (path and query) is longer than [`MAX_URL_BYTES`].
+    #[error("The request URI is longer than {MAX_URL_BYTES} bytes")]
+    UrlTooLong,
+    /// `Content-Length` (or the body read so far) is above `limits.max_body_bytes`.
+    #[error("The request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The head failed authentication: the AWS error says why.
+    #[error("{0}")]
+    Unauthenticated(ApiError),
+    /// The in-flight body budget stayed full for the whole body timeout.
+    #[error("Too many request bodies are being received at once; retry later")]
+    Busy,
+    /// The body did not arrive within `limits.body_read_timeout`.
+    #[error("The request body did not arrive within {0} seconds")]
+    BodyTimeout(u64),
+    /// The body could not be read as HTTP (for example a malformed chunk).
+    #[error("The request body is malformed: {0}")]
+    MalformedBody(String),
+    /// The body is there but it is not what the signature covers.
+    #[error("{0}")]
+    BodyRejected(ApiError),
+}
+
+impl Refusal {
+    /// Whether the connection is closed after the answer: when the request is too big or
+    /// broken to read on, or its client too slow. Other refusals before the body discard it
+    /// in the background instead (see [`discard_body`]).
+    fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            Refusal::UrlTooLong
+                | Refusal::BodyTooLarge(_)
+                | Refusal::BodyTimeout(_)
+                | Refusal::MalformedBody(_)
+        )
+    }
+
+    fn into_response(self) -> Response {
+        let close = self.closes_connection();
+        let error = match &self {
+            Refusal::Unauthenticated(error) | Refusal::BodyRejected(error) => error.clone(),
+            Refusal::UrlTooLong => ApiError::with_status("UriTooLong", 414, self.to_string()),
+            Refusal::BodyTooLarge(_) => {
+                ApiError::with_status("SerializationException", 413, self.to_string())
+            }
+            Refusal::Busy => {
+                ApiError::with_status("ServiceUnavailableException", 503, self.to_string())
+            }
+            Refusal::BodyTimeout(_) => {
+                ApiError::with_status("RequestTimeoutException", 408, self.to_string())
+            }
+            Refusal::MalformedBody(_) => ApiError::new("SerializationException", self.to_string()),
+        };
+        let mut response = render_error(&error, Protocol::AwsJson);
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// Serves an AWS API request, checking all that can be checked before reading its body:
+/// target length, declared body size and authentication. The body is then read within the
+/// body timeout, holding its share of the in-flight budget until the answer is ready.
+async fn api_request(
+    state: &AppState,
+    parts: request::Parts,
+    body: Body,
+    request_id: &str,
+) -> Result<Response, Refusal> {
+    let limits = &state.limits;
+    let target_length = parts
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target_length > MAX_URL_BYTES {
+        return Err(Refusal::UrlTooLong);
+    }
+    // hyper has already refused a malformed or repeated Content-Length; the hint is exact for
+    // a Content-Length (and for no body at all), and unknown for a chunked body.
+    let declared_length = body.size_hint().exact();
+    if declared_length.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        return Err(Refusal::BodyTooLarge(limits.max_body_bytes));
+    }
+    let raw_path = parts.uri.path().to_owned();
+    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+    let pending = match state.authenticator.authenticate_head(
+        &parts.method,
+        &raw_path,
+        &raw_query,
+        &parts.headers,
+    ) {
+        Ok(pending) => pending,
+        Err(error) => {
+            if !expects_continue(&parts.headers) {
+                discard_body(body, limits.body_read_timeout);
+            }
+            return Err(Refusal::Unauthenticated(error));
+        }
+    };
+
+    let deadline = Instant::now() + limits.body_read_timeout;
+    // Without a Content-Length (chunked), the body may be as large as the limit.
+    let expected = declared_length.map_or(limits.max_body_bytes, |length| length as usize);
+    let discard = !expects_continue(&parts.headers);
+    let (body, _budget) = read_body(state, body, expected, deadline, discard).await?;
+
+    let incoming = IncomingRequest {
+        method: parts.method,
+        raw_path,
+        raw_query,
+        headers: parts.headers,
+        body,
+    };
+    let identity = pending.finish(&incoming).map_err(Refusal::BodyRejected)?;
+    Ok(dispatch(&state.registry, identity, incoming, request_id.to_owned()).await)
+}
+
+/// Reads a body of `expected` bytes at most (`limits.max_body_bytes` at most), first taking
+/// that many bytes of the in-flight budget; the permit is returned with the body so that the
+/// budget stays taken until the request is answered. A body refused for want of budget is
+/// discarded if `discard` (see [`discard_body`]).
+async fn read_body(
+    state: &AppState,
+    body: Body,
+    expected: usize,
+    deadline: Instant,
+    discard: bool,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refusal> {
+    let limit = state.limits.max_body_bytes;
+    let timeout = state.limits.body_read_timeout.as_secs();
+    let budget = if expected == 0 {
+        None
+    } else {
+        let permits = u32::try_from(expected).map_err(|_| Refusal::BodyTooLarge(limit))?;
+        let acquire = state.body_budget.clone().acquire_many_owned(permits);
+        match tokio::time::timeout_at(deadline, acquire).await {
+            Ok(Ok(permit)) => Some(permit),
+            Ok(Err(_)) | Err(_) => {
+                if discard {
+                    discard_body(body, state.limits.body_read_timeout);
+                }
+                return Err(Refusal::Busy);
+            }
+        }
+    };
+    let mut buffer = BytesMut::with_capacity(expected);
+    let mut body = body;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(Refusal::BodyTimeout(timeout)),
+            Ok(None) => break,
+            Ok(Some(Err(error))) => return Err(Refusal::MalformedBody(error_chain(&error))),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > expected.min(limit) {
+                return Err(if buffer.len() + data.len() > limit {
+                    Refusal::BodyTooLarge(limit)
+                } else {
+                    Refusal::MalformedBody("more bytes than its Content-Length".to_owned())
+                });
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok((buffer.freeze(), budget))
+}
+
+/// Reads and drops the rest of a refused request's body in the background, holding no more
+/// than one frame at a time. Closing a socket with unread data in it resets the connection,
+/// and the client may then lose the answer (an SDK would miss the clock-skew error it corrects
+/// itself with); once the body is consumed the connection can also serve the next request.
+/// Gives up, closing the connection, after `timeout` (or sooner, after the header timeout, as
+/// the connection has answered and counts as reading its next request head).
+fn discard_body(body: Body, timeout: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut body = body;
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(timeout, drain).await;
+    });
+}
+
+/// Whether the client waits for `100 Continue` before sending its body: then a refusal
+/// needs no discarding, and reading would only ask for the body.
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// An error and its causes, as one line (hyper puts the useful part in the cause).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Wrappers (axum's) repeat the text of what they wrap.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.limits;
+    crate::listener::serve(listener, app(state), limits, shutdown).await
 }
 
 #[cfg(test)]

@@ -122,10 +122,11 @@ pub struct IncomingRequest {
     pub body: Bytes,
 }
 
-/// Serves one AWS API request: authenticate, route, decode, validate, call, render.
+/// Serves one AWS API request of an authenticated caller: route, decode, validate, call,
+/// render. (The server authenticates first, partly before the body is read.)
 pub async fn dispatch(
     registry: &Registry,
-    authenticator: &auth::Authenticator,
+    identity: auth::Identity,
     request: IncomingRequest,
     request_id: String,
 ) -> Response {
@@ -133,7 +134,6 @@ pub async fn dispatch(
     // clients read as well (both look at `X-Amzn-ErrorType` and `__type`).
     let mut protocol = Protocol::AwsJson;
     let result = async {
-        let identity = authenticator.authenticate(&request)?;
         let service = registry.services.get(&identity.service).ok_or_else(|| {
             ApiError::unknown_operation(format!(
                 "Sluice does not serve the service '{}'",

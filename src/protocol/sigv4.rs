@@ -644,7 +644,7 @@ pub fn signature(req: &RequestParts, parsed: &ParsedSignature, secret: &str) -> 
     hex::encode(hmac(&key, to_sign.as_bytes()))
 }
 
-/// Verifies the signature with `secret` at time `now`.
+/// Verifies the signature with `secret` at time `now`, body included.
 ///
 /// Header signatures must be within 15 minutes of `now` either side. Presigned URLs must not
 /// be dated more than 15 minutes ahead and expire `X-Amz-Expires` seconds after their date
@@ -656,17 +656,117 @@ pub fn verify(
     secret_access_key: &str,
     now: OffsetDateTime,
 ) -> Result<(), SigV4Error> {
+    let left = verify_head(req, parsed, secret_access_key, now)?;
+    verify_body(req, parsed, secret_access_key, &left)
+}
+
+/// What [`verify_head`] could not check without the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyCheck {
+    /// Nothing: the signature is verified and the client declared `UNSIGNED-PAYLOAD`.
+    Nothing,
+    /// The signature is verified over this declared payload hash; the body must have it.
+    DeclaredHash(String),
+    /// No payload hash was declared, so the signature covers the body's own hash.
+    Signature,
+}
+
+/// Verifies what the head of a request can prove, without reading `req.body`: the clock (or
+/// expiry), and the whole signature when the client declared its payload hash
+/// (`X-Amz-Content-Sha256`). Lets the server refuse a forged request before receiving its body.
+pub fn verify_head(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret_access_key: &str,
+    now: OffsetDateTime,
+) -> Result<BodyCheck, SigV4Error> {
     check_time(parsed, now)?;
-    let expected = signature(req, parsed, secret_access_key);
-    if !constant_time_eq(expected.as_bytes(), parsed.signature.as_bytes()) {
-        return Err(SigV4Error::Mismatch);
+    let Some(declared) = declared_payload_hash(req, parsed.location) else {
+        return Ok(BodyCheck::Signature);
+    };
+    // With a declared hash the canonical request never looks at the body.
+    check_signature(req, parsed, secret_access_key)?;
+    if declared == UNSIGNED_PAYLOAD {
+        Ok(BodyCheck::Nothing)
+    } else {
+        Ok(BodyCheck::DeclaredHash(declared))
     }
-    if let Some(declared) = declared_payload_hash(req, parsed.location) {
-        if declared != UNSIGNED_PAYLOAD && !declared.eq_ignore_ascii_case(&sha256_hex(req.body)) {
-            return Err(SigV4Error::Mismatch);
+}
+
+/// Finishes [`verify_head`] once the body has arrived.
+pub fn verify_body(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret_access_key: &str,
+    left: &BodyCheck,
+) -> Result<(), SigV4Error> {
+    match left {
+        BodyCheck::Nothing => Ok(()),
+        BodyCheck::DeclaredHash(declared) => {
+            if declared.eq_ignore_ascii_case(&sha256_hex(req.body)) {
+                Ok(())
+            } else {
+                Err(SigV4Error::Mismatch)
+            }
         }
+        BodyCheck::Signature => check_signature(req, parsed, secret_access_key),
     }
-    Ok(())
+}
+
+fn check_signature(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret_access_key: &str,
+) -> Result<(), SigV4Error> {
+    let expected = signature(req, parsed, secret_access_key);
+    if constant_time_eq(expected.as_bytes(), parsed.signature.as_bytes()) {
+        Ok(())
+    } else {
+        Err(SigV4Error::Mismatch)
+    }
+}
+
+/// Headers that may travel unsigned although their names start with `x-amz-`: the payload
+/// hash (bound into the canonical request anyway) and, beside a presigned URL, copies of its
+/// query parameters, which some clients also send as headers and which are not read from there.
+fn may_be_unsigned(name: &str, location: SignatureLocation) -> bool {
+    name == "x-amz-content-sha256"
+        || (location == SignatureLocation::Query
+            && matches!(
+                name,
+                "x-amz-algorithm"
+                    | "x-amz-credential"
+                    | "x-amz-date"
+                    | "x-amz-expires"
+                    | "x-amz-signedheaders"
+                    | "x-amz-signature"
+                    | "x-amz-security-token"
+            ))
+}
+
+/// Refuses a request carrying an `x-amz-*` header that the signature does not cover: AWS
+/// requires every `x-amz-*` header to be signed, and an unsigned one (such as `X-Amz-Target`,
+/// which names the operation) could be added or changed by anyone on the path.
+pub fn check_amz_headers_signed<'n>(
+    header_names: impl IntoIterator<Item = &'n str>,
+    parsed: &ParsedSignature,
+) -> Result<(), SigV4Error> {
+    let mut unsigned: Vec<String> = header_names
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .filter(|name| name.starts_with("x-amz-"))
+        .filter(|name| !may_be_unsigned(name, parsed.location))
+        .filter(|name| !parsed.signed_headers.contains(name))
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    unsigned.sort();
+    unsigned.dedup();
+    Err(malformed(format!(
+        "There were headers present in the request which were not signed: {}",
+        unsigned.join(", ")
+    )))
 }
 
 fn check_time(parsed: &ParsedSignature, now: OffsetDateTime) -> Result<(), SigV4Error> {
@@ -1528,5 +1628,123 @@ mod tests {
             hex::encode(signing_key(SECRET, "20150830", "us-east-1", "iam")),
             "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
         );
+    }
+
+    #[test]
+    fn a_declared_payload_hash_lets_the_head_be_verified_before_the_body() {
+        let body = b"{\"limit\": 1}";
+        let hash = sha256_hex(body);
+        let signed_headers = "host;x-amz-content-sha256;x-amz-date";
+        let provisional = authorization(signed_headers, &"0".repeat(64));
+        let pairs = [
+            HOST,
+            DATE,
+            ("X-Amz-Content-Sha256", hash.as_str()),
+            ("Authorization", provisional.as_str()),
+        ];
+        let unsigned = RequestParts {
+            method: "POST",
+            raw_path: "/",
+            raw_query: "",
+            headers: &pairs,
+            body: b"",
+        };
+        let signed = authorization(
+            signed_headers,
+            &signature(&unsigned, &parsed_vector(&unsigned), SECRET),
+        );
+        let pairs = [
+            pairs[0],
+            pairs[1],
+            pairs[2],
+            ("Authorization", signed.as_str()),
+        ];
+        let head = RequestParts {
+            headers: &pairs,
+            ..unsigned
+        };
+        let parsed = parse(&head).expect("parsed");
+        let now = suite_time();
+        let left = verify_head(&head, &parsed, SECRET, now).expect("head verifies");
+        assert_eq!(left, BodyCheck::DeclaredHash(sha256_hex(body)));
+        assert_eq!(
+            verify_head(&head, &parsed, "wrong", now),
+            Err(SigV4Error::Mismatch),
+            "a wrong secret is caught from the head alone"
+        );
+        let whole = RequestParts { body, ..head };
+        assert_eq!(verify_body(&whole, &parsed, SECRET, &left), Ok(()));
+        let swapped = RequestParts {
+            body: b"{\"limit\": 2}",
+            ..head
+        };
+        assert_eq!(
+            verify_body(&swapped, &parsed, SECRET, &left),
+            Err(SigV4Error::Mismatch)
+        );
+
+        // Without a declared hash the signature covers the body, so it waits for it.
+        let bare_authorization = authorization("host;x-amz-date", &"0".repeat(64));
+        let bare = [HOST, DATE, ("Authorization", bare_authorization.as_str())];
+        let head = RequestParts {
+            headers: &bare,
+            ..head
+        };
+        assert_eq!(
+            verify_head(&head, &parse(&head).expect("parsed"), SECRET, now),
+            Ok(BodyCheck::Signature)
+        );
+    }
+
+    #[test]
+    fn every_amz_header_must_be_signed() {
+        let headers = [HOST, DATE, ("X-Amz-Target", "Logs_20140328.DeleteLogGroup")];
+        let req = RequestParts {
+            method: "POST",
+            raw_path: "/",
+            raw_query: "",
+            headers: &headers,
+            body: b"",
+        };
+        let names = |extra: &'static [&'static str]| {
+            headers
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>()
+        };
+        let signed = parse_with_req(&req, "host;x-amz-date;x-amz-target");
+        assert_eq!(check_amz_headers_signed(names(&[]), &signed), Ok(()));
+        let unsigned = parse_with_req(&req, "host;x-amz-date");
+        let refused = check_amz_headers_signed(names(&[]), &unsigned).expect_err("unsigned");
+        assert_eq!(
+            refused.aws_error(),
+            (
+                "IncompleteSignatureException",
+                400,
+                "There were headers present in the request which were not signed: x-amz-target"
+                    .to_owned()
+            )
+        );
+        // The payload hash is bound into the signature anyway; x-amzn-* is another family.
+        assert_eq!(
+            check_amz_headers_signed(names(&["X-Amz-Content-Sha256", "X-Amzn-Trace-Id"]), &signed),
+            Ok(())
+        );
+        assert!(check_amz_headers_signed(names(&["x-amz-user-agent"]), &signed).is_err());
+    }
+
+    fn parse_with_req(req: &RequestParts, signed_headers: &str) -> ParsedSignature {
+        let authorization = format!(
+            "{ALGORITHM} Credential={SCOPE}, SignedHeaders={signed_headers}, Signature={}",
+            "0".repeat(64)
+        );
+        let mut headers: Vec<(&str, &str)> = req.headers.to_vec();
+        headers.push(("Authorization", &authorization));
+        parse(&RequestParts {
+            headers: &headers,
+            ..*req
+        })
+        .expect("parsed")
     }
 }

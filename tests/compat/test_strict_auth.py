@@ -95,6 +95,21 @@ def test_tampered_body_is_refused(strict):
     assert (status, json.loads(text)["__type"]) == (403, "InvalidSignatureException")
 
 
+def test_unsigned_amz_headers_are_refused(strict):
+    """An X-Amz-Target added after signing would let anyone on the path pick the operation."""
+    logs = client(strict.endpoint, KEY, secret=SECRET)
+    logs.create_log_group(logGroupName="kept")
+    body = b'{"logGroupName": "kept"}'
+    request = AWSRequest(method="POST", url=strict.endpoint + "/", data=body, headers={"Content-Type": JSON_11})
+    SigV4Auth(Credentials(KEY, SECRET), "logs", REGION).add_auth(request)
+    headers = {**dict(request.headers.items()), "X-Amz-Target": "Logs_20140328.DeleteLogGroup"}
+    status, _, text = send("POST", request.url, body, headers)
+    error = json.loads(text)
+    assert (status, error["__type"]) == (400, "IncompleteSignatureException"), text
+    assert "x-amz-target" in error["message"], text
+    assert "kept" in [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
+
+
 def test_stale_signature_is_refused(strict):
     fresh = raw(strict.endpoint, "DescribeDestinations", account=KEY, secret=SECRET)
     assert fresh.status == 200, fresh.text
