@@ -35,6 +35,8 @@ pub struct FileConfig {
     /// Request size, connection and timeout limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Seconds between retention sweeps (`--sweep-interval`).
+    pub sweep_interval_seconds: Option<u64>,
 }
 
 /// `[auth]`.
@@ -337,8 +339,8 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
             "refusing to listen on {listen} in emulator mode, where any key is accepted: use --auth strict with credentials, or --allow-remote-emulator if you really mean it"
         );
     }
-    let sweep_interval = match args.sweep_interval {
-        Some(0) => bail!("--sweep-interval must be at least 1 second"),
+    let sweep_interval = match args.sweep_interval.or(file.sweep_interval_seconds) {
+        Some(0) => bail!("the sweep interval must be at least 1 second"),
         Some(seconds) => std::time::Duration::from_secs(seconds),
         None => crate::sweeper::DEFAULT_INTERVAL,
     };
@@ -436,6 +438,20 @@ mod tests {
         assert_eq!(
             resolve(&one).expect("valid").sweep_interval,
             std::time::Duration::from_secs(1)
+        );
+        let from_file = file("sweep_interval_seconds = 5\n");
+        let mut args = ServeArgs {
+            config: Some(from_file.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            resolve(&args).expect("valid").sweep_interval,
+            std::time::Duration::from_secs(5)
+        );
+        args.sweep_interval = Some(2);
+        assert_eq!(
+            resolve(&args).expect("the flag beats the file").sweep_interval,
+            std::time::Duration::from_secs(2)
         );
     }
 
