@@ -979,7 +979,11 @@ mod bounds {
                 "{pattern}"
             );
         }
-        for pattern in ["{ $.a = 1 && !$.b }", "{ $.a ! = 1 }", "{ $.a = 1 &&& $.b = 2 }"] {
+        for pattern in [
+            "{ $.a = 1 && !$.b }",
+            "{ $.a ! = 1 }",
+            "{ $.a = 1 &&& $.b = 2 }",
+        ] {
             assert!(FilterPattern::parse(pattern).is_err(), "{pattern}");
         }
     }
@@ -1051,8 +1055,9 @@ mod bounds {
     fn match_fields_by_every_split(fields: &[Field], values: &[String]) -> bool {
         match fields.split_first() {
             None => values.is_empty(),
-            Some((Field::Ellipsis, rest)) => (0..=values.len())
-                .any(|skip| match_fields_by_every_split(rest, &values[skip..])),
+            Some((Field::Ellipsis, rest)) => {
+                (0..=values.len()).any(|skip| match_fields_by_every_split(rest, &values[skip..]))
+            }
             Some((field, rest)) => {
                 values
                     .first()
@@ -1066,10 +1071,7 @@ mod bounds {
         prop_oneof![
             Just(Field::Ellipsis),
             Just(Field::Named(vec![Vec::new()])),
-            (0..3u8).prop_map(|n| Field::Named(vec![vec![(
-                Op::Eq,
-                Literal::Text(n.to_string())
-            )]])),
+            (0..3u8).prop_map(|n| Field::Named(vec![vec![(Op::Eq, Literal::Text(n.to_string()))]])),
         ]
     }
 
