@@ -156,6 +156,33 @@ fn fuzz<S>(
     );
 }
 
+/// Counts how many inputs a parser accepted, to check that the generator gets past the first
+/// byte often enough to exercise everything behind it.
+#[derive(Default)]
+struct Accepted {
+    seen: std::cell::Cell<u64>,
+    accepted: std::cell::Cell<u64>,
+}
+
+impl Accepted {
+    fn count(&self, accepted: bool) {
+        self.seen.set(self.seen.get() + 1);
+        self.accepted.set(self.accepted.get() + u64::from(accepted));
+    }
+
+    /// Asserts that at least `percent` of the inputs were accepted (and that some were not).
+    fn assert_at_least(&self, name: &str, percent: u64) {
+        let (seen, accepted) = (self.seen.get(), self.accepted.get());
+        eprintln!("fuzz {name}: {accepted} of {seen} inputs accepted");
+        if seen >= 200 {
+            assert!(
+                accepted * 100 >= seen * percent && accepted < seen,
+                "fuzz {name}: {accepted} of {seen} accepted; the generator no longer gets deep"
+            );
+        }
+    }
+}
+
 /// Text made of a language's `tokens` and of arbitrary characters, `0..max` pieces long.
 fn soup(tokens: &'static [&'static str], max: usize) -> impl Strategy<Value = String> + Clone {
     let piece = prop_oneof![
@@ -338,6 +365,7 @@ fn message() -> impl Strategy<Value = String> {
 
 #[test]
 fn filter_patterns_parse_and_match_within_bounds() {
+    let accepted = Accepted::default();
     fuzz(
         "filter pattern",
         3000,
@@ -345,6 +373,7 @@ fn filter_patterns_parse_and_match_within_bounds() {
         |(text, messages)| {
             let parsed = FilterPattern::parse(&text);
             prop_assert_eq!(&parsed, &FilterPattern::parse(&text), "not deterministic");
+            accepted.count(parsed.is_ok());
             match parsed {
                 Ok(pattern) => {
                     prop_assert!(text.chars().count() <= MAX_PATTERN_CHARS);
@@ -364,6 +393,7 @@ fn filter_patterns_parse_and_match_within_bounds() {
             Ok(())
         },
     );
+    accepted.assert_at_least("filter pattern", 15);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,7 +493,116 @@ impl WireRequest {
     }
 }
 
+/// A request signed (or nearly) in either form, each part valid or broken, so that parsing
+/// gets to every check.
+fn signed_looking_request() -> impl Strategy<Value = WireRequest> {
+    let credential = (
+        part(&["AKIDEXAMPLE", ""], AUTHORIZATION_TOKENS),
+        part(&["20150830", "20150831", "2015083"], AUTHORIZATION_TOKENS),
+        part(&["us-east-1", ""], AUTHORIZATION_TOKENS),
+        part(&["service", "logs", ""], AUTHORIZATION_TOKENS),
+        part(&["aws4_request", "aws5_request"], AUTHORIZATION_TOKENS),
+        how_many(5),
+    )
+        .prop_map(|(key, date, region, service, terminator, n)| {
+            [key, date, region, service, terminator][..n].join("/")
+        });
+    let fields = (
+        any::<bool>(),
+        part(
+            &["AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1"],
+            AUTHORIZATION_TOKENS,
+        ),
+        credential,
+        part(
+            &[
+                "host;x-amz-date",
+                "host",
+                "x-amz-date",
+                "host;x-missing",
+                "HOST",
+            ],
+            AUTHORIZATION_TOKENS,
+        ),
+        part(
+            &[
+                "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+                "5FA00FA31553B73EBF1942676E86291E8372FF2A2260956D9B8AAE1D763FBF31",
+                "5fa00fa3",
+                "",
+            ],
+            AUTHORIZATION_TOKENS,
+        ),
+        part(&["20150830T123600Z"], DATE_VALUES),
+        prop::option::of(part(&["300", "604800", "604801", "-1"], QUERY_TOKENS)),
+        prop::collection::vec(prop::bool::weighted(0.9), 6),
+        soup(PATH_TOKENS, 6),
+    );
+    fields.prop_map(
+        |(presigned, algorithm, credential, signed, signature, date, expires, keep, path)| {
+            let mut headers = vec![("Host".to_owned(), "example.amazonaws.com".to_owned())];
+            let mut query = Vec::new();
+            if presigned {
+                let encode = |text: &str| utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
+                let pairs = [
+                    ("X-Amz-Algorithm", algorithm),
+                    ("X-Amz-Credential", encode(&credential)),
+                    ("X-Amz-Date", date),
+                    ("X-Amz-SignedHeaders", encode(&signed)),
+                    ("X-Amz-Signature", signature),
+                ];
+                for (index, (name, value)) in pairs.into_iter().enumerate() {
+                    if index == 0 || keep[index] {
+                        query.push(format!("{name}={value}"));
+                    }
+                }
+                if let Some(expires) = expires {
+                    query.push(format!("X-Amz-Expires={expires}"));
+                }
+            } else {
+                let mut components = Vec::new();
+                for (index, component) in [
+                    format!("Credential={credential}"),
+                    format!("SignedHeaders={signed}"),
+                    format!("Signature={signature}"),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if keep[index] {
+                        components.push(component);
+                    }
+                }
+                headers.push((
+                    "Authorization".to_owned(),
+                    format!("{algorithm} {}", components.join(", ")),
+                ));
+                if keep[3] {
+                    headers.push(("X-Amz-Date".to_owned(), date));
+                }
+            }
+            if keep[4] {
+                headers.push((
+                    "X-Amz-Content-Sha256".to_owned(),
+                    "UNSIGNED-PAYLOAD".to_owned(),
+                ));
+            }
+            WireRequest {
+                method: "POST".to_owned(),
+                raw_path: format!("/{path}"),
+                raw_query: query.join("&"),
+                headers,
+                body: Vec::new(),
+            }
+        },
+    )
+}
+
 fn wire_request() -> impl Strategy<Value = WireRequest> {
+    prop_oneof![1 => soup_request(), 3 => signed_looking_request()]
+}
+
+fn soup_request() -> impl Strategy<Value = WireRequest> {
     let header = prop_oneof![
         soup(AUTHORIZATION_TOKENS, 24).prop_map(|v| ("Authorization".to_owned(), v)),
         prop::sample::select(DATE_VALUES).prop_map(|v| ("X-Amz-Date".to_owned(), v.to_owned())),
@@ -508,6 +647,7 @@ fn instant(seconds: i64) -> time::OffsetDateTime {
 
 #[test]
 fn sigv4_parses_any_request() {
+    let accepted = Accepted::default();
     fuzz(
         "sigv4 parse",
         3000,
@@ -515,7 +655,9 @@ fn sigv4_parses_any_request() {
         |(request, now)| {
             let headers = request.header_refs();
             let parts = request.parts(&headers);
-            match sigv4::parse(&parts) {
+            let parsed = sigv4::parse(&parts);
+            accepted.count(parsed.is_ok());
+            match parsed {
                 Ok(parsed) => {
                     prop_assert!(parsed.signed_headers.iter().any(|name| name == "host"));
                     prop_assert_eq!(parsed.signature.len(), 64);
@@ -535,6 +677,7 @@ fn sigv4_parses_any_request() {
             Ok(())
         },
     );
+    accepted.assert_at_least("sigv4 parse", 2);
 }
 
 /// A request signed as a client signs it verifies, in either form; changing any signed part
@@ -663,10 +806,52 @@ const ARN_TOKENS: &[&str] = &[
     "",
 ];
 
+/// A valid or broken value for one part: mostly the first of `values` (meant to be valid, so
+/// that whole inputs are often valid), else another of them, else noise.
+fn part(values: &'static [&'static str], noise: &'static [&'static str]) -> BoxedStrategy<String> {
+    let first = values.first().copied().unwrap_or_default().to_owned();
+    prop_oneof![
+        8 => Just(first),
+        1 => prop::sample::select(values).prop_map(str::to_owned),
+        1 => soup(noise, 3),
+    ]
+    .boxed()
+}
+
+/// Usually `all`, sometimes fewer.
+fn how_many(all: usize) -> impl Strategy<Value = usize> {
+    prop_oneof![6 => Just(all), 1 => 1..=all]
+}
+
+fn arn_text() -> impl Strategy<Value = String> {
+    let parts = (
+        part(&["arn", "ARN", ""], ARN_TOKENS),
+        part(
+            &["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "foo"],
+            ARN_TOKENS,
+        ),
+        part(&["logs", "kinesis", "iam", ""], ARN_TOKENS),
+        part(&["us-east-1", "cn-north-1", ""], ARN_TOKENS),
+        part(&["123456789012", "", "*"], ARN_TOKENS),
+        part(
+            &["stream/s", "destination:d:e", "role/r", "", "*"],
+            ARN_TOKENS,
+        ),
+        how_many(6),
+    );
+    prop_oneof![
+        1 => soup(ARN_TOKENS, 16),
+        3 => parts.prop_map(|(a, b, c, d, e, f, n)| [a, b, c, d, e, f][..n].join(":")),
+    ]
+}
+
 #[test]
 fn arns_split_and_join_back() {
-    fuzz("arn", 3000, soup(ARN_TOKENS, 16), |text| {
-        if let Some(arn) = Arn::parse(&text) {
+    let accepted = Accepted::default();
+    fuzz("arn", 3000, arn_text(), |text| {
+        let parsed = Arn::parse(&text);
+        accepted.count(parsed.is_some());
+        if let Some(arn) = parsed {
             let joined = format!(
                 "arn:{}:{}:{}:{}:{}",
                 arn.partition, arn.service, arn.region, arn.account, arn.resource
@@ -681,6 +866,7 @@ fn arns_split_and_join_back() {
         prop_assert!(["aws", "aws-cn", "aws-us-gov"].contains(&arn::partition(&text)));
         Ok(())
     });
+    accepted.assert_at_least("arn", 20);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -826,15 +1012,47 @@ fn policy_json() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner, 0..3).prop_map(Value::Array),
         ]
     });
+    let strings = |values: &'static [&'static str]| {
+        prop_oneof![
+            prop::sample::select(values).prop_map(|s| json!(s)),
+            prop::collection::vec(prop::sample::select(values), 1..3).prop_map(|v| json!(v)),
+        ]
+    };
+    let principal = prop_oneof![
+        4 => prop_oneof![
+            Just(json!("*")),
+            strings(&["*", "111111111111", "222222222222", "arn:aws:iam::111111111111:root"])
+                .prop_map(|ids| json!({ "AWS": ids })),
+            Just(json!({"Service": "logs.amazonaws.com"})),
+        ],
+        1 => value.clone(),
+    ];
+    let actions = prop_oneof![
+        4 => strings(&["*", "logs:PutSubscriptionFilter", "logs:*", "LOGS:put*", "kinesis:PutRecord?", "a:*?*?*?*?*?*?*?*?*?*?*?*?"]),
+        1 => value.clone(),
+    ];
+    let resources = prop_oneof![
+        4 => strings(&["*", "arn:aws:logs:us-east-1:222222222222:destination:d", "arn:aws:logs:*:*:destination:*", "arn:aws:kinesis:?", ""]),
+        1 => value.clone(),
+    ];
+    let condition = prop_oneof![
+        4 => (
+            prop::sample::select(&["StringEquals", "StringNotEquals", "StringLike", "StringNotLike", "Bogus"][..]),
+            prop::sample::select(&["aws:PrincipalAccount", "aws:PrincipalOrgID"][..]),
+            strings(&["111111111111", "2222*", "o-1234567890", "*"]),
+        )
+            .prop_map(|(operator, key, values)| json!({ operator: { key: values } })),
+        1 => value.clone(),
+    ];
     let statement = (
         prop::sample::select(&["Allow", "Deny"][..]),
         prop::sample::select(&["Principal", "NotPrincipal"][..]),
-        value.clone(),
+        principal,
         prop::sample::select(&["Action", "NotAction"][..]),
-        value.clone(),
+        actions,
         prop::sample::select(&["Resource", "NotResource"][..]),
-        value.clone(),
-        prop::option::of(value.clone()),
+        resources,
+        prop::option::of(condition),
     )
         .prop_map(
             |(effect, p, principal, a, action, r, resource, condition)| {
@@ -851,7 +1069,7 @@ fn policy_json() -> impl Strategy<Value = Value> {
         );
     prop_oneof![
         1 => value,
-        3 => (prop::option::of(prop::sample::select(POLICY_STRINGS)), prop::collection::vec(statement, 0..4))
+        3 => (prop::option::of(prop::sample::select(&["2012-10-17", "2008-10-17", "2012-10-17 "][..])), prop::collection::vec(statement, 0..4))
             .prop_map(|(version, statements)| {
                 let mut object = Map::new();
                 if let Some(version) = version {
@@ -867,6 +1085,7 @@ fn policy_json() -> impl Strategy<Value = Value> {
 fn policies_parse_and_evaluate_with_explicit_deny_winning() {
     let deny_all: Value =
         json!({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"});
+    let accepted = Accepted::default();
     fuzz(
         "policy",
         2000,
@@ -893,7 +1112,9 @@ fn policies_parse_and_evaluate_with_explicit_deny_winning() {
                 action,
                 resource,
             };
-            let Ok(policy) = PolicyDocument::parse(&document.to_string()) else {
+            let parsed = PolicyDocument::parse(&document.to_string());
+            accepted.count(parsed.is_ok());
+            let Ok(policy) = parsed else {
                 return Ok(());
             };
             let decision = policy.evaluate(&request);
@@ -921,6 +1142,7 @@ fn policies_parse_and_evaluate_with_explicit_deny_winning() {
             Ok(())
         },
     );
+    accepted.assert_at_least("policy", 5);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1016,6 +1238,7 @@ fn json_requests_decode_and_validate() {
     {
         let operations: Vec<String> = model.operations.keys().cloned().collect();
         let prefix = model.metadata.target_prefix.clone().unwrap_or_default();
+        let accepted = Accepted::default();
         fuzz(
             *service,
             400,
@@ -1041,7 +1264,9 @@ fn json_requests_decode_and_validate() {
                     headers,
                     body: Bytes::from(body),
                 };
-                if let Ok((found, mut input)) = aws_json::decode(model, &request) {
+                let decoded = aws_json::decode(model, &request);
+                accepted.count(decoded.is_ok());
+                if let Ok((found, mut input)) = decoded {
                     prop_assert_eq!(&found.name, &operation, "{}", service);
                     if let Some(shape) = &found.input {
                         let _ = model.validate_input(&shape.shape, &mut input, Protocol::AwsJson);
@@ -1050,6 +1275,7 @@ fn json_requests_decode_and_validate() {
                 Ok(())
             },
         );
+        accepted.assert_at_least(service, 20);
     }
 }
 
