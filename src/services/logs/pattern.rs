@@ -527,9 +527,11 @@ fn literal(token: Token) -> Option<Literal> {
     match token {
         Token::Quoted(text) => Some(Literal::Text(text)),
         Token::Regex(body) => Matcher::compile(&body).map(Literal::Regex),
+        // Only finite numbers are numbers: Rust also reads `NaN`, `inf` and `1e999`, which as
+        // numbers would equal nothing (not even the same pattern parsed again).
         Token::Word(word) => Some(match word.parse::<f64>() {
-            Ok(number) => Literal::Number(number),
-            Err(_) => Literal::Text(word),
+            Ok(number) if number.is_finite() => Literal::Number(number),
+            _ => Literal::Text(word),
         }),
         _ => None,
     }
@@ -1018,6 +1020,19 @@ mod bounds {
         assert_eq!(terms.len(), 60);
         assert!(pattern.matches(r#"{"a":99}"#));
         assert!(!pattern.matches(r#"{"a":59}"#));
+    }
+
+    /// Found by tests/fuzz_parsers.rs: `NaN` was a number unequal to itself.
+    #[test]
+    fn words_that_are_not_finite_numbers_are_text() {
+        for word in ["NaN", "inf", "Infinity", "1e999"] {
+            let text = format!("{{ $.a = {word} }}");
+            let pattern = FilterPattern::parse(&text).expect("parses");
+            assert_eq!(Ok(&pattern), FilterPattern::parse(&text).as_ref(), "{text}");
+            assert!(pattern.matches(&format!(r#"{{"a":"{word}"}}"#)), "{text}");
+            let fields = format!("[a = {word}]");
+            assert!(FilterPattern::parse(&fields).expect("parses").matches(word));
+        }
     }
 
     #[test]
