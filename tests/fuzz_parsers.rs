@@ -1240,7 +1240,7 @@ fn json_requests_decode_and_validate() {
         let prefix = model.metadata.target_prefix.clone().unwrap_or_default();
         let accepted = Accepted::default();
         fuzz(
-            *service,
+            service,
             400,
             (
                 prop::sample::select(operations),
@@ -1321,7 +1321,7 @@ fn rest_json_routes_decode_and_validate() {
             .collect();
         operations.sort();
         fuzz(
-            *service,
+            service,
             400,
             (
                 prop::sample::select(operations),
