@@ -99,7 +99,9 @@ impl TokenSigner {
             .get("t")
             .and_then(Value::as_i64)
             .ok_or(TokenError::Invalid)?;
-        if now_millis - issued > TOKEN_LIFETIME_MILLIS {
+        // Saturating: the difference of two arbitrary i64 can overflow, and a saturated age
+        // still compares the right way with the lifetime.
+        if now_millis.saturating_sub(issued) > TOKEN_LIFETIME_MILLIS {
             return Err(TokenError::Expired);
         }
         Ok(payload.get_mut("s").map(Value::take).unwrap_or(Value::Null))
@@ -131,5 +133,18 @@ mod tests {
             TokenSigner::new(b"other".to_vec()).open("a", &token, 2000),
             Err(TokenError::Invalid)
         );
+    }
+
+    /// Found by tests/fuzz_parsers.rs: an age beyond i64 overflowed in debug builds.
+    #[test]
+    fn extreme_issue_and_open_times_do_not_overflow() {
+        let signer = TokenSigner::new(b"k".to_vec());
+        let old = signer.issue("a", Value::Null, -685_363_251_885_439_161);
+        assert_eq!(
+            signer.open("a", &old, 8_538_008_784_969_336_647),
+            Err(TokenError::Expired)
+        );
+        let future = signer.issue("a", Value::Null, i64::MAX);
+        assert_eq!(signer.open("a", &future, i64::MIN), Ok(Value::Null));
     }
 }

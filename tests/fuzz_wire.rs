@@ -2,6 +2,10 @@
 //! answer is a well-formed AWS response (success or a 4xx error with `__type`), never a 500,
 //! a panic or a hang. The inputs follow each operation's input shape from the embedded models,
 //! with random perturbations (wrong types, missing members, extreme lengths, odd characters).
+//!
+//! Each run draws a fresh seed, so that every run (CI's included) tries new requests, and prints
+//! it (`--nocapture` shows it; a failure message repeats it). `SLUICE_FUZZ_SEED=<seed>` replays
+//! a run exactly.
 
 mod common;
 
@@ -9,8 +13,30 @@ use common::{fake_authorization, raw_request, shared};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 const ROUNDS_PER_OPERATION: usize = 12;
+
+/// The seed of this run: `SLUICE_FUZZ_SEED`, else a random one; the same for every test of the
+/// binary, each test deriving its generator from it and its own number.
+fn run_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| match std::env::var("SLUICE_FUZZ_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("SLUICE_FUZZ_SEED must be a number, got {text:?}")),
+        Err(_) => rand::random(),
+    })
+}
+
+/// The generator of one test, after printing how to replay it.
+fn test_rng(test: &str, number: u64) -> (StdRng, String) {
+    let seed = run_seed();
+    let replay = format!("replay: SLUICE_FUZZ_SEED={seed}");
+    eprintln!("fuzz_wire {test}: seed {seed} ({replay})");
+    (StdRng::seed_from_u64(seed.wrapping_add(number)), replay)
+}
 
 fn random_string(rng: &mut StdRng) -> String {
     let alphabet = [
@@ -31,6 +57,12 @@ fn random_string(rng: &mut StdRng) -> String {
         '{',
         '$',
         '.',
+        // The operators of the filter pattern language, alone or doubled by chance.
+        '!',
+        '&',
+        '|',
+        '[',
+        '=',
     ];
     let length = [0, 1, 3, 12, 130, 600][rng.gen_range(0..6)];
     (0..length)
@@ -116,7 +148,7 @@ fn assert_well_formed(status: u16, body: &str, context: &str) {
     }
 }
 
-fn fuzz_json_service(model_json: &str, seed: u64) {
+fn fuzz_json_service(model_json: &str, number: u64) {
     let model: Value = serde_json::from_str(model_json).expect("model");
     let prefix = model["metadata"]["targetPrefix"]
         .as_str()
@@ -129,7 +161,7 @@ fn fuzz_json_service(model_json: &str, seed: u64) {
         .to_owned();
     let shapes = model["shapes"].as_object().expect("shapes").clone();
     let port = shared().port;
-    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut rng, replay) = test_rng(&signing, number);
     let authorization = fake_authorization("999900001111", &signing);
     for (name, operation) in model["operations"].as_object().expect("operations") {
         let target = format!("{prefix}.{name}");
@@ -155,7 +187,7 @@ fn fuzz_json_service(model_json: &str, seed: u64) {
             assert_well_formed(
                 response.status,
                 &response.body,
-                &format!("{target} with {body}"),
+                &format!("{target} with {body} ({replay})"),
             );
         }
     }
@@ -190,11 +222,11 @@ fn cloudtrail_data_answers_every_random_request() {
     );
 }
 
-fn fuzz_rest_service(model_json: &str, signing: &str, seed: u64) {
+fn fuzz_rest_service(model_json: &str, signing: &str, number: u64) {
     let model: Value = serde_json::from_str(model_json).expect("model");
     let shapes = model["shapes"].as_object().expect("shapes").clone();
     let port = shared().port;
-    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut rng, replay) = test_rng(signing, number);
     let authorization = fake_authorization("999900002222", signing);
     let labels = [
         "b1",
@@ -242,7 +274,7 @@ fn fuzz_rest_service(model_json: &str, signing: &str, seed: u64) {
             assert_well_formed(
                 response.status,
                 &response.body,
-                &format!("{name} {method} {full_path} with {body}"),
+                &format!("{name} {method} {full_path} with {body} ({replay})"),
             );
         }
     }

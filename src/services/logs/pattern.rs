@@ -11,6 +11,12 @@
 //!   character set and at most two per JSON or space-delimited pattern.
 //!
 //! A pattern is parsed once ([`FilterPattern::parse`]) and matched against many messages.
+//!
+//! **Invariant:** parsing and matching are bounded for any input, because one request's pattern
+//! runs inside the shared server: the tokenizer consumes at least one character per step, the
+//! pattern is at most [`MAX_PATTERN_CHARS`] long, parentheses nest at most [`MAX_NESTING`]
+//! deep (the only recursion), regular expressions have a compiled-size limit, and `...` fields
+//! match like `*` in a glob, in time proportional to fields × values.
 
 use serde_json::Value;
 
@@ -46,6 +52,22 @@ impl PartialEq for Matcher {
 /// The most regular expressions in one JSON or space-delimited pattern (AWS's quota).
 const MAX_REGEX_PER_PATTERN: usize = 2;
 
+/// The longest pattern, in characters: the `FilterPattern` maximum of the service model,
+/// checked here as well so that the parser is bounded whoever calls it.
+pub const MAX_PATTERN_CHARS: usize = 1024;
+
+/// How deep parentheses may nest in a JSON pattern. AWS documents no limit; real patterns use
+/// two or three levels, and the limit bounds the recursion of the parser and the matcher.
+pub const MAX_NESTING: usize = 32;
+
+/// The compiled size one `%regex%` may reach (the regex crate's NFA size limit). Large enough
+/// for AWS's documented examples many times over, small enough that a pattern such as
+/// `%a{1000}{1000}%` is refused while it compiles rather than built.
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// The lazy-DFA cache of one regex; matching stays linear when it is full.
+const REGEX_DFA_SIZE_LIMIT: usize = 1024 * 1024;
+
 impl Matcher {
     /// Compiles the body of `%...%`. AWS allows letters, digits, `:_#=@/;,-` and the operators
     /// `^ $ ? [ ] { } | \ * + .`; no groups and no multi-byte characters.
@@ -54,17 +76,23 @@ impl Matcher {
         if body.is_empty() || !body.chars().all(allowed) {
             return None;
         }
-        regex::Regex::new(body).ok().map(Matcher)
+        regex::RegexBuilder::new(body)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+            .nest_limit(MAX_NESTING as u32)
+            .build()
+            .ok()
+            .map(Matcher)
     }
 }
 
 /// A boolean expression over JSON selectors.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    /// Both.
-    And(Box<Expr>, Box<Expr>),
-    /// Either.
-    Or(Box<Expr>, Box<Expr>),
+    /// All of them (`a && b && c`, kept flat so that a long chain is not a deep tree).
+    And(Vec<Expr>),
+    /// Any of them (`a || b || c`).
+    Or(Vec<Expr>),
     /// A test of one selector.
     Test(Vec<PathStep>, Test),
 }
@@ -130,12 +158,25 @@ pub enum Field {
 
 /// Why a pattern is invalid; the message becomes an `InvalidParameterException`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("Invalid character(s) in term '{0}'")]
-pub struct PatternError(pub String);
+pub enum PatternError {
+    /// Not a pattern of the language; holds the pattern as given.
+    #[error("Invalid character(s) in term '{0}'")]
+    Invalid(String),
+    /// Longer than [`MAX_PATTERN_CHARS`].
+    #[error("Invalid filter pattern: longer than {MAX_PATTERN_CHARS} characters")]
+    TooLong,
+    /// Parentheses nested deeper than [`MAX_NESTING`].
+    #[error("Invalid filter pattern: parentheses nested more than {MAX_NESTING} deep")]
+    TooDeep,
+}
 
 impl FilterPattern {
     /// Parses a pattern.
     pub fn parse(text: &str) -> Result<Self, PatternError> {
+        if text.chars().count() > MAX_PATTERN_CHARS {
+            return Err(PatternError::TooLong);
+        }
+        let invalid = || PatternError::Invalid(text.to_owned());
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Ok(FilterPattern::All);
@@ -143,26 +184,33 @@ impl FilterPattern {
         if trimmed.len() > 2 && trimmed.starts_with('%') && trimmed.ends_with('%') {
             return Matcher::compile(&trimmed[1..trimmed.len() - 1])
                 .map(FilterPattern::Regex)
-                .ok_or_else(|| PatternError(text.to_owned()));
+                .ok_or_else(invalid);
         }
         if (trimmed.starts_with('{') || trimmed.starts_with('['))
             && trimmed.matches('%').count() > 2 * MAX_REGEX_PER_PATTERN
         {
-            return Err(PatternError(text.to_owned()));
+            return Err(invalid());
         }
         if trimmed.starts_with('{') {
             let inner = trimmed
                 .strip_prefix('{')
                 .and_then(|t| t.strip_suffix('}'))
-                .ok_or_else(|| PatternError(text.to_owned()))?;
-            let tokens = tokenize(inner).ok_or_else(|| PatternError(text.to_owned()))?;
+                .ok_or_else(invalid)?;
+            let tokens = tokenize(inner).ok_or_else(invalid)?;
             let mut parser = Parser {
                 tokens,
                 position: 0,
+                too_deep: false,
             };
-            let expr = parser.or().ok_or_else(|| PatternError(text.to_owned()))?;
+            let Some(expr) = parser.or(0) else {
+                return Err(if parser.too_deep {
+                    PatternError::TooDeep
+                } else {
+                    invalid()
+                });
+            };
             if parser.position != parser.tokens.len() {
-                return Err(PatternError(text.to_owned()));
+                return Err(invalid());
             }
             return Ok(FilterPattern::Json(expr));
         }
@@ -170,12 +218,12 @@ impl FilterPattern {
             let inner = trimmed
                 .strip_prefix('[')
                 .and_then(|t| t.strip_suffix(']'))
-                .ok_or_else(|| PatternError(text.to_owned()))?;
+                .ok_or_else(invalid)?;
             return parse_fields(inner)
-                .ok_or_else(|| PatternError(text.to_owned()))
+                .ok_or_else(invalid)
                 .map(FilterPattern::Fields);
         }
-        parse_terms(trimmed).ok_or_else(|| PatternError(text.to_owned()))
+        parse_terms(trimmed).ok_or_else(invalid)
     }
 
     /// Whether a message matches.
@@ -360,6 +408,13 @@ fn tokenize(text: &str) -> Option<Vec<Token>> {
                 {
                     i += 1;
                 }
+                // Every other arm consumes what it matched; a word that is empty here starts
+                // with a lone `!`, `&` or `|`, which the language does not have. Refusing it
+                // (rather than pushing an empty word and not moving) is what keeps this loop
+                // finite.
+                if i == start {
+                    return None;
+                }
                 tokens.push(Token::Word(chars[start..i].iter().collect()));
             }
         }
@@ -389,9 +444,13 @@ fn parse_selector(path: &str) -> Option<Vec<PathStep>> {
     (!steps.is_empty()).then_some(steps)
 }
 
+/// A recursive-descent parser over the tokens of a JSON pattern. Only parentheses recurse,
+/// and at most [`MAX_NESTING`] deep; `&&` and `||` chains are loops.
 struct Parser {
     tokens: Vec<Token>,
     position: usize,
+    /// Set when parsing stopped at the nesting limit, to say so in the error.
+    too_deep: bool,
 }
 
 impl Parser {
@@ -405,28 +464,32 @@ impl Parser {
         token
     }
 
-    fn or(&mut self) -> Option<Expr> {
-        let mut left = self.and()?;
+    fn or(&mut self, depth: usize) -> Option<Expr> {
+        let mut terms = vec![self.and(depth)?];
         while self.peek() == Some(&Token::Or) {
             self.position += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and(depth)?);
         }
-        Some(left)
+        flatten(terms, Expr::Or)
     }
 
-    fn and(&mut self) -> Option<Expr> {
-        let mut left = self.unary()?;
+    fn and(&mut self, depth: usize) -> Option<Expr> {
+        let mut terms = vec![self.unary(depth)?];
         while self.peek() == Some(&Token::And) {
             self.position += 1;
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+            terms.push(self.unary(depth)?);
         }
-        Some(left)
+        flatten(terms, Expr::And)
     }
 
-    fn unary(&mut self) -> Option<Expr> {
+    fn unary(&mut self, depth: usize) -> Option<Expr> {
         match self.next()? {
+            Token::Open if depth >= MAX_NESTING => {
+                self.too_deep = true;
+                None
+            }
             Token::Open => {
-                let inner = self.or()?;
+                let inner = self.or(depth + 1)?;
                 (self.next()? == Token::Close).then_some(inner)
             }
             Token::Selector(path) => {
@@ -451,13 +514,24 @@ impl Parser {
     }
 }
 
+/// One term stands for itself; several make an `And` or an `Or`.
+fn flatten(mut terms: Vec<Expr>, combine: fn(Vec<Expr>) -> Expr) -> Option<Expr> {
+    if terms.len() == 1 {
+        terms.pop()
+    } else {
+        Some(combine(terms))
+    }
+}
+
 fn literal(token: Token) -> Option<Literal> {
     match token {
         Token::Quoted(text) => Some(Literal::Text(text)),
         Token::Regex(body) => Matcher::compile(&body).map(Literal::Regex),
+        // Only finite numbers are numbers: Rust also reads `NaN`, `inf` and `1e999`, which as
+        // numbers would equal nothing (not even the same pattern parsed again).
         Token::Word(word) => Some(match word.parse::<f64>() {
-            Ok(number) => Literal::Number(number),
-            Err(_) => Literal::Text(word),
+            Ok(number) if number.is_finite() => Literal::Number(number),
+            _ => Literal::Text(word),
         }),
         _ => None,
     }
@@ -472,8 +546,8 @@ fn resolve<'v>(value: &'v Value, path: &[PathStep]) -> Option<&'v Value> {
 
 fn eval(expr: &Expr, value: &Value) -> bool {
     match expr {
-        Expr::And(left, right) => eval(left, value) && eval(right, value),
-        Expr::Or(left, right) => eval(left, value) || eval(right, value),
+        Expr::And(terms) => terms.iter().all(|term| eval(term, value)),
+        Expr::Or(terms) => terms.iter().any(|term| eval(term, value)),
         Expr::Test(path, test) => {
             let found = resolve(value, path);
             match test {
@@ -662,19 +736,37 @@ fn field_matches(field: &Field, value: &str) -> bool {
     }
 }
 
+/// Matches the fields against the values as a glob matches text, `...` being `*` and every
+/// other field taking exactly one value. On a mismatch only the last `...` takes one more value
+/// (the earlier ones never need to), so this makes at most fields × values comparisons where
+/// trying every split for every `...` would be exponential in their number.
 fn match_fields(fields: &[Field], values: &[String]) -> bool {
-    match fields.split_first() {
-        None => values.is_empty(),
-        Some((Field::Ellipsis, rest)) => {
-            (0..=values.len()).any(|skip| match_fields(rest, &values[skip..]))
-        }
-        Some((field, rest)) => {
-            values
-                .first()
-                .is_some_and(|value| field_matches(field, value))
-                && match_fields(rest, &values[1..])
+    let (mut field, mut value) = (0, 0);
+    // After the last `...` seen: the field that follows it, and the value it was tried from.
+    let mut resume: Option<(usize, usize)> = None;
+    while let Some(current) = values.get(value) {
+        match fields.get(field) {
+            Some(Field::Ellipsis) => {
+                field += 1;
+                resume = Some((field, value));
+            }
+            Some(named) if field_matches(named, current) => {
+                field += 1;
+                value += 1;
+            }
+            _ => {
+                let Some((after, from)) = resume else {
+                    return false;
+                };
+                resume = Some((after, from + 1));
+                (field, value) = (after, from + 1);
+            }
         }
     }
+    fields
+        .iter()
+        .skip(field)
+        .all(|rest| matches!(rest, Field::Ellipsis))
 }
 
 #[cfg(test)]
@@ -859,6 +951,155 @@ mod tests {
             "a{b",
         ] {
             assert!(FilterPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use proptest::prelude::*;
+
+    use super::{match_fields, Field, FilterPattern, Literal, Op, PatternError, MAX_NESTING};
+
+    /// The patterns that once made `tokenize` push empty words forever: a lone `!`, `&` or
+    /// `|` is not an operator of the language (AWS has `!=`, `&&` and `||`).
+    const LONE_OPERATORS: [&str; 6] = [
+        "{ ! }",
+        "{ $.a = 1 & $.b = 2 }",
+        "{ $.a = 1 | $.b = 2 }",
+        "[a, b!, c]",
+        "[a=1 | a=2]",
+        "[a=1 & b=2]",
+    ];
+
+    #[test]
+    fn lone_operators_are_refused() {
+        for pattern in LONE_OPERATORS {
+            assert_eq!(
+                FilterPattern::parse(pattern),
+                Err(PatternError::Invalid(pattern.to_owned())),
+                "{pattern}"
+            );
+        }
+        for pattern in [
+            "{ $.a = 1 && !$.b }",
+            "{ $.a ! = 1 }",
+            "{ $.a = 1 &&& $.b = 2 }",
+        ] {
+            assert!(FilterPattern::parse(pattern).is_err(), "{pattern}");
+        }
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{{ {}$.a = 1{} }}", "(".repeat(depth), ")".repeat(depth))
+    }
+
+    #[test]
+    fn nesting_is_limited_with_its_own_error() {
+        let deepest = FilterPattern::parse(&nested(MAX_NESTING)).expect("at the limit");
+        assert!(deepest.matches(r#"{"a":1}"#));
+        assert_eq!(
+            FilterPattern::parse(&nested(MAX_NESTING + 1)),
+            Err(PatternError::TooDeep)
+        );
+        // As deep as the length limit allows: refused at the nesting limit, not recursed into.
+        let text = format!("{{ {} }}", "(".repeat(1000));
+        assert_eq!(FilterPattern::parse(&text), Err(PatternError::TooDeep));
+    }
+
+    #[test]
+    fn long_chains_are_flat() {
+        let chain = (0..60)
+            .map(|i| format!("$.a != {i}"))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let pattern = FilterPattern::parse(&format!("{{ {chain} }}")).expect("chain");
+        let FilterPattern::Json(super::Expr::And(terms)) = &pattern else {
+            panic!("not a flat And: {pattern:?}");
+        };
+        assert_eq!(terms.len(), 60);
+        assert!(pattern.matches(r#"{"a":99}"#));
+        assert!(!pattern.matches(r#"{"a":59}"#));
+    }
+
+    /// Found by tests/fuzz_parsers.rs: `NaN` was a number unequal to itself.
+    #[test]
+    fn words_that_are_not_finite_numbers_are_text() {
+        for word in ["NaN", "inf", "Infinity", "1e999"] {
+            let text = format!("{{ $.a = {word} }}");
+            let pattern = FilterPattern::parse(&text).expect("parses");
+            assert_eq!(Ok(&pattern), FilterPattern::parse(&text).as_ref(), "{text}");
+            assert!(pattern.matches(&format!(r#"{{"a":"{word}"}}"#)), "{text}");
+            let fields = format!("[a = {word}]");
+            assert!(FilterPattern::parse(&fields).expect("parses").matches(word));
+        }
+    }
+
+    #[test]
+    fn over_long_patterns_are_refused() {
+        assert_eq!(
+            FilterPattern::parse(&"a".repeat(1025)),
+            Err(PatternError::TooLong)
+        );
+        assert!(FilterPattern::parse(&"a".repeat(1024)).is_ok());
+    }
+
+    #[test]
+    fn huge_regex_repetitions_are_refused() {
+        for pattern in [
+            "%a{1000}{1000}%",
+            "{ $.a = %[a-z]{1000}{1000}% }",
+            "[a = %\\w{1000}{100}%]",
+        ] {
+            assert!(FilterPattern::parse(pattern).is_err(), "{pattern}");
+        }
+        assert!(FilterPattern::parse("%\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}%").is_ok());
+    }
+
+    #[test]
+    fn many_ellipses_match_without_trying_every_split() {
+        let pattern = format!("[{}last = 7]", "..., ".repeat(60));
+        let pattern = FilterPattern::parse(&pattern).expect("ellipses");
+        let mut message = "x ".repeat(300);
+        assert!(!pattern.matches(&message));
+        message.push('7');
+        assert!(pattern.matches(&message));
+    }
+
+    /// The obvious matcher, exponential in the number of `...`: the reference for small inputs.
+    fn match_fields_by_every_split(fields: &[Field], values: &[String]) -> bool {
+        match fields.split_first() {
+            None => values.is_empty(),
+            Some((Field::Ellipsis, rest)) => {
+                (0..=values.len()).any(|skip| match_fields_by_every_split(rest, &values[skip..]))
+            }
+            Some((field, rest)) => {
+                values
+                    .first()
+                    .is_some_and(|value| super::field_matches(field, value))
+                    && match_fields_by_every_split(rest, &values[1..])
+            }
+        }
+    }
+
+    fn field() -> impl Strategy<Value = Field> {
+        prop_oneof![
+            Just(Field::Ellipsis),
+            Just(Field::Named(vec![Vec::new()])),
+            (0..3u8).prop_map(|n| Field::Named(vec![vec![(Op::Eq, Literal::Text(n.to_string()))]])),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn match_fields_agrees_with_trying_every_split(
+            fields in prop::collection::vec(field(), 0..7),
+            values in prop::collection::vec((0..4u8).prop_map(|n| n.to_string()), 0..8),
+        ) {
+            prop_assert_eq!(
+                match_fields(&fields, &values),
+                match_fields_by_every_split(&fields, &values)
+            );
         }
     }
 }
