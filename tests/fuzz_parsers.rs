@@ -1107,8 +1107,11 @@ fn policies_parse_and_evaluate_with_explicit_deny_winning() {
         ),
         |(document, raw_text, account, action, resource)| {
             let _ = PolicyDocument::parse(&raw_text);
+            // Half the requests come from a role of the account, half from the account alone.
+            let role = format!("arn:aws:iam::{account}:role/writer");
             let request = Request {
                 principal_account: account,
+                principal_arn: (resource.len() % 2 == 0).then_some(role.as_str()),
                 action,
                 resource,
             };
