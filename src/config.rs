@@ -450,7 +450,9 @@ mod tests {
         );
         args.sweep_interval = Some(2);
         assert_eq!(
-            resolve(&args).expect("the flag beats the file").sweep_interval,
+            resolve(&args)
+                .expect("the flag beats the file")
+                .sweep_interval,
             std::time::Duration::from_secs(2)
         );
     }
