@@ -11,6 +11,10 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 
 echo "==> Rust tests"
+# One fuzz seed for the whole run, printed here so that any CI log can be replayed with it.
+SLUICE_FUZZ_SEED="${SLUICE_FUZZ_SEED:-$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}"
+export SLUICE_FUZZ_SEED
+echo "fuzz seed: $SLUICE_FUZZ_SEED (replay: SLUICE_FUZZ_SEED=$SLUICE_FUZZ_SEED ./scripts/test.sh)"
 cargo test --quiet
 
 echo "==> Python compatibility suite (boto3, AWS CLI)"
