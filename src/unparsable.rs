@@ -334,10 +334,7 @@ mod tests {
             Poll::Ready(Ok(()))
         }
 
-        fn poll_shutdown(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<io::Result<()>> {
+        fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.shut = true;
             Poll::Ready(Ok(()))
         }
@@ -446,7 +443,8 @@ mod tests {
     #[tokio::test]
     async fn service_responses_pass_untouched_and_the_next_head_is_checked() {
         let first_head = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: 5d1b\r\ncontent-length: 2\r\n\r\n";
-        let second_head = b"HTTP/1.1 400 Bad Request\r\nx-amzn-requestid: 77aa\r\ncontent-length: 0\r\n\r\n";
+        let second_head =
+            b"HTTP/1.1 400 Bad Request\r\nx-amzn-requestid: 77aa\r\ncontent-length: 0\r\n\r\n";
         let mut socket = ParseErrorAnswers::new(Trickle::new(9), HEAD_LIMIT);
         send(&mut socket, &[first_head, b"{}"]).await;
         socket.flush().await.expect("flush");
@@ -469,7 +467,8 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_that_are_not_a_bare_answer_at_a_response_start_pass_untouched() {
-        let service_head = b"HTTP/1.1 200 OK\r\nx-amzn-requestid: 5d1b\r\ncontent-length: 78\r\n\r\n";
+        let service_head =
+            b"HTTP/1.1 200 OK\r\nx-amzn-requestid: 5d1b\r\ncontent-length: 78\r\n\r\n";
         let lookalike = bare("HTTP/1.1 400 Bad Request");
         let mut socket = ParseErrorAnswers::new(Trickle::new(4), HEAD_LIMIT);
         // Inside a response (no flush since its head), the bytes of a bare head are body.

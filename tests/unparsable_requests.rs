@@ -123,11 +123,7 @@ fn two_different_content_lengths_get_an_aws_error() {
 
 #[test]
 fn a_70_kib_url_gets_an_aws_error() {
-    let request = format!(
-        "GET /{} HTTP/1.1\r\n{}\r\n",
-        "a".repeat(70 * 1024),
-        host()
-    );
+    let request = format!("GET /{} HTTP/1.1\r\n{}\r\n", "a".repeat(70 * 1024), host());
     let answer = answer_to(request.as_bytes());
     // hyper says 414 when the whole head reached its buffer at once, 431 when the buffer
     // filled first: either way its status, in AWS form.
