@@ -4,6 +4,7 @@
 //! Modules in reading order:
 //! - [`cli`], [`config`], [`app`]: start-up, configuration, wiring and shutdown;
 //! - [`listener`]: the accept loop: connection limit, header and idle timeouts;
+//! - [`unparsable`]: AWS answers for requests hyper cannot parse;
 //! - [`server`]: request handling, `/_sluice/*`, browser guards, body limits;
 //! - [`protocol`]: SigV4, the JSON 1.1 and rest-json codecs, model-driven validation, errors;
 //! - [`services`]: one module per AWS service (`logs`, ...);
@@ -26,3 +27,4 @@ pub mod services;
 pub mod store;
 pub mod sweeper;
 pub mod token;
+pub mod unparsable;

@@ -10,6 +10,8 @@
 //! - Once the first byte of a request head has arrived, the rest must follow within
 //!   `header_read_timeout` (a watchdog per connection), so slowloris clients cannot hold
 //!   connections open.
+//! - Requests hyper cannot parse get an AWS error with a request id, like every other
+//!   answer, instead of hyper's bare one (see `unparsable`).
 //! - Accept errors (EMFILE when the process is out of descriptors) are logged and retried
 //!   with a growing pause rather than ending the server or spinning.
 //!
@@ -32,6 +34,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::Limits;
+use crate::unparsable::ParseErrorAnswers;
 
 /// The first pause after a failed `accept`; it doubles up to [`MAX_ACCEPT_BACKOFF`].
 const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -162,7 +165,7 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
         let io = TokioIo::new(Watched {
-            inner: stream,
+            inner: ParseErrorAnswers::new(stream, READ_BUFFER_BYTES),
             activity: activity.clone(),
         });
         let app = TowerToHyperService::new(self.app);
@@ -284,7 +287,7 @@ impl Drop for Serving {
 
 /// The socket, telling the connection's [`Activity`] when bytes arrive.
 struct Watched {
-    inner: TcpStream,
+    inner: ParseErrorAnswers<TcpStream>,
     activity: Arc<Activity>,
 }
 

@@ -200,6 +200,23 @@ fn validate(
 /// Renders an error the way both JSON protocols do: the code in `__type` and in
 /// `X-Amzn-ErrorType`, the message and the shape's extra members in the body.
 pub fn render_error(error: &ApiError, protocol: Protocol) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let content_type = match protocol {
+        Protocol::AwsJson => aws_json::CONTENT_TYPE,
+        Protocol::RestJson => rest_json::CONTENT_TYPE,
+    };
+    let mut response = (status, error_body(error)).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&error.code) {
+        headers.insert("x-amzn-ErrorType", value);
+    }
+    response
+}
+
+/// The JSON body of an error, the same in both JSON protocols: `__type`, the message and the
+/// shape's extra members. Also used for the answers written below hyper (`unparsable`).
+pub fn error_body(error: &ApiError) -> String {
     let mut body = serde_json::Map::new();
     body.insert("__type".to_owned(), Value::String(error.code.clone()));
     if let Some(message) = &error.message {
@@ -211,16 +228,5 @@ pub fn render_error(error: &ApiError, protocol: Protocol) -> Response {
     for (name, value) in &error.fields {
         body.insert(name.clone(), value.clone());
     }
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let content_type = match protocol {
-        Protocol::AwsJson => aws_json::CONTENT_TYPE,
-        Protocol::RestJson => rest_json::CONTENT_TYPE,
-    };
-    let mut response = (status, Value::Object(body).to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&error.code) {
-        headers.insert("x-amzn-ErrorType", value);
-    }
-    response
+    Value::Object(body).to_string()
 }
