@@ -112,11 +112,9 @@ pub async fn expire(
     now: i64,
     limit: usize,
 ) -> Result<usize, crate::store::StoreError> {
-    const SCAN_PAGE: usize = 256;
-    let mut removed = 0;
-    let mut after: Option<crate::store::RecordKey> = None;
-    loop {
-        let page = store.scan(IDEMPOTENCY, after.as_ref(), SCAN_PAGE).await?;
+    let mut budget = crate::sweeper::Budget::new(limit);
+    let mut scan = crate::sweeper::RecordScan::new(store, IDEMPOTENCY);
+    while let Some(page) = scan.next_page().await? {
         let expired: Vec<Write> = page
             .iter()
             .filter(|record| {
@@ -126,7 +124,7 @@ pub async fn expire(
                     .and_then(Value::as_i64)
                     .is_some_and(|at| now - at > TOKEN_LIFETIME_MILLIS)
             })
-            .take(limit - removed)
+            .take(budget.remaining())
             .map(|record| Write::Delete {
                 key: record.key.clone(),
                 expect: Expect::Version(record.version),
@@ -135,19 +133,17 @@ pub async fn expire(
         let count = expired.len();
         if count > 0 {
             match store.write(expired).await {
-                Ok(_) => removed += count,
+                Ok(_) => budget.spend(count),
                 // A token was used again meanwhile: the next sweep tries the rest again.
                 Err(crate::store::StoreError::Conflict(_)) => {}
                 Err(other) => return Err(other),
             }
         }
-        match page.last() {
-            Some(last) if page.len() == SCAN_PAGE && removed < limit => {
-                after = Some(last.key.clone());
-            }
-            _ => return Ok(removed),
+        if budget.remaining() == 0 {
+            break;
         }
     }
+    Ok(budget.removed())
 }
 
 /// JSON with object keys in sorted order, whatever map type serde_json was built with.

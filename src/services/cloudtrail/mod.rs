@@ -55,15 +55,10 @@ pub async fn expire(
     now: i64,
     limit: usize,
 ) -> Result<usize, store::StoreError> {
-    const SCAN_PAGE: usize = 256;
-    const EXPIRE_CHUNK: usize = 1_000;
     const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
-    let mut removed = 0;
-    let mut after: Option<RecordKey> = None;
-    loop {
-        let page = store
-            .scan(EVENT_DATA_STORE, after.as_ref(), SCAN_PAGE)
-            .await?;
+    let mut budget = crate::sweeper::Budget::new(limit);
+    let mut scan = crate::sweeper::RecordScan::new(store, EVENT_DATA_STORE);
+    while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Some(days) = record.body.get("retention_period").and_then(Value::as_i64) else {
                 continue;
@@ -80,26 +75,17 @@ pub async fn expire(
                 ("event_data_store", arn.as_str()),
             ];
             let before = now.saturating_sub(days.saturating_mul(DAY_MILLIS));
-            loop {
-                let chunk = EXPIRE_CHUNK.min(limit - removed);
-                let done = store
-                    .expire_rows(EVENTS_TABLE, &scope, "event_time_millis", before, chunk)
-                    .await?;
-                removed += done;
-                if removed >= limit {
-                    return Ok(removed);
-                }
-                if done < chunk {
-                    break;
-                }
-                tokio::task::yield_now().await;
+            budget
+                .drain(|chunk| {
+                    store.expire_rows(EVENTS_TABLE, &scope, "event_time_millis", before, chunk)
+                })
+                .await?;
+            if budget.remaining() == 0 {
+                return Ok(budget.removed());
             }
         }
-        match page.last() {
-            Some(last) if page.len() == SCAN_PAGE => after = Some(last.key.clone()),
-            _ => return Ok(removed),
-        }
     }
+    Ok(budget.removed())
 }
 
 /// The body of a name or source reservation: which resource holds it.

@@ -135,12 +135,9 @@ impl StreamSink for LocalStreams {
 /// see it once it is past retention. Returns how many records went.
 pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
     let before = now - streams::RETENTION_HOURS * 60 * 60 * 1000;
-    let mut removed = 0;
-    let mut after: Option<RecordKey> = None;
-    loop {
-        let page = store
-            .scan(streams::STREAM, after.as_ref(), SCAN_PAGE)
-            .await?;
+    let mut budget = crate::sweeper::Budget::new(limit);
+    let mut scan = crate::sweeper::RecordScan::new(store, streams::STREAM);
+    while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Ok(stream) = serde_json::from_value::<streams::StreamRecord>(record.body.clone())
             else {
@@ -149,30 +146,17 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
             };
             for shard in &stream.shards {
                 let log = stream.shard_log(&record.key.account, &record.key.region, &shard.id);
-                loop {
-                    let chunk = EXPIRE_CHUNK.min(limit - removed);
-                    let done = store.expire_log(&log, before, i64::MIN, chunk).await?;
-                    removed += done;
-                    if removed >= limit {
-                        return Ok(removed);
-                    }
-                    if done < chunk {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
+                budget
+                    .drain(|chunk| store.expire_log(&log, before, i64::MIN, chunk))
+                    .await?;
+                if budget.remaining() == 0 {
+                    return Ok(budget.removed());
                 }
             }
         }
-        match page.last() {
-            Some(last) if page.len() == SCAN_PAGE => after = Some(last.key.clone()),
-            _ => return Ok(removed),
-        }
     }
+    Ok(budget.removed())
 }
-
-/// Records visited per scan, and entries removed per transaction, by [`expire`].
-const SCAN_PAGE: usize = 256;
-const EXPIRE_CHUNK: usize = 1_000;
 
 fn input<T: DeserializeOwned>(value: Value) -> Result<T, KinesisError> {
     serde_json::from_value(value).map_err(|err| KinesisError::InvalidArgument(err.to_string()))

@@ -90,19 +90,14 @@ impl Expiry {
     }
 }
 
-/// Records visited per scan, and entries removed per transaction, by [`expire`].
-const SCAN_PAGE: usize = 256;
-const EXPIRE_CHUNK: usize = 1_000;
-
 /// Removes stored batches whose newest event is past their group's retention, at most about
 /// `limit`, a bounded transaction at a time; returns how many went. While the grace after a
 /// policy change runs, batches stored before the change are left alone, as reads show them.
 /// Each stream keeps its last batch, so numbering carries on.
 pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
-    let mut removed = 0;
-    let mut after: Option<RecordKey> = None;
-    loop {
-        let page = store.scan(LOG_GROUP, after.as_ref(), SCAN_PAGE).await?;
+    let mut budget = crate::sweeper::Budget::new(limit);
+    let mut scan = crate::sweeper::RecordScan::new(store, LOG_GROUP);
+    while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Ok(group) = serde_json::from_value::<LogGroupRecord>(record.body.clone()) else {
                 tracing::warn!(group = %record.key.name, "Unreadable log group record; not expiring its events.");
@@ -129,27 +124,16 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
                     region,
                     &format!("{}:{}", group.name, stream.name),
                 );
-                loop {
-                    let chunk = EXPIRE_CHUNK.min(limit - removed);
-                    let done = store
-                        .expire_log(&log, expiry.cutoff, accepted_from, chunk)
-                        .await?;
-                    removed += done;
-                    if removed >= limit {
-                        return Ok(removed);
-                    }
-                    if done < chunk {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
+                budget
+                    .drain(|chunk| store.expire_log(&log, expiry.cutoff, accepted_from, chunk))
+                    .await?;
+                if budget.remaining() == 0 {
+                    return Ok(budget.removed());
                 }
             }
         }
-        match page.last() {
-            Some(last) if page.len() == SCAN_PAGE => after = Some(last.key.clone()),
-            _ => return Ok(removed),
-        }
     }
+    Ok(budget.removed())
 }
 
 /// The key of a log group's record.
