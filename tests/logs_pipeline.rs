@@ -992,3 +992,61 @@ async fn another_accounts_stream_is_written_only_through_its_resource_policy() {
     );
     assert_eq!(delivered, ["from B while granted", "marker 1", "marker 2"]);
 }
+
+#[tokio::test]
+async fn a_destination_takes_no_role_from_the_subscriber_and_a_stream_needs_one() {
+    let (a, b) = (fresh_account(), fresh_account());
+    let endpoint = &shared().endpoint;
+    let destination = receiver(endpoint, &b, &a).await;
+    let logs = logs_client_with(endpoint, &a, "x");
+    logs.create_log_group()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("group");
+    let err = logs
+        .put_subscription_filter()
+        .log_group_name("g")
+        .filter_name("f")
+        .filter_pattern("")
+        .destination_arn(&destination)
+        .role_arn(format!("arn:aws:iam::{a}:role/CWLtoKinesis"))
+        .send()
+        .await
+        .expect_err("a destination writes with its own role");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("destinationArn for vendor logs cannot be used with roleArn")
+    );
+    assert!(logs
+        .describe_subscription_filters()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("describe")
+        .subscription_filters()
+        .is_empty());
+
+    kinesis_client_with(endpoint, &a)
+        .create_stream()
+        .stream_name("own")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream");
+    let err = logs
+        .put_subscription_filter()
+        .log_group_name("g")
+        .filter_name("f")
+        .filter_pattern("")
+        .destination_arn(format!("arn:aws:kinesis:us-east-1:{a}:stream/own"))
+        .send()
+        .await
+        .expect_err("a stream of one's own needs a role");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("destinationArn for vendor kinesis cannot be used without roleArn")
+    );
+}

@@ -437,7 +437,9 @@ fn grants_accounts(policy: Option<&PolicyDocument>) -> bool {
     })
 }
 
-fn grants_organization(policy: &PolicyDocument) -> bool {
+/// Whether a destination policy grants through an organization (`aws:PrincipalOrgID` or
+/// `aws:PrincipalOrgPaths`), where AWS takes the subscriber's role.
+pub(super) fn grants_organization(policy: &PolicyDocument) -> bool {
     policy.statements.iter().any(|s| {
         !s.condition_values("aws:PrincipalOrgID").is_empty()
             || !s.condition_values("aws:PrincipalOrgPaths").is_empty()
