@@ -1050,3 +1050,80 @@ async fn a_destination_takes_no_role_from_the_subscriber_and_a_stream_needs_one(
         Some("destinationArn for vendor kinesis cannot be used without roleArn")
     );
 }
+
+#[tokio::test]
+async fn a_destination_delivers_into_a_stream_of_another_region() {
+    let (a, b) = (fresh_account(), fresh_account());
+    let endpoint = &shared().endpoint;
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+        .region(aws_sdk_kinesis::config::Region::new("eu-west-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            &b,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .build();
+    let b_kinesis_eu = aws_sdk_kinesis::Client::from_conf(config);
+    b_kinesis_eu
+        .create_stream()
+        .stream_name("central")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream in eu-west-1");
+    let b_logs = logs_client_with(endpoint, &b, "x");
+    let destination = b_logs
+        .put_destination()
+        .destination_name("to-europe")
+        .target_arn(format!("arn:aws:kinesis:eu-west-1:{b}:stream/central"))
+        .role_arn(format!("arn:aws:iam::{b}:role/CWLtoKinesis"))
+        .send()
+        .await
+        .expect("a target in another region is allowed")
+        .destination
+        .and_then(|d| d.arn)
+        .expect("arn");
+    assert!(destination.starts_with("arn:aws:logs:us-east-1:"));
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": a},
+            "Action": "logs:PutSubscriptionFilter",
+            "Resource": destination,
+        }],
+    });
+    b_logs
+        .put_destination_policy()
+        .destination_name("to-europe")
+        .access_policy(policy.to_string())
+        .send()
+        .await
+        .expect("policy");
+    let logs = sender(endpoint, &a, &destination, "").await;
+    logs.put_log_events()
+        .log_group_name("/app/web")
+        .log_stream_name("i-1")
+        .log_events(event(now_millis(), "bonjour"))
+        .send()
+        .await
+        .expect("put events");
+    let received = envelopes(&b_kinesis_eu, 1).await;
+    let data = received
+        .iter()
+        .find(|e| e["messageType"] == "DATA_MESSAGE")
+        .expect("data message");
+    assert_eq!(data["logEvents"][0]["message"], "bonjour");
+    // Nothing went to a stream of that name in the destination's own region.
+    let err = kinesis_client_with(endpoint, &b)
+        .describe_stream_summary()
+        .stream_name("central")
+        .send()
+        .await
+        .expect_err("no stream in us-east-1");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+}

@@ -128,9 +128,10 @@ fn not_found() -> LogsError {
     LogsError::ResourceNotFound("The specified destination does not exist.".to_owned())
 }
 
-/// A destination target must be a Kinesis data stream or a Firehose delivery stream in the
-/// destination's own region.
-fn check_target_arn(ctx: &RequestContext, target_arn: &str) -> Result<(), LogsError> {
+/// A destination target must be a Kinesis data stream or a Firehose delivery stream. It may be
+/// in any region: AWS requires only the subscribed log groups to share the destination's
+/// region, and delivery goes to the region the target ARN names.
+fn check_target_arn(target_arn: &str) -> Result<(), LogsError> {
     let invalid =
         |why: &str| LogsError::InvalidParameter(format!("Invalid targetArn '{target_arn}': {why}"));
     let parsed = Arn::parse(target_arn).ok_or_else(|| invalid("not a valid ARN"))?;
@@ -152,11 +153,6 @@ fn check_target_arn(ctx: &RequestContext, target_arn: &str) -> Result<(), LogsEr
     }
     if !arn::is_account_id(parsed.account) {
         return Err(invalid("the account id is not valid"));
-    }
-    if parsed.region != ctx.region {
-        return Err(invalid(
-            "the target must be in the same region as the destination",
-        ));
     }
     Ok(())
 }
@@ -260,7 +256,7 @@ pub async fn put_destination(
     ctx: &RequestContext,
     input: PutDestinationInput,
 ) -> Result<PutDestinationOutput, LogsError> {
-    check_target_arn(ctx, &input.target_arn)?;
+    check_target_arn(&input.target_arn)?;
     check_role_arn(&input.role_arn)?;
     check_tag_keys(input.tags.keys())?;
     check_foreign_target(deps, ctx, &input.target_arn, &input.role_arn).await?;
