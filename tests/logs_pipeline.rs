@@ -1366,3 +1366,68 @@ async fn account_resource_policies_are_kept_validated_limited_and_paged() {
         .await
         .expect("room again after a delete");
 }
+
+#[tokio::test]
+async fn bad_next_tokens_get_aws_exact_answer() {
+    let account = fresh_account();
+    let client = logs_client(&account);
+    client
+        .create_log_group()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("group");
+    client
+        .create_log_stream()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .send()
+        .await
+        .expect("stream");
+    let forward = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .send()
+        .await
+        .expect("read")
+        .next_forward_token
+        .expect("forward token");
+    let check = |err: &dyn ProvideErrorMetadata, what: &str| {
+        assert_eq!(err.code(), Some("InvalidParameterException"), "{what}");
+        assert_eq!(
+            err.message(),
+            Some("The specified nextToken is invalid."),
+            "{what}"
+        );
+    };
+    for token in ["garbage", "fx/1/2", "f/1/2/3", "b/x/2"] {
+        let err = client
+            .get_log_events()
+            .log_group_name("g")
+            .log_stream_name("s")
+            .next_token(token)
+            .send()
+            .await
+            .expect_err("bad token");
+        check(&err, token);
+    }
+    // GetLogEvents' own token means nothing to FilterLogEvents.
+    for token in ["garbage", forward.as_str()] {
+        let err = client
+            .filter_log_events()
+            .log_group_name("g")
+            .next_token(token)
+            .send()
+            .await
+            .expect_err("bad token");
+        check(&err, token);
+    }
+    let err = client
+        .describe_log_groups()
+        .next_token("garbage")
+        .send()
+        .await
+        .expect_err("bad token");
+    check(&err, "DescribeLogGroups");
+}

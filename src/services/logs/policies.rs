@@ -178,12 +178,15 @@ pub async fn describe_resource_policies(
     let after = match &input.next_token {
         None => None,
         Some(token) => {
-            let state = deps.tokens.open(&scope, token, now).map_err(|err| {
-                LogsError::InvalidParameter(match err {
-                    TokenError::Invalid => "The specified nextToken is invalid.".to_owned(),
-                    TokenError::Expired => "The specified nextToken has expired.".to_owned(),
-                })
-            })?;
+            let state = deps
+                .tokens
+                .open(&scope, token, now)
+                .map_err(|err| match err {
+                    TokenError::Invalid => LogsError::InvalidNextToken,
+                    TokenError::Expired => LogsError::InvalidParameter(
+                        "The specified nextToken has expired.".to_owned(),
+                    ),
+                })?;
             state
                 .get("after")
                 .and_then(|v| v.as_str())
