@@ -157,12 +157,12 @@ fn check_target_arn(target_arn: &str) -> Result<(), LogsError> {
     Ok(())
 }
 
-/// A target in another account is accepted only where that account lets the destination's
-/// role write: its Kinesis stream exists and the stream's resource policy allows the role
-/// `kinesis:PutRecord`. Otherwise AWS's answer for a target it cannot write, since AWS's own
-/// check is a test message sent with the role. Same-account targets are not checked here,
-/// as before: their stream may be created after the destination.
-async fn check_foreign_target(
+/// AWS sends a test message to the target with the destination's role before it accepts a
+/// destination, so a target that does not exist (or is not ACTIVE, which Sluice's streams
+/// are from creation) is refused. A target in another account must also let the role write:
+/// the stream's resource policy must allow it `kinesis:PutRecord`. Sluice has no Firehose
+/// streams yet, so a Firehose target is always refused as missing.
+async fn check_target_writable(
     deps: &Deps,
     ctx: &RequestContext,
     target_arn: &str,
@@ -172,9 +172,6 @@ async fn check_foreign_target(
     let Some(parsed) = Arn::parse(target_arn) else {
         return Ok(());
     };
-    if parsed.account == ctx.account_id {
-        return Ok(());
-    }
     let sender = Sender {
         account: ctx.account_id.clone(),
         role_arn: Some(role_arn.to_owned()),
@@ -190,8 +187,6 @@ async fn check_foreign_target(
             )
             .await?
         }
-        // Sluice has no Firehose streams yet, and Firehose has no resource policies to grant
-        // another account with: a Firehose stream of another account is never writable.
         _ => false,
     };
     if writable {
@@ -201,7 +196,7 @@ async fn check_foreign_target(
         account = %ctx.account_id,
         role = role_arn,
         target = target_arn,
-        "PutDestination refused: the target belongs to another account whose policy does not allow this role."
+        "PutDestination refused: the target does not exist, or belongs to another account whose policy does not allow this role."
     );
     Err(LogsError::InvalidParameter(
         if parsed.service == "kinesis" {
@@ -259,7 +254,7 @@ pub async fn put_destination(
     check_target_arn(&input.target_arn)?;
     check_role_arn(&input.role_arn)?;
     check_tag_keys(input.tags.keys())?;
-    check_foreign_target(deps, ctx, &input.target_arn, &input.role_arn).await?;
+    check_target_writable(deps, ctx, &input.target_arn, &input.role_arn).await?;
     let key = key(ctx, &input.destination_name);
     let (record, expect) = match load::<DestinationRecord>(deps, &key).await? {
         Some((mut existing, version)) => {
