@@ -1,5 +1,6 @@
 //! Streams and their shards: CreateStream, DeleteStream, DescribeStream,
-//! DescribeStreamSummary, ListStreams and ListShards.
+//! DescribeStreamSummary, ListStreams, ListShards, and the retention period
+//! (IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod).
 //!
 //! Streams become ACTIVE as soon as CreateStream returns: there is no provisioning to wait
 //! for, and SDK waiters (`stream_exists`) see ACTIVE on their first poll.

@@ -1,7 +1,9 @@
 //! Amazon CloudWatch Logs (`logs`, JSON 1.1, `Logs_20140328`).
 //!
-//! Served so far: destinations (`destinations.rs`) and tags on them (`tags.rs`). Start at
-//! [`LogsService::call`], the operation table.
+//! Destinations (`destinations.rs`), log groups and streams (`groups.rs`), events
+//! (`events.rs`, `reader.rs`), subscription filters (`subscriptions.rs`), tags on destinations
+//! and log groups in both the new and the older log-group calls (`tags.rs`), and account-level
+//! resource policies (`policies.rs`). Start at [`LogsService::call`], the operation table.
 
 mod destinations;
 mod error;
