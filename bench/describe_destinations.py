@@ -46,7 +46,12 @@ def seed(endpoint):
     logs = boto3.client("logs", endpoint_url=endpoint, region_name=REGION,
                         aws_access_key_id=ACCOUNT, aws_secret_access_key="not-checked",
                         config=Config(retries={"max_attempts": 1}))
+    kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name=REGION,
+                           aws_access_key_id=ACCOUNT, aws_secret_access_key="not-checked",
+                           config=Config(retries={"max_attempts": 1}))
     for i in range(COUNT):
+        # A destination's target stream must exist, as in AWS.
+        kinesis.create_stream(StreamName=f"s{i}", ShardCount=1)
         logs.put_destination(destinationName=f"destination-{i:03d}",
                              targetArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s{i}",
                              roleArn=f"arn:aws:iam::{ACCOUNT}:role/CWLtoKinesisRole")

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fresh_account, logs_client_with, Server};
+use common::{fresh_account, kinesis_client_with, logs_client_with, Server};
 
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
@@ -10,8 +10,17 @@ async fn acknowledged_writes_survive_kill_9() {
     let account = fresh_account();
     let server = Server::start(dir.path(), &[]);
     let client = logs_client_with(&server.endpoint, &account, "s");
+    let kinesis = kinesis_client_with(&server.endpoint, &account);
     let mut expected = Vec::new();
     for i in 0..20 {
+        // A destination's target stream must exist first, as in AWS.
+        kinesis
+            .create_stream()
+            .stream_name(format!("s{i}"))
+            .shard_count(1)
+            .send()
+            .await
+            .expect("target stream");
         let destination = client
             .put_destination()
             .destination_name(format!("d{i:02}"))

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use common::{fresh_account, logs_client_with, raw_request, Server};
+use common::{fresh_account, kinesis_client_with, logs_client_with, raw_request, Server};
 
 type LogsClient = aws_sdk_cloudwatchlogs::Client;
 
@@ -284,6 +284,18 @@ async fn put_event(
     outcome
 }
 
+/// Creates the Kinesis stream `s` that destinations point at, before any fault: AWS (and
+/// Sluice) refuse a destination whose target stream does not exist.
+async fn create_target_stream(server: &Server, account: &str) {
+    kinesis_client_with(&server.endpoint, account)
+        .create_stream()
+        .stream_name("s")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("target stream");
+}
+
 async fn put_destination(
     client: &LogsClient,
     account: &str,
@@ -518,6 +530,7 @@ async fn a_read_only_disk_refuses_every_write_and_loses_none() {
     let data = disk.path().join("data");
     let account = fresh_account();
     let server = Server::start(&data, &[]);
+    create_target_stream(&server, &account).await;
     let client = logs_client_with(&server.endpoint, &account, "s");
     create_events_stream(&client, "s").await;
     let acked = Mutex::new(Acknowledged::default());
@@ -565,6 +578,7 @@ async fn a_deleted_database_file_refuses_every_later_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let account = fresh_account();
     let server = Server::start(dir.path(), &[]);
+    create_target_stream(&server, &account).await;
     let client = logs_client_with(&server.endpoint, &account, "s");
     create_events_stream(&client, "s").await;
     let acked = Mutex::new(Acknowledged::default());
@@ -621,6 +635,7 @@ async fn kill_9_under_concurrent_writers_loses_no_acknowledged_write() {
     let account = fresh_account();
     let mut total = 0;
     let mut server = Server::start(dir.path(), &[]);
+    create_target_stream(&server, &account).await;
     let setup = logs_client_with(&server.endpoint, &account, "s");
     setup
         .create_log_group()

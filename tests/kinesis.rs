@@ -614,3 +614,114 @@ async fn resource_policies_are_managed_by_the_stream_owner_only() {
     create(&client, "central", 1).await;
     assert_eq!(policy(&client, &arn).await.expect("get").policy(), "{}");
 }
+
+#[tokio::test]
+async fn retention_moves_one_way_per_call_within_aws_bounds() {
+    let client = kinesis_client(&fresh_account());
+    create(&client, "kept", 1).await;
+    let summary_hours = |client: Client| async move {
+        client
+            .describe_stream_summary()
+            .stream_name("kept")
+            .send()
+            .await
+            .expect("summary")
+            .stream_description_summary
+            .expect("summary")
+            .retention_period_hours
+    };
+    assert_eq!(summary_hours(client.clone()).await, 24);
+    client
+        .increase_stream_retention_period()
+        .stream_name("kept")
+        .retention_period_hours(168)
+        .send()
+        .await
+        .expect("increase");
+    let description = client
+        .describe_stream()
+        .stream_name("kept")
+        .send()
+        .await
+        .expect("describe")
+        .stream_description
+        .expect("description");
+    assert_eq!(description.retention_period_hours, 168);
+    assert_eq!(summary_hours(client.clone()).await, 168);
+
+    let refusals = [
+        (
+            client
+                .increase_stream_retention_period()
+                .stream_name("kept")
+                .retention_period_hours(100)
+                .send()
+                .await
+                .expect_err("shorter")
+                .into_service_error()
+                .meta()
+                .clone(),
+            "Requested retention period (100 hours) for stream kept can not be shorter than existing retention period (168 hours). Use DecreaseRetentionPeriod API.",
+        ),
+        (
+            client
+                .decrease_stream_retention_period()
+                .stream_name("kept")
+                .retention_period_hours(200)
+                .send()
+                .await
+                .expect_err("longer")
+                .into_service_error()
+                .meta()
+                .clone(),
+            "Requested retention period (200 hours) for stream kept can not be longer than existing retention period (168 hours). Use IncreaseRetentionPeriod API.",
+        ),
+        (
+            client
+                .decrease_stream_retention_period()
+                .stream_name("kept")
+                .retention_period_hours(23)
+                .send()
+                .await
+                .expect_err("too short")
+                .into_service_error()
+                .meta()
+                .clone(),
+            "Minimum allowed retention period is 24 hours. Requested retention period (23 hours) is too short.",
+        ),
+        (
+            client
+                .increase_stream_retention_period()
+                .stream_name("kept")
+                .retention_period_hours(8761)
+                .send()
+                .await
+                .expect_err("too long")
+                .into_service_error()
+                .meta()
+                .clone(),
+            "Maximum allowed retention period is 8760 hours. Requested retention period (8761 hours) is too long.",
+        ),
+    ];
+    for (err, message) in refusals {
+        assert_eq!(err.code(), Some("InvalidArgumentException"));
+        assert_eq!(err.message(), Some(message));
+    }
+    let err = client
+        .increase_stream_retention_period()
+        .stream_name("missing")
+        .retention_period_hours(48)
+        .send()
+        .await
+        .expect_err("missing stream");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+
+    client
+        .decrease_stream_retention_period()
+        .stream_name("kept")
+        .retention_period_hours(24)
+        .send()
+        .await
+        .expect("decrease");
+    assert_eq!(summary_hours(client.clone()).await, 24);
+}

@@ -4,7 +4,7 @@ mod common;
 
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::Client;
-use common::{fresh_account, logs_client, raw_json_call, shared};
+use common::{fresh_account, kinesis_client, logs_client, raw_json_call, shared};
 
 fn stream_arn(account: &str, name: &str) -> String {
     format!("arn:aws:kinesis:us-east-1:{account}:stream/{name}")
@@ -12,6 +12,21 @@ fn stream_arn(account: &str, name: &str) -> String {
 
 fn role_arn(account: &str) -> String {
     format!("arn:aws:iam::{account}:role/CWLtoKinesisRole")
+}
+
+/// Creates the Kinesis stream a destination points at: AWS refuses a destination whose
+/// target does not exist (its test message cannot be delivered).
+async fn create_stream(account: &str, name: &str) {
+    let result = kinesis_client(account)
+        .create_stream()
+        .stream_name(name)
+        .shard_count(1)
+        .send()
+        .await;
+    if let Err(err) = result {
+        let err = err.into_service_error();
+        assert!(err.is_resource_in_use_exception(), "create_stream: {err:?}");
+    }
 }
 
 /// The AWS error code and message of a failed call.
@@ -30,6 +45,7 @@ async fn put(
     account: &str,
     name: &str,
 ) -> aws_sdk_cloudwatchlogs::types::Destination {
+    create_stream(account, "s").await;
     client
         .put_destination()
         .destination_name(name)
@@ -59,6 +75,8 @@ fn policy_for(accounts: &[&str], destination_arn: &str) -> String {
 async fn put_destination_creates_then_updates_in_place() {
     let account = fresh_account();
     let client = logs_client(&account);
+    create_stream(&account, "one").await;
+    create_stream(&account, "two").await;
     let before = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
     let created = client
         .put_destination()
@@ -154,7 +172,6 @@ async fn put_destination_enforces_the_model_with_aws_messages() {
     for bad_target in [
         "not-an-arn".to_owned(),
         format!("arn:aws:sqs:us-east-1:{account}:queue"),
-        format!("arn:aws:kinesis:eu-west-1:{account}:stream/s"),
         "arn:aws:kinesis:us-east-1:12:stream/s".to_owned(),
     ] {
         let (code, message) =
@@ -162,10 +179,14 @@ async fn put_destination_enforces_the_model_with_aws_messages() {
         assert_eq!(code, "InvalidParameterException", "{bad_target}");
         assert!(message.contains("targetArn"), "{message}");
     }
+    // A Firehose target is well-formed, but Sluice has no Firehose stream to test-deliver to.
     let firehose = format!("arn:aws:firehose:us-east-1:{account}:deliverystream/f");
-    attempt("firehose".into(), firehose, role_arn(&account))
-        .await
-        .expect("firehose targets are accepted");
+    let (code, message) = error(attempt("firehose".into(), firehose, role_arn(&account)).await);
+    assert_eq!(code, "InvalidParameterException");
+    assert_eq!(
+        message,
+        "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state."
+    );
     for bad_role in [
         "role".to_owned(),
         format!("arn:aws:iam::{account}:user/u"),
@@ -697,5 +718,52 @@ async fn concurrent_changes_are_applied_or_aborted_never_lost() {
     assert_eq!(
         stored, applied,
         "every acknowledged tag is stored, and only those"
+    );
+}
+
+#[tokio::test]
+async fn put_destination_needs_a_target_stream_that_exists() {
+    let account = fresh_account();
+    let client = logs_client(&account);
+    let attempt = || {
+        client
+            .put_destination()
+            .destination_name("early")
+            .target_arn(stream_arn(&account, "later"))
+            .role_arn(role_arn(&account))
+            .send()
+    };
+    let (code, message) = error(attempt().await);
+    assert_eq!(code, "InvalidParameterException");
+    assert_eq!(
+        message,
+        "Could not deliver test message to specified Kinesis stream. Check if the given kinesis stream is in ACTIVE state."
+    );
+    assert!(client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe")
+        .destinations()
+        .is_empty());
+    create_stream(&account, "later").await;
+    attempt().await.expect("the stream exists now");
+    // Moving an existing destination to a missing stream is refused too, and changes nothing.
+    let moved = client
+        .put_destination()
+        .destination_name("early")
+        .target_arn(stream_arn(&account, "missing"))
+        .role_arn(role_arn(&account))
+        .send()
+        .await;
+    assert_eq!(error(moved).0, "InvalidParameterException");
+    let described = client
+        .describe_destinations()
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        described.destinations()[0].target_arn(),
+        Some(stream_arn(&account, "later").as_str())
     );
 }

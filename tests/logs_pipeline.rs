@@ -992,3 +992,442 @@ async fn another_accounts_stream_is_written_only_through_its_resource_policy() {
     );
     assert_eq!(delivered, ["from B while granted", "marker 1", "marker 2"]);
 }
+
+#[tokio::test]
+async fn a_destination_takes_no_role_from_the_subscriber_and_a_stream_needs_one() {
+    let (a, b) = (fresh_account(), fresh_account());
+    let endpoint = &shared().endpoint;
+    let destination = receiver(endpoint, &b, &a).await;
+    let logs = logs_client_with(endpoint, &a, "x");
+    logs.create_log_group()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("group");
+    let err = logs
+        .put_subscription_filter()
+        .log_group_name("g")
+        .filter_name("f")
+        .filter_pattern("")
+        .destination_arn(&destination)
+        .role_arn(format!("arn:aws:iam::{a}:role/CWLtoKinesis"))
+        .send()
+        .await
+        .expect_err("a destination writes with its own role");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("destinationArn for vendor logs cannot be used with roleArn")
+    );
+    assert!(logs
+        .describe_subscription_filters()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("describe")
+        .subscription_filters()
+        .is_empty());
+
+    kinesis_client_with(endpoint, &a)
+        .create_stream()
+        .stream_name("own")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream");
+    let err = logs
+        .put_subscription_filter()
+        .log_group_name("g")
+        .filter_name("f")
+        .filter_pattern("")
+        .destination_arn(format!("arn:aws:kinesis:us-east-1:{a}:stream/own"))
+        .send()
+        .await
+        .expect_err("a stream of one's own needs a role");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(
+        err.message(),
+        Some("destinationArn for vendor kinesis cannot be used without roleArn")
+    );
+}
+
+#[tokio::test]
+async fn a_destination_delivers_into_a_stream_of_another_region() {
+    let (a, b) = (fresh_account(), fresh_account());
+    let endpoint = &shared().endpoint;
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+        .region(aws_sdk_kinesis::config::Region::new("eu-west-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            &b,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .build();
+    let b_kinesis_eu = aws_sdk_kinesis::Client::from_conf(config);
+    b_kinesis_eu
+        .create_stream()
+        .stream_name("central")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream in eu-west-1");
+    let b_logs = logs_client_with(endpoint, &b, "x");
+    let destination = b_logs
+        .put_destination()
+        .destination_name("to-europe")
+        .target_arn(format!("arn:aws:kinesis:eu-west-1:{b}:stream/central"))
+        .role_arn(format!("arn:aws:iam::{b}:role/CWLtoKinesis"))
+        .send()
+        .await
+        .expect("a target in another region is allowed")
+        .destination
+        .and_then(|d| d.arn)
+        .expect("arn");
+    assert!(destination.starts_with("arn:aws:logs:us-east-1:"));
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": a},
+            "Action": "logs:PutSubscriptionFilter",
+            "Resource": destination,
+        }],
+    });
+    b_logs
+        .put_destination_policy()
+        .destination_name("to-europe")
+        .access_policy(policy.to_string())
+        .send()
+        .await
+        .expect("policy");
+    let logs = sender(endpoint, &a, &destination, "").await;
+    logs.put_log_events()
+        .log_group_name("/app/web")
+        .log_stream_name("i-1")
+        .log_events(event(now_millis(), "bonjour"))
+        .send()
+        .await
+        .expect("put events");
+    let received = envelopes(&b_kinesis_eu, 1).await;
+    let data = received
+        .iter()
+        .find(|e| e["messageType"] == "DATA_MESSAGE")
+        .expect("data message");
+    assert_eq!(data["logEvents"][0]["message"], "bonjour");
+    // Nothing went to a stream of that name in the destination's own region.
+    let err = kinesis_client_with(endpoint, &b)
+        .describe_stream_summary()
+        .stream_name("central")
+        .send()
+        .await
+        .expect_err("no stream in us-east-1");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+}
+
+#[tokio::test]
+async fn log_group_tags_are_shared_by_the_old_and_new_calls() {
+    let account = fresh_account();
+    let client = logs_client(&account);
+    client
+        .create_log_group()
+        .log_group_name("/tagged")
+        .tags("team", "core")
+        .send()
+        .await
+        .expect("group");
+    let arn = format!("arn:aws:logs:us-east-1:{account}:log-group:/tagged");
+    #[allow(deprecated)]
+    let list_old = || async {
+        client
+            .list_tags_log_group()
+            .log_group_name("/tagged")
+            .send()
+            .await
+            .expect("list tags")
+            .tags
+            .unwrap_or_default()
+    };
+    let list_new = || async {
+        client
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .expect("list tags for resource")
+            .tags
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        list_old().await.get("team").map(String::as_str),
+        Some("core")
+    );
+    #[allow(deprecated)]
+    client
+        .tag_log_group()
+        .log_group_name("/tagged")
+        .tags("env", "prod")
+        .send()
+        .await
+        .expect("tag log group");
+    client
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("owner", "ops")
+        .send()
+        .await
+        .expect("tag resource");
+    let both = list_new().await;
+    assert_eq!(both.len(), 3, "{both:?}");
+    assert_eq!(list_old().await, both);
+    #[allow(deprecated)]
+    client
+        .untag_log_group()
+        .log_group_name("/tagged")
+        .tags("team")
+        .tags("absent")
+        .send()
+        .await
+        .expect("untag log group");
+    client
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("owner")
+        .send()
+        .await
+        .expect("untag resource");
+    assert_eq!(
+        list_new().await.into_iter().collect::<Vec<_>>(),
+        [("env".to_owned(), "prod".to_owned())]
+    );
+
+    // AWS's limits and errors.
+    #[allow(deprecated)]
+    let err = client
+        .tag_log_group()
+        .log_group_name("/missing")
+        .tags("a", "b")
+        .send()
+        .await
+        .expect_err("missing group");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    assert_eq!(
+        err.message(),
+        Some("The specified log group does not exist.")
+    );
+    #[allow(deprecated)]
+    let err = client
+        .list_tags_log_group()
+        .log_group_name("/missing")
+        .send()
+        .await
+        .expect_err("missing group");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    #[allow(deprecated)]
+    let mut many = client.tag_log_group().log_group_name("/tagged");
+    for index in 0..50 {
+        many = many.tags(format!("k{index}"), "v");
+    }
+    let err = many.send().await.expect_err("51 tags");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    assert_eq!(list_new().await.len(), 1, "nothing applied");
+    #[allow(deprecated)]
+    let err = client
+        .tag_log_group()
+        .log_group_name("/tagged")
+        .tags("aws:reserved", "v")
+        .send()
+        .await
+        .expect_err("reserved prefix");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+}
+
+#[tokio::test]
+async fn account_resource_policies_are_kept_validated_limited_and_paged() {
+    let account = fresh_account();
+    let client = logs_client(&account);
+    let document = |service: &str| {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": [service]},
+                "Action": "logs:PutLogEvents",
+                "Resource": format!("arn:aws:logs:us-east-1:{account}:log-group:*"),
+            }],
+        })
+        .to_string()
+    };
+    let put = |name: String, document: String| {
+        client
+            .put_resource_policy()
+            .policy_name(name)
+            .policy_document(document)
+            .send()
+    };
+    let created = put("p0".into(), document("route53.amazonaws.com"))
+        .await
+        .expect("put")
+        .resource_policy
+        .expect("policy");
+    assert_eq!(created.policy_name(), Some("p0"));
+    assert_eq!(created.policy_scope().map(|s| s.as_str()), Some("ACCOUNT"));
+    assert_eq!(
+        created.policy_document(),
+        Some(document("route53.amazonaws.com").as_str())
+    );
+    assert!(created.last_updated_time().is_some());
+    // The same name replaces the document.
+    put("p0".into(), document("events.amazonaws.com"))
+        .await
+        .expect("replace");
+    for index in 1..10 {
+        put(format!("p{index}"), document("route53.amazonaws.com"))
+            .await
+            .expect("within the quota");
+    }
+    let err = put("p10".into(), document("route53.amazonaws.com"))
+        .await
+        .expect_err("eleventh");
+    assert_eq!(err.code(), Some("LimitExceededException"));
+    assert_eq!(err.message(), Some("Resource limit exceeded."));
+    let err = put("bad".into(), "{not json".into())
+        .await
+        .expect_err("not a policy");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+
+    let first = client
+        .describe_resource_policies()
+        .limit(4)
+        .send()
+        .await
+        .expect("describe");
+    let mut names: Vec<String> = first
+        .resource_policies()
+        .iter()
+        .filter_map(|p| p.policy_name().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["p0", "p1", "p2", "p3"]);
+    assert_eq!(
+        first.resource_policies()[0].policy_document(),
+        Some(document("events.amazonaws.com").as_str())
+    );
+    let mut token = first.next_token().map(str::to_owned);
+    while let Some(next) = token {
+        let page = client
+            .describe_resource_policies()
+            .limit(4)
+            .next_token(next)
+            .send()
+            .await
+            .expect("page");
+        names.extend(
+            page.resource_policies()
+                .iter()
+                .filter_map(|p| p.policy_name().map(str::to_owned)),
+        );
+        token = page.next_token().map(str::to_owned);
+    }
+    assert_eq!(names.len(), 10);
+    let err = client
+        .describe_resource_policies()
+        .next_token("forged")
+        .send()
+        .await
+        .expect_err("bad token");
+    assert_eq!(err.message(), Some("The specified nextToken is invalid."));
+    // Another account sees none of them.
+    assert!(logs_client(&fresh_account())
+        .describe_resource_policies()
+        .send()
+        .await
+        .expect("describe")
+        .resource_policies()
+        .is_empty());
+
+    client
+        .delete_resource_policy()
+        .policy_name("p0")
+        .send()
+        .await
+        .expect("delete");
+    let err = client
+        .delete_resource_policy()
+        .policy_name("p0")
+        .send()
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    assert_eq!(err.message(), Some("Policy with name [p0] does not exist."));
+    put("p10".into(), document("route53.amazonaws.com"))
+        .await
+        .expect("room again after a delete");
+}
+
+#[tokio::test]
+async fn bad_next_tokens_get_aws_exact_answer() {
+    let account = fresh_account();
+    let client = logs_client(&account);
+    client
+        .create_log_group()
+        .log_group_name("g")
+        .send()
+        .await
+        .expect("group");
+    client
+        .create_log_stream()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .send()
+        .await
+        .expect("stream");
+    let forward = client
+        .get_log_events()
+        .log_group_name("g")
+        .log_stream_name("s")
+        .send()
+        .await
+        .expect("read")
+        .next_forward_token
+        .expect("forward token");
+    let check = |err: &dyn ProvideErrorMetadata, what: &str| {
+        assert_eq!(err.code(), Some("InvalidParameterException"), "{what}");
+        assert_eq!(
+            err.message(),
+            Some("The specified nextToken is invalid."),
+            "{what}"
+        );
+    };
+    for token in ["garbage", "fx/1/2", "f/1/2/3", "b/x/2"] {
+        let err = client
+            .get_log_events()
+            .log_group_name("g")
+            .log_stream_name("s")
+            .next_token(token)
+            .send()
+            .await
+            .expect_err("bad token");
+        check(&err, token);
+    }
+    // GetLogEvents' own token means nothing to FilterLogEvents.
+    for token in ["garbage", forward.as_str()] {
+        let err = client
+            .filter_log_events()
+            .log_group_name("g")
+            .next_token(token)
+            .send()
+            .await
+            .expect_err("bad token");
+        check(&err, token);
+    }
+    let err = client
+        .describe_log_groups()
+        .next_token("garbage")
+        .send()
+        .await
+        .expect_err("bad token");
+    check(&err, "DescribeLogGroups");
+}

@@ -449,3 +449,63 @@ async fn put_log_events_is_refused_while_delivery_is_far_behind() {
         .expect("get");
     assert!(stored.events().is_empty(), "a refused batch is not stored");
 }
+
+#[tokio::test]
+async fn kinesis_retention_follows_each_streams_own_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &["--sweep-interval", "3600"]);
+    let kinesis = kinesis_client_with(&server.endpoint, &account);
+    kinesis
+        .create_stream()
+        .stream_name("s")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("stream");
+    kinesis
+        .increase_stream_retention_period()
+        .stream_name("s")
+        .retention_period_hours(48)
+        .send()
+        .await
+        .expect("increase");
+    for data in ["one", "two"] {
+        put_record(&kinesis, data).await;
+    }
+    drop(server);
+
+    // A day and an hour pass: past AWS's default retention, within this stream's 48 hours.
+    let db = database(dir.path()).await;
+    sqlx::query(
+        "UPDATE log_entries SET at_millis = at_millis - ?1, first_time = first_time - ?1,
+         last_time = last_time - ?1 WHERE kind = 'kinesis/shard' AND account = ?2",
+    )
+    .bind(DAY + HOUR)
+    .bind(&account)
+    .execute(&db)
+    .await
+    .expect("age the records");
+
+    let server = Server::start(dir.path(), &["--sweep-interval", "1"]);
+    let kinesis = kinesis_client_with(&server.endpoint, &account);
+    // Two sweeps' time: the records are still there, and still readable.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        count(&db, SHARD_RECORDS, &account).await,
+        2,
+        "kept 48 hours"
+    );
+    assert_eq!(read_all(&kinesis).await, ["one", "two"]);
+
+    // Back to 24 hours: hidden at once, trimmed at the next sweep (the last one stays, hidden).
+    kinesis
+        .decrease_stream_retention_period()
+        .stream_name("s")
+        .retention_period_hours(24)
+        .send()
+        .await
+        .expect("decrease");
+    assert!(read_all(&kinesis).await.is_empty(), "hidden at once");
+    wait_for_count(&db, SHARD_RECORDS, &account, 1).await;
+}

@@ -15,6 +15,30 @@ secret_access_key = "strict-secret"
 account_id = "123456789012"
 "#;
 
+/// Creates the Kinesis stream `s` a destination points at (it must exist, as in AWS), signed
+/// with `secret`.
+async fn create_target_stream(endpoint: &str, access_key: &str, secret: &str) {
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+        .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            access_key,
+            secret,
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+        .create_stream()
+        .stream_name("s")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("target stream");
+}
+
 fn strict_server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("sluice.toml");
@@ -27,6 +51,7 @@ fn strict_server() -> (Server, tempfile::TempDir) {
 #[tokio::test]
 async fn verifies_signatures_and_knows_only_configured_keys() {
     let (server, _dir) = strict_server();
+    create_target_stream(&server.endpoint, "AKIDSTRICTEXAMPLE", "strict-secret").await;
     let good = logs_client_with(&server.endpoint, "AKIDSTRICTEXAMPLE", "strict-secret");
     let created = good
         .put_destination()
@@ -71,6 +96,7 @@ async fn verifies_signatures_and_knows_only_configured_keys() {
 async fn emulator_mode_resets_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
+    create_target_stream(&server.endpoint, "222233334444", "whatever").await;
     let client = logs_client_with(&server.endpoint, "222233334444", "whatever");
     client
         .put_destination()
@@ -90,6 +116,7 @@ async fn emulator_mode_resets_state() {
         .destinations()
         .is_empty());
     // A non-12-digit key lands in the default account.
+    create_target_stream(&server.endpoint, "AKIAANYTHING", "x").await;
     let default = logs_client_with(&server.endpoint, "AKIAANYTHING", "x");
     let created = default
         .put_destination()

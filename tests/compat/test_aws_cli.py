@@ -35,6 +35,10 @@ def aws(endpoint, account, *args):
 def test_destination_lifecycle_with_the_cli(endpoint, account):
     target = f"arn:aws:kinesis:{REGION}:{account}:stream/central"
     role = f"arn:aws:iam::{account}:role/CWLtoKinesisRole"
+    # The target stream comes first: AWS refuses a destination whose stream does not exist.
+    code, _, err = aws(endpoint, account, "kinesis", "create-stream", "--stream-name", "central",
+                       "--shard-count", "1")
+    assert code == 0, err
     code, out, err = aws(endpoint, account, "logs", "put-destination", "--destination-name", "cli-dest",
                          "--target-arn", target, "--role-arn", role, "--tags", "env=dev,team=core")
     assert code == 0, err

@@ -17,6 +17,13 @@ def policy_for(arn, *accounts):
         "Action": "logs:PutSubscriptionFilter", "Resource": arn}]})
 
 
+def create_streams(endpoint, account, *names):
+    """The streams destinations point at: AWS refuses a destination whose stream does not exist."""
+    kinesis = client(endpoint, account, "kinesis")
+    for name in names:
+        kinesis.create_stream(StreamName=name, ShardCount=1)
+
+
 def snapshot(logs):
     """Every destination of the account, with its tags, keyed by name."""
     found = {}
@@ -33,6 +40,7 @@ def test_acknowledged_writes_survive_kill_9(data_dir):
     try:
         expected = {account: {} for account in accounts}
         for account in accounts:
+            create_streams(server.endpoint, account, "s", "moved", *(f"s{i}" for i in range(6)))
             logs = client(server.endpoint, account)
             for i in range(6):
                 name = f"dest-{i}"
@@ -104,6 +112,7 @@ def test_kill_9_under_concurrent_writes_loses_no_acknowledged_write(data_dir):
     acknowledged, attempted, lock = set(), set(), threading.Lock()
     enough = threading.Event()
 
+    create_streams(server.endpoint, account, "s")
     # boto3 clients may be used from threads, but are made in one (the default session is shared).
     clients = [client(server.endpoint, account) for _ in range(4)]
 

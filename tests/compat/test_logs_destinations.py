@@ -2,6 +2,7 @@
 import json
 import time
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -25,7 +26,29 @@ def dest_arn(account, name):
     return f"arn:aws:logs:{REGION}:{account}:destination:{name}"
 
 
+def ensure_stream(endpoint, access_key, name="s", region=REGION):
+    """Creates a Kinesis stream unless it exists: AWS refuses a destination whose target stream
+    does not exist, since it cannot deliver its test message."""
+    kinesis = client(endpoint, access_key, "kinesis")
+    if region != REGION:
+        kinesis = boto3.client("kinesis", region_name=region, endpoint_url=endpoint,
+                               aws_access_key_id=access_key, aws_secret_access_key="any-secret")
+    try:
+        kinesis.create_stream(StreamName=name, ShardCount=1)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+
+
+@pytest.fixture(autouse=True)
+def target_streams(endpoint, account):
+    """The streams this file's destinations point at, in each test's own account."""
+    for name in ("s", "two", "new"):
+        ensure_stream(endpoint, account, name)
+
+
 def put(logs, account, name, **extra):
+    ensure_stream(logs.meta.endpoint_url, account)
     return logs.put_destination(destinationName=name, targetArn=stream(account), roleArn=role(account),
                                 **extra)["destination"]
 
@@ -107,10 +130,33 @@ def test_update_keeps_the_access_policy(logs, account):
     assert logs.describe_destinations()["destinations"][0]["accessPolicy"] == policy
 
 
-def test_firehose_targets_are_accepted(logs, account):
+def test_firehose_targets_are_well_formed_but_have_no_stream_yet(logs, account):
     target = f"arn:aws:firehose:{REGION}:{account}:deliverystream/central"
-    created = logs.put_destination(destinationName="fh", targetArn=target, roleArn=role(account))["destination"]
-    assert created["targetArn"] == target
+    response = error_of(logs.put_destination, destinationName="fh", targetArn=target, roleArn=role(account))
+    assert response["Error"] == {
+        "Code": "InvalidParameterException",
+        "Message": "Could not deliver test message to specified Firehose stream. "
+                   "Check if the given Firehose stream is in ACTIVE state.",
+    }
+
+
+def test_a_missing_target_stream_is_refused(logs, account):
+    response = error_of(logs.put_destination, destinationName="d", targetArn=stream(account, "absent"),
+                        roleArn=role(account))
+    assert response["Error"] == {
+        "Code": "InvalidParameterException",
+        "Message": "Could not deliver test message to specified Kinesis stream. "
+                   "Check if the given kinesis stream is in ACTIVE state.",
+    }
+    assert names(logs) == []
+
+
+def test_a_target_in_another_region_is_allowed(endpoint, logs, account):
+    ensure_stream(endpoint, account, "far", region="eu-west-1")
+    created = logs.put_destination(destinationName="far", targetArn=stream(account, "far", "eu-west-1"),
+                                   roleArn=role(account))["destination"]
+    assert created["arn"] == dest_arn(account, "far")
+    assert created["targetArn"] == stream(account, "far", "eu-west-1")
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,8 +216,6 @@ def test_describe_limit_bounds_are_inclusive(logs, account):
     "nope",
     "arn:aws:sqs:us-east-1:{account}:queue",
     "arn:aws:s3:::bucket",
-    "arn:aws:kinesis:eu-west-1:{account}:stream/s",
-    "arn:aws:firehose:eu-west-1:{account}:deliverystream/d",
     "arn:aws:kinesis:us-east-1:{account}:table/s",
     "arn:aws:kinesis:us-east-1:{account}:stream/",
     "arn:aws:kinesis:us-east-1:12345:stream/s",
@@ -510,6 +554,7 @@ def test_accounts_are_isolated(endpoint, logs, account):
 
 def test_non_numeric_access_keys_share_the_default_account(endpoint):
     # Emulator mode: a key that is not 12 digits maps to 000000000000.
+    ensure_stream(endpoint, "AKIAEXAMPLEKEY")
     created = client(endpoint, "AKIAEXAMPLEKEY").put_destination(
         destinationName=f"default-{new_account()}", targetArn=stream("000000000000"),
         roleArn=role("000000000000"))["destination"]

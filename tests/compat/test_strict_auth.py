@@ -31,6 +31,8 @@ def strict(tmp_path_factory):
     (directory / "sluice.toml").write_text(CONFIG)
     server = Server(directory / "data", "--auth", "strict", "--config", str(directory / "sluice.toml"))
     try:
+        # The stream the destinations point at: AWS refuses a destination without it.
+        client(server.endpoint, KEY, "kinesis", secret=SECRET).create_stream(StreamName="s", ShardCount=1)
         yield server
     finally:
         server.stop()

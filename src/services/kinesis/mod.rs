@@ -129,12 +129,10 @@ impl StreamSink for LocalStreams {
     }
 }
 
-/// Removes records older than their stream's retention period (24 hours, AWS's default; the
-/// period cannot be changed yet), at most about `limit`, a bounded transaction at a time.
-/// Each shard keeps its last record, so sequence numbers carry on from it; readers no longer
+/// Removes records older than their own stream's retention period, at most about `limit`, a
+/// bounded transaction at a time. Each shard keeps its last record, so sequence numbers carry on from it; readers no longer
 /// see it once it is past retention. Returns how many records went.
 pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
-    let before = now - streams::RETENTION_HOURS * 60 * 60 * 1000;
     let mut budget = crate::sweeper::Budget::new(limit);
     let mut scan = crate::sweeper::RecordScan::new(store, streams::STREAM);
     while let Some(page) = scan.next_page().await? {
@@ -144,6 +142,7 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
                 tracing::warn!(stream = %record.key.name, "Unreadable stream record; not expiring its records.");
                 continue;
             };
+            let before = stream.retained_from(now);
             for shard in &stream.shards {
                 let log = stream.shard_log(&record.key.account, &record.key.region, &shard.id);
                 budget
@@ -199,6 +198,22 @@ impl Service for KinesisService {
             "ListStreams" => streams::list_streams(deps, ctx, input(value)?)
                 .await
                 .and_then(output),
+            "IncreaseStreamRetentionPeriod" => streams::change_retention(
+                deps,
+                ctx,
+                input(value)?,
+                streams::RetentionChange::Increase,
+            )
+            .await
+            .and_then(output),
+            "DecreaseStreamRetentionPeriod" => streams::change_retention(
+                deps,
+                ctx,
+                input(value)?,
+                streams::RetentionChange::Decrease,
+            )
+            .await
+            .and_then(output),
             "ListShards" => streams::list_shards(deps, ctx, input(value)?)
                 .await
                 .and_then(output),

@@ -11,9 +11,7 @@ use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::streams::{
-    load, parse_sequence_number, sequence_number, StreamRecord, StreamRef, RETENTION_HOURS,
-};
+use super::streams::{load, parse_sequence_number, sequence_number, StreamRecord, StreamRef};
 use super::KinesisError;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -292,7 +290,7 @@ pub async fn get_records(
     let entries = deps.store.read_log(&log, next, limit).await?;
     // Records past the retention period are gone for readers at once, whether or not the
     // sweeper has removed them yet; the iterator still moves past them.
-    let retained_from = now - RETENTION_HOURS * 60 * 60 * 1000;
+    let retained_from = stream.retained_from(now);
     let mut bytes = 0;
     let mut records = Vec::with_capacity(entries.len());
     let mut following = next;

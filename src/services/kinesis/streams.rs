@@ -1,5 +1,6 @@
 //! Streams and their shards: CreateStream, DeleteStream, DescribeStream,
-//! DescribeStreamSummary, ListStreams and ListShards.
+//! DescribeStreamSummary, ListStreams, ListShards, and the retention period
+//! (IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod).
 //!
 //! Streams become ACTIVE as soon as CreateStream returns: there is no provisioning to wait
 //! for, and SDK waiters (`stream_exists`) see ACTIVE on their first poll.
@@ -26,8 +27,15 @@ const ON_DEMAND_SHARDS: u32 = 4;
 /// The default shard quota per account and region (AWS: 500 in most regions; here a data
 /// constant so it can follow AWS's quota page).
 const MAX_SHARDS_PER_ACCOUNT: u32 = 500;
-/// Records stay readable this long (AWS's default retention).
+/// Records stay readable this long unless the stream says otherwise (AWS's default, and the
+/// shortest retention AWS allows).
 pub(super) const RETENTION_HOURS: i64 = 24;
+/// The longest retention AWS allows (365 days).
+const MAX_RETENTION_HOURS: i64 = 8760;
+
+fn default_retention() -> i64 {
+    RETENTION_HOURS
+}
 
 /// A stream as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +46,10 @@ pub(super) struct StreamRecord {
     pub created: f64,
     pub mode: String,
     pub shards: Vec<ShardRecord>,
+    /// How long records stay readable (IncreaseStreamRetentionPeriod and
+    /// DecreaseStreamRetentionPeriod); streams stored before it existed have AWS's default.
+    #[serde(default = "default_retention")]
+    pub retention_hours: i64,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// The resource policy (PutResourcePolicy), kept in the stream's own record so that it is
@@ -83,6 +95,11 @@ impl StreamRecord {
     /// The store address of one shard's log.
     pub fn shard_log(&self, account: &str, region: &str, shard_id: &str) -> RecordKey {
         RecordKey::new(SHARD, account, region, &format!("{}/{shard_id}", self.name))
+    }
+
+    /// The earliest arrival time (epoch milliseconds) still readable at `now`.
+    pub fn retained_from(&self, now: i64) -> i64 {
+        now.saturating_sub(self.retention_hours.saturating_mul(60 * 60 * 1000))
     }
 
     /// The shard whose range holds a 128-bit hash key.
@@ -271,6 +288,7 @@ pub async fn create_stream(
         created: ctx.received_at.unix_timestamp() as f64,
         mode,
         shards: even_shards(shard_count),
+        retention_hours: RETENTION_HOURS,
         tags: input.tags,
         policy: None,
     };
@@ -366,7 +384,7 @@ pub async fn describe_stream(
             "StreamModeDetails": { "StreamMode": stream.mode },
             "Shards": shards,
             "HasMoreShards": remaining.len() > limit,
-            "RetentionPeriodHours": RETENTION_HOURS,
+            "RetentionPeriodHours": stream.retention_hours,
             "StreamCreationTimestamp": stream.created,
             "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
             "EncryptionType": "NONE",
@@ -394,7 +412,7 @@ pub async fn describe_stream_summary(
             "StreamARN": stream.arn,
             "StreamStatus": "ACTIVE",
             "StreamModeDetails": { "StreamMode": stream.mode },
-            "RetentionPeriodHours": RETENTION_HOURS,
+            "RetentionPeriodHours": stream.retention_hours,
             "StreamCreationTimestamp": stream.created,
             "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
             "EncryptionType": "NONE",
@@ -402,6 +420,73 @@ pub async fn describe_stream_summary(
             "ConsumerCount": 0,
         }
     }))
+}
+
+/// IncreaseStreamRetentionPeriod and DecreaseStreamRetentionPeriod input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetentionInput {
+    #[serde(flatten)]
+    stream: StreamRef,
+    retention_period_hours: i64,
+}
+
+/// Which way a retention change may go: each call only moves one way, as AWS's do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionChange {
+    /// IncreaseStreamRetentionPeriod.
+    Increase,
+    /// DecreaseStreamRetentionPeriod.
+    Decrease,
+}
+
+/// Changes a stream's retention period within AWS's 24 to 8,760 hours. Shortening it hides
+/// older records from readers at once; lengthening it brings back nothing already past the
+/// old period that the sweeper removed (as AWS: expired data stays inaccessible).
+pub async fn change_retention(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: RetentionInput,
+    change: RetentionChange,
+) -> Result<(), KinesisError> {
+    let hours = input.retention_period_hours;
+    if hours < RETENTION_HOURS {
+        return Err(KinesisError::InvalidArgument(format!(
+            "Minimum allowed retention period is {RETENTION_HOURS} hours. Requested retention period ({hours} hours) is too short."
+        )));
+    }
+    if hours > MAX_RETENTION_HOURS {
+        return Err(KinesisError::InvalidArgument(format!(
+            "Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. Requested retention period ({hours} hours) is too long."
+        )));
+    }
+    let (mut stream, version) = load(deps, ctx, &input.stream).await?;
+    let current = stream.retention_hours;
+    match change {
+        RetentionChange::Increase if hours < current => {
+            return Err(KinesisError::InvalidArgument(format!(
+                "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
+                stream.name
+            )))
+        }
+        RetentionChange::Decrease if hours > current => {
+            return Err(KinesisError::InvalidArgument(format!(
+                "Requested retention period ({hours} hours) for stream {} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API.",
+                stream.name
+            )))
+        }
+        _ => {}
+    }
+    stream.retention_hours = hours;
+    let body = serde_json::to_value(&stream).map_err(|_| KinesisError::InternalFailure)?;
+    deps.store
+        .write(vec![Write::Put {
+            key: stream_key(ctx, &stream.name),
+            body,
+            expect: Expect::Version(version),
+        }])
+        .await?;
+    Ok(())
 }
 
 /// ListStreams input.

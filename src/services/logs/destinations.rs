@@ -128,9 +128,10 @@ fn not_found() -> LogsError {
     LogsError::ResourceNotFound("The specified destination does not exist.".to_owned())
 }
 
-/// A destination target must be a Kinesis data stream or a Firehose delivery stream in the
-/// destination's own region.
-fn check_target_arn(ctx: &RequestContext, target_arn: &str) -> Result<(), LogsError> {
+/// A destination target must be a Kinesis data stream or a Firehose delivery stream. It may be
+/// in any region: AWS requires only the subscribed log groups to share the destination's
+/// region, and delivery goes to the region the target ARN names.
+fn check_target_arn(target_arn: &str) -> Result<(), LogsError> {
     let invalid =
         |why: &str| LogsError::InvalidParameter(format!("Invalid targetArn '{target_arn}': {why}"));
     let parsed = Arn::parse(target_arn).ok_or_else(|| invalid("not a valid ARN"))?;
@@ -153,20 +154,15 @@ fn check_target_arn(ctx: &RequestContext, target_arn: &str) -> Result<(), LogsEr
     if !arn::is_account_id(parsed.account) {
         return Err(invalid("the account id is not valid"));
     }
-    if parsed.region != ctx.region {
-        return Err(invalid(
-            "the target must be in the same region as the destination",
-        ));
-    }
     Ok(())
 }
 
-/// A target in another account is accepted only where that account lets the destination's
-/// role write: its Kinesis stream exists and the stream's resource policy allows the role
-/// `kinesis:PutRecord`. Otherwise AWS's answer for a target it cannot write, since AWS's own
-/// check is a test message sent with the role. Same-account targets are not checked here,
-/// as before: their stream may be created after the destination.
-async fn check_foreign_target(
+/// AWS sends a test message to the target with the destination's role before it accepts a
+/// destination, so a target that does not exist (or is not ACTIVE, which Sluice's streams
+/// are from creation) is refused. A target in another account must also let the role write:
+/// the stream's resource policy must allow it `kinesis:PutRecord`. Sluice has no Firehose
+/// streams yet, so a Firehose target is always refused as missing.
+async fn check_target_writable(
     deps: &Deps,
     ctx: &RequestContext,
     target_arn: &str,
@@ -176,9 +172,6 @@ async fn check_foreign_target(
     let Some(parsed) = Arn::parse(target_arn) else {
         return Ok(());
     };
-    if parsed.account == ctx.account_id {
-        return Ok(());
-    }
     let sender = Sender {
         account: ctx.account_id.clone(),
         role_arn: Some(role_arn.to_owned()),
@@ -194,8 +187,6 @@ async fn check_foreign_target(
             )
             .await?
         }
-        // Sluice has no Firehose streams yet, and Firehose has no resource policies to grant
-        // another account with: a Firehose stream of another account is never writable.
         _ => false,
     };
     if writable {
@@ -205,7 +196,7 @@ async fn check_foreign_target(
         account = %ctx.account_id,
         role = role_arn,
         target = target_arn,
-        "PutDestination refused: the target belongs to another account whose policy does not allow this role."
+        "PutDestination refused: the target does not exist, or belongs to another account whose policy does not allow this role."
     );
     Err(LogsError::InvalidParameter(
         if parsed.service == "kinesis" {
@@ -260,10 +251,10 @@ pub async fn put_destination(
     ctx: &RequestContext,
     input: PutDestinationInput,
 ) -> Result<PutDestinationOutput, LogsError> {
-    check_target_arn(ctx, &input.target_arn)?;
+    check_target_arn(&input.target_arn)?;
     check_role_arn(&input.role_arn)?;
     check_tag_keys(input.tags.keys())?;
-    check_foreign_target(deps, ctx, &input.target_arn, &input.role_arn).await?;
+    check_target_writable(deps, ctx, &input.target_arn, &input.role_arn).await?;
     let key = key(ctx, &input.destination_name);
     let (record, expect) = match load::<DestinationRecord>(deps, &key).await? {
         Some((mut existing, version)) => {
@@ -307,12 +298,15 @@ pub async fn describe_destinations(
     let after = match &input.next_token {
         None => None,
         Some(token) => {
-            let state = deps.tokens.open(&scope, token, now).map_err(|err| {
-                LogsError::InvalidParameter(match err {
-                    TokenError::Invalid => format!("The specified nextToken is invalid: {token}"),
-                    TokenError::Expired => "The specified nextToken has expired.".to_owned(),
-                })
-            })?;
+            let state = deps
+                .tokens
+                .open(&scope, token, now)
+                .map_err(|err| match err {
+                    TokenError::Invalid => LogsError::InvalidNextToken,
+                    TokenError::Expired => LogsError::InvalidParameter(
+                        "The specified nextToken has expired.".to_owned(),
+                    ),
+                })?;
             state
                 .get("after")
                 .and_then(|v| v.as_str())
@@ -437,7 +431,9 @@ fn grants_accounts(policy: Option<&PolicyDocument>) -> bool {
     })
 }
 
-fn grants_organization(policy: &PolicyDocument) -> bool {
+/// Whether a destination policy grants through an organization (`aws:PrincipalOrgID` or
+/// `aws:PrincipalOrgPaths`), where AWS takes the subscriber's role.
+pub(super) fn grants_organization(policy: &PolicyDocument) -> bool {
     policy.statements.iter().any(|s| {
         !s.condition_values("aws:PrincipalOrgID").is_empty()
             || !s.condition_values("aws:PrincipalOrgPaths").is_empty()

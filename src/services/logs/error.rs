@@ -10,6 +10,10 @@ pub enum LogsError {
     /// A parameter is missing, malformed or out of range (model violations included).
     #[error("{0}")]
     InvalidParameter(String),
+    /// A pagination token this service did not issue, or issued for another request (AWS's
+    /// sentence, which does not repeat the token).
+    #[error("The specified nextToken is invalid.")]
+    InvalidNextToken,
     /// `ValidationException`: a request that is well-formed but not allowed in this state.
     #[error("{0}")]
     Validation(String),
@@ -72,7 +76,9 @@ impl From<LogsError> for ApiError {
     fn from(err: LogsError) -> Self {
         let message = err.to_string();
         match err {
-            LogsError::InvalidParameter(_) => ApiError::new("InvalidParameterException", message),
+            LogsError::InvalidParameter(_) | LogsError::InvalidNextToken => {
+                ApiError::new("InvalidParameterException", message)
+            }
             LogsError::ResourceNotFound(_) => ApiError::new("ResourceNotFoundException", message),
             LogsError::Validation(_) => ApiError::new("ValidationException", message),
             LogsError::AccessDenied(_) => ApiError::new("AccessDeniedException", message),

@@ -294,10 +294,16 @@ fn position_token(direction: char, timestamp: i64, sequence: i64) -> String {
 
 fn parse_position(token: &str) -> Option<(char, (i64, i64))> {
     let mut parts = token.split('/');
-    let direction = parts.next()?.chars().next()?;
+    let direction = match parts.next()? {
+        "f" => 'f',
+        "b" => 'b',
+        _ => return None,
+    };
     let timestamp = parts.next()?.parse().ok()?;
     let sequence = parts.next()?.parse().ok()?;
-    (parts.next().is_none() && matches!(direction, 'f' | 'b'))
+    parts
+        .next()
+        .is_none()
         .then_some((direction, (timestamp, sequence)))
 }
 
@@ -316,9 +322,7 @@ pub async fn get_log_events(
     let limit = input.limit.unwrap_or(10_000);
     let position = match input.next_token.as_deref() {
         None => None,
-        Some(token) => Some(parse_position(token).ok_or_else(|| {
-            LogsError::InvalidParameter(format!("The specified nextToken is invalid: {token}"))
-        })?),
+        Some(token) => Some(parse_position(token).ok_or(LogsError::InvalidNextToken)?),
     };
     // A forward token or startFromHead reads on from a point; anything else reads back from
     // one (the newest events when there is no token).

@@ -403,11 +403,11 @@ pub(super) fn open_token(
     let state = deps
         .tokens
         .open(scope, token, ctx.received_at_millis())
-        .map_err(|err| {
-            LogsError::InvalidParameter(match err {
-                TokenError::Invalid => format!("The specified nextToken is invalid: {token}"),
-                TokenError::Expired => "The specified nextToken has expired.".to_owned(),
-            })
+        .map_err(|err| match err {
+            TokenError::Invalid => LogsError::InvalidNextToken,
+            TokenError::Expired => {
+                LogsError::InvalidParameter("The specified nextToken has expired.".to_owned())
+            }
         })?;
     Ok(state
         .get("after")

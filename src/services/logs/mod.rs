@@ -1,13 +1,16 @@
 //! Amazon CloudWatch Logs (`logs`, JSON 1.1, `Logs_20140328`).
 //!
-//! Served so far: destinations (`destinations.rs`) and tags on them (`tags.rs`). Start at
-//! [`LogsService::call`], the operation table.
+//! Destinations (`destinations.rs`), log groups and streams (`groups.rs`), events
+//! (`events.rs`, `reader.rs`), subscription filters (`subscriptions.rs`), tags on destinations
+//! and log groups in both the new and the older log-group calls (`tags.rs`), and account-level
+//! resource policies (`policies.rs`). Start at [`LogsService::call`], the operation table.
 
 mod destinations;
 mod error;
 mod events;
 mod groups;
 pub mod pattern;
+mod policies;
 mod reader;
 mod subscriptions;
 mod tags;
@@ -38,6 +41,8 @@ const LOG_STREAM: &str = "logs/log-stream";
 const LOG_EVENTS: &str = "logs/events";
 /// Record kind of subscription filters, named `GROUP:FILTER`.
 const SUBSCRIPTION_FILTER: &str = "logs/subscription-filter";
+/// Record kind of account-level resource policies, named by policy name.
+const RESOURCE_POLICY: &str = "logs/resource-policy";
 
 /// Reads a record of this service into its stored type, with its version.
 async fn load<T: DeserializeOwned>(
@@ -175,6 +180,28 @@ impl Service for LogsService {
             "ListTagsForResource" => tags::list_tags_for_resource(deps, ctx, input(input_value)?)
                 .await
                 .and_then(output),
+            "TagLogGroup" => tags::tag_log_group(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "UntagLogGroup" => tags::untag_log_group(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "ListTagsLogGroup" => tags::list_tags_log_group(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "PutResourcePolicy" => policies::put_resource_policy(deps, ctx, input(input_value)?)
+                .await
+                .and_then(output),
+            "DescribeResourcePolicies" => {
+                policies::describe_resource_policies(deps, ctx, input(input_value)?)
+                    .await
+                    .and_then(output)
+            }
+            "DeleteResourcePolicy" => {
+                policies::delete_resource_policy(deps, ctx, input(input_value)?)
+                    .await
+                    .and_then(output)
+            }
             other => return Err(ApiError::not_implemented("logs", other)),
         };
         result.map_err(ApiError::from)

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::destinations::{check_role_arn, DestinationRecord};
+use super::destinations::{check_role_arn, grants_organization, DestinationRecord};
 use super::groups::{load_group, open_token};
 use super::pattern::FilterPattern;
 use super::{load, load_all, put, LogsError, DESTINATION, SUBSCRIPTION_FILTER};
@@ -107,6 +107,14 @@ async fn resolve_target(
             let (destination, _) = load::<DestinationRecord>(deps, &key)
                 .await?
                 .ok_or_else(|| LogsError::ResourceNotFound("The specified destination does not exist.".to_owned()))?;
+            // A destination writes with its own role; the subscriber's role is for its own
+            // Kinesis and Firehose streams only. AWS takes one from the subscriber only where
+            // the destination grants an organization (aws:PrincipalOrgID).
+            if role_arn.is_some() && !destination.policy.as_ref().is_some_and(grants_organization) {
+                return Err(LogsError::InvalidParameter(
+                    "destinationArn for vendor logs cannot be used with roleArn".to_owned(),
+                ));
+            }
             if parsed.account != ctx.account_id {
                 let decision = destination.policy.as_ref().map_or(Decision::ImplicitDeny, |policy| {
                     policy.evaluate(&Request {
@@ -299,7 +307,7 @@ pub async fn put_subscription_filter(
         resolve_target(deps, ctx, &input.destination_arn, input.role_arn.as_deref()).await?;
     if input.destination_arn.contains(":kinesis:") && input.role_arn.is_none() {
         return Err(LogsError::InvalidParameter(
-            "roleArn is required when the destination is a Kinesis stream".to_owned(),
+            "destinationArn for vendor kinesis cannot be used without roleArn".to_owned(),
         ));
     }
     let key = filter_key(ctx, group, &input.filter_name);
