@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
-use super::sigv4::{self, RequestParts, SigV4Error};
+use super::sigv4::{self, ParsedSignature, RequestParts, SigV4Error};
 use super::{ApiError, IncomingRequest};
 
 /// The account used in emulator mode when the access key is not itself a 12-digit account id.
@@ -115,6 +115,84 @@ impl Authenticator {
             account_id,
             region: scope.region.clone(),
             service: scope.service.clone(),
+        })
+    }
+}
+
+/// A caller authenticated before its body was read (S3), with what is needed to check the
+/// body as it streams.
+#[derive(Debug, Clone)]
+pub struct UnreadAuth {
+    /// Who is calling.
+    pub identity: Identity,
+    /// The parsed signature (declared payload hash, seed signature, signing time).
+    pub parsed: ParsedSignature,
+    /// The day's signing key, in strict mode only: chunk signatures are checked with it.
+    pub signing_key: Option<[u8; 32]>,
+}
+
+/// Why a request whose body is unread was refused; S3 words each case its own way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// A missing, malformed, mismatched, skewed or expired signature.
+    #[error(transparent)]
+    Signature(#[from] SigV4Error),
+    /// Strict mode: the access key is not configured.
+    #[error("unknown access key")]
+    UnknownAccessKey,
+    /// Strict mode: a session token, which Sluice never issues.
+    #[error("unknown session token")]
+    UnknownToken,
+}
+
+/// The account of an access key in emulator mode.
+fn emulator_account(key: &str) -> String {
+    if key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()) {
+        key.to_owned()
+    } else {
+        DEFAULT_ACCOUNT_ID.to_owned()
+    }
+}
+
+impl Authenticator {
+    /// Authenticates a request from its head alone, signed by S3's rules (`parts.body` is
+    /// ignored: the declared `x-amz-content-sha256` is what the signature covers).
+    pub fn authenticate_unread(&self, parts: &RequestParts) -> Result<UnreadAuth, AuthFailure> {
+        let parsed = sigv4::parse(parts)?;
+        let scope = &parsed.scope;
+        let (account_id, signing_key) = match self {
+            Authenticator::Emulator => (emulator_account(&scope.access_key_id), None),
+            Authenticator::Strict(credentials) => {
+                if parsed.security_token.is_some() {
+                    return Err(AuthFailure::UnknownToken);
+                }
+                let credential = credentials
+                    .get(&scope.access_key_id)
+                    .ok_or(AuthFailure::UnknownAccessKey)?;
+                sigv4::verify_unread(
+                    parts,
+                    &parsed,
+                    &credential.secret_access_key,
+                    OffsetDateTime::now_utc(),
+                )?;
+                let key = sigv4::signing_key(
+                    &credential.secret_access_key,
+                    &scope.date,
+                    &scope.region,
+                    &scope.service,
+                );
+                (credential.account_id.clone(), Some(key))
+            }
+        };
+        Ok(UnreadAuth {
+            identity: Identity {
+                access_key_id: scope.access_key_id.clone(),
+                account_id,
+                region: scope.region.clone(),
+                service: scope.service.clone(),
+            },
+            parsed,
+            signing_key,
         })
     }
 }

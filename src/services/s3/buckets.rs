@@ -1,0 +1,246 @@
+//! Bucket operations. Bucket names are global across accounts, as in AWS.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use super::error::{S3Error, S3ErrorCode};
+use super::storage::{BucketRecord, LocalObjects};
+use super::{iso_millis, owner_id, storage_error, xml, S3Request, XMLNS};
+use crate::protocol::query::escape;
+
+/// The region S3 calls "no location constraint".
+const DEFAULT_REGION: &str = "us-east-1";
+/// Request bodies that are XML documents (bucket configuration, delete lists) are small.
+pub(crate) const MAX_XML_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct CreateBucketConfiguration {
+    #[serde(rename = "LocationConstraint")]
+    location_constraint: Option<String>,
+}
+
+/// Reads a small XML body whole; larger ones are refused rather than buffered.
+pub(crate) async fn read_xml_body(body: Body) -> Result<String, S3Error> {
+    let bytes = http_body_util::Limited::new(body, MAX_XML_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            S3Error::new(
+                S3ErrorCode::MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema",
+            )
+        })?
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).map_err(|_| malformed_xml())
+}
+
+pub(crate) fn malformed_xml() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    )
+}
+
+/// AWS's general-purpose bucket naming rules.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        && edge_ok(bytes.first())
+        && edge_ok(bytes.last())
+        && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+        && !["xn--", "sthree-", "amzn-s3-demo-"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}
+
+/// CreateBucket. In us-east-1 S3 answers 200 to an owner re-creating its bucket (a legacy
+/// behaviour AWS documents); elsewhere `BucketAlreadyOwnedByYou` (409).
+pub(crate) async fn create_bucket(
+    objects: &LocalObjects,
+    request: &S3Request,
+    bucket: &str,
+    body: Body,
+) -> Result<Response, S3Error> {
+    if !valid_bucket_name(bucket) {
+        return Err(
+            S3Error::new(S3ErrorCode::InvalidBucketName, "The specified bucket is not valid.")
+                .bucket(bucket),
+        );
+    }
+    let text = read_xml_body(body).await?;
+    let constraint = if text.trim().is_empty() {
+        None
+    } else {
+        quick_xml::de::from_str::<CreateBucketConfiguration>(&text)
+            .map_err(|_| malformed_xml())?
+            .location_constraint
+            .filter(|constraint| !constraint.is_empty())
+    };
+    let region = match constraint {
+        Some(constraint) if constraint == DEFAULT_REGION => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidLocationConstraint,
+                "The specified location-constraint is not valid",
+            )
+            .with("LocationConstraint", constraint));
+        }
+        Some(constraint) if constraint != request.region() => {
+            return Err(S3Error::new(
+                S3ErrorCode::IllegalLocationConstraintException,
+                format!(
+                    "The {constraint} location constraint is incompatible for the region specific endpoint this request was sent to."
+                ),
+            ));
+        }
+        Some(constraint) => constraint,
+        None if request.region() != DEFAULT_REGION => {
+            return Err(S3Error::new(
+                S3ErrorCode::IllegalLocationConstraintException,
+                "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.",
+            ));
+        }
+        None => DEFAULT_REGION.to_owned(),
+    };
+    let record = BucketRecord {
+        owner: request.account().to_owned(),
+        region,
+        created_millis: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+            as i64,
+    };
+    match objects
+        .create_bucket(bucket, &record)
+        .await
+        .map_err(|error| storage_error(error, bucket))?
+    {
+        None => {}
+        Some(existing) if existing.owner != record.owner => {
+            return Err(S3Error::new(
+                S3ErrorCode::BucketAlreadyExists,
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+            )
+            .bucket(bucket));
+        }
+        Some(existing) if existing.region == DEFAULT_REGION && record.region == DEFAULT_REGION => {}
+        Some(_) => {
+            return Err(S3Error::new(
+                S3ErrorCode::BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            )
+            .bucket(bucket));
+        }
+    }
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/{bucket}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// HeadBucket: 200 with the bucket's region.
+pub(crate) fn head_bucket(record: &BucketRecord) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(region) = HeaderValue::from_str(&record.region) {
+        response.headers_mut().insert("x-amz-bucket-region", region);
+    }
+    response
+}
+
+/// GetBucketLocation: empty for us-east-1, as S3 answers.
+pub(crate) fn get_bucket_location(record: &BucketRecord) -> Response {
+    let region = if record.region == DEFAULT_REGION {
+        String::new()
+    } else {
+        escape(&record.region)
+    };
+    xml(format!(
+        "<LocationConstraint xmlns=\"{XMLNS}\">{region}</LocationConstraint>"
+    ))
+}
+
+/// ListBuckets: the caller's buckets, by name.
+pub(crate) async fn list_buckets(
+    objects: &LocalObjects,
+    request: &S3Request,
+) -> Result<Response, S3Error> {
+    let buckets = objects
+        .buckets()
+        .await
+        .map_err(|error| storage_error(error, ""))?;
+    let account = request.account();
+    let mut body = format!(
+        "<ListAllMyBucketsResult xmlns=\"{XMLNS}\"><Owner><ID>{}</ID><DisplayName>{}</DisplayName></Owner><Buckets>",
+        owner_id(account),
+        escape(account)
+    );
+    for (name, record) in buckets.iter().filter(|(_, record)| record.owner == account) {
+        body.push_str(&format!(
+            "<Bucket><Name>{}</Name><CreationDate>{}</CreationDate><BucketRegion>{}</BucketRegion></Bucket>",
+            escape(name),
+            iso_millis(record.created_millis),
+            escape(&record.region)
+        ));
+    }
+    body.push_str("</Buckets></ListAllMyBucketsResult>");
+    Ok(xml(body))
+}
+
+/// DeleteBucket: only an empty bucket.
+pub(crate) async fn delete_bucket(
+    objects: &LocalObjects,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    let any = objects
+        .list(bucket, "", None, 1)
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
+    if !any.is_empty() {
+        return Err(S3Error::new(
+            S3ErrorCode::BucketNotEmpty,
+            "The bucket you tried to delete is not empty",
+        )
+        .bucket(bucket));
+    }
+    objects
+        .delete_bucket(bucket)
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_bucket_name;
+
+    #[test]
+    fn bucket_name_rules() {
+        for good in ["abc", "my-bucket", "my.bucket.1", "0bucket9", &"a".repeat(63)] {
+            assert!(valid_bucket_name(good), "{good}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "My-Bucket",
+            "-bucket",
+            "bucket-",
+            "my..bucket",
+            "192.168.5.4",
+            "xn--bucket",
+            "bucket-s3alias",
+            "my_bucket",
+            "bucket.",
+        ] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! Amazon S3 (REST-XML), served on the same listener as every other service.
+//!
+//! S3 cannot go through `protocol::dispatch`, which reads whole bodies and speaks JSON: its
+//! bodies stream to and from disk and its wire format is REST-XML. So the server hands an
+//! S3-shaped request (signed for the `s3` service, or addressed to `BUCKET.localhost`) to
+//! [`S3Service::handle`] with its body unread. The steps stay those of every other service:
+//! authenticate (the same [`Authenticator`] modes and account mapping, by S3's signing rules),
+//! route (method, bucket, key, sub-resource), check the bucket's owner, run the operation,
+//! and render errors in one place ([`error::S3Error::render`]).
+//!
+//! Start reading at [`S3Service::handle`]; `buckets` and `objects` hold the operations,
+//! `body` the streaming upload decoder, `storage` the disk and the metadata records.
+
+pub mod body;
+mod buckets;
+pub mod error;
+mod objects;
+pub mod storage;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::response::Response;
+use percent_encoding::percent_decode_str;
+use time::OffsetDateTime;
+
+use crate::protocol::auth::{AuthFailure, Authenticator, UnreadAuth};
+use crate::protocol::sigv4::{RequestParts, SigV4Error, SignatureLocation};
+use error::{S3Error, S3ErrorCode};
+use storage::{BucketRecord, LocalObjects, StorageError};
+
+/// The XML namespace of every S3 answer.
+pub const XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// Sub-resources of S3 that Sluice does not serve yet; a request naming one is answered
+/// `NotImplemented` rather than being mistaken for a plain object or bucket operation.
+const UNSERVED_SUBRESOURCES: &[&str] = &[
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versions",
+    "website",
+];
+
+/// S3 over the local disk.
+pub struct S3Service {
+    objects: Arc<LocalObjects>,
+}
+
+/// Whether a request is for S3: signed for the `s3` service (header or presigned query), in
+/// the older SigV2 form only S3 accepts, or addressed virtual-host style to `BUCKET.localhost`.
+pub fn is_s3_request(parts: &Parts) -> bool {
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if authorization.contains("/s3/aws4_request") || authorization.starts_with("AWS ") {
+        return true;
+    }
+    let query = parts.uri.query().unwrap_or_default();
+    let presigned = query_pairs(query).into_iter().any(|(name, value)| {
+        (name == "X-Amz-Credential" && value.contains("/s3/aws4_request"))
+            || name == "AWSAccessKeyId"
+    });
+    presigned || virtual_host_bucket(&parts.headers).is_some()
+}
+
+/// The bucket named by a `BUCKET.localhost[:port]` Host header.
+fn virtual_host_bucket(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    let bucket = name
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+        .strip_suffix(".localhost")?
+        .to_owned();
+    (!bucket.is_empty()).then_some(bucket)
+}
+
+/// Decoded query pairs; a name without `=` has an empty value (`?location`).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |part: &str| percent_decode_str(part).decode_utf8_lossy().into_owned();
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// An authenticated, routed S3 request whose body is still unread.
+pub(crate) struct S3Request {
+    pub method: Method,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub auth: UnreadAuth,
+}
+
+impl S3Request {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.query.iter().any(|(key, _)| key == name)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    pub fn account(&self) -> &str {
+        &self.auth.identity.account_id
+    }
+
+    pub fn region(&self) -> &str {
+        &self.auth.identity.region
+    }
+}
+
+/// Maps a refused signature to S3's wording.
+fn auth_error(failure: AuthFailure, location: SignatureLocation) -> S3Error {
+    match failure {
+        AuthFailure::Signature(SigV4Error::Missing) => S3Error::access_denied(),
+        AuthFailure::Signature(SigV4Error::Malformed(message)) => {
+            let code = match location {
+                SignatureLocation::Header => S3ErrorCode::AuthorizationHeaderMalformed,
+                SignatureLocation::Query => S3ErrorCode::AuthorizationQueryParametersError,
+            };
+            S3Error::new(code, message)
+        }
+        AuthFailure::Signature(SigV4Error::Mismatch) => S3Error::new(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        ),
+        AuthFailure::Signature(SigV4Error::Skewed { .. }) => S3Error::new(
+            S3ErrorCode::RequestTimeTooSkewed,
+            "The difference between the request time and the current time is too large.",
+        ),
+        AuthFailure::Signature(SigV4Error::Expired { .. }) => {
+            S3Error::new(S3ErrorCode::AccessDenied, "Request has expired")
+        }
+        AuthFailure::UnknownAccessKey | AuthFailure::UnknownToken => S3Error::new(
+            S3ErrorCode::InvalidAccessKeyId,
+            "The AWS Access Key Id you provided does not exist in our records.",
+        ),
+    }
+}
+
+/// Maps a storage failure to S3's codes; store refusals are 503 so that SDKs retry.
+pub(crate) fn storage_error(error: StorageError, bucket: &str) -> S3Error {
+    match error {
+        StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket),
+        StorageError::Store(crate::store::StoreError::Unavailable(reason)) => {
+            tracing::warn!(%reason, "S3 request refused: the store is unavailable.");
+            S3Error::new(S3ErrorCode::ServiceUnavailable, "Please reduce your request rate.")
+        }
+        other => S3Error::internal(other),
+    }
+}
+
+/// An XML answer with S3's headers.
+pub(crate) fn xml(body: String) -> Response {
+    let mut response = Response::new(Body::from(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"
+    )));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    response
+}
+
+/// S3's timestamp form in XML: `2009-10-12T17:50:30.000Z`.
+pub(crate) fn iso_millis(millis: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.format(&format).unwrap_or_default()
+}
+
+/// The canonical user id S3 shows as an owner: stable per account, 64 hex characters.
+pub(crate) fn owner_id(account: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("sluice-account:{account}").as_bytes()))
+}
+
+#[async_trait::async_trait]
+impl crate::protocol::StreamingService for S3Service {
+    fn claims(&self, parts: &Parts) -> bool {
+        is_s3_request(parts)
+    }
+
+    async fn handle(
+        &self,
+        authenticator: &Authenticator,
+        parts: Parts,
+        body: Body,
+        request_id: &str,
+    ) -> Response {
+        S3Service::handle(self, authenticator, parts, body, request_id).await
+    }
+}
+
+impl S3Service {
+    /// S3 over `objects`.
+    pub fn new(objects: Arc<LocalObjects>) -> Self {
+        Self { objects }
+    }
+
+    /// The object storage, for Sluice's own writers.
+    pub fn objects(&self) -> Arc<LocalObjects> {
+        self.objects.clone()
+    }
+
+    /// Serves one S3 request: authenticate, route, check ownership, run, render.
+    pub async fn handle(
+        &self,
+        authenticator: &Authenticator,
+        parts: Parts,
+        body: Body,
+        request_id: &str,
+    ) -> Response {
+        let head = parts.method == Method::HEAD;
+        let resource = parts.uri.path().to_owned();
+        let mut response = match self.serve(authenticator, parts, body, request_id).await {
+            Ok(response) => response,
+            Err(error) => error.render(request_id, &resource, head),
+        };
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("x-amz-request-id", value);
+        }
+        response
+    }
+
+    async fn serve(
+        &self,
+        authenticator: &Authenticator,
+        parts: Parts,
+        body: Body,
+        request_id: &str,
+    ) -> Result<Response, S3Error> {
+        let raw_path = parts.uri.path();
+        let raw_query = parts.uri.query().unwrap_or_default();
+        let header_pairs: Vec<(&str, &str)> = parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let request_parts = RequestParts {
+            method: parts.method.as_str(),
+            raw_path,
+            raw_query,
+            headers: &header_pairs,
+            body: &[],
+        };
+        let location = if parts.headers.contains_key(header::AUTHORIZATION) {
+            SignatureLocation::Header
+        } else {
+            SignatureLocation::Query
+        };
+        if parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("AWS "))
+            || raw_query.contains("AWSAccessKeyId=")
+        {
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                "Sluice does not accept Signature Version 2 yet; sign with SigV4 (boto3: Config(signature_version='s3v4'))",
+            ));
+        }
+        let auth = authenticator
+            .authenticate_unread(&request_parts)
+            .map_err(|failure| auth_error(failure, location))?;
+
+        let (bucket, key) = match virtual_host_bucket(&parts.headers) {
+            Some(bucket) => (Some(bucket), raw_path.strip_prefix('/').unwrap_or(raw_path)),
+            None => {
+                let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+                match path.split_once('/') {
+                    Some((bucket, key)) => (Some(bucket.to_owned()), key),
+                    None if path.is_empty() => (None, ""),
+                    None => (Some(path.to_owned()), ""),
+                }
+            }
+        };
+        let bucket = bucket.map(|bucket| percent_decode_str(&bucket).decode_utf8_lossy().into_owned());
+        let key = percent_decode_str(key).decode_utf8().map_err(|_| {
+            S3Error::new(S3ErrorCode::InvalidArgument, "Object keys must be UTF-8")
+        })?;
+        let request = S3Request {
+            method: parts.method.clone(),
+            bucket,
+            key: (!key.is_empty()).then(|| key.into_owned()),
+            query: query_pairs(raw_query),
+            headers: parts.headers,
+            auth,
+        };
+        if let Some(name) = UNSERVED_SUBRESOURCES.iter().find(|name| request.has(name)) {
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                format!("Sluice does not implement the S3 '{name}' sub-resource yet"),
+            ));
+        }
+        tracing::debug!(method = %request.method, bucket = ?request.bucket, key = ?request.key, "S3 request.");
+        self.route(request, body).await
+    }
+
+    async fn route(&self, request: S3Request, body: Body) -> Result<Response, S3Error> {
+        let Some(bucket) = request.bucket.clone() else {
+            return match request.method {
+                Method::GET => buckets::list_buckets(&self.objects, &request).await,
+                _ => Err(S3Error::new(
+                    S3ErrorCode::MethodNotAllowed,
+                    "The specified method is not allowed against this resource.",
+                )),
+            };
+        };
+        if request.method == Method::PUT && request.key.is_none() {
+            return buckets::create_bucket(&self.objects, &request, &bucket, body).await;
+        }
+        let record = self.owned_bucket(&request, &bucket).await?;
+        match (&request.method, request.key.clone()) {
+            (&Method::HEAD, None) => Ok(buckets::head_bucket(&record)),
+            (&Method::DELETE, None) => buckets::delete_bucket(&self.objects, &bucket).await,
+            (&Method::GET, None) if request.has("location") => {
+                Ok(buckets::get_bucket_location(&record))
+            }
+            (&Method::GET, None) if request.has("versioning") => {
+                Ok(xml(format!("<VersioningConfiguration xmlns=\"{XMLNS}\"/>")))
+            }
+            (&Method::GET, None) => objects::list_objects(&self.objects, &request, &bucket).await,
+            (&Method::POST, None) if request.has("delete") => {
+                objects::delete_objects(&self.objects, &request, &bucket, body).await
+            }
+            (&Method::PUT, Some(key)) if request.header("x-amz-copy-source").is_some() => {
+                objects::copy_object(&self.objects, &request, &bucket, &key).await
+            }
+            (&Method::PUT, Some(key)) => {
+                objects::put_object(&self.objects, &request, &bucket, &key, body).await
+            }
+            (&Method::GET, Some(key)) => {
+                objects::get_object(&self.objects, &request, &bucket, &key, false).await
+            }
+            (&Method::HEAD, Some(key)) => {
+                objects::get_object(&self.objects, &request, &bucket, &key, true).await
+            }
+            (&Method::DELETE, Some(key)) => {
+                objects::delete_object(&self.objects, &bucket, &key).await
+            }
+            _ => Err(S3Error::new(
+                S3ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            )),
+        }
+    }
+
+    /// The bucket's record when the caller's account owns it: `NoSuchBucket` when nobody
+    /// does, `AccessDenied` when another account does (bucket policies: a later phase).
+    pub(crate) async fn owned_bucket(
+        &self,
+        request: &S3Request,
+        bucket: &str,
+    ) -> Result<BucketRecord, S3Error> {
+        owned_bucket(&self.objects, request, bucket).await
+    }
+}
+
+/// See [`S3Service::owned_bucket`].
+pub(crate) async fn owned_bucket(
+    objects: &LocalObjects,
+    request: &S3Request,
+    bucket: &str,
+) -> Result<BucketRecord, S3Error> {
+    let record = objects
+        .bucket(bucket)
+        .await
+        .map_err(|error| storage_error(error, bucket))?
+        .ok_or_else(|| S3Error::no_such_bucket(bucket))?;
+    if record.owner != request.account() {
+        return Err(S3Error::access_denied().bucket(bucket));
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_hosts_name_buckets() {
+        let mut headers = HeaderMap::new();
+        for (host, bucket) in [
+            ("my-bucket.localhost:4566", Some("my-bucket")),
+            ("a.b.localhost", Some("a.b")),
+            ("localhost:4566", None),
+            ("127.0.0.1:4566", None),
+            (".localhost", None),
+        ] {
+            headers.insert(header::HOST, HeaderValue::from_static(host));
+            assert_eq!(virtual_host_bucket(&headers).as_deref(), bucket, "{host}");
+        }
+    }
+}
