@@ -72,9 +72,10 @@ pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .map(|(_, value)| value.as_str())
 }
 
-/// Escapes text for an XML element or attribute.
+/// Escapes text for an XML element (`<`, `>`, `&`; quotes stay readable) or a
+/// double-quoted attribute value.
 pub fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
+    quick_xml::escape::partial_escape(text).replace('"', "&quot;")
 }
 
 fn xml_response(status: StatusCode, body: String) -> Response {

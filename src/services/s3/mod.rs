@@ -265,7 +265,7 @@ impl S3Service {
     ) -> Response {
         let head = parts.method == Method::HEAD;
         let resource = parts.uri.path().to_owned();
-        let mut response = match self.serve(authenticator, parts, body, request_id).await {
+        let mut response = match self.serve(authenticator, parts, body).await {
             Ok(response) => response,
             Err(error) => error.render(request_id, &resource, head),
         };
@@ -280,7 +280,6 @@ impl S3Service {
         authenticator: &Authenticator,
         parts: Parts,
         body: Body,
-        request_id: &str,
     ) -> Result<Response, S3Error> {
         let raw_path = parts.uri.path();
         let raw_query = parts.uri.query().unwrap_or_default();

@@ -206,17 +206,19 @@ pub(crate) async fn put_object(
         .await
         .map_err(|error| storage_error(error, bucket))?;
     let mut response = StatusCode::OK.into_response();
-    object_headers(&mut response, &record, false);
+    object_headers(&mut response, &record, false, true);
     Ok(response)
 }
 
-/// ETag, checksum and (for reads) the descriptive headers of an object.
-fn object_headers(response: &mut Response, record: &ObjectRecord, describe: bool) {
+/// ETag, checksum and (for reads) the descriptive headers of an object. The checksum is
+/// sent when it describes the body sent: on PutObject, and on whole-object reads that ask for
+/// it with `x-amz-checksum-mode: ENABLED` (S3 leaves it out of ranged reads).
+fn object_headers(response: &mut Response, record: &ObjectRecord, describe: bool, checksum: bool) {
     let headers = response.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", record.etag)) {
         headers.insert(header::ETAG, etag);
     }
-    if let Some((algorithm, value)) = &record.checksum {
+    if let (true, Some((algorithm, value))) = (checksum, &record.checksum) {
         if let (Ok(name), Ok(value)) = (
             axum::http::HeaderName::try_from(format!(
                 "x-amz-checksum-{}",
@@ -369,7 +371,10 @@ pub(crate) async fn get_object(
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    object_headers(&mut response, &record, true);
+    let checksum_mode = request
+        .header("x-amz-checksum-mode")
+        .is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED"));
+    object_headers(&mut response, &record, true, checksum_mode && range.is_none());
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if range.is_some() {
