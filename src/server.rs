@@ -153,10 +153,16 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
             plain(StatusCode::NOT_FOUND, "No such Sluice endpoint")
         }
         // S3: handed over with the body unread, since its bodies stream (see services::s3).
-        _ if state.registry.streaming_for(&parts).is_some() => match state.registry.streaming_for(&parts) {
-            Some(service) => service.handle(&state.authenticator, parts, Body::new(body), request_id).await,
-            None => plain(StatusCode::NOT_FOUND, "No such service"),
-        },
+        _ if state.registry.streaming_for(&parts).is_some() => {
+            match state.registry.streaming_for(&parts) {
+                Some(service) => {
+                    service
+                        .handle(&state.authenticator, parts, Body::new(body), request_id)
+                        .await
+                }
+                None => plain(StatusCode::NOT_FOUND, "No such service"),
+            }
+        }
         _ => {
             let body = match to_bytes(Body::new(body), MAX_BODY_BYTES).await {
                 Ok(body) => body,

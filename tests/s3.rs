@@ -34,7 +34,13 @@ fn bucket_for(account: &str, what: &str) -> String {
 }
 
 async fn body_of(output: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
-    output.body.collect().await.expect("body").into_bytes().to_vec()
+    output
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
 }
 
 #[tokio::test]
@@ -42,9 +48,17 @@ async fn buckets_are_created_listed_located_and_deleted() {
     let account = fresh_account();
     let s3 = s3_client(&account);
     let bucket = bucket_for(&account, "life");
-    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
     // us-east-1 answers 200 to an owner creating its bucket again.
-    s3.create_bucket().bucket(&bucket).send().await.expect("create again");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create again");
     s3.head_bucket().bucket(&bucket).send().await.expect("head");
     let listed = s3.list_buckets().send().await.expect("list");
     let names: Vec<_> = listed.buckets().iter().filter_map(|b| b.name()).collect();
@@ -56,10 +70,7 @@ async fn buckets_are_created_listed_located_and_deleted() {
         .await
         .expect("location");
     // S3 answers an empty <LocationConstraint/> for us-east-1.
-    assert_eq!(
-        location.location_constraint().map(|c| c.as_str()),
-        Some("")
-    );
+    assert_eq!(location.location_constraint().map(|c| c.as_str()), Some(""));
 
     s3.put_object()
         .bucket(&bucket)
@@ -68,11 +79,30 @@ async fn buckets_are_created_listed_located_and_deleted() {
         .send()
         .await
         .expect("put");
-    let error = s3.delete_bucket().bucket(&bucket).send().await.expect_err("not empty");
+    let error = s3
+        .delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("not empty");
     assert_eq!(error.code(), Some("BucketNotEmpty"));
-    s3.delete_object().bucket(&bucket).key("k").send().await.expect("delete key");
-    s3.delete_bucket().bucket(&bucket).send().await.expect("delete bucket");
-    let error = s3.head_bucket().bucket(&bucket).send().await.expect_err("gone");
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .expect("delete key");
+    s3.delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("delete bucket");
+    let error = s3
+        .head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("gone");
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(404));
     let error = s3
         .list_objects_v2()
@@ -82,7 +112,12 @@ async fn buckets_are_created_listed_located_and_deleted() {
         .expect_err("gone");
     assert_eq!(error.code(), Some("NoSuchBucket"));
 
-    let error = s3.create_bucket().bucket("Bad_Name").send().await.expect_err("invalid");
+    let error = s3
+        .create_bucket()
+        .bucket("Bad_Name")
+        .send()
+        .await
+        .expect_err("invalid");
     assert_eq!(error.code(), Some("InvalidBucketName"));
 }
 
@@ -149,7 +184,12 @@ async fn another_account_is_refused() {
         .await
         .expect("create");
     let s3 = s3_client(&other);
-    let error = s3.create_bucket().bucket(&bucket).send().await.expect_err("taken");
+    let error = s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("taken");
     assert_eq!(error.code(), Some("BucketAlreadyExists"));
     let error = s3
         .put_object()
@@ -167,7 +207,12 @@ async fn another_account_is_refused() {
         .await
         .expect_err("list");
     assert_eq!(error.code(), Some("AccessDenied"));
-    let error = s3.delete_bucket().bucket(&bucket).send().await.expect_err("delete");
+    let error = s3
+        .delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("delete");
     assert_eq!(error.code(), Some("AccessDenied"));
     let listed = s3.list_buckets().send().await.expect("list buckets");
     assert!(listed.buckets().is_empty());
@@ -178,7 +223,11 @@ async fn objects_round_trip_with_metadata_ranges_and_conditions() {
     let account = fresh_account();
     let s3 = s3_client(&account);
     let bucket = bucket_for(&account, "objects");
-    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
     // 3 MiB streamed from a file: bigger than one aws-chunked chunk and one network frame.
     let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let file = tempfile::NamedTempFile::new().expect("temp file");
@@ -205,7 +254,9 @@ async fn objects_round_trip_with_metadata_ranges_and_conditions() {
         .expect("get");
     assert_eq!(got.content_type(), Some("application/x-test"));
     assert_eq!(
-        got.metadata().and_then(|m| m.get("origin")).map(String::as_str),
+        got.metadata()
+            .and_then(|m| m.get("origin"))
+            .map(String::as_str),
         Some("sluice-tests")
     );
     assert_eq!(got.content_length(), Some(data.len() as i64));
@@ -229,7 +280,10 @@ async fn objects_round_trip_with_metadata_ranges_and_conditions() {
         .send()
         .await
         .expect("range");
-    assert_eq!(part.content_range(), Some(&*format!("bytes 10-19/{}", data.len())));
+    assert_eq!(
+        part.content_range(),
+        Some(&*format!("bytes 10-19/{}", data.len()))
+    );
     assert_eq!(body_of(part).await, &data[10..20]);
     let tail = s3
         .get_object()
@@ -308,7 +362,12 @@ async fn objects_round_trip_with_metadata_ranges_and_conditions() {
         .send()
         .await
         .expect("delete again");
-    let listed = s3.list_objects_v2().bucket(&bucket).send().await.expect("list");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list");
     assert_eq!(listed.key_count(), Some(0));
 }
 
@@ -322,7 +381,11 @@ async fn digests_are_verified() {
     let account = fresh_account();
     let s3 = s3_client(&account);
     let bucket = bucket_for(&account, "digests");
-    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
     use base64::Engine;
     let wrong = base64::engine::general_purpose::STANDARD.encode(md5_of(b"other"));
     let error = s3
@@ -355,7 +418,13 @@ async fn digests_are_verified() {
         .await
         .expect_err("bad crc");
     assert_eq!(error.code(), Some("BadDigest"));
-    let error = s3.head_object().bucket(&bucket).key("crc").send().await.expect_err("absent");
+    let error = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("crc")
+        .send()
+        .await
+        .expect_err("absent");
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(404));
 }
 
@@ -364,7 +433,11 @@ async fn listings_page_with_delimiters_tokens_and_markers() {
     let account = fresh_account();
     let s3 = s3_client(&account);
     let bucket = bucket_for(&account, "listing");
-    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
     let keys = ["a/1", "a/2", "b/x/1", "c", "d", "é"];
     for key in keys {
         s3.put_object()
@@ -395,7 +468,12 @@ async fn listings_page_with_delimiters_tokens_and_markers() {
                 .filter_map(|p| p.prefix())
                 .map(str::to_owned),
         );
-        seen.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
+        seen.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_owned),
+        );
         if page.is_truncated() != Some(true) {
             break;
         }
@@ -444,7 +522,12 @@ async fn listings_page_with_delimiters_tokens_and_markers() {
         .await
         .expect("delete objects");
     assert_eq!(deleted.deleted().len(), keys.len());
-    let listed = s3.list_objects_v2().bucket(&bucket).send().await.expect("list");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list");
     assert_eq!(listed.key_count(), Some(0));
 }
 
@@ -464,9 +547,15 @@ async fn errors_are_s3_xml_with_request_ids() {
         b"",
     );
     assert_eq!(response.status, 404, "{}", response.body);
-    assert!(response.body.contains("<Error><Code>NoSuchBucket</Code>"), "{}", response.body);
+    assert!(
+        response.body.contains("<Error><Code>NoSuchBucket</Code>"),
+        "{}",
+        response.body
+    );
     let request_id = response.header("x-amz-request-id").expect("request id");
-    assert!(response.body.contains(&format!("<RequestId>{request_id}</RequestId>")));
+    assert!(response
+        .body
+        .contains(&format!("<RequestId>{request_id}</RequestId>")));
     let head = raw_request(
         shared().port,
         "HEAD",
@@ -495,7 +584,10 @@ async fn sts_answers_the_caller_identity() {
     let sts = aws_sdk_sts::Client::from_conf(config);
     let identity = sts.get_caller_identity().send().await.expect("identity");
     assert_eq!(identity.account(), Some(account.as_str()));
-    assert_eq!(identity.arn(), Some(&*format!("arn:aws:iam::{account}:root")));
+    assert_eq!(
+        identity.arn(),
+        Some(&*format!("arn:aws:iam::{account}:root"))
+    );
     assert_eq!(identity.user_id(), Some(account.as_str()));
 }
 
@@ -509,14 +601,19 @@ async fn unserved_query_services_answer_in_xml() {
         &[
             ("Authorization", authorization.as_str()),
             ("X-Amz-Date", "20260101T000000Z"),
-            ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
         ],
         b"Action=ListRoles&Version=2010-05-08",
     );
     assert_eq!(response.status, 400);
     assert!(
         response.body.starts_with("<ErrorResponse")
-            && response.body.contains("Sluice does not serve the service 'iam'"),
+            && response
+                .body
+                .contains("Sluice does not serve the service 'iam'"),
         "{}",
         response.body
     );
@@ -542,7 +639,11 @@ async fn strict_mode_verifies_s3_signatures_including_chunked_uploads() {
         &["--config", config.to_str().expect("utf-8")],
     );
     let s3 = s3_client_with(&server.endpoint, "AKIDS3STRICT", "s3-strict-secret");
-    s3.create_bucket().bucket("strict-bucket").send().await.expect("create");
+    s3.create_bucket()
+        .bucket("strict-bucket")
+        .send()
+        .await
+        .expect("create");
     let data = vec![7u8; 200 * 1024];
     s3.put_object()
         .bucket("strict-bucket")
@@ -565,13 +666,18 @@ async fn strict_mode_verifies_s3_signatures_including_chunked_uploads() {
         .bucket("strict-bucket")
         .key("a b/c~d")
         .presigned(
-            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60))
-                .expect("config"),
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(
+                60,
+            ))
+            .expect("config"),
         )
         .await
         .expect("presign");
     let uri = presigned.uri();
-    let path = uri.split_once(&server.endpoint).map(|(_, p)| p).expect("path");
+    let path = uri
+        .split_once(&server.endpoint)
+        .map(|(_, p)| p)
+        .expect("path");
     let fetched = raw_request(server.port, "GET", path, &[], b"");
     assert_eq!(fetched.status, 200, "{}", fetched.body);
     assert_eq!(fetched.body.len(), data.len());
@@ -587,7 +693,11 @@ async fn strict_mode_verifies_s3_signatures_including_chunked_uploads() {
         .expect_err("wrong secret");
     assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
     let unknown = s3_client_with(&server.endpoint, "AKIDUNKNOWN", "s3-strict-secret");
-    let error = unknown.list_buckets().send().await.expect_err("unknown key");
+    let error = unknown
+        .list_buckets()
+        .send()
+        .await
+        .expect_err("unknown key");
     assert_eq!(error.code(), Some("InvalidAccessKeyId"));
 }
 
@@ -603,7 +713,11 @@ async fn strict_mode_refuses_a_forged_chunk() {
         &["--config", config.to_str().expect("utf-8")],
     );
     let s3 = s3_client_with(&server.endpoint, "AKIDS3STRICT", "s3-strict-secret");
-    s3.create_bucket().bucket("forged").send().await.expect("create");
+    s3.create_bucket()
+        .bucket("forged")
+        .send()
+        .await
+        .expect("create");
     let body = format!(
         "3;chunk-signature={}\r\nabc\r\n0;chunk-signature={}\r\n\r\n",
         "1".repeat(64),
@@ -656,8 +770,18 @@ async fn strict_mode_refuses_a_forged_chunk() {
     headers.push(("Authorization", authorization.as_str()));
     let response = raw_request(server.port, "PUT", "/forged/k", &headers, body.as_bytes());
     assert_eq!(response.status, 403, "{}", response.body);
-    assert!(response.body.contains("SignatureDoesNotMatch"), "{}", response.body);
-    let error = s3.head_object().bucket("forged").key("k").send().await.expect_err("absent");
+    assert!(
+        response.body.contains("SignatureDoesNotMatch"),
+        "{}",
+        response.body
+    );
+    let error = s3
+        .head_object()
+        .bucket("forged")
+        .key("k")
+        .send()
+        .await
+        .expect_err("absent");
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(404));
 }
 
@@ -667,7 +791,11 @@ async fn an_acknowledged_object_survives_kill_9() {
     let data_dir = dir.path().join("data");
     let server = Server::start(&data_dir, &[]);
     let s3 = s3_client_with(&server.endpoint, "111122223333", "x");
-    s3.create_bucket().bucket("durable").send().await.expect("create");
+    s3.create_bucket()
+        .bucket("durable")
+        .send()
+        .await
+        .expect("create");
     let data: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 7) as u8).collect();
     s3.put_object()
         .bucket("durable")
@@ -680,6 +808,12 @@ async fn an_acknowledged_object_survives_kill_9() {
 
     let server = Server::start(&data_dir, &[]);
     let s3 = s3_client_with(&server.endpoint, "111122223333", "x");
-    let got = s3.get_object().bucket("durable").key("k").send().await.expect("get");
+    let got = s3
+        .get_object()
+        .bucket("durable")
+        .key("k")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(body_of(got).await, data);
 }

@@ -125,8 +125,9 @@ impl Authenticator {
 pub struct UnreadAuth {
     /// Who is calling.
     pub identity: Identity,
-    /// The parsed signature (declared payload hash, seed signature, signing time).
-    pub parsed: ParsedSignature,
+    /// The parsed SigV4 signature (seed signature, signing time); `None` for the older
+    /// SigV2 presigned URLs.
+    pub parsed: Option<ParsedSignature>,
     /// The day's signing key, in strict mode only: chunk signatures are checked with it.
     pub signing_key: Option<[u8; 32]>,
 }
@@ -191,8 +192,51 @@ impl Authenticator {
                 region: scope.region.clone(),
                 service: scope.service.clone(),
             },
-            parsed,
+            parsed: Some(parsed),
             signing_key,
+        })
+    }
+
+    /// Authenticates an S3 presigned URL of the older SigV2 form (`AWSAccessKeyId`,
+    /// `Signature`, `Expires`), which boto3 and the AWS CLI v1 still generate by default:
+    /// `signature` must be the base64 HMAC-SHA1 of `string_to_sign` under the key's secret.
+    /// The region is not part of a SigV2 signature; `region` is the one to assume.
+    pub fn authenticate_v2(
+        &self,
+        access_key_id: &str,
+        string_to_sign: &str,
+        signature: &str,
+        region: &str,
+    ) -> Result<UnreadAuth, AuthFailure> {
+        use base64::Engine;
+        use hmac::{Hmac, Mac};
+        let account_id = match self {
+            Authenticator::Emulator => emulator_account(access_key_id),
+            Authenticator::Strict(credentials) => {
+                let credential = credentials
+                    .get(access_key_id)
+                    .ok_or(AuthFailure::UnknownAccessKey)?;
+                let mut mac =
+                    Hmac::<sha1::Sha1>::new_from_slice(credential.secret_access_key.as_bytes())
+                        .map_err(|_| AuthFailure::Signature(SigV4Error::Mismatch))?;
+                mac.update(string_to_sign.as_bytes());
+                let given = base64::engine::general_purpose::STANDARD
+                    .decode(signature)
+                    .map_err(|_| AuthFailure::Signature(SigV4Error::Mismatch))?;
+                mac.verify_slice(&given)
+                    .map_err(|_| AuthFailure::Signature(SigV4Error::Mismatch))?;
+                credential.account_id.clone()
+            }
+        };
+        Ok(UnreadAuth {
+            identity: Identity {
+                access_key_id: access_key_id.to_owned(),
+                account_id,
+                region: region.to_owned(),
+                service: "s3".to_owned(),
+            },
+            parsed: None,
+            signing_key: None,
         })
     }
 }

@@ -138,7 +138,9 @@ impl Registry {
         &self,
         parts: &axum::http::request::Parts,
     ) -> Option<&Arc<dyn StreamingService>> {
-        self.streaming.as_ref().filter(|service| service.claims(parts))
+        self.streaming
+            .as_ref()
+            .filter(|service| service.claims(parts))
     }
 
     /// The signing names of the registered services, sorted, for the health document.

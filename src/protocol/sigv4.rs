@@ -591,7 +591,11 @@ pub fn canonical_request(req: &RequestParts, parsed: &ParsedSignature) -> String
 }
 
 /// [`canonical_request`] under a given path rule.
-pub fn canonical_request_with(req: &RequestParts, parsed: &ParsedSignature, rule: PathRule) -> String {
+pub fn canonical_request_with(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    rule: PathRule,
+) -> String {
     let mut names: Vec<&str> = parsed.signed_headers.iter().map(String::as_str).collect();
     names.sort_unstable();
     let headers: String = names
@@ -614,7 +618,9 @@ pub fn canonical_request_with(req: &RequestParts, parsed: &ParsedSignature, rule
         }
     });
     let path = match rule {
-        PathRule::Normalized => utf8_percent_encode(&normalize_path(req.raw_path), PATH).to_string(),
+        PathRule::Normalized => {
+            utf8_percent_encode(&normalize_path(req.raw_path), PATH).to_string()
+        }
         PathRule::S3 => {
             let decoded: Vec<u8> = percent_decode_str(req.raw_path).collect();
             percent_encode(&decoded, PATH).to_string()

@@ -26,8 +26,12 @@ impl QueryService for StsService {
     ) -> Result<String, ApiError> {
         match action {
             "GetCallerIdentity" => Ok(get_caller_identity(ctx)),
-            "AssumeRole" | "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML"
-            | "GetSessionToken" | "GetFederationToken" | "DecodeAuthorizationMessage"
+            "AssumeRole"
+            | "AssumeRoleWithWebIdentity"
+            | "AssumeRoleWithSAML"
+            | "GetSessionToken"
+            | "GetFederationToken"
+            | "DecodeAuthorizationMessage"
             | "GetAccessKeyInfo" => Err(ApiError::not_implemented("STS", action)),
             other => Err(ApiError::with_status(
                 "InvalidAction",

@@ -199,20 +199,19 @@ fn incomplete(message: &str) -> S3Error {
 impl BodyReader {
     /// Wraps a body declared as `payload`; `auth` brings the chunk signing key in strict mode.
     pub fn new(body: Body, payload: &Payload, auth: &UnreadAuth) -> Self {
-        let signer = match (payload, auth.signing_key) {
-            (Payload::Chunked { signed: true }, Some(key)) => {
-                let scope = &auth.parsed.scope;
-                let format = time::macros::format_description!(
-                    "[year][month][day]T[hour][minute][second]Z"
-                );
+        let signer = match (payload, auth.signing_key, &auth.parsed) {
+            (Payload::Chunked { signed: true }, Some(key), Some(parsed)) => {
+                let scope = &parsed.scope;
+                let format =
+                    time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
                 Some(ChunkSigner {
                     key,
-                    amz_date: auth.parsed.request_time.format(&format).unwrap_or_default(),
+                    amz_date: parsed.request_time.format(&format).unwrap_or_default(),
                     scope: format!(
                         "{}/{}/{}/aws4_request",
                         scope.date, scope.region, scope.service
                     ),
-                    previous: auth.parsed.signature.clone(),
+                    previous: parsed.signature.clone(),
                 })
             }
             _ => None,
@@ -244,11 +243,7 @@ impl BodyReader {
                     self.eof = true;
                     return Ok(false);
                 }
-                Some(Err(_)) => {
-                    return Err(incomplete(
-                        "The request body terminated unexpectedly",
-                    ))
-                }
+                Some(Err(_)) => return Err(incomplete("The request body terminated unexpectedly")),
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         if !data.is_empty() {
@@ -271,7 +266,9 @@ impl BodyReader {
                 return Err(incomplete("An aws-chunked header line is too long"));
             }
             if !self.fill().await? {
-                return Err(incomplete("The aws-chunked body ended inside a chunk header"));
+                return Err(incomplete(
+                    "The aws-chunked body ended inside a chunk header",
+                ));
             }
         }
     }
@@ -427,7 +424,7 @@ mod tests {
                 region: "us-east-1".into(),
                 service: "s3".into(),
             },
-            parsed: ParsedSignature {
+            parsed: Some(ParsedSignature {
                 location: SignatureLocation::Header,
                 scope: CredentialScope {
                     access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
@@ -440,7 +437,7 @@ mod tests {
                 request_time: time::macros::datetime!(2013-05-24 00:00:00 UTC),
                 expires_seconds: None,
                 security_token: None,
-            },
+            }),
             signing_key,
         }
     }
@@ -465,9 +462,18 @@ mod tests {
         );
         let seed = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
         let chunks = [
-            (65536usize, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
-            (1024, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"),
-            (0, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"),
+            (
+                65536usize,
+                "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+            ),
+            (
+                1024,
+                "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+            ),
+            (
+                0,
+                "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+            ),
         ];
         let mut wire = Vec::new();
         for (size, signature) in chunks {

@@ -73,10 +73,11 @@ pub(crate) async fn create_bucket(
     body: Body,
 ) -> Result<Response, S3Error> {
     if !valid_bucket_name(bucket) {
-        return Err(
-            S3Error::new(S3ErrorCode::InvalidBucketName, "The specified bucket is not valid.")
-                .bucket(bucket),
-        );
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidBucketName,
+            "The specified bucket is not valid.",
+        )
+        .bucket(bucket));
     }
     let text = read_xml_body(body).await?;
     let constraint = if text.trim().is_empty() {
@@ -115,8 +116,7 @@ pub(crate) async fn create_bucket(
     let record = BucketRecord {
         owner: request.account().to_owned(),
         region,
-        created_millis: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-            as i64,
+        created_millis: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
     };
     match objects
         .create_bucket(bucket, &record)
@@ -224,7 +224,13 @@ mod tests {
 
     #[test]
     fn bucket_name_rules() {
-        for good in ["abc", "my-bucket", "my.bucket.1", "0bucket9", &"a".repeat(63)] {
+        for good in [
+            "abc",
+            "my-bucket",
+            "my.bucket.1",
+            "0bucket9",
+            &"a".repeat(63),
+        ] {
             assert!(valid_bucket_name(good), "{good}");
         }
         for bad in [

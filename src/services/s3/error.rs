@@ -81,9 +81,7 @@ impl S3ErrorCode {
             S3ErrorCode::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             S3ErrorCode::BucketNotEmpty => "BucketNotEmpty",
             S3ErrorCode::IncompleteBody => "IncompleteBody",
-            S3ErrorCode::IllegalLocationConstraintException => {
-                "IllegalLocationConstraintException"
-            }
+            S3ErrorCode::IllegalLocationConstraintException => "IllegalLocationConstraintException",
             S3ErrorCode::InvalidAccessKeyId => "InvalidAccessKeyId",
             S3ErrorCode::InvalidBucketName => "InvalidBucketName",
             S3ErrorCode::InvalidDigest => "InvalidDigest",

@@ -158,6 +158,114 @@ impl S3Request {
     }
 }
 
+/// Query parameters that are part of a SigV2 canonical resource.
+const V2_SUBRESOURCES: &[&str] = &[
+    "acl",
+    "delete",
+    "lifecycle",
+    "location",
+    "logging",
+    "notification",
+    "partNumber",
+    "policy",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// Checks a SigV2 presigned URL: its expiry, then its signature over S3's SigV2 string to
+/// sign (method, Content-MD5, Content-Type, Expires, `x-amz-*` headers, canonical resource).
+fn presigned_v2(
+    authenticator: &Authenticator,
+    parts: &Parts,
+    pairs: &[(String, String)],
+) -> Result<UnreadAuth, S3Error> {
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let malformed =
+        |message: &str| S3Error::new(S3ErrorCode::AuthorizationQueryParametersError, message);
+    let access_key = param("AWSAccessKeyId").unwrap_or_default();
+    let signature = param("Signature").ok_or_else(|| {
+        malformed("Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+    })?;
+    let expires = param("Expires")
+        .and_then(|value| value.parse::<i64>().ok())
+        .ok_or_else(|| malformed("Invalid date (should be seconds since epoch)"))?;
+    if expires < OffsetDateTime::now_utc().unix_timestamp() {
+        return Err(
+            S3Error::new(S3ErrorCode::AccessDenied, "Request has expired")
+                .with("Expires", expires.to_string()),
+        );
+    }
+    let header_value = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let mut amz_headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-amz-"))
+        .filter_map(|(name, value)| {
+            Some((
+                name.as_str().to_owned(),
+                value.to_str().ok()?.trim().to_owned(),
+            ))
+        })
+        .collect();
+    amz_headers.sort();
+    let mut resource = match virtual_host_bucket(&parts.headers) {
+        Some(bucket) => format!("/{bucket}{}", parts.uri.path()),
+        None => parts.uri.path().to_owned(),
+    };
+    let mut subresources: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(name, _)| V2_SUBRESOURCES.contains(&name.as_str()))
+        .collect();
+    subresources.sort();
+    for (index, (name, value)) in subresources.iter().enumerate() {
+        resource.push(if index == 0 { '?' } else { '&' });
+        resource.push_str(name);
+        if !value.is_empty() {
+            resource.push('=');
+            resource.push_str(value);
+        }
+    }
+    let string_to_sign = format!(
+        "{}\n{}\n{}\n{expires}\n{}{resource}",
+        parts.method,
+        header_value("content-md5"),
+        header_value("content-type"),
+        amz_headers
+            .iter()
+            .map(|(name, value)| format!("{name}:{value}\n"))
+            .collect::<String>(),
+    );
+    authenticator
+        .authenticate_v2(access_key, &string_to_sign, signature, "us-east-1")
+        .map_err(|failure| auth_error(failure, SignatureLocation::Query))
+}
+
 /// Maps a refused signature to S3's wording.
 fn auth_error(failure: AuthFailure, location: SignatureLocation) -> S3Error {
     match failure {
@@ -193,7 +301,10 @@ pub(crate) fn storage_error(error: StorageError, bucket: &str) -> S3Error {
         StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket),
         StorageError::Store(crate::store::StoreError::Unavailable(reason)) => {
             tracing::warn!(%reason, "S3 request refused: the store is unavailable.");
-            S3Error::new(S3ErrorCode::ServiceUnavailable, "Please reduce your request rate.")
+            S3Error::new(
+                S3ErrorCode::ServiceUnavailable,
+                "Please reduce your request rate.",
+            )
         }
         other => S3Error::internal(other),
     }
@@ -224,7 +335,9 @@ pub(crate) fn iso_millis(millis: i64) -> String {
 /// The canonical user id S3 shows as an owner: stable per account, 64 hex characters.
 pub(crate) fn owner_id(account: &str) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("sluice-account:{account}").as_bytes()))
+    hex::encode(sha2::Sha256::digest(
+        format!("sluice-account:{account}").as_bytes(),
+    ))
 }
 
 #[async_trait::async_trait]
@@ -305,16 +418,20 @@ impl S3Service {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("AWS "))
-            || raw_query.contains("AWSAccessKeyId=")
         {
             return Err(S3Error::new(
                 S3ErrorCode::NotImplemented,
-                "Sluice does not accept Signature Version 2 yet; sign with SigV4 (boto3: Config(signature_version='s3v4'))",
+                "Sluice accepts Signature Version 2 only in presigned URLs; sign requests with SigV4",
             ));
         }
-        let auth = authenticator
-            .authenticate_unread(&request_parts)
-            .map_err(|failure| auth_error(failure, location))?;
+        let pairs = query_pairs(raw_query);
+        let auth = if pairs.iter().any(|(name, _)| name == "AWSAccessKeyId") {
+            presigned_v2(authenticator, &parts, &pairs)?
+        } else {
+            authenticator
+                .authenticate_unread(&request_parts)
+                .map_err(|failure| auth_error(failure, location))?
+        };
 
         let (bucket, key) = match virtual_host_bucket(&parts.headers) {
             Some(bucket) => (Some(bucket), raw_path.strip_prefix('/').unwrap_or(raw_path)),
@@ -327,15 +444,16 @@ impl S3Service {
                 }
             }
         };
-        let bucket = bucket.map(|bucket| percent_decode_str(&bucket).decode_utf8_lossy().into_owned());
-        let key = percent_decode_str(key).decode_utf8().map_err(|_| {
-            S3Error::new(S3ErrorCode::InvalidArgument, "Object keys must be UTF-8")
-        })?;
+        let bucket =
+            bucket.map(|bucket| percent_decode_str(&bucket).decode_utf8_lossy().into_owned());
+        let key = percent_decode_str(key)
+            .decode_utf8()
+            .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "Object keys must be UTF-8"))?;
         let request = S3Request {
             method: parts.method.clone(),
             bucket,
             key: (!key.is_empty()).then(|| key.into_owned()),
-            query: query_pairs(raw_query),
+            query: pairs,
             headers: parts.headers,
             auth,
         };

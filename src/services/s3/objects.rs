@@ -54,12 +54,11 @@ fn parse_http_date(text: &str) -> Option<i64> {
 
 fn key_too_long(key: &str) -> Result<(), S3Error> {
     if key.len() > MAX_KEY_BYTES {
-        return Err(S3Error::new(
-            S3ErrorCode::KeyTooLongError,
-            "Your key is too long",
-        )
-        .with("Size", key.len().to_string())
-        .with("MaxSizeAllowed", MAX_KEY_BYTES.to_string()));
+        return Err(
+            S3Error::new(S3ErrorCode::KeyTooLongError, "Your key is too long")
+                .with("Size", key.len().to_string())
+                .with("MaxSizeAllowed", MAX_KEY_BYTES.to_string()),
+        );
     }
     Ok(())
 }
@@ -73,23 +72,35 @@ fn requested_checksum(request: &S3Request) -> Result<Option<(Checksum, Option<St
                 continue;
             }
             let checksum = Checksum::for_name(algorithm).ok_or_else(|| {
-                S3Error::new(S3ErrorCode::InvalidRequest, format!("Unknown checksum x-amz-checksum-{algorithm}"))
+                S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    format!("Unknown checksum x-amz-checksum-{algorithm}"),
+                )
             })?;
             let value = value.to_str().unwrap_or_default().trim().to_owned();
             return Ok(Some((checksum, Some(value))));
         }
     }
-    let trailer = request
-        .header("x-amz-trailer")
-        .and_then(|name| name.trim().to_ascii_lowercase().strip_prefix("x-amz-checksum-").map(str::to_owned));
-    let algorithm = trailer.or_else(|| request.header("x-amz-sdk-checksum-algorithm").map(str::to_owned));
+    let trailer = request.header("x-amz-trailer").and_then(|name| {
+        name.trim()
+            .to_ascii_lowercase()
+            .strip_prefix("x-amz-checksum-")
+            .map(str::to_owned)
+    });
+    let algorithm = trailer.or_else(|| {
+        request
+            .header("x-amz-sdk-checksum-algorithm")
+            .map(str::to_owned)
+    });
     match algorithm {
         None => Ok(None),
         Some(algorithm) => {
             let checksum = Checksum::for_name(&algorithm).ok_or_else(|| {
                 S3Error::new(
                     S3ErrorCode::InvalidRequest,
-                    format!("Value for x-amz-sdk-checksum-algorithm header is invalid: {algorithm}"),
+                    format!(
+                        "Value for x-amz-sdk-checksum-algorithm header is invalid: {algorithm}"
+                    ),
                 )
             })?;
             Ok(Some((checksum, None)))
@@ -119,6 +130,7 @@ pub(crate) async fn put_object(
 ) -> Result<Response, S3Error> {
     key_too_long(key)?;
     let payload = Payload::from_header(request.header("x-amz-content-sha256"))?;
+    tracing::debug!(?payload, trailer = ?request.header("x-amz-trailer"), "PutObject body.");
     let content_md5 = match request.header("content-md5") {
         None => None,
         Some(value) => {
@@ -127,7 +139,10 @@ pub(crate) async fn put_object(
                 .ok()
                 .filter(|bytes| bytes.len() == 16)
                 .ok_or_else(|| {
-                    S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid.")
+                    S3Error::new(
+                        S3ErrorCode::InvalidDigest,
+                        "The Content-MD5 you specified was invalid.",
+                    )
                 })?;
             Some(bytes)
         }
@@ -138,7 +153,10 @@ pub(crate) async fn put_object(
         .and_then(|value| value.trim().parse().ok());
 
     let mut reader = BodyReader::new(body, &payload, &request.auth);
-    let mut staged = objects.stage().await.map_err(|error| storage_error(error, bucket))?;
+    let mut staged = objects
+        .stage()
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
     while let Some(data) = reader.next().await? {
         if let Some((digest, _)) = &mut checksum {
             digest.update(&data);
@@ -263,12 +281,20 @@ fn etag_matches(list: &str, etag: &str) -> bool {
 /// The conditional headers, in the order S3 (and RFC 9110) evaluates them.
 fn check_conditions(request: &S3Request, record: &ObjectRecord) -> Result<(), S3Error> {
     let modified = record.last_modified_millis.div_euclid(1000);
-    let failed = || S3Error::new(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
+    let failed = || {
+        S3Error::new(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
     if let Some(list) = request.header("if-match") {
         if !etag_matches(list, &record.etag) {
             return Err(failed().with("Condition", "If-Match"));
         }
-    } else if let Some(since) = request.header("if-unmodified-since").and_then(parse_http_date) {
+    } else if let Some(since) = request
+        .header("if-unmodified-since")
+        .and_then(parse_http_date)
+    {
         if modified > since {
             return Err(failed().with("Condition", "If-Unmodified-Since"));
         }
@@ -278,7 +304,10 @@ fn check_conditions(request: &S3Request, record: &ObjectRecord) -> Result<(), S3
         if etag_matches(list, &record.etag) {
             return Err(not_modified());
         }
-    } else if let Some(since) = request.header("if-modified-since").and_then(parse_http_date) {
+    } else if let Some(since) = request
+        .header("if-modified-since")
+        .and_then(parse_http_date)
+    {
         if modified <= since {
             return Err(not_modified());
         }
@@ -299,9 +328,12 @@ fn byte_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, S3E
         return Ok(None);
     };
     let unsatisfiable = || {
-        S3Error::new(S3ErrorCode::InvalidRange, "The requested range is not satisfiable")
-            .with("RangeRequested", format!("bytes={spec}"))
-            .with("ActualObjectSize", size.to_string())
+        S3Error::new(
+            S3ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        )
+        .with("RangeRequested", format!("bytes={spec}"))
+        .with("ActualObjectSize", size.to_string())
     };
     let (first, last) = match (start.trim(), end.trim()) {
         ("", suffix) => {
@@ -341,9 +373,8 @@ pub(crate) async fn get_object(
     key: &str,
     head: bool,
 ) -> Result<Response, S3Error> {
-    let no_such_key = || {
-        S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.").key(key)
-    };
+    let no_such_key =
+        || S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.").key(key);
     let (record, mut file) = objects
         .open_object(bucket, key)
         .await
@@ -374,7 +405,12 @@ pub(crate) async fn get_object(
     let checksum_mode = request
         .header("x-amz-checksum-mode")
         .is_some_and(|mode| mode.eq_ignore_ascii_case("ENABLED"));
-    object_headers(&mut response, &record, true, checksum_mode && range.is_none());
+    object_headers(
+        &mut response,
+        &record,
+        true,
+        checksum_mode && range.is_none(),
+    );
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if range.is_some() {
@@ -432,7 +468,10 @@ pub(crate) async fn delete_objects(
     for entry in delete.objects {
         match objects.delete(bucket, &entry.key).await {
             Ok(()) if delete.quiet => {}
-            Ok(()) => out.push_str(&format!("<Deleted><Key>{}</Key></Deleted>", escape(&entry.key))),
+            Ok(()) => out.push_str(&format!(
+                "<Deleted><Key>{}</Key></Deleted>",
+                escape(&entry.key)
+            )),
             Err(error) => {
                 let error = storage_error(error, bucket);
                 out.push_str(&format!(
@@ -461,7 +500,9 @@ pub(crate) async fn copy_object(
     let source = percent_encoding::percent_decode_str(source.trim_start_matches('/'))
         .decode_utf8_lossy()
         .into_owned();
-    let source = source.split_once("?versionId=").map_or(source.as_str(), |(path, _)| path);
+    let source = source
+        .split_once("?versionId=")
+        .map_or(source.as_str(), |(path, _)| path);
     let Some((source_bucket, source_key)) = source.split_once('/') else {
         return Err(S3Error::new(
             S3ErrorCode::InvalidArgument,
@@ -474,7 +515,8 @@ pub(crate) async fn copy_object(
         .await
         .map_err(|error| storage_error(error, source_bucket))?
         .ok_or_else(|| {
-            S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.").key(source_key)
+            S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+                .key(source_key)
         })?;
     let replace = request
         .header("x-amz-metadata-directive")
@@ -485,14 +527,20 @@ pub(crate) async fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let mut staged = objects.stage().await.map_err(|error| storage_error(error, bucket))?;
+    let mut staged = objects
+        .stage()
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let n = file.read(&mut buffer).await.map_err(S3Error::internal)?;
         if n == 0 {
             break;
         }
-        staged.write(&buffer[..n]).await.map_err(S3Error::internal)?;
+        staged
+            .write(&buffer[..n])
+            .await
+            .map_err(S3Error::internal)?;
     }
     let object = if replace {
         NewObject {
@@ -584,7 +632,10 @@ pub(crate) async fn list_objects(
 ) -> Result<Response, S3Error> {
     let v2 = request.param("list-type") == Some("2");
     let prefix = request.param("prefix").unwrap_or_default().to_owned();
-    let delimiter = request.param("delimiter").filter(|d| !d.is_empty()).map(str::to_owned);
+    let delimiter = request
+        .param("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned);
     let max_keys = match request.param("max-keys") {
         None => MAX_KEYS,
         Some(text) => text
@@ -593,18 +644,24 @@ pub(crate) async fn list_objects(
             .filter(|n| *n >= 0)
             .map(|n| (n as u64).min(MAX_KEYS as u64) as usize)
             .ok_or_else(|| {
-                S3Error::new(S3ErrorCode::InvalidArgument, "Provided max-keys not an integer or within integer range")
-                    .with("ArgumentName", "max-keys")
-                    .with("ArgumentValue", text)
+                S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    "Provided max-keys not an integer or within integer range",
+                )
+                .with("ArgumentName", "max-keys")
+                .with("ArgumentValue", text)
             })?,
     };
     let url = match request.param("encoding-type") {
         None => false,
         Some("url") => true,
         Some(other) => {
-            return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Invalid Encoding Method specified in Request")
-                .with("ArgumentName", "encoding-type")
-                .with("ArgumentValue", other))
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "Invalid Encoding Method specified in Request",
+            )
+            .with("ArgumentName", "encoding-type")
+            .with("ArgumentValue", other))
         }
     };
     let encode = |text: &str| {
@@ -623,8 +680,11 @@ pub(crate) async fn list_objects(
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
                     .ok_or_else(|| {
-                        S3Error::new(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect")
-                            .with("ArgumentName", "continuation-token")
+                        S3Error::new(
+                            S3ErrorCode::InvalidArgument,
+                            "The continuation token provided is incorrect",
+                        )
+                        .with("ArgumentName", "continuation-token")
                     })?,
             ),
             None => request.param("start-after").map(str::to_owned),
@@ -636,7 +696,15 @@ pub(crate) async fn list_objects(
     let mut entries = if max_keys == 0 {
         Vec::new()
     } else {
-        walk(objects, bucket, &prefix, delimiter.as_deref(), after, max_keys).await?
+        walk(
+            objects,
+            bucket,
+            &prefix,
+            delimiter.as_deref(),
+            after,
+            max_keys,
+        )
+        .await?
     };
     let truncated = entries.len() > max_keys;
     entries.truncate(max_keys);
@@ -665,7 +733,10 @@ pub(crate) async fn list_objects(
     if v2 {
         out.push_str(&format!("<KeyCount>{}</KeyCount>", entries.len()));
         if let Some(token) = token {
-            out.push_str(&format!("<ContinuationToken>{}</ContinuationToken>", escape(token)));
+            out.push_str(&format!(
+                "<ContinuationToken>{}</ContinuationToken>",
+                escape(token)
+            ));
         }
         if let Some(start_after) = request.param("start-after") {
             out.push_str(&format!("<StartAfter>{}</StartAfter>", encode(start_after)));
@@ -707,7 +778,9 @@ pub(crate) async fn list_objects(
                     ));
                 }
                 if let Some((algorithm, _)) = &record.checksum {
-                    out.push_str(&format!("<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm>"));
+                    out.push_str(&format!(
+                        "<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm>"
+                    ));
                 }
                 out.push_str("<StorageClass>STANDARD</StorageClass></Contents>");
             }

@@ -214,10 +214,7 @@ impl LocalObjects {
 
     /// Starts an upload into a fresh temporary file.
     pub async fn stage(&self) -> Result<Staged, StorageError> {
-        let path = self
-            .root
-            .join("tmp")
-            .join(uuid::Uuid::new_v4().to_string());
+        let path = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
         let file = tokio::fs::File::create(&path).await?;
         Ok(Staged {
             file,
@@ -311,7 +308,11 @@ impl LocalObjects {
     }
 
     /// An object's metadata.
-    pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError> {
+    pub async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, StorageError> {
         Ok(store::load(self.store.as_ref(), &object_key(bucket, key))
             .await?
             .map(|(record, _)| record))
@@ -394,20 +395,24 @@ impl LocalObjects {
         let write = store::put(bucket_key(bucket), record, Expect::Absent)?;
         match self.store.write(vec![write]).await {
             Ok(_) => Ok(None),
-            Err(StoreError::Conflict(_)) => Ok(Some(self.bucket(bucket).await?.ok_or_else(
-                || StorageError::Store(StoreError::Unavailable("bucket vanished".into())),
-            )?)),
+            Err(StoreError::Conflict(_)) => {
+                Ok(Some(self.bucket(bucket).await?.ok_or_else(|| {
+                    StorageError::Store(StoreError::Unavailable("bucket vanished".into()))
+                })?))
+            }
             Err(error) => Err(error.into()),
         }
     }
 
     /// Every bucket, in name order.
     pub async fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StorageError> {
-        Ok(store::load_all(self.store.as_ref(), BUCKET_KIND, "", "", "")
-            .await?
-            .into_iter()
-            .map(|(key, record, _)| (key.name, record))
-            .collect())
+        Ok(
+            store::load_all(self.store.as_ref(), BUCKET_KIND, "", "", "")
+                .await?
+                .into_iter()
+                .map(|(key, record, _)| (key.name, record))
+                .collect(),
+        )
     }
 
     /// Deletes a bucket record (the caller checked that it is empty).
