@@ -21,6 +21,14 @@ pub enum S3ErrorCode {
     BucketAlreadyOwnedByYou,
     /// 409: the bucket still holds objects.
     BucketNotEmpty,
+    /// 400: a multipart part other than the last is smaller than 5 MiB.
+    EntityTooSmall,
+    /// 400: a listed part was not uploaded, or its ETag differs.
+    InvalidPart,
+    /// 400: the parts of CompleteMultipartUpload are not in ascending order.
+    InvalidPartOrder,
+    /// 404: no such multipart upload (completed, aborted or never created).
+    NoSuchUpload,
     /// 400: the body is shorter than its `Content-Length` or its chunk framing is broken.
     IncompleteBody,
     /// 400: the location constraint does not match the endpoint's region.
@@ -81,6 +89,10 @@ impl S3ErrorCode {
             S3ErrorCode::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             S3ErrorCode::BucketNotEmpty => "BucketNotEmpty",
             S3ErrorCode::IncompleteBody => "IncompleteBody",
+            S3ErrorCode::EntityTooSmall => "EntityTooSmall",
+            S3ErrorCode::InvalidPart => "InvalidPart",
+            S3ErrorCode::InvalidPartOrder => "InvalidPartOrder",
+            S3ErrorCode::NoSuchUpload => "NoSuchUpload",
             S3ErrorCode::IllegalLocationConstraintException => "IllegalLocationConstraintException",
             S3ErrorCode::InvalidAccessKeyId => "InvalidAccessKeyId",
             S3ErrorCode::InvalidBucketName => "InvalidBucketName",
@@ -115,7 +127,9 @@ impl S3ErrorCode {
             | S3ErrorCode::InvalidAccessKeyId
             | S3ErrorCode::RequestTimeTooSkewed
             | S3ErrorCode::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
-            S3ErrorCode::NoSuchBucket | S3ErrorCode::NoSuchKey => StatusCode::NOT_FOUND,
+            S3ErrorCode::NoSuchBucket | S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchUpload => {
+                StatusCode::NOT_FOUND
+            }
             S3ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             S3ErrorCode::BucketAlreadyExists
             | S3ErrorCode::BucketAlreadyOwnedByYou

@@ -14,6 +14,7 @@
 pub mod body;
 mod buckets;
 pub mod error;
+mod multipart;
 mod objects;
 pub mod storage;
 
@@ -62,8 +63,6 @@ const UNSERVED_SUBRESOURCES: &[&str] = &[
     "select",
     "tagging",
     "torrent",
-    "uploadId",
-    "uploads",
     "versions",
     "website",
 ];
@@ -177,8 +176,6 @@ const V2_SUBRESOURCES: &[&str] = &[
     "response-expires",
     "tagging",
     "torrent",
-    "uploadId",
-    "uploads",
     "versionId",
     "versioning",
     "versions",
@@ -490,7 +487,31 @@ impl S3Service {
             (&Method::GET, None) if request.has("versioning") => {
                 Ok(xml(format!("<VersioningConfiguration xmlns=\"{XMLNS}\"/>")))
             }
+            (&Method::GET, None) if request.has("uploads") => {
+                multipart::list_uploads(&self.objects, &request, &bucket).await
+            }
             (&Method::GET, None) => objects::list_objects(&self.objects, &request, &bucket).await,
+            (&Method::POST, Some(key)) if request.has("uploads") => {
+                multipart::create(&self.objects, &request, &bucket, &key).await
+            }
+            (&Method::POST, Some(key)) if request.has("uploadId") => {
+                multipart::complete(&self.objects, &request, &bucket, &key, body).await
+            }
+            (&Method::PUT, Some(key)) if request.has("uploadId") => {
+                if request.header("x-amz-copy-source").is_some() {
+                    return Err(S3Error::new(
+                        S3ErrorCode::NotImplemented,
+                        "Sluice does not implement UploadPartCopy yet",
+                    ));
+                }
+                multipart::upload_part(&self.objects, &request, &bucket, &key, body).await
+            }
+            (&Method::DELETE, Some(key)) if request.has("uploadId") => {
+                multipart::abort(&self.objects, &request, &bucket, &key).await
+            }
+            (&Method::GET, Some(key)) if request.has("uploadId") => {
+                multipart::list_parts(&self.objects, &request, &bucket, &key).await
+            }
             (&Method::POST, None) if request.has("delete") => {
                 objects::delete_objects(&self.objects, &request, &bucket, body).await
             }

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::body::{BodyReader, Checksum, Payload};
 use super::buckets::{malformed_xml, read_xml_body};
 use super::error::{S3Error, S3ErrorCode};
-use super::storage::{LocalObjects, NewObject, ObjectRecord};
+use super::storage::{LocalObjects, NewObject, ObjectRecord, Staged};
 use super::{iso_millis, owned_bucket, owner_id, storage_error, xml, S3Request, XMLNS};
 use crate::protocol::query::escape;
 
@@ -52,7 +52,7 @@ fn parse_http_date(text: &str) -> Option<i64> {
         .map(|at| at.assume_utc().unix_timestamp())
 }
 
-fn key_too_long(key: &str) -> Result<(), S3Error> {
+pub(crate) fn key_too_long(key: &str) -> Result<(), S3Error> {
     if key.len() > MAX_KEY_BYTES {
         return Err(
             S3Error::new(S3ErrorCode::KeyTooLongError, "Your key is too long")
@@ -108,7 +108,7 @@ fn requested_checksum(request: &S3Request) -> Result<Option<(Checksum, Option<St
     }
 }
 
-fn metadata_of(request: &S3Request) -> BTreeMap<String, String> {
+pub(crate) fn metadata_of(request: &S3Request) -> BTreeMap<String, String> {
     request
         .headers
         .iter()
@@ -119,16 +119,15 @@ fn metadata_of(request: &S3Request) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// PutObject: the body streams into a temporary file while its MD5, SHA-256 and checksum
-/// are computed; only when every declared digest matches does the object become visible.
-pub(crate) async fn put_object(
+/// Receives an upload's body (PutObject, UploadPart) into a staged file while its MD5,
+/// SHA-256 and checksum are computed; fails unless every declared digest matches. Returns
+/// the staged file and the verified checksum.
+pub(crate) async fn receive_body(
     objects: &LocalObjects,
     request: &S3Request,
     bucket: &str,
-    key: &str,
     body: Body,
-) -> Result<Response, S3Error> {
-    key_too_long(key)?;
+) -> Result<(Staged, Option<(String, String)>), S3Error> {
     let payload = Payload::from_header(request.header("x-amz-content-sha256"))?;
     tracing::debug!(?payload, trailer = ?request.header("x-amz-trailer"), "PutObject body.");
     let content_md5 = match request.header("content-md5") {
@@ -210,6 +209,19 @@ pub(crate) async fn put_object(
             }
         }
     };
+    Ok((staged, verified))
+}
+
+/// PutObject: the object becomes visible only once its body is whole, verified and durable.
+pub(crate) async fn put_object(
+    objects: &LocalObjects,
+    request: &S3Request,
+    bucket: &str,
+    key: &str,
+    body: Body,
+) -> Result<Response, S3Error> {
+    key_too_long(key)?;
+    let (staged, verified) = receive_body(objects, request, bucket, body).await?;
     let content_type = request
         .header("content-type")
         .map(str::to_owned)
@@ -218,6 +230,7 @@ pub(crate) async fn put_object(
         content_type,
         metadata: metadata_of(request),
         checksum: verified,
+        etag: None,
     };
     let record = objects
         .commit(staged, bucket, key, object)
@@ -547,12 +560,15 @@ pub(crate) async fn copy_object(
             content_type: request.header("content-type").map(str::to_owned),
             metadata: metadata_of(request),
             checksum: None,
+            etag: None,
         }
     } else {
         NewObject {
             content_type: record.content_type,
             metadata: record.metadata,
             checksum: record.checksum,
+            // S3 gives a copy the MD5 of its bytes, even when the source was multipart.
+            etag: None,
         }
     };
     let copied = objects

@@ -29,6 +29,37 @@ use crate::store::{self, Expect, RecordKey, Store, StoreError, Write};
 pub const BUCKET_KIND: &str = "s3/bucket";
 /// Record kind of an object.
 pub const OBJECT_KIND: &str = "s3/object";
+/// Record kind of a multipart upload in progress (account field: the bucket; name: the id).
+pub const UPLOAD_KIND: &str = "s3/upload";
+/// Record kind of an uploaded part (account field: the upload id; name: the zero-padded
+/// part number, so that the store lists parts in order).
+pub const PART_KIND: &str = "s3/part";
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// The key the object will have.
+    pub key: String,
+    /// When it was created, epoch milliseconds.
+    pub initiated_millis: i64,
+    /// `Content-Type` given at creation.
+    pub content_type: Option<String>,
+    /// `x-amz-meta-*` given at creation.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// The blob file under `blobs/`.
+    pub blob: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The part's MD5 in hex.
+    pub etag: String,
+    /// Upload time, epoch milliseconds.
+    pub last_modified_millis: i64,
+}
 
 /// A bucket as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +101,8 @@ pub struct NewObject {
     pub metadata: BTreeMap<String, String>,
     /// The verified checksum, if any.
     pub checksum: Option<(String, String)>,
+    /// The ETag when it is not the body's MD5 (a multipart object's `<md5 of md5s>-N`).
+    pub etag: Option<String>,
 }
 
 /// Why an object operation failed.
@@ -243,7 +276,7 @@ impl LocalObjects {
         let record = ObjectRecord {
             blob,
             size: staged.size,
-            etag: hex::encode(staged.md5()),
+            etag: object.etag.unwrap_or_else(|| hex::encode(staged.md5())),
             content_type: object.content_type,
             metadata: object.metadata,
             last_modified_millis: now_millis(),
@@ -423,6 +456,128 @@ impl LocalObjects {
                 expect: Expect::Any,
             }])
             .await?;
+        Ok(())
+    }
+}
+
+fn part_key(upload_id: &str, number: u32) -> RecordKey {
+    RecordKey::new(PART_KIND, upload_id, "", &format!("{number:05}"))
+}
+
+impl LocalObjects {
+    /// Starts a multipart upload; returns its id.
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        record: &UploadRecord,
+    ) -> Result<String, StorageError> {
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        let write = store::put(
+            RecordKey::new(UPLOAD_KIND, bucket, "", &upload_id),
+            record,
+            Expect::Absent,
+        )?;
+        self.store.write(vec![write]).await?;
+        Ok(upload_id)
+    }
+
+    /// An upload in progress.
+    pub async fn upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> Result<Option<UploadRecord>, StorageError> {
+        Ok(store::load(
+            self.store.as_ref(),
+            &RecordKey::new(UPLOAD_KIND, bucket, "", upload_id),
+        )
+        .await?
+        .map(|(record, _)| record))
+    }
+
+    /// Every upload in progress in a bucket, by id.
+    pub async fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StorageError> {
+        Ok(
+            store::load_all(self.store.as_ref(), UPLOAD_KIND, bucket, "", "")
+                .await?
+                .into_iter()
+                .map(|(key, record, _)| (key.name, record))
+                .collect(),
+        )
+    }
+
+    /// Makes a staged body part `number` of an upload (replacing an earlier upload of it).
+    pub async fn commit_part(
+        &self,
+        mut staged: Staged,
+        upload_id: &str,
+        number: u32,
+    ) -> Result<PartRecord, StorageError> {
+        staged.file.flush().await?;
+        staged.file.sync_all().await?;
+        let blob = uuid::Uuid::new_v4().to_string();
+        tokio::fs::rename(&staged.path, self.root.join("blobs").join(&blob)).await?;
+        staged.done = true;
+        let record = PartRecord {
+            blob,
+            size: staged.size,
+            etag: hex::encode(staged.md5()),
+            last_modified_millis: now_millis(),
+        };
+        let key = part_key(upload_id, number);
+        let previous: Option<(PartRecord, i64)> = store::load(self.store.as_ref(), &key).await?;
+        let result = async {
+            sync_dir(&self.root.join("blobs")).await?;
+            let write = store::put(key, &record, Expect::Any)?;
+            self.store.write(vec![write]).await?;
+            Ok::<_, StorageError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                if let Some((old, _)) = previous {
+                    self.remove_blob(&old.blob).await;
+                }
+                Ok(record)
+            }
+            Err(error) => {
+                self.remove_blob(&record.blob).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// The parts of an upload, by number.
+    pub async fn parts(&self, upload_id: &str) -> Result<Vec<(u32, PartRecord)>, StorageError> {
+        Ok(
+            store::load_all(self.store.as_ref(), PART_KIND, upload_id, "", "")
+                .await?
+                .into_iter()
+                .filter_map(|(key, record, _)| Some((key.name.parse().ok()?, record)))
+                .collect(),
+        )
+    }
+
+    /// Opens a part's file.
+    pub async fn open_part(&self, part: &PartRecord) -> Result<tokio::fs::File, StorageError> {
+        Ok(tokio::fs::File::open(self.root.join("blobs").join(&part.blob)).await?)
+    }
+
+    /// Removes an upload and its parts (after completion or on abort).
+    pub async fn remove_upload(&self, bucket: &str, upload_id: &str) -> Result<(), StorageError> {
+        let parts = self.parts(upload_id).await?;
+        let mut batch = vec![Write::Delete {
+            key: RecordKey::new(UPLOAD_KIND, bucket, "", upload_id),
+            expect: Expect::Any,
+        }];
+        batch.extend(parts.iter().map(|(number, _)| Write::Delete {
+            key: part_key(upload_id, *number),
+            expect: Expect::Any,
+        }));
+        self.store.write(batch).await?;
+        for (_, part) in parts {
+            self.remove_blob(&part.blob).await;
+        }
         Ok(())
     }
 }
