@@ -150,3 +150,35 @@ def test_presigned_urls_in_both_forms_are_verified_in_strict_mode(strict):
         "get_object", Params={"Bucket": "presigned", "Key": "a key/ünï.txt"}, ExpiresIn=-10)
     status, body = _fetch(expired)
     assert status == 403 and b"Request has expired" in body, body
+
+
+def test_boto3_multipart_upload_file_and_download_file(endpoint, account, tmp_path):
+    from boto3.s3.transfer import TransferConfig
+    s3 = s3_client(endpoint, account)
+    bucket = f"transfer-{account}"
+    s3.create_bucket(Bucket=bucket)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(13 * 1024 * 1024))
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    s3.upload_file(str(source), bucket, "big.bin", Config=config)
+    head = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert head["ContentLength"] == source.stat().st_size
+    assert head["ETag"].endswith('-3"'), head["ETag"]
+    target = tmp_path / "back.bin"
+    s3.download_file(bucket, "big.bin", str(target), Config=config)
+    assert target.read_bytes() == source.read_bytes()
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_cli_cp_over_the_multipart_threshold(endpoint, account, tmp_path):
+    bucket = f"cli-big-{account}"
+    code, _, err = cli(endpoint, account, "s3", "mb", f"s3://{bucket}")
+    assert code == 0, err
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(9 * 1024 * 1024))  # over the CLI's 8 MiB threshold
+    code, _, err = cli(endpoint, account, "s3", "cp", str(source), f"s3://{bucket}/big.bin")
+    assert code == 0, err
+    back = tmp_path / "back.bin"
+    code, _, err = cli(endpoint, account, "s3", "cp", f"s3://{bucket}/big.bin", str(back))
+    assert code == 0, err
+    assert back.read_bytes() == source.read_bytes()
