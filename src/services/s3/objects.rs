@@ -163,7 +163,7 @@ pub(crate) async fn receive_body(
         staged
             .write(&data)
             .await
-            .map_err(|error| S3Error::internal(error))?;
+            .map_err(S3Error::internal)?;
     }
     if matches!(payload, Payload::Chunked { .. }) {
         if let Some(expected) = decoded_length {
