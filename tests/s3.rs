@@ -1107,3 +1107,74 @@ async fn a_crash_mid_upload_leaves_no_object() {
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(404));
     assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 0);
 }
+
+#[tokio::test]
+async fn bucket_tags_are_put_read_and_deleted() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let account = fresh_account();
+    let s3 = s3_client(&account);
+    let bucket = bucket_for(&account, "tags");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
+    let error = s3
+        .get_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("none yet");
+    assert_eq!(error.code(), Some("NoSuchTagSet"));
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build().expect("tag");
+    s3.put_bucket_tagging()
+        .bucket(&bucket)
+        .tagging(
+            Tagging::builder()
+                .tag_set(tag("team", "core"))
+                .tag_set(tag("env", "dev"))
+                .build()
+                .expect("tagging"),
+        )
+        .send()
+        .await
+        .expect("put tags");
+    let tags = s3
+        .get_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("get");
+    let pairs: Vec<_> = tags
+        .tag_set()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert_eq!(pairs, [("env", "dev"), ("team", "core")]);
+    let error = s3
+        .put_bucket_tagging()
+        .bucket(&bucket)
+        .tagging(
+            Tagging::builder()
+                .tag_set(tag("k", "1"))
+                .tag_set(tag("k", "2"))
+                .build()
+                .expect("tagging"),
+        )
+        .send()
+        .await
+        .expect_err("repeated key");
+    assert_eq!(error.code(), Some("InvalidTag"));
+    s3.delete_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("delete");
+    let error = s3
+        .get_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("deleted");
+    assert_eq!(error.code(), Some("NoSuchTagSet"));
+}

@@ -4,6 +4,8 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::error::{S3Error, S3ErrorCode};
@@ -117,6 +119,7 @@ pub(crate) async fn create_bucket(
         owner: request.account().to_owned(),
         region,
         created_millis: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+        tags: None,
     };
     match objects
         .create_bucket(bucket, &record)
@@ -249,4 +252,92 @@ mod tests {
             assert!(!valid_bucket_name(bad), "{bad}");
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct Tagging {
+    #[serde(rename = "TagSet")]
+    tag_set: TagSet,
+}
+
+#[derive(Debug, Deserialize)]
+struct TagSet {
+    #[serde(rename = "Tag", default)]
+    tags: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tag {
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "Value", default)]
+    value: String,
+}
+
+fn invalid_tag(message: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidTag, message)
+}
+
+/// PutBucketTagging: replaces the whole tag set (at most 50 tags, keys 1-128 and values
+/// 0-256 characters, no repeated key), as S3 does.
+pub(crate) async fn put_bucket_tagging(
+    objects: &LocalObjects,
+    bucket: &str,
+    body: Body,
+) -> Result<Response, S3Error> {
+    let text = read_xml_body(body).await?;
+    let tagging: Tagging = quick_xml::de::from_str(&text).map_err(|_| malformed_xml())?;
+    if tagging.tag_set.tags.len() > 50 {
+        return Err(invalid_tag("Bucket tag count cannot be greater than 50"));
+    }
+    let mut tags = BTreeMap::new();
+    for tag in tagging.tag_set.tags {
+        if tag.key.is_empty() || tag.key.chars().count() > 128 {
+            return Err(invalid_tag("The TagKey you have provided is invalid"));
+        }
+        if tag.value.chars().count() > 256 {
+            return Err(invalid_tag("The TagValue you have provided is invalid"));
+        }
+        if tags.insert(tag.key, tag.value).is_some() {
+            return Err(invalid_tag(
+                "Cannot provide multiple Tags with the same key",
+            ));
+        }
+    }
+    objects
+        .update_bucket(bucket, |record| record.tags = Some(tags.clone()))
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// GetBucketTagging: `NoSuchTagSet` until tags are put.
+pub(crate) fn get_bucket_tagging(record: &BucketRecord, bucket: &str) -> Result<Response, S3Error> {
+    let Some(tags) = &record.tags else {
+        return Err(
+            S3Error::new(S3ErrorCode::NoSuchTagSet, "The TagSet does not exist").bucket(bucket),
+        );
+    };
+    let mut out = format!("<Tagging xmlns=\"{XMLNS}\"><TagSet>");
+    for (key, value) in tags {
+        out.push_str(&format!(
+            "<Tag><Key>{}</Key><Value>{}</Value></Tag>",
+            escape(key),
+            escape(value)
+        ));
+    }
+    out.push_str("</TagSet></Tagging>");
+    Ok(xml(out))
+}
+
+/// DeleteBucketTagging.
+pub(crate) async fn delete_bucket_tagging(
+    objects: &LocalObjects,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    objects
+        .update_bucket(bucket, |record| record.tags = None)
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -37,6 +37,10 @@ pub enum S3ErrorCode {
     InvalidAccessKeyId,
     /// 400: the name breaks S3's bucket-naming rules.
     InvalidBucketName,
+    /// 400: a tag set breaks S3's tag rules.
+    InvalidTag,
+    /// 404: the bucket has no tag set.
+    NoSuchTagSet,
     /// 400: a `Content-MD5` that is not base64 of 16 bytes.
     InvalidDigest,
     /// 400: `us-east-1` (or another bad value) as a location constraint.
@@ -97,6 +101,8 @@ impl S3ErrorCode {
             S3ErrorCode::InvalidAccessKeyId => "InvalidAccessKeyId",
             S3ErrorCode::InvalidBucketName => "InvalidBucketName",
             S3ErrorCode::InvalidDigest => "InvalidDigest",
+            S3ErrorCode::InvalidTag => "InvalidTag",
+            S3ErrorCode::NoSuchTagSet => "NoSuchTagSet",
             S3ErrorCode::InvalidLocationConstraint => "InvalidLocationConstraint",
             S3ErrorCode::InvalidArgument => "InvalidArgument",
             S3ErrorCode::InvalidRange => "InvalidRange",
@@ -127,9 +133,10 @@ impl S3ErrorCode {
             | S3ErrorCode::InvalidAccessKeyId
             | S3ErrorCode::RequestTimeTooSkewed
             | S3ErrorCode::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
-            S3ErrorCode::NoSuchBucket | S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchUpload => {
-                StatusCode::NOT_FOUND
-            }
+            S3ErrorCode::NoSuchBucket
+            | S3ErrorCode::NoSuchKey
+            | S3ErrorCode::NoSuchUpload
+            | S3ErrorCode::NoSuchTagSet => StatusCode::NOT_FOUND,
             S3ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             S3ErrorCode::BucketAlreadyExists
             | S3ErrorCode::BucketAlreadyOwnedByYou

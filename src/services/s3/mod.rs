@@ -61,7 +61,6 @@ const UNSERVED_SUBRESOURCES: &[&str] = &[
     "restore",
     "retention",
     "select",
-    "tagging",
     "torrent",
     "versions",
     "website",
@@ -174,7 +173,6 @@ const V2_SUBRESOURCES: &[&str] = &[
     "response-content-language",
     "response-content-type",
     "response-expires",
-    "tagging",
     "torrent",
     "versionId",
     "versioning",
@@ -474,16 +472,29 @@ impl S3Service {
                 )),
             };
         };
-        if request.method == Method::PUT && request.key.is_none() {
+        if request.method == Method::PUT && request.key.is_none() && !request.has("tagging") {
             return buckets::create_bucket(&self.objects, &request, &bucket, body).await;
         }
         let record = self.owned_bucket(&request, &bucket).await?;
         match (&request.method, request.key.clone()) {
             (&Method::HEAD, None) => Ok(buckets::head_bucket(&record)),
-            (&Method::DELETE, None) => buckets::delete_bucket(&self.objects, &bucket).await,
             (&Method::GET, None) if request.has("location") => {
                 Ok(buckets::get_bucket_location(&record))
             }
+            (_, Some(_)) if request.has("tagging") => Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                "Sluice does not implement object tagging yet",
+            )),
+            (&Method::PUT, None) if request.has("tagging") => {
+                buckets::put_bucket_tagging(&self.objects, &bucket, body).await
+            }
+            (&Method::GET, None) if request.has("tagging") => {
+                buckets::get_bucket_tagging(&record, &bucket)
+            }
+            (&Method::DELETE, None) if request.has("tagging") => {
+                buckets::delete_bucket_tagging(&self.objects, &bucket).await
+            }
+            (&Method::DELETE, None) => buckets::delete_bucket(&self.objects, &bucket).await,
             (&Method::GET, None) if request.has("versioning") => {
                 Ok(xml(format!("<VersioningConfiguration xmlns=\"{XMLNS}\"/>")))
             }

@@ -160,10 +160,7 @@ pub(crate) async fn receive_body(
         if let Some((digest, _)) = &mut checksum {
             digest.update(&data);
         }
-        staged
-            .write(&data)
-            .await
-            .map_err(S3Error::internal)?;
+        staged.write(&data).await.map_err(S3Error::internal)?;
     }
     if matches!(payload, Payload::Chunked { .. }) {
         if let Some(expected) = decoded_length {

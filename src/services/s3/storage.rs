@@ -70,6 +70,9 @@ pub struct BucketRecord {
     pub region: String,
     /// Creation time, epoch milliseconds.
     pub created_millis: i64,
+    /// Bucket tags (PutBucketTagging); `None` until a tag set is put.
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// An object's metadata as stored.
@@ -434,6 +437,28 @@ impl LocalObjects {
                 })?))
             }
             Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Changes a bucket's record unless it changed (or went away) meanwhile.
+    pub async fn update_bucket(
+        &self,
+        bucket: &str,
+        change: impl Fn(&mut BucketRecord),
+    ) -> Result<(), StorageError> {
+        loop {
+            let Some((mut record, version)) =
+                store::load::<BucketRecord>(self.store.as_ref(), &bucket_key(bucket)).await?
+            else {
+                return Err(StorageError::NoSuchBucket);
+            };
+            change(&mut record);
+            let write = store::put(bucket_key(bucket), &record, Expect::Version(version))?;
+            match self.store.write(vec![write]).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(error) => return Err(error.into()),
+            }
         }
     }
 
