@@ -1178,3 +1178,141 @@ async fn bucket_tags_are_put_read_and_deleted() {
         .expect_err("deleted");
     assert_eq!(error.code(), Some("NoSuchTagSet"));
 }
+
+#[tokio::test]
+async fn bucket_policies_let_other_accounts_in() {
+    let owner = fresh_account();
+    let reader = fresh_account();
+    let s3 = s3_client(&owner);
+    let bucket = bucket_for(&owner, "shared");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
+    for key in ["public/a", "tmp/b", "private/c"] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"v"))
+            .send()
+            .await
+            .expect("put");
+    }
+    let error = s3
+        .get_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("none yet");
+    assert_eq!(error.code(), Some("NoSuchBucketPolicy"));
+    let error = s3
+        .put_bucket_policy()
+        .bucket(&bucket)
+        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::someone-else/*"}]}"#)
+        .send()
+        .await
+        .expect_err("other bucket");
+    assert_eq!(error.code(), Some("MalformedPolicy"));
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{reader}:root"}},"Action":["s3:GetObject"],"Resource":"arn:aws:s3:::{bucket}/public/*"}},
+            {{"Effect":"Allow","Principal":{{"AWS":"{reader}"}},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::{bucket}"}},
+            {{"Effect":"Allow","Principal":{{"AWS":"{reader}"}},"Action":"s3:DeleteObject","Resource":"arn:aws:s3:::{bucket}/tmp/*"}}]}}"#
+    );
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(&policy)
+        .send()
+        .await
+        .expect("put policy");
+    let stored = s3
+        .get_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("get policy");
+    assert_eq!(stored.policy(), Some(policy.as_str()));
+
+    let other = s3_client(&reader);
+    let got = other
+        .get_object()
+        .bucket(&bucket)
+        .key("public/a")
+        .send()
+        .await
+        .expect("allowed read");
+    assert_eq!(body_of(got).await, b"v");
+    let error = other
+        .get_object()
+        .bucket(&bucket)
+        .key("private/c")
+        .send()
+        .await
+        .expect_err("not allowed");
+    assert_eq!(error.code(), Some("AccessDenied"));
+    let listed = other
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.key_count(), Some(3));
+    let error = other
+        .put_object()
+        .bucket(&bucket)
+        .key("public/new")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("no write");
+    assert_eq!(error.code(), Some("AccessDenied"));
+    let error = other
+        .get_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("owner only");
+    assert_eq!(error.code(), Some("AccessDenied"));
+    let deleted = other
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("tmp/b")
+                        .build()
+                        .expect("id"),
+                )
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("public/a")
+                        .build()
+                        .expect("id"),
+                )
+                .build()
+                .expect("delete"),
+        )
+        .send()
+        .await
+        .expect("delete objects");
+    let removed: Vec<_> = deleted.deleted().iter().filter_map(|d| d.key()).collect();
+    assert_eq!(removed, ["tmp/b"]);
+    let refused: Vec<_> = deleted.errors().iter().filter_map(|e| e.code()).collect();
+    assert_eq!(refused, ["AccessDenied"]);
+
+    s3.delete_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("delete policy");
+    let error = other
+        .get_object()
+        .bucket(&bucket)
+        .key("public/a")
+        .send()
+        .await
+        .expect_err("policy gone");
+    assert_eq!(error.code(), Some("AccessDenied"));
+}

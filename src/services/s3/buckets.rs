@@ -120,6 +120,7 @@ pub(crate) async fn create_bucket(
         region,
         created_millis: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
         tags: None,
+        policy: None,
     };
     match objects
         .create_bucket(bucket, &record)
@@ -337,6 +338,76 @@ pub(crate) async fn delete_bucket_tagging(
 ) -> Result<Response, S3Error> {
     objects
         .update_bucket(bucket, |record| record.tags = None)
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The largest bucket policy S3 accepts.
+const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+fn malformed_policy(message: impl Into<String>) -> S3Error {
+    S3Error::new(S3ErrorCode::MalformedPolicy, message)
+}
+
+/// PutBucketPolicy: the document must parse as an IAM policy and name only this bucket and its
+/// objects as resources.
+pub(crate) async fn put_bucket_policy(
+    objects: &LocalObjects,
+    bucket: &str,
+    body: Body,
+) -> Result<Response, S3Error> {
+    let text = read_xml_body(body).await?;
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(malformed_policy(
+            "Policies must be no larger than 20480 bytes",
+        ));
+    }
+    let document = crate::policy::PolicyDocument::parse(&text)
+        .map_err(|error| malformed_policy(error.to_string()))?;
+    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    for statement in &document.statements {
+        if statement.resources.is_empty() {
+            return Err(malformed_policy("Missing required field Resource"));
+        }
+        for resource in &statement.resources {
+            let ok = resource == &bucket_arn || resource.starts_with(&format!("{bucket_arn}/"));
+            if !ok {
+                return Err(malformed_policy("Policy has invalid resource"));
+            }
+        }
+    }
+    objects
+        .update_bucket(bucket, |record| record.policy = Some(text.clone()))
+        .await
+        .map_err(|error| storage_error(error, bucket))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// GetBucketPolicy: the document as put, as JSON.
+pub(crate) fn get_bucket_policy(record: &BucketRecord, bucket: &str) -> Result<Response, S3Error> {
+    let Some(policy) = &record.policy else {
+        return Err(S3Error::new(
+            S3ErrorCode::NoSuchBucketPolicy,
+            "The bucket policy does not exist",
+        )
+        .bucket(bucket));
+    };
+    let mut response = Response::new(Body::from(policy.clone()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// DeleteBucketPolicy.
+pub(crate) async fn delete_bucket_policy(
+    objects: &LocalObjects,
+    bucket: &str,
+) -> Result<Response, S3Error> {
+    objects
+        .update_bucket(bucket, |record| record.policy = None)
         .await
         .map_err(|error| storage_error(error, bucket))?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -37,6 +37,10 @@ pub enum S3ErrorCode {
     InvalidAccessKeyId,
     /// 400: the name breaks S3's bucket-naming rules.
     InvalidBucketName,
+    /// 400: a bucket policy that is not a valid policy for this bucket.
+    MalformedPolicy,
+    /// 404: the bucket has no policy.
+    NoSuchBucketPolicy,
     /// 400: a tag set breaks S3's tag rules.
     InvalidTag,
     /// 404: the bucket has no tag set.
@@ -102,6 +106,8 @@ impl S3ErrorCode {
             S3ErrorCode::InvalidBucketName => "InvalidBucketName",
             S3ErrorCode::InvalidDigest => "InvalidDigest",
             S3ErrorCode::InvalidTag => "InvalidTag",
+            S3ErrorCode::MalformedPolicy => "MalformedPolicy",
+            S3ErrorCode::NoSuchBucketPolicy => "NoSuchBucketPolicy",
             S3ErrorCode::NoSuchTagSet => "NoSuchTagSet",
             S3ErrorCode::InvalidLocationConstraint => "InvalidLocationConstraint",
             S3ErrorCode::InvalidArgument => "InvalidArgument",

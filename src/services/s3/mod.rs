@@ -53,7 +53,6 @@ const UNSERVED_SUBRESOURCES: &[&str] = &[
     "notification",
     "object-lock",
     "ownershipControls",
-    "policy",
     "policyStatus",
     "publicAccessBlock",
     "replication",
@@ -165,7 +164,6 @@ const V2_SUBRESOURCES: &[&str] = &[
     "logging",
     "notification",
     "partNumber",
-    "policy",
     "requestPayment",
     "response-cache-control",
     "response-content-disposition",
@@ -472,11 +470,24 @@ impl S3Service {
                 )),
             };
         };
-        if request.method == Method::PUT && request.key.is_none() && !request.has("tagging") {
+        if request.method == Method::PUT
+            && request.key.is_none()
+            && !request.has("tagging")
+            && !request.has("policy")
+        {
             return buckets::create_bucket(&self.objects, &request, &bucket, body).await;
         }
-        let record = self.owned_bucket(&request, &bucket).await?;
+        let record = authorize(&self.objects, &request, &bucket, None).await?;
         match (&request.method, request.key.clone()) {
+            (&Method::PUT, None) if request.has("policy") => {
+                buckets::put_bucket_policy(&self.objects, &bucket, body).await
+            }
+            (&Method::GET, None) if request.has("policy") => {
+                buckets::get_bucket_policy(&record, &bucket)
+            }
+            (&Method::DELETE, None) if request.has("policy") => {
+                buckets::delete_bucket_policy(&self.objects, &bucket).await
+            }
             (&Method::HEAD, None) => Ok(buckets::head_bucket(&record)),
             (&Method::GET, None) if request.has("location") => {
                 Ok(buckets::get_bucket_location(&record))
@@ -547,33 +558,83 @@ impl S3Service {
             )),
         }
     }
-
-    /// The bucket's record when the caller's account owns it: `NoSuchBucket` when nobody
-    /// does, `AccessDenied` when another account does (bucket policies: a later phase).
-    pub(crate) async fn owned_bucket(
-        &self,
-        request: &S3Request,
-        bucket: &str,
-    ) -> Result<BucketRecord, S3Error> {
-        owned_bucket(&self.objects, request, bucket).await
-    }
 }
 
-/// See [`S3Service::owned_bucket`].
-pub(crate) async fn owned_bucket(
+/// The IAM action a request needs, as S3 names it for bucket policies; `None` for the
+/// operations only the owner may call (the bucket policy itself, and bucket deletion).
+fn action_of(request: &S3Request) -> Option<&'static str> {
+    let has_key = request.key.is_some();
+    let method = &request.method;
+    Some(match (method, has_key) {
+        (_, false) if request.has("policy") => return None,
+        (&Method::DELETE, false) if request.has("tagging") => "s3:PutBucketTagging",
+        (&Method::DELETE, false) => return None,
+        (&Method::GET, false) if request.has("location") => "s3:GetBucketLocation",
+        (&Method::GET, false) if request.has("tagging") => "s3:GetBucketTagging",
+        (&Method::PUT, false) if request.has("tagging") => "s3:PutBucketTagging",
+        (&Method::GET, false) if request.has("versioning") => "s3:GetBucketVersioning",
+        (&Method::GET, false) if request.has("uploads") => "s3:ListBucketMultipartUploads",
+        (&Method::POST, false) if request.has("delete") => "s3:DeleteObject",
+        (_, false) => "s3:ListBucket",
+        (&Method::GET, true) if request.has("uploadId") => "s3:ListMultipartUploadParts",
+        (&Method::DELETE, true) if request.has("uploadId") => "s3:AbortMultipartUpload",
+        (&Method::GET | &Method::HEAD, true) => "s3:GetObject",
+        (&Method::DELETE, true) => "s3:DeleteObject",
+        (_, true) => "s3:PutObject",
+    })
+}
+
+/// The bucket's record when the caller may make this request: always for the owning
+/// account; for another account only when the bucket policy allows the request's action on
+/// the bucket or object (`action` overrides the request's own, e.g. `s3:GetObject` on a copy
+/// source). `NoSuchBucket` when nobody owns the name, `AccessDenied` otherwise.
+pub(crate) async fn authorize(
     objects: &LocalObjects,
     request: &S3Request,
     bucket: &str,
+    action: Option<(&'static str, &str)>,
 ) -> Result<BucketRecord, S3Error> {
     let record = objects
         .bucket(bucket)
         .await
         .map_err(|error| storage_error(error, bucket))?
         .ok_or_else(|| S3Error::no_such_bucket(bucket))?;
-    if record.owner != request.account() {
-        return Err(S3Error::access_denied().bucket(bucket));
+    if record.owner == request.account() {
+        return Ok(record);
     }
-    Ok(record)
+    // DeleteObjects is judged key by key (`s3:DeleteObject` on each object) by its handler.
+    let delete_objects = request.method == Method::POST && request.has("delete");
+    if action.is_none() && delete_objects && request.key.is_none() && record.policy.is_some() {
+        return Ok(record);
+    }
+    let (action, key) = match action {
+        Some((action, key)) => (Some(action), Some(key)),
+        None => (action_of(request), request.key.as_deref()),
+    };
+    if let (Some(action), Some(policy)) = (action, &record.policy) {
+        let resource = match key {
+            Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
+            None => format!("arn:aws:s3:::{bucket}"),
+        };
+        if policy_allows(policy, request.account(), action, &resource) {
+            return Ok(record);
+        }
+    }
+    Err(S3Error::access_denied().bucket(bucket))
+}
+
+/// Evaluates a stored bucket policy for one request.
+pub(crate) fn policy_allows(policy: &str, account: &str, action: &str, resource: &str) -> bool {
+    let Ok(document) = crate::policy::PolicyDocument::parse(policy) else {
+        return false;
+    };
+    let request = crate::policy::Request {
+        principal_account: account,
+        principal_arn: None,
+        action,
+        resource,
+    };
+    document.evaluate(&request) == crate::policy::Decision::Allow
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::body::{BodyReader, Checksum, Payload};
 use super::buckets::{malformed_xml, read_xml_body};
 use super::error::{S3Error, S3ErrorCode};
 use super::storage::{LocalObjects, NewObject, ObjectRecord, Staged};
-use super::{iso_millis, owned_bucket, owner_id, storage_error, xml, S3Request, XMLNS};
+use super::{authorize, iso_millis, owner_id, policy_allows, storage_error, xml, S3Request, XMLNS};
 use crate::protocol::query::escape;
 
 /// The longest key S3 accepts, in bytes of UTF-8.
@@ -465,7 +465,7 @@ struct DeleteEntry {
 /// DeleteObjects: up to 1,000 keys; `Quiet` leaves the successes out of the answer.
 pub(crate) async fn delete_objects(
     objects: &LocalObjects,
-    _request: &S3Request,
+    request: &S3Request,
     bucket: &str,
     body: Body,
 ) -> Result<Response, S3Error> {
@@ -474,8 +474,22 @@ pub(crate) async fn delete_objects(
     if delete.objects.is_empty() || delete.objects.len() > MAX_KEYS {
         return Err(malformed_xml());
     }
+    // Another account (let in by the bucket policy) needs s3:DeleteObject on each key.
+    let record = authorize(objects, request, bucket, None).await?;
+    let foreign_policy =
+        (record.owner != request.account()).then(|| record.policy.unwrap_or_default());
     let mut out = format!("<DeleteResult xmlns=\"{XMLNS}\">");
     for entry in delete.objects {
+        if let Some(policy) = &foreign_policy {
+            let resource = format!("arn:aws:s3:::{bucket}/{}", entry.key);
+            if !policy_allows(policy, request.account(), "s3:DeleteObject", &resource) {
+                out.push_str(&format!(
+                    "<Error><Key>{}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                    escape(&entry.key)
+                ));
+                continue;
+            }
+        }
         match objects.delete(bucket, &entry.key).await {
             Ok(()) if delete.quiet => {}
             Ok(()) => out.push_str(&format!(
@@ -519,7 +533,13 @@ pub(crate) async fn copy_object(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         ));
     };
-    owned_bucket(objects, request, source_bucket).await?;
+    authorize(
+        objects,
+        request,
+        source_bucket,
+        Some(("s3:GetObject", source_key)),
+    )
+    .await?;
     let (record, mut file) = objects
         .open_object(source_bucket, source_key)
         .await

@@ -73,6 +73,9 @@ pub struct BucketRecord {
     /// Bucket tags (PutBucketTagging); `None` until a tag set is put.
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
+    /// The bucket policy as the owner put it (validated), which grants other accounts access.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// An object's metadata as stored.
