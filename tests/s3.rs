@@ -1031,6 +1031,20 @@ async fn copy_object_and_virtual_hosted_addressing() {
         .expect("get");
     assert_eq!(got.content_type(), Some("text/plain"));
     assert_eq!(body_of(got).await, b"copied bytes");
+    let overridden = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("target")
+        .response_content_type("application/x-override")
+        .response_content_disposition("attachment; filename=\"t.txt\"")
+        .send()
+        .await
+        .expect("get with overrides");
+    assert_eq!(overridden.content_type(), Some("application/x-override"));
+    assert_eq!(
+        overridden.content_disposition(),
+        Some("attachment; filename=\"t.txt\"")
+    );
 
     // Virtual-hosted style: BUCKET.localhost names the bucket.
     // The SDK puts the bucket in the host name; resolving BUCKET.localhost is the resolver's

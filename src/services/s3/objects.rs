@@ -423,6 +423,22 @@ pub(crate) async fn get_object(
     );
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    // `response-*` query parameters override headers, as presigned download links use them.
+    for (parameter, name) in [
+        ("response-content-type", header::CONTENT_TYPE),
+        ("response-content-disposition", header::CONTENT_DISPOSITION),
+        ("response-content-encoding", header::CONTENT_ENCODING),
+        ("response-content-language", header::CONTENT_LANGUAGE),
+        ("response-cache-control", header::CACHE_CONTROL),
+        ("response-expires", header::EXPIRES),
+    ] {
+        if let Some(value) = request
+            .param(parameter)
+            .and_then(|value| HeaderValue::from_str(value).ok())
+        {
+            headers.insert(name, value);
+        }
+    }
     if range.is_some() {
         if let Ok(value) = HeaderValue::from_str(&format!(
             "bytes {first}-{}/{}",
