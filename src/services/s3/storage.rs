@@ -233,12 +233,12 @@ impl LocalObjects {
                 (temporary.path().to_path_buf(), Some(temporary))
             }
         };
+        // The directories are made on the first upload, so that a data directory whose S3 is
+        // unused holds nothing for it.
         let tmp = root.join("tmp");
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp)?;
         }
-        std::fs::create_dir_all(&tmp)?;
-        std::fs::create_dir_all(root.join("blobs"))?;
         Ok(Self {
             store,
             root,
@@ -253,6 +253,8 @@ impl LocalObjects {
 
     /// Starts an upload into a fresh temporary file.
     pub async fn stage(&self) -> Result<Staged, StorageError> {
+        tokio::fs::create_dir_all(self.root.join("tmp")).await?;
+        tokio::fs::create_dir_all(self.root.join("blobs")).await?;
         let path = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
         let file = tokio::fs::File::create(&path).await?;
         Ok(Staged {
