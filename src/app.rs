@@ -11,6 +11,7 @@ use crate::pipeline::Pipeline;
 use crate::server::{serve, AppState};
 use crate::services::appfabric::CredentialCipher;
 use crate::services::kinesis::LocalStreams;
+use crate::services::s3::storage::LocalObjects;
 use crate::services::{registry, Deps};
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
@@ -39,8 +40,16 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             &CredentialCipher::fresh_hex_key(),
         )
         .await?;
+    let data_path = match &config.data_dir {
+        DataDir::Memory => None,
+        DataDir::Path(dir) => Some(dir.as_path()),
+    };
+    let objects = Arc::new(
+        LocalObjects::open(store.clone(), data_path).context("cannot open the S3 object area")?,
+    );
     let delivery = Arc::new(tokio::sync::Notify::new());
     let deps = Deps {
+        objects,
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, Method};
 use time::OffsetDateTime;
 
-use super::sigv4::{self, RequestParts, SigV4Error};
+use super::sigv4::{self, ParsedSignature, RequestParts, SigV4Error};
 use super::{ApiError, IncomingRequest};
 
 /// The account used in emulator mode when the access key is not itself a 12-digit account id.
@@ -94,15 +94,7 @@ impl Authenticator {
         let parsed = sigv4::parse(&parts).map_err(sigv4_error)?;
         let scope = &parsed.scope;
         let (account_id, body_check) = match self {
-            Authenticator::Emulator => {
-                let key = &scope.access_key_id;
-                let account = if key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()) {
-                    key.clone()
-                } else {
-                    DEFAULT_ACCOUNT_ID.to_owned()
-                };
-                (account, None)
-            }
+            Authenticator::Emulator => (emulator_account(&scope.access_key_id), None),
             Authenticator::Strict(credentials) => {
                 // Sluice issues no temporary credentials, so a session token can only be made up;
                 // AWS refuses an unknown token with the same error as an unknown key.
@@ -190,6 +182,132 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(&str, &str)> {
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect()
+}
+
+/// A caller authenticated before its body was read (S3), with what is needed to check the
+/// body as it streams.
+#[derive(Debug, Clone)]
+pub struct UnreadAuth {
+    /// Who is calling.
+    pub identity: Identity,
+    /// The parsed SigV4 signature (seed signature, signing time); `None` for the older
+    /// SigV2 presigned URLs.
+    pub parsed: Option<ParsedSignature>,
+    /// The day's signing key, in strict mode only: chunk signatures are checked with it.
+    pub signing_key: Option<[u8; 32]>,
+}
+
+/// Why a request whose body is unread was refused; S3 words each case its own way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// A missing, malformed, mismatched, skewed or expired signature.
+    #[error(transparent)]
+    Signature(#[from] SigV4Error),
+    /// Strict mode: the access key is not configured.
+    #[error("unknown access key")]
+    UnknownAccessKey,
+    /// Strict mode: a session token, which Sluice never issues.
+    #[error("unknown session token")]
+    UnknownToken,
+}
+
+/// The account of an access key in emulator mode.
+fn emulator_account(key: &str) -> String {
+    if key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()) {
+        key.to_owned()
+    } else {
+        DEFAULT_ACCOUNT_ID.to_owned()
+    }
+}
+
+impl Authenticator {
+    /// Authenticates a request from its head alone, signed by S3's rules (`parts.body` is
+    /// ignored: the declared `x-amz-content-sha256` is what the signature covers).
+    pub fn authenticate_unread(&self, parts: &RequestParts) -> Result<UnreadAuth, AuthFailure> {
+        let parsed = sigv4::parse(parts)?;
+        let scope = &parsed.scope;
+        let (account_id, signing_key) = match self {
+            Authenticator::Emulator => (emulator_account(&scope.access_key_id), None),
+            Authenticator::Strict(credentials) => {
+                if parsed.security_token.is_some() {
+                    return Err(AuthFailure::UnknownToken);
+                }
+                let credential = credentials
+                    .get(&scope.access_key_id)
+                    .ok_or(AuthFailure::UnknownAccessKey)?;
+                sigv4::check_amz_headers_signed(
+                    parts.headers.iter().map(|(name, _)| *name),
+                    &parsed,
+                )?;
+                sigv4::verify_unread(
+                    parts,
+                    &parsed,
+                    &credential.secret_access_key,
+                    OffsetDateTime::now_utc(),
+                )?;
+                let key = sigv4::signing_key(
+                    &credential.secret_access_key,
+                    &scope.date,
+                    &scope.region,
+                    &scope.service,
+                );
+                (credential.account_id.clone(), Some(key))
+            }
+        };
+        Ok(UnreadAuth {
+            identity: Identity {
+                access_key_id: scope.access_key_id.clone(),
+                account_id,
+                region: scope.region.clone(),
+                service: scope.service.clone(),
+            },
+            parsed: Some(parsed),
+            signing_key,
+        })
+    }
+
+    /// Authenticates an S3 presigned URL of the older SigV2 form (`AWSAccessKeyId`,
+    /// `Signature`, `Expires`), which boto3 and the AWS CLI v1 still generate by default:
+    /// `signature` must be the base64 HMAC-SHA1 of `string_to_sign` under the key's secret.
+    /// The region is not part of a SigV2 signature; `region` is the one to assume.
+    pub fn authenticate_v2(
+        &self,
+        access_key_id: &str,
+        string_to_sign: &str,
+        signature: &str,
+        region: &str,
+    ) -> Result<UnreadAuth, AuthFailure> {
+        use base64::Engine;
+        use hmac::{Hmac, Mac};
+        let account_id = match self {
+            Authenticator::Emulator => emulator_account(access_key_id),
+            Authenticator::Strict(credentials) => {
+                let credential = credentials
+                    .get(access_key_id)
+                    .ok_or(AuthFailure::UnknownAccessKey)?;
+                let mut mac =
+                    Hmac::<sha1::Sha1>::new_from_slice(credential.secret_access_key.as_bytes())
+                        .map_err(|_| AuthFailure::Signature(SigV4Error::Mismatch))?;
+                mac.update(string_to_sign.as_bytes());
+                let given = base64::engine::general_purpose::STANDARD
+                    .decode(signature)
+                    .map_err(|_| AuthFailure::Signature(SigV4Error::Mismatch))?;
+                mac.verify_slice(&given)
+                    .map_err(|_| AuthFailure::Signature(SigV4Error::Mismatch))?;
+                credential.account_id.clone()
+            }
+        };
+        Ok(UnreadAuth {
+            identity: Identity {
+                access_key_id: access_key_id.to_owned(),
+                account_id,
+                region: region.to_owned(),
+                service: "s3".to_owned(),
+            },
+            parsed: None,
+            signing_key: None,
+        })
+    }
 }
 
 fn sigv4_error(error: SigV4Error) -> ApiError {

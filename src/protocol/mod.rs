@@ -11,6 +11,7 @@ pub mod auth;
 pub mod aws_json;
 pub mod error;
 pub mod model;
+pub mod query;
 pub mod rest_json;
 pub mod sigv4;
 
@@ -85,6 +86,27 @@ pub trait Service: Send + Sync + 'static {
 pub struct Registry {
     services: HashMap<String, Arc<dyn Service>>,
     rest_routers: HashMap<String, Arc<rest_json::Router>>,
+    query_services: HashMap<String, Arc<dyn query::QueryService>>,
+    streaming: Option<Arc<dyn StreamingService>>,
+    streaming_name: Option<String>,
+}
+
+/// A service whose requests the server hands over with the body unread (S3), because its
+/// bodies stream and its wire format is not one `dispatch` speaks. It authenticates with the
+/// same [`auth::Authenticator`] and renders its own errors.
+#[async_trait]
+pub trait StreamingService: Send + Sync + 'static {
+    /// Whether this request is for the service (decided from the head alone).
+    fn claims(&self, parts: &axum::http::request::Parts) -> bool;
+
+    /// Serves the request; `request_id` is the one the server stamps on the response.
+    async fn handle(
+        &self,
+        authenticator: &auth::Authenticator,
+        parts: axum::http::request::Parts,
+        body: axum::body::Body,
+        request_id: &str,
+    ) -> Response;
 }
 
 impl Registry {
@@ -100,9 +122,36 @@ impl Registry {
         self.services.insert(name, service);
     }
 
+    /// Adds a query-protocol service (STS) under its signing name.
+    pub fn register_query(&mut self, signing_name: &str, service: Arc<dyn query::QueryService>) {
+        self.query_services.insert(signing_name.to_owned(), service);
+    }
+
+    /// Sets the service that takes requests with their bodies unread (S3).
+    pub fn register_streaming(&mut self, signing_name: &str, service: Arc<dyn StreamingService>) {
+        self.streaming_name = Some(signing_name.to_owned());
+        self.streaming = Some(service);
+    }
+
+    /// The streaming service that claims this request, if any.
+    pub fn streaming_for(
+        &self,
+        parts: &axum::http::request::Parts,
+    ) -> Option<&Arc<dyn StreamingService>> {
+        self.streaming
+            .as_ref()
+            .filter(|service| service.claims(parts))
+    }
+
     /// The signing names of the registered services, sorted, for the health document.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.services.keys().cloned().collect();
+        let mut names: Vec<String> = self
+            .services
+            .keys()
+            .chain(self.query_services.keys())
+            .chain(self.streaming_name.iter())
+            .cloned()
+            .collect();
         names.sort();
         names
     }
@@ -133,19 +182,33 @@ pub async fn dispatch(
     // Until the service is known, errors are rendered in the JSON 1.1 form, which rest-json
     // clients read as well (both look at `X-Amzn-ErrorType` and `__type`).
     let mut protocol = Protocol::AwsJson;
+    let query_shaped = query::is_query_request(&request);
     let result = async {
+        if let Some(service) = registry.query_services.get(&identity.service) {
+            return Err(Answer::Query(
+                call_query(service.as_ref(), &identity, &request, &request_id).await,
+            ));
+        }
         let service = registry.services.get(&identity.service).ok_or_else(|| {
-            ApiError::unknown_operation(format!(
+            let error = ApiError::unknown_operation(format!(
                 "Sluice does not serve the service '{}'",
                 identity.service
-            ))
+            ));
+            // Answer in the protocol the client expects, so that it can print the message.
+            if query_shaped {
+                Answer::Query(query::render_error(&error, None, &request_id))
+            } else if REST_XML_SERVICES.contains(&identity.service.as_str()) {
+                Answer::Query(render_rest_xml_error(&error, &request_id))
+            } else {
+                Answer::Error(error)
+            }
         })?;
         let model = service.model();
         let ctx = RequestContext {
             account_id: identity.account_id,
             region: identity.region,
             access_key_id: identity.access_key_id,
-            request_id,
+            request_id: request_id.clone(),
             received_at: OffsetDateTime::now_utc(),
         };
         if let Some(router) = registry.rest_routers.get(&identity.service) {
@@ -161,7 +224,7 @@ pub async fn dispatch(
             validate(service.as_ref(), operation, &mut input, protocol)?;
             tracing::debug!(service = %identity.service, op = %operation.name, "Calling operation.");
             let output = service.call(&ctx, &operation.name, input).await?;
-            Ok(rest_json::encode_output(model, operation, output))
+            Ok::<_, Answer>(rest_json::encode_output(model, operation, output))
         } else {
             let (operation, mut input) = aws_json::decode(model, &request)?;
             validate(service.as_ref(), operation, &mut input, protocol)?;
@@ -173,8 +236,60 @@ pub async fn dispatch(
     .await;
     match result {
         Ok(response) => response,
-        Err(error) => render_error(&error, protocol),
+        Err(Answer::Error(error)) if query_shaped => query::render_error(&error, None, &request_id),
+        Err(Answer::Error(error)) => render_error(&error, protocol),
+        Err(Answer::Query(response)) => response,
     }
+}
+
+/// REST-XML services Sluice does not serve (S3 itself is served before `dispatch`).
+const REST_XML_SERVICES: &[&str] = &["route53", "cloudfront", "s3-outposts"];
+
+/// How `dispatch` leaves early: an error still to render, or a finished answer.
+enum Answer {
+    Error(ApiError),
+    Query(Response),
+}
+
+impl From<ApiError> for Answer {
+    fn from(error: ApiError) -> Self {
+        Answer::Error(error)
+    }
+}
+
+async fn call_query(
+    service: &dyn query::QueryService,
+    identity: &auth::Identity,
+    request: &IncomingRequest,
+    request_id: &str,
+) -> Response {
+    let ctx = RequestContext {
+        account_id: identity.account_id.clone(),
+        region: identity.region.clone(),
+        access_key_id: identity.access_key_id.clone(),
+        request_id: request_id.to_owned(),
+        received_at: OffsetDateTime::now_utc(),
+    };
+    let params = query::params(request);
+    let Some(action) = query::param(&params, "Action") else {
+        let error = ApiError::with_status(
+            "MissingAction",
+            400,
+            "Missing Action parameter in the request",
+        );
+        return query::render_error(&error, Some(service.namespace()), request_id);
+    };
+    tracing::debug!(service = %identity.service, op = %action, "Calling operation.");
+    match service.call(&ctx, action, &params).await {
+        Ok(result) => query::render_output(service.namespace(), action, &result, request_id),
+        Err(error) => query::render_error(&error, Some(service.namespace()), request_id),
+    }
+}
+
+/// The REST-XML error body (`<ErrorResponse><Error>`), which botocore reads for every
+/// REST-XML service.
+fn render_rest_xml_error(error: &ApiError, request_id: &str) -> Response {
+    query::render_error(error, None, request_id)
 }
 
 fn validate(

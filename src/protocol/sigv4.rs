@@ -574,9 +574,28 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// How the canonical path is built from the path received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRule {
+    /// Every service but S3: `.`/`..` removed, slashes collapsed, encoded a second time.
+    Normalized,
+    /// S3 signs the path as the object key: not normalized (a key may hold `//` or `..`) and
+    /// encoded once; a presigned URL without a declared hash signs `UNSIGNED-PAYLOAD`.
+    S3,
+}
+
 /// Rebuilds the canonical request from the request as received. Public so that tests (and
 /// debugging) can compare it with the client's.
 pub fn canonical_request(req: &RequestParts, parsed: &ParsedSignature) -> String {
+    canonical_request_with(req, parsed, PathRule::Normalized)
+}
+
+/// [`canonical_request`] under a given path rule.
+pub fn canonical_request_with(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    rule: PathRule,
+) -> String {
     let mut names: Vec<&str> = parsed.signed_headers.iter().map(String::as_str).collect();
     names.sort_unstable();
     let headers: String = names
@@ -591,12 +610,26 @@ pub fn canonical_request(req: &RequestParts, parsed: &ParsedSignature) -> String
             format!("{name}:{}\n", values.join(","))
         })
         .collect();
-    let payload_hash =
-        declared_payload_hash(req, parsed.location).unwrap_or_else(|| sha256_hex(req.body));
+    let payload_hash = declared_payload_hash(req, parsed.location).unwrap_or_else(|| {
+        if rule == PathRule::S3 && parsed.location == SignatureLocation::Query {
+            UNSIGNED_PAYLOAD.to_owned()
+        } else {
+            sha256_hex(req.body)
+        }
+    });
+    let path = match rule {
+        PathRule::Normalized => {
+            utf8_percent_encode(&normalize_path(req.raw_path), PATH).to_string()
+        }
+        PathRule::S3 => {
+            let decoded: Vec<u8> = percent_decode_str(req.raw_path).collect();
+            percent_encode(&decoded, PATH).to_string()
+        }
+    };
     format!(
         "{}\n{}\n{}\n{headers}\n{}\n{payload_hash}",
         req.method,
-        utf8_percent_encode(&normalize_path(req.raw_path), PATH),
+        path,
         canonical_query(req.raw_query, parsed.location),
         names.join(";"),
     )
@@ -638,10 +671,37 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
 /// The hex signature of a request under `secret`: what `verify` compares with, and what tests
 /// use to sign requests as a client would.
 pub fn signature(req: &RequestParts, parsed: &ParsedSignature, secret: &str) -> String {
+    signature_with(req, parsed, secret, PathRule::Normalized)
+}
+
+/// [`signature`] under a given path rule.
+pub fn signature_with(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret: &str,
+    rule: PathRule,
+) -> String {
     let scope = &parsed.scope;
     let key = signing_key(secret, &scope.date, &scope.region, &scope.service);
-    let to_sign = string_to_sign(&canonical_request(req, parsed), parsed);
+    let to_sign = string_to_sign(&canonical_request_with(req, parsed, rule), parsed);
     hex::encode(hmac(&key, to_sign.as_bytes()))
+}
+
+/// Verifies the clock and the signature of a request whose body has not been read (S3): the
+/// declared payload hash is signed, and the caller checks the body against it as it streams.
+pub fn verify_unread(
+    req: &RequestParts,
+    parsed: &ParsedSignature,
+    secret_access_key: &str,
+    now: OffsetDateTime,
+) -> Result<(), SigV4Error> {
+    check_time(parsed, now)?;
+    let expected = signature_with(req, parsed, secret_access_key, PathRule::S3);
+    if constant_time_eq(expected.as_bytes(), parsed.signature.as_bytes()) {
+        Ok(())
+    } else {
+        Err(SigV4Error::Mismatch)
+    }
 }
 
 /// Verifies the signature with `secret` at time `now`, body included.

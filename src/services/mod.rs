@@ -7,6 +7,8 @@ pub mod appfabric;
 pub mod cloudtrail;
 pub mod kinesis;
 pub mod logs;
+pub mod s3;
+pub mod sts;
 
 use std::sync::Arc;
 
@@ -25,6 +27,9 @@ pub struct Deps {
     pub delivery: Arc<tokio::sync::Notify>,
     /// Seals AppFabric credentials at rest (key kept as a server setting).
     pub credentials: appfabric::CredentialCipher,
+    /// S3 buckets and objects on the local disk; also the object storage Sluice's own
+    /// writers use.
+    pub objects: Arc<s3::storage::LocalObjects>,
 }
 
 /// Builds the registry of every served service.
@@ -37,5 +42,7 @@ pub fn registry(deps: &Deps) -> Registry {
     registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(
         deps.clone(),
     )));
+    registry.register_query(sts::SIGNING_NAME, Arc::new(sts::StsService));
+    registry.register_streaming("s3", Arc::new(s3::S3Service::new(deps.objects.clone())));
     registry
 }
