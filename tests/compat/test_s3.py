@@ -182,3 +182,75 @@ def test_cli_cp_over_the_multipart_threshold(endpoint, account, tmp_path):
     code, _, err = cli(endpoint, account, "s3", "cp", f"s3://{bucket}/big.bin", str(back))
     assert code == 0, err
     assert back.read_bytes() == source.read_bytes()
+
+
+def test_cli_sync_both_ways_and_delete(endpoint, account, tmp_path):
+    bucket = f"sync-{account}"
+    code, _, err = cli(endpoint, account, "s3", "mb", f"s3://{bucket}")
+    assert code == 0, err
+    source = tmp_path / "source"
+    (source / "nested" / "deeper").mkdir(parents=True)
+    files = {"a.txt": b"alpha\n", "nested/b.log": b"bravo\n" * 500,
+             "nested/deeper/c.bin": os.urandom(70_000)}
+    for name, data in files.items():
+        (source / name).write_bytes(data)
+    code, out, err = cli(endpoint, account, "s3", "sync", str(source), f"s3://{bucket}/tree")
+    assert code == 0, err
+    assert out.count("upload:") == 3, out
+    # Nothing changed: a second sync has nothing to do (sizes and times compare equal).
+    code, out, err = cli(endpoint, account, "s3", "sync", str(source), f"s3://{bucket}/tree")
+    assert code == 0, err
+    assert "upload:" not in out, out
+
+    back = tmp_path / "back"
+    code, out, err = cli(endpoint, account, "s3", "sync", f"s3://{bucket}/tree", str(back))
+    assert code == 0, err
+    for name, data in files.items():
+        assert (back / name).read_bytes() == data, name
+
+    (source / "a.txt").unlink()
+    code, out, err = cli(endpoint, account, "s3", "sync", "--delete", str(source),
+                         f"s3://{bucket}/tree")
+    assert code == 0, err
+    assert f"delete: s3://{bucket}/tree/a.txt" in out, out
+    listed = s3_client(endpoint, account).list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(o["Key"] for o in listed) == ["tree/nested/b.log", "tree/nested/deeper/c.bin"]
+
+
+def test_cli_presign_fetched_with_curl(endpoint, account):
+    bucket = f"presign-{account}"
+    s3 = s3_client(endpoint, account)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="report.csv", Body=b"a,b\n1,2\n")
+    code, out, err = cli(endpoint, account, "s3", "presign", f"s3://{bucket}/report.csv",
+                         "--expires-in", "300")
+    assert code == 0, err
+    url = out.strip()
+    fetched = subprocess.run(["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url],
+                             capture_output=True, timeout=30)
+    body, _, status = fetched.stdout.rpartition(b"\n")
+    assert status == b"200", fetched.stdout
+    assert body == b"a,b\n1,2\n"
+
+
+def test_another_account_needs_the_bucket_policy(endpoint, account):
+    import json
+
+    owner = s3_client(endpoint, account)
+    bucket = f"shared-{account}"
+    owner.create_bucket(Bucket=bucket)
+    owner.put_object(Bucket=bucket, Key="k", Body=b"owned")
+    stranger_account = f"{(int(account) + 1) % 10**12:012d}"
+    stranger = s3_client(endpoint, stranger_account)
+    with pytest.raises(stranger.exceptions.ClientError) as refused:
+        stranger.get_object(Bucket=bucket, Key="k")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    owner.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": stranger_account},
+                       "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}],
+    }))
+    assert stranger.get_object(Bucket=bucket, Key="k")["Body"].read() == b"owned"
+    with pytest.raises(stranger.exceptions.ClientError) as still_refused:
+        stranger.put_object(Bucket=bucket, Key="k", Body=b"overwritten")
+    assert still_refused.value.response["Error"]["Code"] == "AccessDenied"
