@@ -16,7 +16,6 @@ use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
 use crate::services::{kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
-use crate::token::TokenError;
 
 /// The default and largest page of DescribeDestinations.
 const DEFAULT_LIMIT: usize = 50;
@@ -295,24 +294,7 @@ pub async fn describe_destinations(
         ctx.account_id, ctx.region
     );
     let now = ctx.received_at_millis();
-    let after = match &input.next_token {
-        None => None,
-        Some(token) => {
-            let state = deps
-                .tokens
-                .open(&scope, token, now)
-                .map_err(|err| match err {
-                    TokenError::Invalid => LogsError::InvalidNextToken,
-                    TokenError::Expired => LogsError::InvalidParameter(
-                        "The specified nextToken has expired.".to_owned(),
-                    ),
-                })?;
-            state
-                .get("after")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        }
-    };
+    let after = super::groups::open_token(deps, ctx, &scope, input.next_token.as_deref())?;
     // One extra row tells whether another page follows without a second query.
     let mut records = deps
         .store

@@ -15,7 +15,6 @@ use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
-use crate::token::TokenError;
 
 /// Resource policies per account and region (AWS's quota, not adjustable).
 const MAX_POLICIES: usize = 10;
@@ -175,24 +174,7 @@ pub async fn describe_resource_policies(
         ctx.account_id, ctx.region
     );
     let now = ctx.received_at_millis();
-    let after = match &input.next_token {
-        None => None,
-        Some(token) => {
-            let state = deps
-                .tokens
-                .open(&scope, token, now)
-                .map_err(|err| match err {
-                    TokenError::Invalid => LogsError::InvalidNextToken,
-                    TokenError::Expired => LogsError::InvalidParameter(
-                        "The specified nextToken has expired.".to_owned(),
-                    ),
-                })?;
-            state
-                .get("after")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        }
-    };
+    let after = super::groups::open_token(deps, ctx, &scope, input.next_token.as_deref())?;
     let mut records = deps
         .store
         .list(
