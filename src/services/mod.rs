@@ -27,9 +27,11 @@ pub struct Deps {
     pub delivery: Arc<tokio::sync::Notify>,
     /// Seals AppFabric credentials at rest (key kept as a server setting).
     pub credentials: appfabric::CredentialCipher,
-    /// S3 buckets and objects on the local disk; also the object storage Sluice's own
-    /// writers use.
+    /// S3 buckets and objects on the local disk, as Sluice's S3 API serves them.
     pub objects: Arc<s3::storage::LocalObjects>,
+    /// The object storage Sluice's own writers put through: the local disk, or for buckets
+    /// configured in `[[s3.external_buckets]]`, the external service.
+    pub storage: Arc<dyn s3::storage::ObjectStorage>,
 }
 
 /// Builds the registry of every served service.

@@ -14,9 +14,12 @@
 pub mod body;
 mod buckets;
 pub mod error;
+pub mod external;
 mod multipart;
 mod objects;
 pub mod storage;
+
+pub use buckets::valid_bucket_name;
 
 use std::sync::Arc;
 
