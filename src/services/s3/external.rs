@@ -68,17 +68,34 @@ impl ExternalObjects {
         })
     }
 
-    /// Turns a client error into a typed storage error: 404 on a bucket-level request means
-    /// the remote bucket is missing, 401/403 that the credentials are refused.
+    /// Turns a client error into a typed storage error: NoSuchBucket (or a bare 404 on a
+    /// bucket-level request) means the remote bucket is missing; 401/403 and S3's credential
+    /// codes, that the service refuses the configured credentials.
     fn error(&self, source: object_store::Error) -> StorageError {
-        match source {
-            object_store::Error::NotFound { .. } => StorageError::NoSuchBucket,
-            object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => StorageError::AccessDenied {
+        let code = s3_error_code(&source);
+        match (code.as_deref(), &source) {
+            (Some("NoSuchBucket"), _) | (None, object_store::Error::NotFound { .. }) => {
+                StorageError::NoSuchBucket
+            }
+            (
+                Some(
+                    "AccessDenied"
+                    | "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken",
+                ),
+                _,
+            )
+            | (
+                _,
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. },
+            ) => StorageError::AccessDenied {
                 bucket: self.bucket.clone(),
                 source,
             },
-            source => StorageError::Remote {
+            _ => StorageError::Remote {
                 bucket: self.bucket.clone(),
                 source,
             },
@@ -134,6 +151,24 @@ impl ExternalObjects {
         }
         writer.shutdown().await.map_err(|error| self.io_error(error))
     }
+}
+
+/// The S3 error code (`<Code>NoSuchBucket</Code>`) of a failed request. object_store keeps
+/// the status and body of an error answer in a type it does not export (and files list
+/// failures under `Generic`), but its messages carry the body, so the code is read there, as
+/// any S3 client reads it from the body.
+fn s3_error_code(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let text = error.to_string();
+        if let Some((_, rest)) = text.split_once("<Code>") {
+            if let Some((code, _)) = rest.split_once("</Code>") {
+                return Some(code.to_owned());
+            }
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// The key as an object_store path, refused unless it maps to exactly the same S3 key.
@@ -199,16 +234,16 @@ impl ObjectStorage for ExternalObjects {
 
     async fn get_object(
         &self,
-        bucket: &str,
+        _bucket: &str,
         key: &str,
     ) -> Result<Option<(ObjectInfo, ObjectReader)>, StorageError> {
         let path = key_path(key)?;
         let result = match self.client.get(&path).await {
             Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => {
-                // NoSuchKey and NoSuchBucket are both 404: a listing tells them apart (it
-                // fails only when the bucket is missing).
-                self.list_objects(bucket, key, None, 1).await?;
+            // NoSuchKey and NoSuchBucket are both 404; the code in the body tells them apart.
+            Err(source @ object_store::Error::NotFound { .. })
+                if s3_error_code(&source).as_deref() != Some("NoSuchBucket") =>
+            {
                 return Ok(None);
             }
             Err(source) => return Err(self.error(source)),
