@@ -59,6 +59,11 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let deps = Deps {
         objects,
         storage,
+        external_buckets: config
+            .external_buckets
+            .iter()
+            .map(|bucket| bucket.bucket.clone())
+            .collect(),
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),

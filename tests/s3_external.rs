@@ -336,3 +336,36 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
         .collect();
     assert_eq!(names, ["remote-archive"]);
 }
+
+/// Sluice's own S3 API does not serve external buckets: creating a local bucket under such a
+/// name is refused, since writers would never deliver into it.
+#[tokio::test]
+async fn the_s3_api_refuses_to_create_a_local_bucket_under_an_external_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        "[[s3.external_buckets]]\nbucket = \"audit-archive\"\nendpoint = \"http://127.0.0.1:9\"\nregion = \"us-east-1\"\naccess_key_id = \"AKIDEXTERNAL\"\nsecret_access_key = \"external-secret\"\nallow_http = true\n",
+    )
+    .expect("config");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf-8")],
+    );
+    let s3 = s3_client(&server.endpoint);
+    let error = s3
+        .create_bucket()
+        .bucket("audit-archive")
+        .send()
+        .await
+        .expect_err("the name belongs to an external bucket");
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&error),
+        Some("BucketAlreadyExists")
+    );
+    s3.create_bucket()
+        .bucket("local-archive")
+        .send()
+        .await
+        .expect("other names are local buckets as before");
+}

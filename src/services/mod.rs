@@ -32,6 +32,9 @@ pub struct Deps {
     /// The object storage Sluice's own writers put through: the local disk, or for buckets
     /// configured in `[[s3.external_buckets]]`, the external service.
     pub storage: Arc<dyn s3::storage::ObjectStorage>,
+    /// The bucket names `storage` sends to external services, which Sluice's S3 API does not
+    /// serve.
+    pub external_buckets: Arc<[String]>,
 }
 
 /// Builds the registry of every served service.
@@ -45,6 +48,12 @@ pub fn registry(deps: &Deps) -> Registry {
         deps.clone(),
     )));
     registry.register_query(sts::SIGNING_NAME, Arc::new(sts::StsService));
-    registry.register_streaming("s3", Arc::new(s3::S3Service::new(deps.objects.clone())));
+    registry.register_streaming(
+        "s3",
+        Arc::new(
+            s3::S3Service::new(deps.objects.clone())
+                .with_external_buckets(deps.external_buckets.iter().cloned()),
+        ),
+    );
     registry
 }
