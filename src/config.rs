@@ -622,17 +622,23 @@ mod tests {
         let buckets = external(EXTERNAL).expect("valid");
         assert_eq!(buckets.len(), 1);
         assert_eq!(buckets[0].bucket, "audit-archive");
-        assert_eq!(buckets[0].remote_bucket, "audit-archive", "defaults to bucket");
+        assert_eq!(
+            buckets[0].remote_bucket, "audit-archive",
+            "defaults to bucket"
+        );
         assert_eq!(buckets[0].endpoint, "https://s3.eu-west-1.amazonaws.com");
         assert!(!buckets[0].allow_http);
         assert!(!format!("{buckets:?}").contains("very-secret"));
         let parsed: FileConfig = toml::from_str(EXTERNAL).expect("parses");
         assert!(!format!("{parsed:?}").contains("very-secret"));
 
-        let renamed = external(&format!("{EXTERNAL}remote_bucket = \"my-real-bucket\"\n"))
-            .expect("valid");
+        let renamed =
+            external(&format!("{EXTERNAL}remote_bucket = \"my-real-bucket\"\n")).expect("valid");
         assert_eq!(renamed[0].remote_bucket, "my-real-bucket");
-        let local = EXTERNAL.replace("https://s3.eu-west-1.amazonaws.com/", "http://127.0.0.1:9000");
+        let local = EXTERNAL.replace(
+            "https://s3.eu-west-1.amazonaws.com/",
+            "http://127.0.0.1:9000",
+        );
         assert!(external(&local).is_err(), "http needs allow_http");
         let allowed = external(&format!("{local}allow_http = true\n")).expect("valid");
         assert_eq!(allowed[0].endpoint, "http://127.0.0.1:9000");

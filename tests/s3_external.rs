@@ -139,7 +139,12 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
         .await
         .expect("put through the router");
     assert_eq!(put.size, data.len() as u64);
-    assert_eq!(put.etag.len(), 32, "a single-part ETag is the MD5: {}", put.etag);
+    assert_eq!(
+        put.etag.len(),
+        32,
+        "a single-part ETag is the MD5: {}",
+        put.etag
+    );
     let (info, body) = storage
         .get_object("audit-archive", key)
         .await
@@ -147,7 +152,10 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
         .expect("the object exists");
     assert_eq!(info.etag, put.etag);
     assert_eq!(info.content_type.as_deref(), Some("application/json"));
-    assert_eq!(info.metadata.get("source").map(String::as_str), Some("appfabric"));
+    assert_eq!(
+        info.metadata.get("source").map(String::as_str),
+        Some("appfabric")
+    );
     assert_eq!(read_all(body).await, data);
 
     // The object is really in the other service, as ordinary clients see it.
@@ -160,12 +168,33 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
         .expect("the object is in the external service");
     assert_eq!(got.content_type(), Some("application/json"));
     assert_eq!(
-        got.metadata().and_then(|m| m.get("source")).map(String::as_str),
+        got.metadata()
+            .and_then(|m| m.get("source"))
+            .map(String::as_str),
         Some("appfabric")
     );
     assert_eq!(got.e_tag(), Some(format!("\"{}\"", put.etag).as_str()));
     let bytes = got.body.collect().await.expect("body").into_bytes();
     assert_eq!(bytes.as_ref(), data.as_slice());
+
+    // Keys with characters URLs escape arrive unchanged.
+    let odd = "reports/100% done+ünï.json";
+    storage
+        .put_object("audit-archive", odd, NewObject::default(), &mut &b"odd"[..])
+        .await
+        .expect("put an odd key");
+    let head = remote
+        .head_object()
+        .bucket("remote-archive")
+        .key(odd)
+        .send()
+        .await
+        .expect("the key is stored as given");
+    assert_eq!(head.content_length(), Some(3));
+    storage
+        .delete_object("audit-archive", odd)
+        .await
+        .expect("delete the odd key");
 
     // A body over the 10 MiB buffer goes up as a multipart upload, streamed.
     let big: Vec<u8> = (0..12 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
@@ -184,7 +213,10 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
         .await
         .expect("get")
         .expect("exists");
-    assert!(read_all(body).await == big, "the multipart object reads back whole");
+    assert!(
+        read_all(body).await == big,
+        "the multipart object reads back whole"
+    );
 
     storage
         .put_object(
@@ -196,7 +228,12 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
         .await
         .expect("put");
     storage
-        .put_object("audit-archive", "logsz", NewObject::default(), &mut &b"x"[..])
+        .put_object(
+            "audit-archive",
+            "logsz",
+            NewObject::default(),
+            &mut &b"x"[..],
+        )
         .await
         .expect("put");
     let keys = |listed: Vec<(String, sluice::services::s3::storage::ObjectInfo)>| {
@@ -223,7 +260,10 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
                 .await
                 .expect("list after")
         ),
-        ["logs/2026/12/01/batch-2.json", "logs/2026/12/02/batch-3.json"]
+        [
+            "logs/2026/12/01/batch-2.json",
+            "logs/2026/12/02/batch-3.json"
+        ]
     );
     let everything = storage
         .list_objects("audit-archive", "", None, 100)
@@ -257,12 +297,7 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
 
     // Failures are typed errors.
     let missing = storage
-        .put_object(
-            "missing-remote",
-            "k",
-            NewObject::default(),
-            &mut &b"x"[..],
-        )
+        .put_object("missing-remote", "k", NewObject::default(), &mut &b"x"[..])
         .await
         .expect_err("the remote bucket does not exist");
     assert!(matches!(missing, StorageError::NoSuchBucket), "{missing:?}");
@@ -292,10 +327,18 @@ async fn writers_deliver_external_buckets_to_the_configured_service() {
         denied.map(|found| found.map(|(info, _)| info))
     );
     let invalid = storage
-        .put_object("audit-archive", "a//b", NewObject::default(), &mut &b"x"[..])
+        .put_object(
+            "audit-archive",
+            "a//b",
+            NewObject::default(),
+            &mut &b"x"[..],
+        )
         .await
         .expect_err("a key object_store would rewrite");
-    assert!(matches!(invalid, StorageError::InvalidKey(_)), "{invalid:?}");
+    assert!(
+        matches!(invalid, StorageError::InvalidKey(_)),
+        "{invalid:?}"
+    );
 
     // Other buckets stay on the local disk, and never reach the external service.
     storage

@@ -17,7 +17,9 @@ use bytes::Bytes;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::{Attribute, AttributeValue, Attributes, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{
+    Attribute, AttributeValue, Attributes, ObjectMeta, ObjectStore, ObjectStoreExt,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::storage::{
@@ -149,7 +151,10 @@ impl ExternalObjects {
             }
             return Err(error);
         }
-        writer.shutdown().await.map_err(|error| self.io_error(error))
+        writer
+            .shutdown()
+            .await
+            .map_err(|error| self.io_error(error))
     }
 }
 
@@ -174,7 +179,7 @@ fn s3_error_code(error: &(dyn std::error::Error + 'static)) -> Option<String> {
 /// The key as an object_store path, refused unless it maps to exactly the same S3 key.
 fn key_path(key: &str) -> Result<Path, StorageError> {
     match Path::parse(key) {
-        Ok(path) if path.as_ref() == key => Ok(path),
+        Ok(path) if !key.is_empty() && path.as_ref() == key => Ok(path),
         _ => Err(StorageError::InvalidKey(key.to_owned())),
     }
 }
@@ -283,8 +288,8 @@ impl ObjectStorage for ExternalObjects {
         // object_store lists by whole path segments; S3 prefixes are plain strings. So list
         // the segments before the prefix's last `/` and keep the keys that really match.
         let directory = match prefix.rfind('/') {
-            Some(end) => Some(key_path(&prefix[..end])?),
-            None => None,
+            Some(end) if end > 0 => Some(key_path(&prefix[..end])?),
+            _ => None,
         };
         let offset = after.map(key_path).transpose()?;
         let mut listing = match &offset {
@@ -390,10 +395,16 @@ mod tests {
 
     #[test]
     fn keys_object_store_would_rewrite_are_refused() {
-        for key in ["a/b.json", "logs/2026/12/01/x.gz", "ünïcode key"] {
-            assert!(key_path(key).is_ok(), "{key}");
+        for key in [
+            "a/b.json",
+            "logs/2026/12/01/x.gz",
+            "ünïcode key",
+            "100%",
+            "back\\slash",
+        ] {
+            assert_eq!(key_path(key).expect(key).as_ref(), key);
         }
-        for key in ["", "/lead", "trail/", "a//b", "100%", "back\\slash", "a/./b"] {
+        for key in ["", "/lead", "trail/", "a//b", "a/./b", "../up", "tab\tkey"] {
             assert!(
                 matches!(key_path(key), Err(StorageError::InvalidKey(_))),
                 "{key}"

@@ -123,8 +123,8 @@ pub enum StorageError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The key cannot be stored as given in an external bucket (empty segments, a leading or
-    /// trailing `/`, or characters object_store would escape, such as `%` or `\`).
+    /// The key cannot be stored unchanged in an external bucket: object_store's paths have no
+    /// empty, `.` or `..` segments, no leading or trailing `/` and no control characters.
     #[error("key {0:?} cannot be written to an external bucket unchanged")]
     InvalidKey(String),
     /// The external service refused the configured credentials (401/403).
