@@ -2,12 +2,14 @@
 //! that sends each of Sluice's own writes either there or to the local disk.
 //!
 //! An external bucket is configured per bucket name (`[[s3.external_buckets]]`) and reached
-//! through `object_store`'s `AmazonS3` client, which signs with SigV4, retries 5xx answers and
-//! switches to multipart uploads above 10 MiB, so a large delivery never sits whole in memory.
+//! through `object_store`'s `AmazonS3` client, which signs with SigV4 (path-style requests)
+//! and retries 5xx answers and broken connections (10 times within 3 minutes). Bodies are
+//! streamed: above 10 MiB an upload turns multipart, with at most two parts in flight, so
+//! about 30 MiB of a delivery is in memory at most.
 //!
 //! **Invariant:** external buckets are destinations for Sluice's writers only. Sluice's own S3
-//! API does not serve them (a bucket of the same name created through the API is a separate,
-//! local bucket that writers never see); clients read them from the external service itself.
+//! API does not serve them: CreateBucket refuses their names (`BucketAlreadyExists`), and
+//! clients read them from the external service itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +49,8 @@ impl std::fmt::Debug for ExternalObjects {
 
 /// Buffered bytes before an upload turns multipart: object_store's default, 10 MiB.
 const UPLOAD_CAPACITY: usize = 10 * 1024 * 1024;
+/// Parts of one multipart upload sent at once (object_store's default is 8, i.e. 80 MiB).
+const PARTS_IN_FLIGHT: usize = 2;
 
 impl ExternalObjects {
     /// Builds the client for a validated bucket entry; no request is made until the first use.
@@ -106,18 +110,10 @@ impl ExternalObjects {
 
     /// An I/O error from the upload writer, whose cause is the client's error when it has one.
     fn io_error(&self, error: std::io::Error) -> StorageError {
-        if error
-            .get_ref()
-            .is_some_and(|inner| inner.is::<object_store::Error>())
-        {
-            if let Some(inner) = error.into_inner() {
-                if let Ok(source) = inner.downcast::<object_store::Error>() {
-                    return self.error(*source);
-                }
-            }
-            return StorageError::Io(std::io::Error::other("upload failed"));
+        match error.downcast::<object_store::Error>() {
+            Ok(source) => self.error(source),
+            Err(error) => StorageError::Io(error),
         }
-        StorageError::Io(error)
     }
 
     async fn upload(
@@ -127,8 +123,9 @@ impl ExternalObjects {
         body: &mut (dyn AsyncRead + Send + Unpin),
     ) -> Result<(), StorageError> {
         let client: Arc<dyn ObjectStore> = self.client.clone();
-        let mut writer =
-            BufWriter::with_capacity(client, path, UPLOAD_CAPACITY).with_attributes(attributes);
+        let mut writer = BufWriter::with_capacity(client, path, UPLOAD_CAPACITY)
+            .with_max_concurrency(PARTS_IN_FLIGHT)
+            .with_attributes(attributes);
         let mut buffer = vec![0u8; 64 * 1024];
         let copied: Result<(), StorageError> = async {
             loop {
