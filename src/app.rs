@@ -11,6 +11,7 @@ use crate::pipeline::Pipeline;
 use crate::server::{serve, AppState};
 use crate::services::appfabric::CredentialCipher;
 use crate::services::kinesis::LocalStreams;
+use crate::services::s3::external::ObjectRouter;
 use crate::services::s3::storage::LocalObjects;
 use crate::services::{registry, Deps};
 use crate::store::memory::MemoryStore;
@@ -47,9 +48,22 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let objects = Arc::new(
         LocalObjects::open(store.clone(), data_path).context("cannot open the S3 object area")?,
     );
+    let storage = Arc::new(
+        ObjectRouter::new(objects.clone(), &config.external_buckets)
+            .context("cannot set up the external S3 buckets")?,
+    );
+    for bucket in &config.external_buckets {
+        tracing::info!(bucket = %bucket.bucket, endpoint = %bucket.endpoint, remote_bucket = %bucket.remote_bucket, "Writers deliver this bucket to an external S3 service.");
+    }
     let delivery = Arc::new(tokio::sync::Notify::new());
     let deps = Deps {
         objects,
+        storage,
+        external_buckets: config
+            .external_buckets
+            .iter()
+            .map(|bucket| bucket.bucket.clone())
+            .collect(),
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),

@@ -37,6 +37,144 @@ pub struct FileConfig {
     pub limits: LimitsConfig,
     /// Seconds between retention sweeps (`--sweep-interval`).
     pub sweep_interval_seconds: Option<u64>,
+    /// S3 settings.
+    #[serde(default)]
+    pub s3: S3Config,
+}
+
+/// `[s3]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Buckets that Sluice's writers (Firehose, AppFabric, query results) deliver into an
+    /// external S3-compatible service instead of the local disk. None by default.
+    #[serde(default)]
+    pub external_buckets: Vec<ExternalBucketConfig>,
+}
+
+/// One `[[s3.external_buckets]]` entry, e.g.
+/// `bucket = "audit-archive"`, `endpoint = "https://s3.eu-west-1.amazonaws.com"`,
+/// `region = "eu-west-1"`, `access_key_id`, `secret_access_key`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalBucketConfig {
+    /// The name Sluice's writers use (a valid S3 bucket name).
+    pub bucket: String,
+    /// The service's URL: `https://s3.REGION.amazonaws.com`, a MinIO or Garage address.
+    pub endpoint: String,
+    /// The region requests are signed for (`garage` for a default Garage).
+    pub region: String,
+    /// The bucket's name in that service; defaults to `bucket`.
+    pub remote_bucket: Option<String>,
+    /// The access key Sluice signs with.
+    pub access_key_id: String,
+    /// Its secret; never logged.
+    pub secret_access_key: String,
+    /// Allows a plain `http://` endpoint (default false): only for a service on the same
+    /// host or a trusted network, since the bodies and signatures travel in clear.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for ExternalBucketConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalBucketConfig")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("remote_bucket", &self.remote_bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+/// A checked external bucket: what [`crate::services::s3::external::ExternalObjects`] is
+/// built from.
+#[derive(Clone)]
+pub struct ExternalBucket {
+    /// The name Sluice's writers use.
+    pub bucket: String,
+    /// The service's URL, without a trailing `/`.
+    pub endpoint: String,
+    /// The signing region.
+    pub region: String,
+    /// The bucket's name in the service.
+    pub remote_bucket: String,
+    /// The access key.
+    pub access_key_id: String,
+    /// The secret; redacted in `Debug`.
+    pub secret_access_key: String,
+    /// Whether `http://` is allowed.
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for ExternalBucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalBucket")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("remote_bucket", &self.remote_bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+impl S3Config {
+    /// Checks every external bucket once: names, endpoint scheme, non-empty keys, no bucket
+    /// configured twice.
+    pub fn validate(self) -> anyhow::Result<Vec<ExternalBucket>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut buckets = Vec::new();
+        for entry in self.external_buckets {
+            let name = entry.bucket;
+            let at = format!("s3.external_buckets (bucket {name:?})");
+            if !crate::services::s3::valid_bucket_name(&name) {
+                bail!("{at}: bucket is not a valid S3 bucket name");
+            }
+            if !seen.insert(name.clone()) {
+                bail!("{at}: the bucket is configured twice");
+            }
+            let remote_bucket = entry.remote_bucket.unwrap_or_else(|| name.clone());
+            if !crate::services::s3::valid_bucket_name(&remote_bucket) {
+                bail!("{at}: remote_bucket is not a valid S3 bucket name");
+            }
+            let endpoint = entry.endpoint.trim_end_matches('/').to_owned();
+            let host = if let Some(host) = endpoint.strip_prefix("https://") {
+                host
+            } else if let Some(host) = endpoint.strip_prefix("http://") {
+                if !entry.allow_http {
+                    bail!("{at}: endpoint is plain http://; set allow_http = true if the service is local or on a trusted network");
+                }
+                host
+            } else {
+                bail!("{at}: endpoint must start with https:// (or http:// with allow_http)");
+            };
+            if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+                bail!("{at}: endpoint must be a scheme and a host (with an optional port), without a path");
+            }
+            if entry.region.trim().is_empty() {
+                bail!("{at}: region must not be empty");
+            }
+            if entry.access_key_id.is_empty() || entry.secret_access_key.is_empty() {
+                bail!("{at}: access_key_id and secret_access_key must not be empty");
+            }
+            buckets.push(ExternalBucket {
+                bucket: name,
+                endpoint,
+                region: entry.region,
+                remote_bucket,
+                access_key_id: entry.access_key_id,
+                secret_access_key: entry.secret_access_key,
+                allow_http: entry.allow_http,
+            });
+        }
+        Ok(buckets)
+    }
 }
 
 /// `[auth]`.
@@ -258,6 +396,8 @@ pub struct ValidatedConfig {
     pub sweep_interval: std::time::Duration,
     /// Request size, connection and timeout limits.
     pub limits: Limits,
+    /// Buckets Sluice's writers deliver into external S3-compatible services.
+    pub external_buckets: Vec<ExternalBucket>,
 }
 
 /// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
@@ -330,6 +470,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         }
     };
     let (limits, warning) = file.limits.validate(open_file_limit())?;
+    let external_buckets = file.s3.validate()?;
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
@@ -353,6 +494,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         pause_delivery: args.pause_delivery,
         sweep_interval,
         limits,
+        external_buckets,
     })
 }
 
@@ -465,6 +607,55 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(resolve(&args).is_err());
+    }
+
+    fn external(text: &str) -> anyhow::Result<Vec<ExternalBucket>> {
+        let parsed: FileConfig = toml::from_str(text)?;
+        parsed.s3.validate()
+    }
+
+    const EXTERNAL: &str = "[[s3.external_buckets]]\nbucket = \"audit-archive\"\nendpoint = \"https://s3.eu-west-1.amazonaws.com/\"\nregion = \"eu-west-1\"\naccess_key_id = \"AKIDEXT\"\nsecret_access_key = \"very-secret\"\n";
+
+    #[test]
+    fn external_buckets_are_checked_once_and_their_secrets_redacted() {
+        assert!(external("").expect("none by default").is_empty());
+        let buckets = external(EXTERNAL).expect("valid");
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].bucket, "audit-archive");
+        assert_eq!(
+            buckets[0].remote_bucket, "audit-archive",
+            "defaults to bucket"
+        );
+        assert_eq!(buckets[0].endpoint, "https://s3.eu-west-1.amazonaws.com");
+        assert!(!buckets[0].allow_http);
+        assert!(!format!("{buckets:?}").contains("very-secret"));
+        let parsed: FileConfig = toml::from_str(EXTERNAL).expect("parses");
+        assert!(!format!("{parsed:?}").contains("very-secret"));
+
+        let renamed =
+            external(&format!("{EXTERNAL}remote_bucket = \"my-real-bucket\"\n")).expect("valid");
+        assert_eq!(renamed[0].remote_bucket, "my-real-bucket");
+        let local = EXTERNAL.replace(
+            "https://s3.eu-west-1.amazonaws.com/",
+            "http://127.0.0.1:9000",
+        );
+        assert!(external(&local).is_err(), "http needs allow_http");
+        let allowed = external(&format!("{local}allow_http = true\n")).expect("valid");
+        assert_eq!(allowed[0].endpoint, "http://127.0.0.1:9000");
+
+        for bad in [
+            EXTERNAL.replace("audit-archive", "Audit_Archive"),
+            format!("{EXTERNAL}remote_bucket = \"x\"\n"),
+            EXTERNAL.replace("https://", "ftp://"),
+            EXTERNAL.replace("amazonaws.com/", "amazonaws.com/some/path"),
+            EXTERNAL.replace("eu-west-1\"\naccess", "\"\naccess"),
+            EXTERNAL.replace("very-secret", ""),
+            format!("{EXTERNAL}{EXTERNAL}"),
+            format!("{EXTERNAL}acces_key = \"typo\"\n"),
+            "[s3]\nexternal_bucket = []\n".to_owned(),
+        ] {
+            assert!(external(&bad).is_err(), "{bad}");
+        }
     }
 
     fn limits(text: &str, open_files: Option<u64>) -> anyhow::Result<(Limits, Option<String>)> {

@@ -27,9 +27,14 @@ pub struct Deps {
     pub delivery: Arc<tokio::sync::Notify>,
     /// Seals AppFabric credentials at rest (key kept as a server setting).
     pub credentials: appfabric::CredentialCipher,
-    /// S3 buckets and objects on the local disk; also the object storage Sluice's own
-    /// writers use.
+    /// S3 buckets and objects on the local disk, as Sluice's S3 API serves them.
     pub objects: Arc<s3::storage::LocalObjects>,
+    /// The object storage Sluice's own writers put through: the local disk, or for buckets
+    /// configured in `[[s3.external_buckets]]`, the external service.
+    pub storage: Arc<dyn s3::storage::ObjectStorage>,
+    /// The bucket names `storage` sends to external services, which Sluice's S3 API does not
+    /// serve.
+    pub external_buckets: Arc<[String]>,
 }
 
 /// Builds the registry of every served service.
@@ -43,6 +48,12 @@ pub fn registry(deps: &Deps) -> Registry {
         deps.clone(),
     )));
     registry.register_query(sts::SIGNING_NAME, Arc::new(sts::StsService));
-    registry.register_streaming("s3", Arc::new(s3::S3Service::new(deps.objects.clone())));
+    registry.register_streaming(
+        "s3",
+        Arc::new(
+            s3::S3Service::new(deps.objects.clone())
+                .with_external_buckets(deps.external_buckets.iter().cloned()),
+        ),
+    );
     registry
 }

@@ -14,9 +14,12 @@
 pub mod body;
 mod buckets;
 pub mod error;
+pub mod external;
 mod multipart;
 mod objects;
 pub mod storage;
+
+pub use buckets::valid_bucket_name;
 
 use std::sync::Arc;
 
@@ -68,6 +71,8 @@ const UNSERVED_SUBRESOURCES: &[&str] = &[
 /// S3 over the local disk.
 pub struct S3Service {
     objects: Arc<LocalObjects>,
+    /// Names configured in `[[s3.external_buckets]]`, which CreateBucket refuses.
+    external_buckets: std::collections::BTreeSet<String>,
 }
 
 /// Whether a request is for S3: signed for the `s3` service (header or presigned query), in
@@ -353,7 +358,17 @@ impl crate::protocol::StreamingService for S3Service {
 impl S3Service {
     /// S3 over `objects`.
     pub fn new(objects: Arc<LocalObjects>) -> Self {
-        Self { objects }
+        Self {
+            objects,
+            external_buckets: Default::default(),
+        }
+    }
+
+    /// Refuses to create local buckets under these names: Sluice's writers deliver them to
+    /// an external service, so a local bucket of the same name would never receive anything.
+    pub fn with_external_buckets(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.external_buckets = names.into_iter().collect();
+        self
     }
 
     /// The object storage, for Sluice's own writers.
@@ -475,6 +490,13 @@ impl S3Service {
             && !request.has("tagging")
             && !request.has("policy")
         {
+            if self.external_buckets.contains(&bucket) {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketAlreadyExists,
+                    "The bucket name is configured in [[s3.external_buckets]]: Sluice delivers it to an external S3 service, which serves it.",
+                )
+                .bucket(&bucket));
+            }
             return buckets::create_bucket(&self.objects, &request, &bucket, body).await;
         }
         let record = authorize(&self.objects, &request, &bucket, None).await?;

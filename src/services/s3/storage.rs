@@ -123,11 +123,63 @@ pub enum StorageError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The key cannot be stored unchanged in an external bucket: object_store's paths have no
+    /// empty, `.` or `..` segments, no leading or trailing `/` and no control characters.
+    #[error("key {0:?} cannot be written to an external bucket unchanged")]
+    InvalidKey(String),
+    /// The external service refused the configured credentials (401/403).
+    #[error("external bucket {bucket}: access denied: {source}")]
+    AccessDenied {
+        /// The bucket as Sluice's writers name it.
+        bucket: String,
+        /// The client's error, with the service's answer.
+        source: object_store::Error,
+    },
+    /// Any other failure of an external service (unreachable, 5xx after retries, ...).
+    #[error("external bucket {bucket}: {source}")]
+    Remote {
+        /// The bucket as Sluice's writers name it.
+        bucket: String,
+        /// The client's error.
+        source: object_store::Error,
+    },
 }
 
+/// An object's metadata as Sluice's writers see it, wherever it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// The ETag without quotes (the MD5 in hex for a single-part upload).
+    pub etag: String,
+    /// `Content-Type`; `None` in listings of external buckets, which S3 lists without it.
+    pub content_type: Option<String>,
+    /// `x-amz-meta-*`; empty in listings of external buckets, for the same reason.
+    pub metadata: BTreeMap<String, String>,
+    /// Last modification, epoch milliseconds.
+    pub last_modified_millis: i64,
+}
+
+impl From<&ObjectRecord> for ObjectInfo {
+    fn from(record: &ObjectRecord) -> Self {
+        Self {
+            size: record.size,
+            etag: record.etag.clone(),
+            content_type: record.content_type.clone(),
+            metadata: record.metadata.clone(),
+            last_modified_millis: record.last_modified_millis,
+        }
+    }
+}
+
+/// An object's body being read: a local file or an external service's response stream.
+pub type ObjectReader = Box<dyn AsyncRead + Send + Unpin>;
+
 /// The object-storage interface Sluice's own writers (Firehose, AppFabric, query results)
-/// put objects through, so that they need not know whether the bucket is on the local disk or
-/// (later) in an external S3-compatible service.
+/// put objects through, so that they need not know whether the bucket is on the local disk
+/// ([`LocalObjects`]) or in an external S3-compatible service
+/// ([`super::external::ExternalObjects`], chosen per bucket by [`super::external::ObjectRouter`]).
+/// Errors are [`StorageError`]s: a missing bucket is `NoSuchBucket` on both sides.
 #[async_trait]
 pub trait ObjectStorage: Send + Sync + 'static {
     /// Stores `body` as `key` in `bucket`; returns once the object is durable and visible.
@@ -137,14 +189,14 @@ pub trait ObjectStorage: Send + Sync + 'static {
         key: &str,
         object: NewObject,
         body: &mut (dyn AsyncRead + Send + Unpin),
-    ) -> Result<ObjectRecord, StorageError>;
+    ) -> Result<ObjectInfo, StorageError>;
 
     /// Opens an object for reading, with its metadata; `None` when there is no such key.
     async fn get_object(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<Option<(ObjectRecord, tokio::fs::File)>, StorageError>;
+    ) -> Result<Option<(ObjectInfo, ObjectReader)>, StorageError>;
 
     /// Deletes an object; deleting a missing key succeeds, as in S3.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StorageError>;
@@ -157,7 +209,7 @@ pub trait ObjectStorage: Send + Sync + 'static {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, ObjectRecord)>, StorageError>;
+    ) -> Result<Vec<(String, ObjectInfo)>, StorageError>;
 }
 
 /// Buckets and objects on the local disk.
@@ -620,7 +672,7 @@ impl ObjectStorage for LocalObjects {
         key: &str,
         object: NewObject,
         body: &mut (dyn AsyncRead + Send + Unpin),
-    ) -> Result<ObjectRecord, StorageError> {
+    ) -> Result<ObjectInfo, StorageError> {
         let mut staged = self.stage().await?;
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
@@ -630,15 +682,19 @@ impl ObjectStorage for LocalObjects {
             }
             staged.write(&buffer[..n]).await?;
         }
-        self.commit(staged, bucket, key, object).await
+        let record = self.commit(staged, bucket, key, object).await?;
+        Ok(ObjectInfo::from(&record))
     }
 
     async fn get_object(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<Option<(ObjectRecord, tokio::fs::File)>, StorageError> {
-        self.open_object(bucket, key).await
+    ) -> Result<Option<(ObjectInfo, ObjectReader)>, StorageError> {
+        Ok(self
+            .open_object(bucket, key)
+            .await?
+            .map(|(record, file)| (ObjectInfo::from(&record), Box::new(file) as ObjectReader)))
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
@@ -651,7 +707,12 @@ impl ObjectStorage for LocalObjects {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, ObjectRecord)>, StorageError> {
-        self.list(bucket, prefix, after, limit).await
+    ) -> Result<Vec<(String, ObjectInfo)>, StorageError> {
+        Ok(self
+            .list(bucket, prefix, after, limit)
+            .await?
+            .iter()
+            .map(|(key, record)| (key.clone(), ObjectInfo::from(record)))
+            .collect())
     }
 }
