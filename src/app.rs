@@ -47,9 +47,12 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let objects = Arc::new(
         LocalObjects::open(store.clone(), data_path).context("cannot open the S3 object area")?,
     );
+    crate::services::s3::hygiene::sweep_at_start(&objects)
+        .await
+        .context("cannot clear the S3 object area of files a crash left")?;
     let delivery = Arc::new(tokio::sync::Notify::new());
     let deps = Deps {
-        objects,
+        objects: objects.clone(),
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
@@ -83,6 +86,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         registry,
         authenticator: config.authenticator,
         store,
+        reset_hooks: vec![objects],
         allowed_origins: config.allowed_origins,
         loopback: local.ip().is_loopback(),
         body_budget: AppState::body_budget(&config.limits),
