@@ -57,6 +57,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
+        authenticator: config.authenticator.clone(),
     };
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in the outbox.");

@@ -591,6 +591,73 @@ async fn sts_answers_the_caller_identity() {
     assert_eq!(identity.user_id(), Some(account.as_str()));
 }
 
+/// Strict mode: GetCallerIdentity answers the identity configured for the key (an IAM user
+/// here, with a stable `AIDA` user id), or the account's root when none is configured.
+#[tokio::test]
+async fn sts_answers_the_configured_identity_in_strict_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{STRICT_CONFIG}\n[[auth.credentials]]\naccess_key_id = \"AKIDSTSUSER\"\nsecret_access_key = \"sts-user-secret\"\naccount_id = \"123456789012\"\narn = \"arn:aws:iam::123456789012:user/ci\"\n"
+        ),
+    )
+    .expect("config");
+    let data_dir = dir.path().join("data");
+    let sts_with = |endpoint: &str, key: &str, secret: &str| {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                key, secret, None, None, "tests",
+            ))
+            .build();
+        aws_sdk_sts::Client::from_conf(config)
+    };
+    let config_arg = ["--config", config.to_str().expect("utf-8")];
+    let server = Server::start(&data_dir, &config_arg);
+    let user = sts_with(&server.endpoint, "AKIDSTSUSER", "sts-user-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("user identity");
+    assert_eq!(user.account(), Some("123456789012"));
+    assert_eq!(user.arn(), Some("arn:aws:iam::123456789012:user/ci"));
+    let user_id = user.user_id().expect("user id").to_owned();
+    assert!(
+        user_id.len() == 21 && user_id.starts_with("AIDA"),
+        "an IAM user's id has AWS's form: {user_id}"
+    );
+    let root = sts_with(&server.endpoint, "AKIDS3STRICT", "s3-strict-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("root identity");
+    assert_eq!(root.arn(), Some("arn:aws:iam::123456789012:root"));
+    assert_eq!(root.user_id(), Some("123456789012"));
+    let refused = sts_with(&server.endpoint, "AKIDSTSUSER", "wrong-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect_err("wrong secret");
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(403)
+    );
+    drop(server);
+
+    // The same user id after a restart.
+    let server = Server::start(&data_dir, &config_arg);
+    let again = sts_with(&server.endpoint, "AKIDSTSUSER", "sts-user-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("user identity again");
+    assert_eq!(again.user_id(), Some(user_id.as_str()));
+}
+
 #[tokio::test]
 async fn unserved_query_services_answer_in_xml() {
     let authorization = fake_authorization(&fresh_account(), "iam");

@@ -30,6 +30,8 @@ pub struct Deps {
     /// S3 buckets and objects on the local disk; also the object storage Sluice's own
     /// writers use.
     pub objects: Arc<s3::storage::LocalObjects>,
+    /// How callers are authenticated; STS answers with the identities configured in it.
+    pub authenticator: crate::protocol::auth::Authenticator,
 }
 
 /// Builds the registry of every served service.
@@ -42,7 +44,10 @@ pub fn registry(deps: &Deps) -> Registry {
     registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(
         deps.clone(),
     )));
-    registry.register_query(sts::SIGNING_NAME, Arc::new(sts::StsService));
+    registry.register_query(
+        sts::SIGNING_NAME,
+        Arc::new(sts::StsService::new(deps.authenticator.clone())),
+    );
     registry.register_streaming("s3", Arc::new(s3::S3Service::new(deps.objects.clone())));
     registry
 }
