@@ -48,6 +48,9 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let objects = Arc::new(
         LocalObjects::open(store.clone(), data_path).context("cannot open the S3 object area")?,
     );
+    crate::services::s3::hygiene::sweep_at_start(&objects)
+        .await
+        .context("cannot clear the S3 object area of files a crash left")?;
     let storage = Arc::new(
         ObjectRouter::new(objects.clone(), &config.external_buckets)
             .context("cannot set up the external S3 buckets")?,
@@ -57,7 +60,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     }
     let delivery = Arc::new(tokio::sync::Notify::new());
     let deps = Deps {
-        objects,
+        objects: objects.clone(),
         storage,
         external_buckets: config
             .external_buckets
@@ -68,6 +71,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
+        authenticator: config.authenticator.clone(),
     };
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in the outbox.");
@@ -97,6 +101,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         registry,
         authenticator: config.authenticator,
         store,
+        reset_hooks: vec![objects],
         allowed_origins: config.allowed_origins,
         loopback: local.ip().is_loopback(),
         body_budget: AppState::body_budget(&config.limits),

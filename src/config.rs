@@ -208,6 +208,10 @@ pub struct CredentialConfig {
     pub secret_access_key: String,
     /// The 12-digit account the key belongs to.
     pub account_id: String,
+    /// Who the key is, as GetCallerIdentity answers: `arn:aws:iam::ACCOUNT:root` (the
+    /// default) or an IAM user of the same account (`arn:aws:iam::ACCOUNT:user/ci`).
+    #[serde(default)]
+    pub arn: Option<String>,
 }
 
 impl std::fmt::Debug for CredentialConfig {
@@ -216,6 +220,7 @@ impl std::fmt::Debug for CredentialConfig {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
             .field("account_id", &self.account_id)
+            .field("arn", &self.arn)
             .finish()
     }
 }
@@ -458,11 +463,18 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
                         entry.access_key_id
                     );
                 }
+                let arn = entry
+                    .arn
+                    .unwrap_or_else(|| crate::services::sts::root_arn(&entry.account_id));
+                crate::services::sts::check_principal(&arn, &entry.account_id).with_context(
+                    || format!("arn of access key {} is refused", entry.access_key_id),
+                )?;
                 credentials.insert(
                     entry.access_key_id,
                     Credential {
                         secret_access_key: entry.secret_access_key,
                         account_id: entry.account_id,
+                        arn,
                     },
                 );
             }
@@ -562,6 +574,33 @@ mod tests {
             !format!("{resolved:?}").contains("secret_access_key: \"s\""),
             "secrets are redacted"
         );
+    }
+
+    #[test]
+    fn a_key_is_its_root_unless_an_iam_user_of_its_account_is_configured() {
+        let resolve_keys = |arn_line: &str| {
+            let config = file(&format!(
+                "[auth]\nmode = \"strict\"\n[[auth.credentials]]\naccess_key_id = \"AK\"\nsecret_access_key = \"s\"\naccount_id = \"123456789012\"\n{arn_line}"
+            ));
+            resolve(&ServeArgs {
+                config: Some(config.path().to_owned()),
+                ..ServeArgs::default()
+            })
+        };
+        let root = resolve_keys("").expect("no arn");
+        assert_eq!(
+            root.authenticator.configured_arn("AK"),
+            Some("arn:aws:iam::123456789012:root")
+        );
+        let user = resolve_keys("arn = \"arn:aws:iam::123456789012:user/ci\"").expect("user");
+        assert_eq!(
+            user.authenticator.configured_arn("AK"),
+            Some("arn:aws:iam::123456789012:user/ci")
+        );
+        let other = resolve_keys("arn = \"arn:aws:iam::210987654321:user/ci\"")
+            .expect_err("another account's user");
+        assert!(format!("{other:#}").contains("210987654321"), "{other:#}");
+        assert!(resolve_keys("arn = \"arn:aws:iam::123456789012:role/ci\"").is_err());
     }
 
     #[test]

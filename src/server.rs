@@ -31,6 +31,8 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// The store, for `/_sluice/reset`.
     pub store: Arc<dyn Store>,
+    /// What else `/_sluice/reset` clears once the store is empty (S3's object files).
+    pub reset_hooks: Vec<Arc<dyn ResetHook>>,
     /// Browser origins allowed by configuration.
     pub allowed_origins: Vec<String>,
     /// Whether the listener is on a loopback address, which turns on the Host check.
@@ -39,6 +41,13 @@ pub struct AppState {
     pub limits: Limits,
     /// The in-flight body budget: one permit per byte of request body held in memory.
     pub body_budget: Arc<Semaphore>,
+}
+
+/// State outside the store that `/_sluice/reset` must clear too.
+#[async_trait::async_trait]
+pub trait ResetHook: Send + Sync {
+    /// Called after the store was reset.
+    async fn after_reset(&self) -> anyhow::Result<()>;
 }
 
 impl AppState {
@@ -243,7 +252,13 @@ async fn reset(state: &AppState) -> Response {
             "Reset is disabled in strict (production) mode",
         );
     }
-    match state.store.reset().await {
+    let mut result = state.store.reset().await.map_err(anyhow::Error::from);
+    for hook in &state.reset_hooks {
+        if result.is_ok() {
+            result = hook.after_reset().await;
+        }
+    }
+    match result {
         Ok(()) => {
             tracing::info!("State reset through /_sluice/reset.");
             (

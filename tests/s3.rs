@@ -591,6 +591,73 @@ async fn sts_answers_the_caller_identity() {
     assert_eq!(identity.user_id(), Some(account.as_str()));
 }
 
+/// Strict mode: GetCallerIdentity answers the identity configured for the key (an IAM user
+/// here, with a stable `AIDA` user id), or the account's root when none is configured.
+#[tokio::test]
+async fn sts_answers_the_configured_identity_in_strict_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{STRICT_CONFIG}\n[[auth.credentials]]\naccess_key_id = \"AKIDSTSUSER\"\nsecret_access_key = \"sts-user-secret\"\naccount_id = \"123456789012\"\narn = \"arn:aws:iam::123456789012:user/ci\"\n"
+        ),
+    )
+    .expect("config");
+    let data_dir = dir.path().join("data");
+    let sts_with = |endpoint: &str, key: &str, secret: &str| {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                key, secret, None, None, "tests",
+            ))
+            .build();
+        aws_sdk_sts::Client::from_conf(config)
+    };
+    let config_arg = ["--config", config.to_str().expect("utf-8")];
+    let server = Server::start(&data_dir, &config_arg);
+    let user = sts_with(&server.endpoint, "AKIDSTSUSER", "sts-user-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("user identity");
+    assert_eq!(user.account(), Some("123456789012"));
+    assert_eq!(user.arn(), Some("arn:aws:iam::123456789012:user/ci"));
+    let user_id = user.user_id().expect("user id").to_owned();
+    assert!(
+        user_id.len() == 21 && user_id.starts_with("AIDA"),
+        "an IAM user's id has AWS's form: {user_id}"
+    );
+    let root = sts_with(&server.endpoint, "AKIDS3STRICT", "s3-strict-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("root identity");
+    assert_eq!(root.arn(), Some("arn:aws:iam::123456789012:root"));
+    assert_eq!(root.user_id(), Some("123456789012"));
+    let refused = sts_with(&server.endpoint, "AKIDSTSUSER", "wrong-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect_err("wrong secret");
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(403)
+    );
+    drop(server);
+
+    // The same user id after a restart.
+    let server = Server::start(&data_dir, &config_arg);
+    let again = sts_with(&server.endpoint, "AKIDSTSUSER", "sts-user-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("user identity again");
+    assert_eq!(again.user_id(), Some(user_id.as_str()));
+}
+
 #[tokio::test]
 async fn unserved_query_services_answer_in_xml() {
     let authorization = fake_authorization(&fresh_account(), "iam");
@@ -1081,6 +1148,14 @@ async fn a_crash_mid_upload_leaves_no_object() {
         .send()
         .await
         .expect("create");
+    let kept: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
+    s3.put_object()
+        .bucket("crash")
+        .key("kept")
+        .body(ByteStream::from(kept.clone()))
+        .send()
+        .await
+        .expect("put kept");
     let authorization = fake_authorization("111122223333", "s3");
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     let head = format!(
@@ -1101,6 +1176,11 @@ async fn a_crash_mid_upload_leaves_no_object() {
     }
     server.kill();
     drop(stream);
+    // What a crash between a blob's rename and its record's commit leaves: a blob no record
+    // names.
+    let blobs = data_dir.join("s3").join("blobs");
+    std::fs::write(blobs.join("0f0e0d0c-orphan"), b"never committed").expect("plant");
+    assert_eq!(file_count(&blobs), 2);
 
     let server = Server::start(&data_dir, &[]);
     let s3 = s3_client_with(&server.endpoint, "111122223333", "x");
@@ -1110,7 +1190,25 @@ async fn a_crash_mid_upload_leaves_no_object() {
         .send()
         .await
         .expect("list");
-    assert_eq!(listed.key_count(), Some(0));
+    assert_eq!(listed.key_count(), Some(1));
+    assert_eq!(
+        listed.contents()[0].key(),
+        Some("kept"),
+        "only the acknowledged object is listed"
+    );
+    let got = s3
+        .get_object()
+        .bucket("crash")
+        .key("kept")
+        .send()
+        .await
+        .expect("get kept");
+    assert_eq!(body_of(got).await, kept);
+    assert!(
+        !blobs.join("0f0e0d0c-orphan").exists(),
+        "the unreferenced blob is removed at start-up"
+    );
+    assert_eq!(file_count(&blobs), 1, "the committed object's blob stays");
     let error = s3
         .head_object()
         .bucket("crash")
@@ -1119,10 +1217,216 @@ async fn a_crash_mid_upload_leaves_no_object() {
         .await
         .expect_err("absent");
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(404));
-    assert_eq!(
-        std::fs::read_dir(&tmp).map_or(0, |entries| entries.count()),
-        0
-    );
+    assert_eq!(file_count(&tmp), 0, "the interrupted upload's file is gone");
+}
+
+fn file_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+}
+
+/// `/_sluice/reset` empties S3 too: its object records go with the store, its files with them.
+#[tokio::test]
+async fn reset_removes_object_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let server = Server::start(&data_dir, &[]);
+    let s3 = s3_client_with(&server.endpoint, "111122223333", "x");
+    s3.create_bucket()
+        .bucket("reset-me")
+        .send()
+        .await
+        .expect("create");
+    for key in ["a", "b"] {
+        s3.put_object()
+            .bucket("reset-me")
+            .key(key)
+            .body(ByteStream::from(vec![1u8; 4096]))
+            .send()
+            .await
+            .expect("put");
+    }
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("reset-me")
+        .key("c")
+        .send()
+        .await
+        .expect("create upload");
+    s3.upload_part()
+        .bucket("reset-me")
+        .key("c")
+        .upload_id(upload.upload_id().expect("id"))
+        .part_number(1)
+        .body(ByteStream::from(vec![2u8; 4096]))
+        .send()
+        .await
+        .expect("part");
+    let blobs = data_dir.join("s3").join("blobs");
+    assert_eq!(file_count(&blobs), 3);
+
+    let reset = raw_request(server.port, "POST", "/_sluice/reset", &[], b"");
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert_eq!(file_count(&blobs), 0, "reset leaves no object file behind");
+    let error = s3
+        .head_bucket()
+        .bucket("reset-me")
+        .send()
+        .await
+        .expect_err("gone");
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(404));
+}
+
+/// ListParts and ListMultipartUploads page as S3 does: max-parts / part-number-marker,
+/// max-uploads / key-marker / upload-id-marker (uploads of one key in initiation order).
+#[tokio::test]
+async fn multipart_listings_page() {
+    let account = fresh_account();
+    let s3 = s3_client(&account);
+    let bucket = bucket_for(&account, "mp-pages");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
+
+    let upload_id = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("parts")
+        .send()
+        .await
+        .expect("create upload")
+        .upload_id()
+        .expect("id")
+        .to_owned();
+    for number in 1..=5 {
+        s3.upload_part()
+            .bucket(&bucket)
+            .key("parts")
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(ByteStream::from(vec![number as u8; 100]))
+            .send()
+            .await
+            .expect("part");
+    }
+    let first = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(&upload_id)
+        .max_parts(2)
+        .send()
+        .await
+        .expect("first page");
+    let numbers = |page: &aws_sdk_s3::operation::list_parts::ListPartsOutput| {
+        page.parts()
+            .iter()
+            .map(|part| part.part_number().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(numbers(&first), [1, 2]);
+    assert_eq!(first.is_truncated(), Some(true));
+    assert_eq!(first.next_part_number_marker(), Some("2"));
+    assert_eq!(first.max_parts(), Some(2));
+    let rest = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(&upload_id)
+        .part_number_marker("2")
+        .send()
+        .await
+        .expect("rest");
+    assert_eq!(numbers(&rest), [3, 4, 5]);
+    assert_eq!(rest.is_truncated(), Some(false));
+    let mut paged = Vec::new();
+    let mut pages = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(&upload_id)
+        .max_parts(2)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        paged.extend(numbers(&page.expect("page")));
+    }
+    assert_eq!(paged, [1, 2, 3, 4, 5]);
+    let error = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(&upload_id)
+        .max_parts(-1)
+        .send()
+        .await
+        .expect_err("negative max-parts");
+    assert_eq!(error.code(), Some("InvalidArgument"));
+
+    // Uploads: two of key "b" (in initiation order), and "a", "c", plus "parts" above.
+    let mut ids = Vec::new();
+    for key in ["b", "a", "b", "c"] {
+        let id = s3
+            .create_multipart_upload()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("create upload")
+            .upload_id()
+            .expect("id")
+            .to_owned();
+        ids.push((key, id));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let expected = vec![
+        ("a".to_owned(), ids[1].1.clone()),
+        ("b".to_owned(), ids[0].1.clone()),
+        ("b".to_owned(), ids[2].1.clone()),
+        ("c".to_owned(), ids[3].1.clone()),
+        ("parts".to_owned(), upload_id.clone()),
+    ];
+    let mut seen = Vec::new();
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    for _ in 0..10 {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket(&bucket)
+            .max_uploads(2)
+            .set_key_marker(key_marker.clone())
+            .set_upload_id_marker(id_marker.clone())
+            .send()
+            .await
+            .expect("uploads page");
+        assert!(page.uploads().len() <= 2);
+        seen.extend(page.uploads().iter().map(|upload| {
+            (
+                upload.key().unwrap_or_default().to_owned(),
+                upload.upload_id().unwrap_or_default().to_owned(),
+            )
+        }));
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+    }
+    assert_eq!(seen, expected);
+    // A key marker alone continues after every upload of that key.
+    let after_b = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .key_marker("b")
+        .send()
+        .await
+        .expect("after b");
+    let keys: Vec<_> = after_b
+        .uploads()
+        .iter()
+        .filter_map(|upload| upload.key())
+        .collect();
+    assert_eq!(keys, ["c", "parts"]);
 }
 
 #[tokio::test]

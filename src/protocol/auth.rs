@@ -22,6 +22,9 @@ pub struct Credential {
     pub secret_access_key: String,
     /// The account this key belongs to.
     pub account_id: String,
+    /// Who the key is (the account's root or one of its IAM users), as GetCallerIdentity
+    /// answers it.
+    pub arn: String,
 }
 
 impl std::fmt::Debug for Credential {
@@ -29,6 +32,7 @@ impl std::fmt::Debug for Credential {
         f.debug_struct("Credential")
             .field("secret_access_key", &"<redacted>")
             .field("account_id", &self.account_id)
+            .field("arn", &self.arn)
             .finish()
     }
 }
@@ -56,6 +60,15 @@ pub struct Identity {
 }
 
 impl Authenticator {
+    /// The configured identity of a strict-mode key; `None` in emulator mode, where every key
+    /// is its account's root.
+    pub fn configured_arn(&self, access_key_id: &str) -> Option<&str> {
+        match self {
+            Authenticator::Emulator => None,
+            Authenticator::Strict(keys) => keys.get(access_key_id).map(|key| key.arn.as_str()),
+        }
+    }
+
     /// Whether signatures are verified (production mode).
     pub fn is_strict(&self) -> bool {
         matches!(self, Authenticator::Strict(_))

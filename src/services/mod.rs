@@ -35,6 +35,8 @@ pub struct Deps {
     /// The bucket names `storage` sends to external services, which Sluice's S3 API does not
     /// serve.
     pub external_buckets: Arc<[String]>,
+    /// How callers are authenticated; STS answers with the identities configured in it.
+    pub authenticator: crate::protocol::auth::Authenticator,
 }
 
 /// Builds the registry of every served service.
@@ -47,7 +49,10 @@ pub fn registry(deps: &Deps) -> Registry {
     registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(
         deps.clone(),
     )));
-    registry.register_query(sts::SIGNING_NAME, Arc::new(sts::StsService));
+    registry.register_query(
+        sts::SIGNING_NAME,
+        Arc::new(sts::StsService::new(deps.authenticator.clone())),
+    );
     registry.register_streaming(
         "s3",
         Arc::new(

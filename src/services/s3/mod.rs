@@ -9,12 +9,14 @@
 //! and render errors in one place ([`error::S3Error::render`]).
 //!
 //! Start reading at [`S3Service::handle`]; `buckets` and `objects` hold the operations,
-//! `body` the streaming upload decoder, `storage` the disk and the metadata records.
+//! `body` the streaming upload decoder, `storage` the disk and the metadata records, `hygiene`
+//! the removal of files no record references (at start-up and on `/_sluice/reset`).
 
 pub mod body;
 mod buckets;
 pub mod error;
 pub mod external;
+pub mod hygiene;
 mod multipart;
 mod objects;
 pub mod storage;

@@ -244,8 +244,30 @@ pub(crate) async fn abort(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// ListParts (every part in one page; S3 allows 10,000 parts and pages by 1,000 — paging is
-/// a later step).
+/// The most parts or uploads one listing page holds, and the default page size.
+const MAX_PAGE: usize = 1000;
+
+/// A non-negative integer query parameter, `default` when absent; `InvalidArgument` otherwise.
+fn count_param(request: &S3Request, name: &str, default: usize) -> Result<usize, S3Error> {
+    match request.param(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            .ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Provided {name} not an integer or within integer range"),
+                )
+                .with("ArgumentName", name)
+                .with("ArgumentValue", text)
+            }),
+    }
+}
+
+/// ListParts, paged by `max-parts` (at most 1,000) after `part-number-marker`.
 pub(crate) async fn list_parts(
     objects: &LocalObjects,
     request: &S3Request,
@@ -253,22 +275,32 @@ pub(crate) async fn list_parts(
     key: &str,
 ) -> Result<Response, S3Error> {
     let upload_id = request.param("uploadId").unwrap_or_default();
+    let max_parts = count_param(request, "max-parts", MAX_PAGE)?.min(MAX_PAGE);
+    let marker = count_param(request, "part-number-marker", 0)?;
     existing_upload(objects, bucket, key, upload_id).await?;
-    let parts = objects
+    let mut parts = objects
         .parts(upload_id)
         .await
         .map_err(|error| storage_error(error, bucket))?;
+    parts.retain(|(number, _)| *number as usize > marker);
+    let truncated = parts.len() > max_parts;
+    parts.truncate(max_parts);
     let owner = format!(
         "<ID>{}</ID><DisplayName>{}</DisplayName>",
         owner_id(request.account()),
         escape(request.account())
     );
     let mut out = format!(
-        "<ListPartsResult xmlns=\"{XMLNS}\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId><Initiator>{owner}</Initiator><Owner>{owner}</Owner><StorageClass>STANDARD</StorageClass><IsTruncated>false</IsTruncated>",
+        "<ListPartsResult xmlns=\"{XMLNS}\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId><Initiator>{owner}</Initiator><Owner>{owner}</Owner><StorageClass>STANDARD</StorageClass><PartNumberMarker>{marker}</PartNumberMarker><MaxParts>{max_parts}</MaxParts><IsTruncated>{truncated}</IsTruncated>",
         escape(bucket),
         escape(key),
         escape(upload_id)
     );
+    if let Some((last, _)) = parts.last() {
+        out.push_str(&format!(
+            "<NextPartNumberMarker>{last}</NextPartNumberMarker>"
+        ));
+    }
     for (number, part) in parts {
         out.push_str(&format!(
             "<Part><PartNumber>{number}</PartNumber><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size></Part>",
@@ -281,29 +313,62 @@ pub(crate) async fn list_parts(
     Ok(xml(out))
 }
 
-/// ListMultipartUploads (one page, by upload id; key-ordered paging is a later step).
+/// ListMultipartUploads in S3's order (key, then initiation time), paged by `max-uploads` (at
+/// most 1,000) after `key-marker` and, within that key, `upload-id-marker`. An
+/// `upload-id-marker` without `key-marker` is ignored, as in S3; one that names no upload of
+/// that key continues after the key.
 pub(crate) async fn list_uploads(
     objects: &LocalObjects,
     request: &S3Request,
     bucket: &str,
 ) -> Result<Response, S3Error> {
     let prefix = request.param("prefix").unwrap_or_default();
+    let max_uploads = count_param(request, "max-uploads", MAX_PAGE)?.min(MAX_PAGE);
+    let key_marker = request.param("key-marker").unwrap_or_default();
+    let id_marker = request
+        .param("upload-id-marker")
+        .filter(|_| !key_marker.is_empty())
+        .unwrap_or_default();
     let mut uploads = objects
         .uploads(bucket)
         .await
         .map_err(|error| storage_error(error, bucket))?;
     uploads.retain(|(_, upload)| upload.key.starts_with(prefix));
-    uploads.sort_by(|a, b| (&a.1.key, a.1.initiated_millis).cmp(&(&b.1.key, b.1.initiated_millis)));
+    uploads.sort_by(|a, b| {
+        (&a.1.key, a.1.initiated_millis, &a.0).cmp(&(&b.1.key, b.1.initiated_millis, &b.0))
+    });
+    if !key_marker.is_empty() {
+        let resume = uploads
+            .iter()
+            .position(|(id, upload)| upload.key == key_marker && id == id_marker)
+            .map(|at| at + 1)
+            .filter(|_| !id_marker.is_empty())
+            .unwrap_or_else(|| {
+                uploads.partition_point(|(_, upload)| upload.key.as_str() <= key_marker)
+            });
+        uploads.drain(..resume);
+    }
+    let truncated = uploads.len() > max_uploads;
+    uploads.truncate(max_uploads);
     let owner = format!(
         "<ID>{}</ID><DisplayName>{}</DisplayName>",
         owner_id(request.account()),
         escape(request.account())
     );
     let mut out = format!(
-        "<ListMultipartUploadsResult xmlns=\"{XMLNS}\"><Bucket>{}</Bucket><Prefix>{}</Prefix><IsTruncated>false</IsTruncated>",
+        "<ListMultipartUploadsResult xmlns=\"{XMLNS}\"><Bucket>{}</Bucket><KeyMarker>{}</KeyMarker><UploadIdMarker>{}</UploadIdMarker><Prefix>{}</Prefix><MaxUploads>{max_uploads}</MaxUploads><IsTruncated>{truncated}</IsTruncated>",
         escape(bucket),
+        escape(key_marker),
+        escape(id_marker),
         escape(prefix)
     );
+    if let Some((id, upload)) = uploads.last() {
+        out.push_str(&format!(
+            "<NextKeyMarker>{}</NextKeyMarker><NextUploadIdMarker>{}</NextUploadIdMarker>",
+            escape(&upload.key),
+            escape(id)
+        ));
+    }
     for (upload_id, upload) in uploads {
         out.push_str(&format!(
             "<Upload><Key>{}</Key><UploadId>{upload_id}</UploadId><Initiator>{owner}</Initiator><Owner>{owner}</Owner><StorageClass>STANDARD</StorageClass><Initiated>{}</Initiated></Upload>",

@@ -275,8 +275,8 @@ async fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl LocalObjects {
-    /// Opens the object area under `data_dir` (a temporary directory when `None`), removing
-    /// uploads a crash left unfinished.
+    /// Opens the object area under `data_dir` (a temporary directory when `None`); what a crash
+    /// left behind is removed by `hygiene::sweep_at_start`.
     pub fn open(store: Arc<dyn Store>, data_dir: Option<&Path>) -> std::io::Result<Self> {
         let (root, temporary) = match data_dir {
             Some(dir) => (dir.join("s3"), None),
@@ -287,15 +287,16 @@ impl LocalObjects {
         };
         // The directories are made on the first upload, so that a data directory whose S3 is
         // unused holds nothing for it.
-        let tmp = root.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
         Ok(Self {
             store,
             root,
             _temporary: temporary,
         })
+    }
+
+    /// The directory holding `tmp/` and `blobs/`.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The store the metadata lives in.
