@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::config::Limits;
 use crate::protocol::auth::Authenticator;
 use crate::protocol::model::Protocol;
-use crate::protocol::{dispatch, render_error, ApiError, IncomingRequest, Registry};
+use crate::protocol::{dispatch, query, render_error, ApiError, IncomingRequest, Registry};
 use crate::store::Store;
 
 /// The longest request target (path and query) served. No AWS API Sluice serves needs more
@@ -193,10 +193,16 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
                     .handle(&state.authenticator, parts, Body::new(body), request_id)
                     .await
             }
-            None => match api_request(state, parts, body, request_id).await {
-                Ok(response) => response,
-                Err(refusal) => refusal.into_response(),
-            },
+            None => {
+                // Query-protocol clients (STS) read only XML errors, even before the body.
+                let query_shaped =
+                    query::is_query_shaped(&parts.headers, parts.uri.query().unwrap_or_default());
+                match api_request(state, parts, body, request_id).await {
+                    Ok(response) => response,
+                    Err(refusal) if query_shaped => refusal.into_query_response(request_id),
+                    Err(refusal) => refusal.into_response(),
+                }
+            }
         },
     };
     if let (Some(origin), true) = (&origin, origin_allowed) {
@@ -314,7 +320,19 @@ impl Refusal {
 
     fn into_response(self) -> Response {
         let close = self.closes_connection();
-        let error = match &self {
+        let response = render_error(&self.error(), Protocol::AwsJson);
+        with_close(response, close)
+    }
+
+    /// The same refusal in the query protocol's XML.
+    fn into_query_response(self, request_id: &str) -> Response {
+        let close = self.closes_connection();
+        let response = query::render_error(&self.error(), None, request_id);
+        with_close(response, close)
+    }
+
+    fn error(&self) -> ApiError {
+        match self {
             Refusal::Unauthenticated(error) | Refusal::BodyRejected(error) => error.clone(),
             Refusal::UrlTooLong => ApiError::with_status("UriTooLong", 414, self.to_string()),
             Refusal::BodyTooLarge(_) => {
@@ -327,15 +345,18 @@ impl Refusal {
                 ApiError::with_status("RequestTimeoutException", 408, self.to_string())
             }
             Refusal::MalformedBody(_) => ApiError::new("SerializationException", self.to_string()),
-        };
-        let mut response = render_error(&error, Protocol::AwsJson);
-        if close {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        response
     }
+}
+
+/// Marks a response as the last on its connection when `close` is set.
+fn with_close(mut response: Response, close: bool) -> Response {
+    if close {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Serves an AWS API request, checking all that can be checked before reading its body:

@@ -32,12 +32,16 @@ pub trait QueryService: Send + Sync + 'static {
 /// Whether a request is shaped like a query-protocol call: a form body or an `Action`
 /// parameter in the query string.
 pub fn is_query_request(request: &IncomingRequest) -> bool {
-    let form = request
-        .headers
+    is_query_shaped(&request.headers, &request.raw_query)
+}
+
+/// [`is_query_request`] from the head alone, for answers given before the body is read.
+pub fn is_query_shaped(headers: &axum::http::HeaderMap, raw_query: &str) -> bool {
+    let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    form || decode_pairs(&request.raw_query)
+    form || decode_pairs(raw_query)
         .iter()
         .any(|(name, _)| name == "Action")
 }

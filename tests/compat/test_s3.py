@@ -254,3 +254,10 @@ def test_another_account_needs_the_bucket_policy(endpoint, account):
     with pytest.raises(stranger.exceptions.ClientError) as still_refused:
         stranger.put_object(Bucket=bucket, Key="k", Body=b"overwritten")
     assert still_refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_sts_refusal_before_the_body_is_xml_the_cli_can_read(strict):
+    code, out, err = cli(strict.endpoint, "AKIDUNKNOWNKEY", "sts", "get-caller-identity")
+    assert code != 0, out
+    assert "The security token included in the request is invalid" in err, err
+    assert "Unable to parse" not in err, err
