@@ -327,7 +327,7 @@ impl Refusal {
     /// The same refusal in the query protocol's XML.
     fn into_query_response(self, request_id: &str) -> Response {
         let close = self.closes_connection();
-        let response = query::render_error(&self.error(), None, request_id);
+        let response = query::render_error(&query::common_error(self.error()), None, request_id);
         with_close(response, close)
     }
 

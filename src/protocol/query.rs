@@ -121,6 +121,21 @@ pub fn render_error(error: &ApiError, namespace: Option<&str>, request_id: &str)
     xml_response(status, body)
 }
 
+/// The query protocol's name for an authentication error that the JSON protocols name
+/// differently: the "Common Errors" of query APIs (STS, IAM) say `InvalidClientTokenId` where
+/// Kinesis says `UnrecognizedClientException`, and so on.
+pub fn common_error(mut error: ApiError) -> ApiError {
+    let code = match error.code.as_str() {
+        "UnrecognizedClientException" => "InvalidClientTokenId",
+        "InvalidSignatureException" => "SignatureDoesNotMatch",
+        "IncompleteSignatureException" => "IncompleteSignature",
+        "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
+        _ => return error,
+    };
+    error.code = code.to_owned();
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

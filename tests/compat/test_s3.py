@@ -259,5 +259,6 @@ def test_another_account_needs_the_bucket_policy(endpoint, account):
 def test_sts_refusal_before_the_body_is_xml_the_cli_can_read(strict):
     code, out, err = cli(strict.endpoint, "AKIDUNKNOWNKEY", "sts", "get-caller-identity")
     assert code != 0, out
+    assert "InvalidClientTokenId" in err, err
     assert "The security token included in the request is invalid" in err, err
     assert "Unable to parse" not in err, err
