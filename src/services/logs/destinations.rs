@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{load, put, LogsError, DESTINATION};
 use crate::arn::{self, Arn};
@@ -293,43 +292,17 @@ pub async fn describe_destinations(
         "logs:DescribeDestinations:{}:{}:{prefix}",
         ctx.account_id, ctx.region
     );
-    let now = ctx.received_at_millis();
-    let after = super::groups::open_token(deps, ctx, &scope, input.next_token.as_deref())?;
-    // One extra row tells whether another page follows without a second query.
-    let mut records = deps
-        .store
-        .list(
-            DESTINATION,
-            &ctx.account_id,
-            &ctx.region,
-            &prefix,
-            after.as_deref(),
-            limit + 1,
-        )
-        .await?;
-    let more = records.len() > limit;
-    records.truncate(limit);
-    let destinations = records
-        .into_iter()
-        .map(|record| {
-            serde_json::from_value::<DestinationRecord>(record.body)
-                .map(|destination| Destination::from(&destination))
-                .map_err(|err| {
-                    crate::store::StoreError::Unavailable(format!(
-                        "corrupt destination record: {err}"
-                    ))
-                    .into()
-                })
-        })
-        .collect::<Result<Vec<_>, LogsError>>()?;
-    let next_token = match destinations.last() {
-        Some(last) if more => Some(deps.tokens.issue(
-            &scope,
-            json!({ "after": last.destination_name }),
-            now,
-        )),
-        _ => None,
-    };
+    let (records, next_token) = super::groups::page::<DestinationRecord>(
+        deps,
+        ctx,
+        DESTINATION,
+        &scope,
+        &prefix,
+        input.next_token.as_deref(),
+        limit,
+    )
+    .await?;
+    let destinations: Vec<Destination> = records.iter().map(Destination::from).collect();
     Ok(DescribeDestinationsOutput {
         destinations,
         next_token,

@@ -390,6 +390,52 @@ pub async fn describe_log_groups(
     Ok(json!({ "logGroups": log_groups, "nextToken": next_token }))
 }
 
+/// One page of a kind's records in name order, from the position in `token`: at most `limit`
+/// records, and the token of the next page when there is one. Tokens are scoped to `scope`.
+pub(super) async fn page<T: serde::de::DeserializeOwned>(
+    deps: &Deps,
+    ctx: &RequestContext,
+    kind: &'static str,
+    scope: &str,
+    prefix: &str,
+    token: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), LogsError> {
+    let after = open_token(deps, ctx, scope, token)?;
+    // One extra row tells whether another page follows without a second query.
+    let mut records = deps
+        .store
+        .list(
+            kind,
+            &ctx.account_id,
+            &ctx.region,
+            prefix,
+            after.as_deref(),
+            limit + 1,
+        )
+        .await?;
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let next_token = match records.last() {
+        Some(last) if more => Some(deps.tokens.issue(
+            scope,
+            json!({ "after": last.key.name }),
+            ctx.received_at_millis(),
+        )),
+        _ => None,
+    };
+    let items = records
+        .into_iter()
+        .map(|record| {
+            serde_json::from_value::<T>(record.body).map_err(|err| {
+                crate::store::StoreError::Unavailable(format!("corrupt {kind} record: {err}"))
+                    .into()
+            })
+        })
+        .collect::<Result<Vec<T>, LogsError>>()?;
+    Ok((items, next_token))
+}
+
 /// Opens a pagination token of this service, or `None` when there is none.
 pub(super) fn open_token(
     deps: &Deps,

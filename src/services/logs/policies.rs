@@ -8,7 +8,6 @@
 //! (`resourceArn`, `expectedRevisionId`, added to the API later) are refused plainly.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{load, load_all, put, LogsError, RESOURCE_POLICY};
 use crate::policy::PolicyDocument;
@@ -173,37 +172,16 @@ pub async fn describe_resource_policies(
         "logs:DescribeResourcePolicies:{}:{}",
         ctx.account_id, ctx.region
     );
-    let now = ctx.received_at_millis();
-    let after = super::groups::open_token(deps, ctx, &scope, input.next_token.as_deref())?;
-    let mut records = deps
-        .store
-        .list(
-            RESOURCE_POLICY,
-            &ctx.account_id,
-            &ctx.region,
-            "",
-            after.as_deref(),
-            limit + 1,
-        )
-        .await?;
-    let more = records.len() > limit;
-    records.truncate(limit);
-    let policies = records
-        .into_iter()
-        .map(|record| {
-            serde_json::from_value::<PolicyRecord>(record.body).map_err(|err| {
-                crate::store::StoreError::Unavailable(format!("corrupt resource policy: {err}"))
-                    .into()
-            })
-        })
-        .collect::<Result<Vec<_>, LogsError>>()?;
-    let next_token = match policies.last() {
-        Some(last) if more => Some(
-            deps.tokens
-                .issue(&scope, json!({ "after": last.name }), now),
-        ),
-        _ => None,
-    };
+    let (policies, next_token) = super::groups::page::<PolicyRecord>(
+        deps,
+        ctx,
+        RESOURCE_POLICY,
+        &scope,
+        "",
+        input.next_token.as_deref(),
+        limit,
+    )
+    .await?;
     Ok(DescribeResourcePoliciesOutput {
         resource_policies: policies.into_iter().map(ResourcePolicy::from).collect(),
         next_token,
