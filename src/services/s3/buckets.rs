@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::{S3Error, S3ErrorCode};
 use super::storage::{BucketRecord, LocalObjects};
-use super::{iso_millis, owner_id, storage_error, xml, S3Request, XMLNS};
+use super::{iso_millis, owner_xml, storage_error, xml, S3Request, XMLNS};
 use crate::protocol::query::escape;
 
 /// The region S3 calls "no location constraint".
@@ -183,9 +183,8 @@ pub(crate) async fn list_buckets(
         .map_err(|error| storage_error(error, ""))?;
     let account = request.account();
     let mut body = format!(
-        "<ListAllMyBucketsResult xmlns=\"{XMLNS}\"><Owner><ID>{}</ID><DisplayName>{}</DisplayName></Owner><Buckets>",
-        owner_id(account),
-        escape(account)
+        "<ListAllMyBucketsResult xmlns=\"{XMLNS}\"><Owner>{}</Owner><Buckets>",
+        owner_xml(account)
     );
     for (name, record) in buckets.iter().filter(|(_, record)| record.owner == account) {
         body.push_str(&format!(

@@ -332,12 +332,17 @@ pub(crate) fn iso_millis(millis: i64) -> String {
     at.format(&format).unwrap_or_default()
 }
 
-/// The canonical user id S3 shows as an owner: stable per account, 64 hex characters.
-pub(crate) fn owner_id(account: &str) -> String {
+/// An account's `<ID>` and `<DisplayName>`, as S3 writes owners and initiators: the ID is a
+/// stable 64-hex-digit canonical user id derived from the account, the name the account.
+pub(crate) fn owner_xml(account: &str) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(
+    let id = hex::encode(sha2::Sha256::digest(
         format!("sluice-account:{account}").as_bytes(),
-    ))
+    ));
+    format!(
+        "<ID>{id}</ID><DisplayName>{}</DisplayName>",
+        crate::protocol::query::escape(account)
+    )
 }
 
 #[async_trait::async_trait]

@@ -13,7 +13,7 @@ use super::buckets::{malformed_xml, read_xml_body};
 use super::error::{S3Error, S3ErrorCode};
 use super::objects::{key_too_long, metadata_of, receive_body};
 use super::storage::{LocalObjects, NewObject, UploadRecord};
-use super::{iso_millis, owner_id, storage_error, xml, S3Request, XMLNS};
+use super::{iso_millis, owner_xml, storage_error, xml, S3Request, XMLNS};
 use crate::protocol::query::escape;
 
 /// The smallest part S3 accepts, except for the last one.
@@ -285,11 +285,7 @@ pub(crate) async fn list_parts(
     parts.retain(|(number, _)| *number as usize > marker);
     let truncated = parts.len() > max_parts;
     parts.truncate(max_parts);
-    let owner = format!(
-        "<ID>{}</ID><DisplayName>{}</DisplayName>",
-        owner_id(request.account()),
-        escape(request.account())
-    );
+    let owner = owner_xml(request.account());
     let mut out = format!(
         "<ListPartsResult xmlns=\"{XMLNS}\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId><Initiator>{owner}</Initiator><Owner>{owner}</Owner><StorageClass>STANDARD</StorageClass><PartNumberMarker>{marker}</PartNumberMarker><MaxParts>{max_parts}</MaxParts><IsTruncated>{truncated}</IsTruncated>",
         escape(bucket),
@@ -350,11 +346,7 @@ pub(crate) async fn list_uploads(
     }
     let truncated = uploads.len() > max_uploads;
     uploads.truncate(max_uploads);
-    let owner = format!(
-        "<ID>{}</ID><DisplayName>{}</DisplayName>",
-        owner_id(request.account()),
-        escape(request.account())
-    );
+    let owner = owner_xml(request.account());
     let mut out = format!(
         "<ListMultipartUploadsResult xmlns=\"{XMLNS}\"><Bucket>{}</Bucket><KeyMarker>{}</KeyMarker><UploadIdMarker>{}</UploadIdMarker><Prefix>{}</Prefix><MaxUploads>{max_uploads}</MaxUploads><IsTruncated>{truncated}</IsTruncated>",
         escape(bucket),

@@ -16,7 +16,9 @@ use super::body::{BodyReader, Checksum, Payload};
 use super::buckets::{malformed_xml, read_xml_body};
 use super::error::{S3Error, S3ErrorCode};
 use super::storage::{LocalObjects, NewObject, ObjectRecord, Staged};
-use super::{authorize, iso_millis, owner_id, policy_allows, storage_error, xml, S3Request, XMLNS};
+use super::{
+    authorize, iso_millis, owner_xml, policy_allows, storage_error, xml, S3Request, XMLNS,
+};
 use crate::protocol::query::escape;
 
 /// Bytes read from a blob per response frame. `ReaderStream`'s default (4 KiB) costs one
@@ -765,7 +767,7 @@ pub(crate) async fn list_objects(
     let truncated = entries.len() > max_keys;
     entries.truncate(max_keys);
     let fetch_owner = !v2 || request.param("fetch-owner") == Some("true");
-    let owner = owner_id(request.account());
+    let owner = owner_xml(request.account());
 
     let mut out = format!(
         "<ListBucketResult xmlns=\"{XMLNS}\"><Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{max_keys}</MaxKeys><IsTruncated>{truncated}</IsTruncated>",
@@ -828,10 +830,7 @@ pub(crate) async fn list_objects(
                     record.size
                 ));
                 if fetch_owner {
-                    out.push_str(&format!(
-                        "<Owner><ID>{owner}</ID><DisplayName>{}</DisplayName></Owner>",
-                        escape(request.account())
-                    ));
+                    out.push_str(&format!("<Owner>{owner}</Owner>"));
                 }
                 if let Some((algorithm, _)) = &record.checksum {
                     out.push_str(&format!(
