@@ -52,10 +52,29 @@ pub struct S3Config {
     pub external_buckets: Vec<ExternalBucketConfig>,
 }
 
+/// A secret from the configuration: usable through [`Secret::expose`], and `<redacted>` in
+/// every `Debug` output, so a logged configuration never carries it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that signs with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// One `[[s3.external_buckets]]` entry, e.g.
 /// `bucket = "audit-archive"`, `endpoint = "https://s3.eu-west-1.amazonaws.com"`,
 /// `region = "eu-west-1"`, `access_key_id`, `secret_access_key`.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalBucketConfig {
     /// The name Sluice's writers use (a valid S3 bucket name).
@@ -69,30 +88,16 @@ pub struct ExternalBucketConfig {
     /// The access key Sluice signs with.
     pub access_key_id: String,
     /// Its secret; never logged.
-    pub secret_access_key: String,
+    pub secret_access_key: Secret,
     /// Allows a plain `http://` endpoint (default false): only for a service on the same
     /// host or a trusted network, since the bodies and signatures travel in clear.
     #[serde(default)]
     pub allow_http: bool,
 }
 
-impl std::fmt::Debug for ExternalBucketConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalBucketConfig")
-            .field("bucket", &self.bucket)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("remote_bucket", &self.remote_bucket)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("allow_http", &self.allow_http)
-            .finish()
-    }
-}
-
 /// A checked external bucket: what [`crate::services::s3::external::ExternalObjects`] is
 /// built from.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ExternalBucket {
     /// The name Sluice's writers use.
     pub bucket: String,
@@ -105,23 +110,9 @@ pub struct ExternalBucket {
     /// The access key.
     pub access_key_id: String,
     /// The secret; redacted in `Debug`.
-    pub secret_access_key: String,
+    pub secret_access_key: Secret,
     /// Whether `http://` is allowed.
     pub allow_http: bool,
-}
-
-impl std::fmt::Debug for ExternalBucket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalBucket")
-            .field("bucket", &self.bucket)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("remote_bucket", &self.remote_bucket)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("allow_http", &self.allow_http)
-            .finish()
-    }
 }
 
 impl S3Config {
@@ -160,7 +151,7 @@ impl S3Config {
             if entry.region.trim().is_empty() {
                 bail!("{at}: region must not be empty");
             }
-            if entry.access_key_id.is_empty() || entry.secret_access_key.is_empty() {
+            if entry.access_key_id.is_empty() || entry.secret_access_key.expose().is_empty() {
                 bail!("{at}: access_key_id and secret_access_key must not be empty");
             }
             buckets.push(ExternalBucket {

@@ -60,7 +60,7 @@ impl ExternalObjects {
             .with_region(&config.region)
             .with_bucket_name(&config.remote_bucket)
             .with_access_key_id(&config.access_key_id)
-            .with_secret_access_key(&config.secret_access_key)
+            .with_secret_access_key(config.secret_access_key.expose())
             .with_allow_http(config.allow_http)
             .build()
             .map_err(|source| StorageError::Remote {
