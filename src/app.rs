@@ -7,12 +7,13 @@ use rand::RngCore;
 use tokio::io::AsyncReadExt;
 
 use crate::config::{DataDir, ValidatedConfig};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
 use crate::services::appfabric::CredentialCipher;
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
 use crate::services::s3::storage::LocalObjects;
+use crate::services::s3::ObjectSink;
 use crate::services::{registry, Deps};
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
@@ -58,10 +59,17 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     for bucket in &config.external_buckets {
         tracing::info!(bucket = %bucket.bucket, endpoint = %bucket.endpoint, remote_bucket = %bucket.remote_bucket, "Writers deliver this bucket to an external S3 service.");
     }
-    let delivery = Arc::new(tokio::sync::Notify::new());
+    let delivery_metrics = DeliveryMetrics::default();
+    let mut metrics = prometheus_client::registry::Registry::default();
+    delivery_metrics.register(&mut metrics);
+    let delivery = Arc::new(Signal::new(delivery_metrics));
+    Pipeline::recover(store.as_ref(), &delivery)
+        .await
+        .context("cannot read the delivery queues")?;
+    let delivery_signal = delivery.clone();
     let deps = Deps {
         objects: objects.clone(),
-        storage,
+        storage: storage.clone(),
         external_buckets: config
             .external_buckets
             .iter()
@@ -74,10 +82,13 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         authenticator: config.authenticator.clone(),
     };
     if config.pause_delivery {
-        tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in the outbox.");
+        tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues.");
     } else {
-        let sink = Arc::new(LocalStreams::new(store.clone()));
-        tokio::spawn(Pipeline::new(store.clone(), sink, delivery).run());
+        let sinks = Sinks {
+            kinesis: Arc::new(LocalStreams::new(store.clone())),
+            objects: Arc::new(ObjectSink::new(storage, objects.clone())),
+        };
+        tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone()).run());
     }
 
     tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval).run());
@@ -101,7 +112,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         registry,
         authenticator: config.authenticator,
         store,
-        reset_hooks: vec![objects],
+        reset_hooks: vec![objects, delivery_signal],
+        metrics: Arc::new(metrics),
         allowed_origins: config.allowed_origins,
         loopback: local.ip().is_loopback(),
         body_budget: AppState::body_budget(&config.limits),

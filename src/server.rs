@@ -31,8 +31,11 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// The store, for `/_sluice/reset`.
     pub store: Arc<dyn Store>,
-    /// What else `/_sluice/reset` clears once the store is empty (S3's object files).
+    /// What else `/_sluice/reset` clears once the store is empty (S3's object files, the
+    /// delivery backlog count).
     pub reset_hooks: Vec<Arc<dyn ResetHook>>,
+    /// The metrics `/_sluice/metrics` exports.
+    pub metrics: Arc<prometheus_client::registry::Registry>,
     /// Browser origins allowed by configuration.
     pub allowed_origins: Vec<String>,
     /// Whether the listener is on a loopback address, which turns on the Host check.
@@ -180,6 +183,10 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
     let mut response = match parts.uri.path() {
         "/_sluice/health" if parts.method == Method::GET => health(state),
         "/_sluice/reset" if parts.method == Method::POST => reset(state).await,
+        "/_sluice/metrics" if parts.method == Method::GET => metrics(state),
+        "/_sluice/dead-letters" if parts.method == Method::GET => {
+            dead_letters(state, parts.uri.query().unwrap_or_default()).await
+        }
         path if path.starts_with("/_sluice/") => refuse(
             StatusCode::NOT_FOUND,
             "UnknownOperationException",
@@ -248,6 +255,70 @@ fn health(state: &AppState) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// The metrics in the OpenMetrics text format, which Prometheus scrapes.
+fn metrics(state: &AppState) -> Response {
+    let mut text = String::new();
+    if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &state.metrics) {
+        return render_error(&ApiError::internal(err), Protocol::AwsJson);
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// The most dead letters one `/_sluice/dead-letters` answer holds.
+const MAX_DEAD_LETTERS_PER_PAGE: usize = 1000;
+
+/// Deliveries given up on, oldest first: `?after=SEQUENCE&limit=N` (default 100, at most
+/// 1000). In strict mode the payloads are left out: the endpoint is not signed, and they are
+/// the accounts' data.
+async fn dead_letters(state: &AppState, query: &str) -> Response {
+    let mut after = 0i64;
+    let mut limit = 100usize;
+    for (name, value) in crate::protocol::rest_json::parse_query(query) {
+        let parsed = match name.as_str() {
+            "after" => value.parse().map(|v| after = v).is_ok(),
+            "limit" => value
+                .parse()
+                .ok()
+                .filter(|v| (1..=MAX_DEAD_LETTERS_PER_PAGE).contains(v))
+                .map(|v| limit = v)
+                .is_some(),
+            _ => false,
+        };
+        if !parsed {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterException",
+                "Parameters are after=<sequence> and limit=<1-1000>",
+            );
+        }
+    }
+    let store = &*state.store;
+    let listed = crate::pipeline::list_dead_letters(store, after, limit).await;
+    let dropped = crate::pipeline::dead_letters_dropped(store).await;
+    match (listed, dropped) {
+        (Ok(mut letters), Ok(dropped)) => {
+            if state.authenticator.is_strict() {
+                letters.iter_mut().for_each(|letter| letter.data.clear());
+            }
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({ "deadLetters": letters, "dropped": dropped }).to_string(),
+            )
+                .into_response()
+        }
+        (Err(err), _) | (_, Err(err)) => render_error(&ApiError::internal(err), Protocol::AwsJson),
+    }
 }
 
 async fn reset(state: &AppState) -> Response {

@@ -407,18 +407,21 @@ async fn put_log_events_is_refused_while_delivery_is_far_behind() {
         .expect("subscription filter");
     drop(server);
 
-    // A hundred thousand deliveries waiting, as after a long outage of the delivery worker.
+    // A hundred thousand deliveries waiting in the stream's queue, as after a long outage of
+    // the delivery worker.
     let db = database(dir.path()).await;
+    let queue = format!("kinesis:{account}:us-east-1:target");
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
          INSERT INTO log_entries (kind, account, region, log, sequence, at_millis, meta, data, first_time, last_time)
-         SELECT 'pipeline/outbox', '', '', 'outbox',
-                (SELECT COALESCE(MAX(sequence), 0) FROM log_entries WHERE kind = 'pipeline/outbox') + i,
+         SELECT 'pipeline/queue', '', '', ?1,
+                (SELECT COALESCE(MAX(sequence), 0) FROM log_entries WHERE kind = 'pipeline/queue' AND log = ?1) + i,
                 0, '{}', x'', 0, 0 FROM n",
     )
+    .bind(&queue)
     .execute(&db)
     .await
-    .expect("fill the outbox");
+    .expect("fill the queue");
 
     let server = Server::start(dir.path(), &["--pause-delivery"]);
     let logs = logs_client_with(&server.endpoint, &account, "x");

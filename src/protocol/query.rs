@@ -7,7 +7,6 @@
 use async_trait::async_trait;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::percent_decode_str;
 
 use super::{ApiError, IncomingRequest, RequestContext};
 
@@ -41,31 +40,18 @@ pub fn is_query_shaped(headers: &axum::http::HeaderMap, raw_query: &str) -> bool
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    form || decode_pairs(raw_query)
+    form || super::rest_json::parse_query(raw_query)
         .iter()
         .any(|(name, _)| name == "Action")
 }
 
 /// The parameters of a query request: the query string's, then the form body's.
 pub fn params(request: &IncomingRequest) -> Vec<(String, String)> {
-    let mut pairs = decode_pairs(&request.raw_query);
-    pairs.extend(decode_pairs(&String::from_utf8_lossy(&request.body)));
+    let mut pairs = super::rest_json::parse_query(&request.raw_query);
+    pairs.extend(super::rest_json::parse_query(&String::from_utf8_lossy(
+        &request.body,
+    )));
     pairs
-}
-
-fn decode_pairs(text: &str) -> Vec<(String, String)> {
-    let decode = |part: &str| {
-        percent_decode_str(&part.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect()
 }
 
 /// The value of the first parameter called `name`.
@@ -142,7 +128,9 @@ mod tests {
 
     #[test]
     fn form_pairs_are_decoded() {
-        let pairs = decode_pairs("Action=GetCallerIdentity&Version=2011-06-15&X=a+b%2Fc&flag");
+        let pairs = crate::protocol::rest_json::parse_query(
+            "Action=GetCallerIdentity&Version=2011-06-15&X=a+b%2Fc&flag",
+        );
         assert_eq!(param(&pairs, "Action"), Some("GetCallerIdentity"));
         assert_eq!(param(&pairs, "X"), Some("a b/c"));
         assert_eq!(param(&pairs, "flag"), Some(""));

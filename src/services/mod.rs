@@ -23,8 +23,9 @@ pub struct Deps {
     pub store: Arc<dyn Store>,
     /// Signs pagination tokens.
     pub tokens: TokenSigner,
-    /// Wakes the delivery worker after a batch with outbox entries commits.
-    pub delivery: Arc<tokio::sync::Notify>,
+    /// Told after a batch with delivery queue entries commits (`Signal::queued`); knows the
+    /// delivery backlog.
+    pub delivery: Arc<crate::pipeline::Signal>,
     /// Seals AppFabric credentials at rest (key kept as a server setting).
     pub credentials: appfabric::CredentialCipher,
     /// S3 buckets and objects on the local disk, as Sluice's S3 API serves them.

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use error::KinesisError;
 
-use crate::pipeline::{DeliveryError, Sender, StreamSink};
+use crate::pipeline::{DeliveryError, Item, Sender, Sink, StreamTarget};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
@@ -82,17 +82,21 @@ impl LocalStreams {
 }
 
 #[async_trait]
-impl StreamSink for LocalStreams {
-    async fn put_record(
-        &self,
-        account: &str,
-        region: &str,
-        stream: &str,
-        partition_key: &str,
-        data: Vec<u8>,
-        at_millis: i64,
-        sender: Option<&Sender>,
-    ) -> Result<(), DeliveryError> {
+impl Sink for LocalStreams {
+    type Target = StreamTarget;
+
+    async fn deliver(&self, target: &StreamTarget, item: Item<'_>) -> Result<(), DeliveryError> {
+        let StreamTarget {
+            account,
+            region,
+            stream,
+        } = target;
+        let Item {
+            partition_key,
+            data,
+            at_millis,
+            sender,
+        } = item;
         let key = RecordKey::new(streams::STREAM, account, region, stream);
         let record = self
             .store

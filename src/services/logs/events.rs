@@ -18,6 +18,7 @@ use super::pattern::FilterPattern;
 use super::reader::{BatchHeader, Merger, Query, Source, StoredEvent, MAX_BATCH_SPAN_MILLIS};
 use super::subscriptions::{current_target, envelopes, EnvelopeEvent, FilterRecord};
 use super::{load, load_all, put, LogsError, LOG_STREAM, SUBSCRIPTION_FILTER};
+use crate::pipeline::Enqueued;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, NewEntry, StoreError, TimeOrder, Write};
@@ -195,7 +196,7 @@ pub async fn put_log_events(
             );
             record.last_ingestion_time = Some(now);
         }
-        let mut queued = false;
+        let mut enqueued = Enqueued::default();
         for (filter, pattern, target) in &matchers {
             let matching: Vec<EnvelopeEvent> = envelope_events
                 .iter()
@@ -203,7 +204,7 @@ pub async fn put_log_events(
                 .cloned()
                 .collect();
             if !matching.is_empty() {
-                batch.extend(envelopes(
+                envelopes(
                     &ctx.account_id,
                     group,
                     stream,
@@ -211,15 +212,15 @@ pub async fn put_log_events(
                     target,
                     &matching,
                     now,
-                )?);
-                queued = true;
+                    &mut enqueued,
+                )?;
             }
         }
         batch.push(put(key.clone(), &record, Expect::Version(version))?);
         // Refused rather than queued without end when delivery is far behind; the events of
         // a refused batch are not stored either, so nothing acknowledged is ever dropped.
-        if queued {
-            let pending = crate::pipeline::pending(&*deps.store).await?;
+        if !enqueued.is_empty() {
+            let pending = deps.delivery.pending();
             if pending >= crate::pipeline::MAX_PENDING_DELIVERIES {
                 tracing::warn!(
                     pending,
@@ -229,11 +230,10 @@ pub async fn put_log_events(
                 return Err(LogsError::DeliveryBacklog { pending });
             }
         }
+        batch.extend(enqueued.take_writes());
         match deps.store.write(batch).await {
             Ok(_) => {
-                if queued {
-                    deps.delivery.notify_one();
-                }
+                deps.delivery.queued(&enqueued);
                 let mut rejected = serde_json::Map::new();
                 if let Some(index) = too_new {
                     rejected.insert("tooNewLogEventStartIndex".into(), json!(index));

@@ -15,7 +15,7 @@ use super::groups::{load_group, open_token};
 use super::pattern::FilterPattern;
 use super::{load, load_all, put, LogsError, DESTINATION, SUBSCRIPTION_FILTER};
 use crate::arn::Arn;
-use crate::pipeline::{self, Delivery, Encoding, Sender, Target};
+use crate::pipeline::{Delivery, Encoding, Enqueued, Sender, StreamTarget, Target};
 use crate::policy::{Decision, Request};
 use crate::protocol::RequestContext;
 use crate::services::{kinesis, Deps};
@@ -92,7 +92,7 @@ async fn resolve_target(
                 ));
             }
             Ok(Route {
-                target: Target::KinesisStream { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() },
+                target: Target::KinesisStream(StreamTarget { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() }),
                 sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
             })
         }
@@ -134,10 +134,14 @@ async fn resolve_target(
             let route = destination_route(&destination, parsed.account)?;
             // AWS sends a test message through the destination; where its stream belongs to
             // yet another account, that account's policy must still let the role write.
-            let Target::KinesisStream { account, region, stream } = &route.target;
-            if *account != route.sender.account
-                && !kinesis::may_write(deps.store.as_ref(), account, region, stream, &route.sender).await?
-            {
+            let writable = match &route.target {
+                Target::KinesisStream(t) => {
+                    t.account == route.sender.account
+                        || kinesis::may_write(deps.store.as_ref(), &t.account, &t.region, &t.stream, &route.sender).await?
+                }
+                Target::S3Object(_) => false,
+            };
+            if !writable {
                 return Err(LogsError::InvalidParameter(
                     "Could not deliver test message to specified destination. Check if the destination is valid.".to_owned(),
                 ));
@@ -168,11 +172,11 @@ fn destination_target(destination: &DestinationRecord) -> Result<Target, LogsErr
         ))
     })?;
     match (parsed.service, parsed.resource.strip_prefix("stream/")) {
-        ("kinesis", Some(stream)) => Ok(Target::KinesisStream {
+        ("kinesis", Some(stream)) => Ok(Target::KinesisStream(StreamTarget {
             account: parsed.account.to_owned(),
             region: parsed.region.to_owned(),
             stream: stream.to_owned(),
-        }),
+        })),
         _ => Err(LogsError::InvalidParameter(
             "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned(),
         )),
@@ -200,7 +204,7 @@ pub(super) async fn current_target(deps: &Deps, filter: &FilterRecord) -> Result
             destination_route(&destination, parsed.account)
         }
         _ => Ok(Route {
-            target: Target::KinesisStream {
+            target: Target::KinesisStream(StreamTarget {
                 account: parsed.account.to_owned(),
                 region: parsed.region.to_owned(),
                 stream: parsed
@@ -208,7 +212,7 @@ pub(super) async fn current_target(deps: &Deps, filter: &FilterRecord) -> Result
                     .strip_prefix("stream/")
                     .unwrap_or_default()
                     .to_owned(),
-            },
+            }),
             sender: Sender {
                 account: filter
                     .owner
@@ -220,8 +224,9 @@ pub(super) async fn current_target(deps: &Deps, filter: &FilterRecord) -> Result
     }
 }
 
-/// The outbox entries carrying `events` of one stream to a filter's target, split into
-/// envelopes that each fit a Kinesis record.
+/// Queues `events` of one stream for a filter's target, split into envelopes that each fit
+/// a Kinesis record.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn envelopes(
     owner: &str,
     group: &str,
@@ -230,7 +235,8 @@ pub(super) fn envelopes(
     route: &Route,
     events: &[EnvelopeEvent],
     at_millis: i64,
-) -> Result<Vec<Write>, LogsError> {
+    enqueued: &mut Enqueued,
+) -> Result<(), LogsError> {
     let partition_key = if filter.distribution == "Random" {
         uuid::Uuid::new_v4().to_string()
     } else {
@@ -242,7 +248,6 @@ pub(super) fn envelopes(
         encoding: Encoding::Gzip,
         sender: Some(route.sender.clone()),
     };
-    let mut writes = Vec::new();
     let mut chunk: Vec<&EnvelopeEvent> = Vec::new();
     let mut size = 0;
     let mut flush = |chunk: &mut Vec<&EnvelopeEvent>| -> Result<(), LogsError> {
@@ -257,11 +262,7 @@ pub(super) fn envelopes(
             "subscriptionFilters": [filter.name],
             "logEvents": chunk,
         });
-        writes.push(pipeline::enqueue(
-            &delivery,
-            envelope.to_string().into_bytes(),
-            at_millis,
-        )?);
+        enqueued.push(&delivery, envelope.to_string().into_bytes(), at_millis)?;
         chunk.clear();
         Ok(())
     };
@@ -275,7 +276,7 @@ pub(super) fn envelopes(
         chunk.push(event);
     }
     flush(&mut chunk)?;
-    Ok(writes)
+    Ok(())
 }
 
 /// PutSubscriptionFilter input.
@@ -357,17 +358,16 @@ pub async fn put_subscription_filter(
         encoding: Encoding::Gzip,
         sender: Some(route.sender),
     };
-    deps.store
-        .write(vec![
-            put(key, &record, expect)?,
-            pipeline::enqueue(
-                &delivery,
-                control.to_string().into_bytes(),
-                ctx.received_at_millis(),
-            )?,
-        ])
-        .await?;
-    deps.delivery.notify_one();
+    let mut enqueued = Enqueued::default();
+    enqueued.push(
+        &delivery,
+        control.to_string().into_bytes(),
+        ctx.received_at_millis(),
+    )?;
+    let mut batch = vec![put(key, &record, expect)?];
+    batch.extend(enqueued.take_writes());
+    deps.store.write(batch).await?;
+    deps.delivery.queued(&enqueued);
     Ok(())
 }
 

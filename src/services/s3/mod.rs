@@ -19,9 +19,11 @@ pub mod external;
 pub mod hygiene;
 mod multipart;
 mod objects;
+mod sink;
 pub mod storage;
 
 pub use buckets::valid_bucket_name;
+pub use sink::ObjectSink;
 
 use std::sync::Arc;
 
