@@ -10,6 +10,7 @@ use crate::config::{DataDir, ValidatedConfig};
 use crate::pipeline::Pipeline;
 use crate::server::{serve, AppState};
 use crate::services::appfabric::CredentialCipher;
+use crate::services::firehose::{Deliveries, Wakers};
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
 use crate::services::s3::storage::LocalObjects;
@@ -59,6 +60,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         tracing::info!(bucket = %bucket.bucket, endpoint = %bucket.endpoint, remote_bucket = %bucket.remote_bucket, "Writers deliver this bucket to an external S3 service.");
     }
     let delivery = Arc::new(tokio::sync::Notify::new());
+    let firehose = Arc::new(Wakers::default());
     let deps = Deps {
         objects: objects.clone(),
         storage,
@@ -70,6 +72,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
+        firehose: firehose.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
         authenticator: config.authenticator.clone(),
     };
@@ -78,6 +81,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     } else {
         let sink = Arc::new(LocalStreams::new(store.clone()));
         tokio::spawn(Pipeline::new(store.clone(), sink, delivery).run());
+        tokio::spawn(Deliveries::new(store.clone(), deps.storage.clone(), firehose).run());
     }
 
     tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval).run());
