@@ -10,6 +10,7 @@ use crate::config::{DataDir, ValidatedConfig};
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
 use crate::services::appfabric::CredentialCipher;
+use crate::services::firehose::{Deliveries, LocalDeliveryStreams, Wakers};
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
 use crate::services::s3::storage::LocalObjects;
@@ -67,6 +68,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .await
         .context("cannot read the delivery queues")?;
     let delivery_signal = delivery.clone();
+    let firehose = Arc::new(Wakers::default());
     let deps = Deps {
         objects: objects.clone(),
         storage: storage.clone(),
@@ -78,17 +80,22 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         store: store.clone(),
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
+        firehose: firehose.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
         authenticator: config.authenticator.clone(),
     };
     if config.pause_delivery {
-        tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues.");
+        tracing::warn!(
+            "Delivery is paused (--pause-delivery): accepted data waits in its delivery queues."
+        );
     } else {
         let sinks = Sinks {
             kinesis: Arc::new(LocalStreams::new(store.clone())),
+            firehose: Arc::new(LocalDeliveryStreams::new(store.clone(), firehose.clone())),
             objects: Arc::new(ObjectSink::new(storage, objects.clone())),
         };
         tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone()).run());
+        tokio::spawn(Deliveries::new(store.clone(), deps.storage.clone(), firehose).run());
     }
 
     tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval).run());

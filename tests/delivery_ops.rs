@@ -179,7 +179,10 @@ async fn counters_and_dead_letters_show_each_targets_deliveries() {
         metric(&text, "sluice_delivery_dead_lettered_total", &kept_queue),
         None
     );
-    assert!(text.contains("# TYPE sluice_delivery_delivered counter"), "{text}");
+    assert!(
+        text.contains("# TYPE sluice_delivery_delivered counter"),
+        "{text}"
+    );
 
     let (status, body) = get(&server, "/_sluice/dead-letters");
     assert_eq!(status, 200, "{body}");

@@ -17,7 +17,7 @@ import os
 
 import botocore
 
-SERVICES = ["logs", "appfabric", "kinesis", "cloudtrail", "cloudtrail-data"]  # grows as services land; the file name is the SigV4 signing name
+SERVICES = ["logs", "appfabric", "kinesis", "cloudtrail", "cloudtrail-data", "firehose"]  # grows as services land; the file name is the SigV4 signing name
 KEEP_SHAPE_KEYS = {
     "type", "members", "required", "member", "key", "value", "min", "max", "pattern", "enum",
     "exception", "error", "fault", "union", "timestampFormat", "location", "locationName",

@@ -76,6 +76,8 @@ pub struct ObjectTarget {
 pub enum Target {
     /// A stream of Sluice's own Kinesis Data Streams.
     KinesisStream(StreamTarget),
+    /// A delivery stream of Sluice's own Amazon Data Firehose.
+    FirehoseStream(StreamTarget),
     /// An object in a bucket (Sluice's own, or an external one configured for writers).
     S3Object(ObjectTarget),
 }
@@ -86,6 +88,9 @@ impl Target {
     pub fn queue(&self) -> String {
         match self {
             Target::KinesisStream(t) => format!("kinesis:{}:{}:{}", t.account, t.region, t.stream),
+            Target::FirehoseStream(t) => {
+                format!("firehose:{}:{}:{}", t.account, t.region, t.stream)
+            }
             Target::S3Object(t) => format!("s3:{}", t.bucket),
         }
     }
@@ -94,6 +99,7 @@ impl Target {
     pub fn kind(&self) -> &'static str {
         match self {
             Target::KinesisStream(_) => "kinesis",
+            Target::FirehoseStream(_) => "firehose",
             Target::S3Object(_) => "s3",
         }
     }

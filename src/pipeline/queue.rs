@@ -503,6 +503,7 @@ mod tests {
         let signal = Arc::new(Signal::default());
         let sinks = Sinks {
             kinesis: sink.clone(),
+            firehose: sink.clone(),
             objects: Arc::new(NoObjects),
         };
         let pipeline = Pipeline::new(store.clone(), sinks, signal.clone());

@@ -1,5 +1,6 @@
 //! The one interface deliveries leave through, with one implementation per kind of target:
-//! Kinesis streams (`services::kinesis::LocalStreams`) and objects in buckets
+//! Kinesis streams (`services::kinesis::LocalStreams`), Firehose delivery streams
+//! (`services::firehose::LocalDeliveryStreams`) and objects in buckets
 //! (`services::s3::ObjectSink`, over the object-storage interface, so a bucket may be local or
 //! external). The queue workers know only [`Sinks`].
 
@@ -39,6 +40,8 @@ pub trait Sink: Send + Sync + 'static {
 pub struct Sinks {
     /// Kinesis streams.
     pub kinesis: Arc<dyn Sink<Target = StreamTarget>>,
+    /// Firehose delivery streams.
+    pub firehose: Arc<dyn Sink<Target = StreamTarget>>,
     /// Objects in buckets.
     pub objects: Arc<dyn Sink<Target = ObjectTarget>>,
 }
@@ -48,6 +51,7 @@ impl Sinks {
     pub async fn deliver(&self, target: &Target, item: Item<'_>) -> Result<(), DeliveryError> {
         match target {
             Target::KinesisStream(stream) => self.kinesis.deliver(stream, item).await,
+            Target::FirehoseStream(stream) => self.firehose.deliver(stream, item).await,
             Target::S3Object(object) => self.objects.deliver(object, item).await,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod appfabric;
 pub mod cloudtrail;
+pub mod firehose;
 pub mod kinesis;
 pub mod logs;
 pub mod s3;
@@ -26,6 +27,9 @@ pub struct Deps {
     /// Told after a batch with delivery queue entries commits (`Signal::queued`); knows the
     /// delivery backlog.
     pub delivery: Arc<crate::pipeline::Signal>,
+    /// Wakes Firehose flushers after a put commits (one per stream), and their supervisor
+    /// after a stream is created or deleted.
+    pub firehose: Arc<firehose::Wakers>,
     /// Seals AppFabric credentials at rest (key kept as a server setting).
     pub credentials: appfabric::CredentialCipher,
     /// S3 buckets and objects on the local disk, as Sluice's S3 API serves them.
@@ -45,6 +49,7 @@ pub fn registry(deps: &Deps) -> Registry {
     let mut registry = Registry::default();
     registry.register(Arc::new(logs::LogsService::new(deps.clone())));
     registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
+    registry.register(Arc::new(firehose::FirehoseService::new(deps.clone())));
     registry.register(Arc::new(appfabric::AppFabricService::new(deps.clone())));
     registry.register(Arc::new(cloudtrail::CloudTrailService::new(deps.clone())));
     registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(

@@ -69,6 +69,33 @@ pub async fn may_write(
     Ok(policies::may_write(&stream, account, sender))
 }
 
+/// The shards of the stream `name` and the store address of each shard's log, in shard
+/// order; `None` when there is no such stream. For readers in other services (Firehose's
+/// KinesisStreamAsSource), which read the logs from their own positions.
+pub async fn shard_logs(
+    store: &dyn Store,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<Vec<(String, RecordKey)>>, StoreError> {
+    let key = RecordKey::new(streams::STREAM, account, region, name);
+    let Some((stream, _)) = crate::store::load::<streams::StreamRecord>(store, &key).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        stream
+            .shards
+            .iter()
+            .map(|shard| {
+                (
+                    shard.id.clone(),
+                    stream.shard_log(account, region, &shard.id),
+                )
+            })
+            .collect(),
+    ))
+}
+
 /// Sluice's own streams as a delivery target of the pipeline.
 pub struct LocalStreams {
     store: Arc<dyn Store>,

@@ -13,7 +13,7 @@ use crate::arn::{self, Arn};
 use crate::pipeline::Sender;
 use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
-use crate::services::{kinesis, Deps};
+use crate::services::{firehose, kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
 
 /// The default and largest page of DescribeDestinations.
@@ -158,8 +158,8 @@ fn check_target_arn(target_arn: &str) -> Result<(), LogsError> {
 /// AWS sends a test message to the target with the destination's role before it accepts a
 /// destination, so a target that does not exist (or is not ACTIVE, which Sluice's streams
 /// are from creation) is refused. A target in another account must also let the role write:
-/// the stream's resource policy must allow it `kinesis:PutRecord`. Sluice has no Firehose
-/// streams yet, so a Firehose target is always refused as missing.
+/// the stream's resource policy must allow it `kinesis:PutRecord`. A Firehose target must be
+/// an ACTIVE delivery stream of the destination's own account.
 async fn check_target_writable(
     deps: &Deps,
     ctx: &RequestContext,
@@ -185,6 +185,16 @@ async fn check_target_writable(
             )
             .await?
         }
+        // Same account only: a Firehose stream has no resource policy to grant another
+        // account, so AWS delivers across accounts only through a destination in the
+        // stream's own account.
+        ("firehose", _) => match parsed.resource.strip_prefix("deliverystream/") {
+            Some(stream) if parsed.account == ctx.account_id => {
+                firehose::is_active(deps.store.as_ref(), parsed.account, parsed.region, stream)
+                    .await?
+            }
+            _ => false,
+        },
         _ => false,
     };
     if writable {

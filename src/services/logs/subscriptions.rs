@@ -18,7 +18,7 @@ use crate::arn::Arn;
 use crate::pipeline::{Delivery, Encoding, Enqueued, Sender, StreamTarget, Target};
 use crate::policy::{Decision, Request};
 use crate::protocol::RequestContext;
-use crate::services::{kinesis, Deps};
+use crate::services::{firehose, kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
 
 /// Subscription filters per log group (AWS's quota, not adjustable).
@@ -96,11 +96,20 @@ async fn resolve_target(
                 sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
             })
         }
-        // Firehose arrives with the AppFabric delivery issue; until then Sluice has no
-        // delivery streams, and this is AWS's answer for a stream that does not exist.
-        ("firehose", Some(("deliverystream", _))) => Err(LogsError::InvalidParameter(
-            "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned(),
-        )),
+        ("firehose", Some(("deliverystream", stream))) => {
+            if parsed.account != ctx.account_id || parsed.region != ctx.region {
+                return Err(invalid("a Firehose stream target must be in the caller's account and region; use a destination for other accounts"));
+            }
+            if !firehose::is_active(deps.store.as_ref(), parsed.account, parsed.region, stream).await? {
+                return Err(LogsError::InvalidParameter(
+                    "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned(),
+                ));
+            }
+            Ok(Route {
+                target: Target::FirehoseStream(StreamTarget { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() }),
+                sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
+            })
+        }
         ("lambda", _) => Err(invalid("Lambda functions are not a target Sluice can deliver to")),
         ("logs", Some(("destination", name))) => {
             let key = RecordKey::new(DESTINATION, parsed.account, parsed.region, name);
@@ -139,6 +148,8 @@ async fn resolve_target(
                     t.account == route.sender.account
                         || kinesis::may_write(deps.store.as_ref(), &t.account, &t.region, &t.stream, &route.sender).await?
                 }
+                // A Firehose stream has no resource policy: only its own account writes.
+                Target::FirehoseStream(t) => t.account == route.sender.account,
                 Target::S3Object(_) => false,
             };
             if !writable {
@@ -148,7 +159,7 @@ async fn resolve_target(
             }
             Ok(route)
         }
-        _ => Err(invalid("the destination must be a Kinesis stream or a CloudWatch Logs destination")),
+        _ => Err(invalid("the destination must be a Kinesis stream, a Firehose stream or a CloudWatch Logs destination")),
     }
 }
 
@@ -171,15 +182,27 @@ fn destination_target(destination: &DestinationRecord) -> Result<Target, LogsErr
             destination.target_arn
         ))
     })?;
-    match (parsed.service, parsed.resource.strip_prefix("stream/")) {
-        ("kinesis", Some(stream)) => Ok(Target::KinesisStream(StreamTarget {
-            account: parsed.account.to_owned(),
-            region: parsed.region.to_owned(),
-            stream: stream.to_owned(),
-        })),
-        _ => Err(LogsError::InvalidParameter(
-            "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned(),
-        )),
+    stream_target(&parsed).ok_or_else(|| {
+        LogsError::InvalidParameter(format!(
+            "Destination target {} is not a Kinesis or Firehose stream",
+            destination.target_arn
+        ))
+    })
+}
+
+/// The Kinesis or Firehose stream an ARN names.
+fn stream_target(parsed: &Arn) -> Option<Target> {
+    let target = |stream: &str| StreamTarget {
+        account: parsed.account.to_owned(),
+        region: parsed.region.to_owned(),
+        stream: stream.to_owned(),
+    };
+    match (parsed.service, parsed.resource.split_once('/')) {
+        ("kinesis", Some(("stream", stream))) => Some(Target::KinesisStream(target(stream))),
+        ("firehose", Some(("deliverystream", stream))) => {
+            Some(Target::FirehoseStream(target(stream)))
+        }
+        _ => None,
     }
 }
 
@@ -204,15 +227,7 @@ pub(super) async fn current_target(deps: &Deps, filter: &FilterRecord) -> Result
             destination_route(&destination, parsed.account)
         }
         _ => Ok(Route {
-            target: Target::KinesisStream(StreamTarget {
-                account: parsed.account.to_owned(),
-                region: parsed.region.to_owned(),
-                stream: parsed
-                    .resource
-                    .strip_prefix("stream/")
-                    .unwrap_or_default()
-                    .to_owned(),
-            }),
+            target: stream_target(&parsed).ok_or(LogsError::ServiceUnavailable)?,
             sender: Sender {
                 account: filter
                     .owner
@@ -306,10 +321,12 @@ pub async fn put_subscription_filter(
     }
     let route =
         resolve_target(deps, ctx, &input.destination_arn, input.role_arn.as_deref()).await?;
-    if input.destination_arn.contains(":kinesis:") && input.role_arn.is_none() {
-        return Err(LogsError::InvalidParameter(
-            "destinationArn for vendor kinesis cannot be used without roleArn".to_owned(),
-        ));
+    // resolve_target accepted the ARN.
+    let vendor = Arn::parse(&input.destination_arn).map_or("logs", |arn| arn.service);
+    if vendor != "logs" && input.role_arn.is_none() {
+        return Err(LogsError::InvalidParameter(format!(
+            "destinationArn for vendor {vendor} cannot be used without roleArn"
+        )));
     }
     let key = filter_key(ctx, group, &input.filter_name);
     let existing = load::<FilterRecord>(deps, &key).await?;
@@ -349,7 +366,10 @@ pub async fn put_subscription_filter(
         "logEvents": [{
             "id": "",
             "timestamp": ctx.received_at_millis(),
-            "message": "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream.",
+            "message": match route.target {
+                Target::FirehoseStream(_) => "CWL CONTROL MESSAGE: Checking health of destination Firehose.",
+                _ => "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream.",
+            },
         }],
     });
     let delivery = Delivery {

@@ -1,0 +1,195 @@
+//! Amazon Data Firehose (`firehose`, JSON 1.1, `Firehose_20150804`): delivery streams that
+//! buffer records and write them as objects into Sluice's own S3 buckets.
+//!
+//! A stream is a record (`streams.rs`); PutRecord(Batch) appends to the stream's buffer log
+//! in one store batch before answering (`records.rs`); a flusher per stream writes one object
+//! per flush through `Deps::storage` and only then moves its cursor (`delivery.rs`); key
+//! prefixes and their expressions are `prefix.rs`. KinesisStreamAsSource streams copy their
+//! Kinesis stream's records into the same buffer. Start at [`FirehoseService::call`].
+
+mod delivery;
+mod error;
+mod prefix;
+mod records;
+mod streams;
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use delivery::{retry_delay, Deliveries, Wakers};
+pub use error::FirehoseError;
+
+use crate::pipeline::{DeliveryError, Item, Sink, StreamTarget};
+use crate::protocol::model::{ServiceModel, Violation};
+use crate::protocol::{ApiError, RequestContext, Service};
+use crate::services::Deps;
+use crate::store::{Store, StoreError};
+
+fn model() -> &'static ServiceModel {
+    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+    ServiceModel::embedded(
+        &MODEL,
+        "firehose",
+        include_str!("../../../models/firehose.json"),
+    )
+}
+
+/// The Firehose service.
+pub struct FirehoseService {
+    deps: Deps,
+}
+
+impl FirehoseService {
+    /// Builds the service over shared dependencies.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+}
+
+/// Whether the delivery stream `name` of `account` in `region` exists and is ACTIVE: what
+/// CloudWatch Logs checks before it delivers to a stream (AWS's test message).
+pub async fn is_active(
+    store: &dyn Store,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let key = streams::stream_key(account, region, name);
+    let Some((stream, _)) = crate::store::load::<streams::StreamRecord>(store, &key).await? else {
+        return Ok(false);
+    };
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    Ok(stream.status(now) == "ACTIVE")
+}
+
+/// Sluice's own delivery streams as a target of the pipeline: a put is exactly a PutRecord.
+pub struct LocalDeliveryStreams {
+    store: Arc<dyn Store>,
+    wake: Arc<Wakers>,
+}
+
+impl LocalDeliveryStreams {
+    /// A sink over the store that holds the streams; `wake` reaches their flushers.
+    pub fn new(store: Arc<dyn Store>, wake: Arc<Wakers>) -> Self {
+        Self { store, wake }
+    }
+}
+
+#[async_trait]
+impl Sink for LocalDeliveryStreams {
+    type Target = StreamTarget;
+
+    /// Appends one record to a DirectPut stream, durably, and wakes its flusher. Firehose
+    /// streams have no resource policy: only the stream's own account writes (CloudWatch
+    /// Logs checks this when a subscription or destination is put).
+    async fn deliver(&self, target: &StreamTarget, item: Item<'_>) -> Result<(), DeliveryError> {
+        let StreamTarget {
+            account,
+            region,
+            stream,
+        } = target;
+        if let Some(sender) = item.sender.filter(|sender| sender.account != *account) {
+            return Err(DeliveryError::Denied(format!(
+                "account {} may not write into Firehose stream {stream} of account {account}",
+                sender.account
+            )));
+        }
+        match records::append(
+            self.store.as_ref(),
+            account,
+            region,
+            stream,
+            vec![item.data],
+            item.at_millis,
+        )
+        .await
+        {
+            Ok(_) => {
+                self.wake.wake(account, region, stream);
+                Ok(())
+            }
+            Err(FirehoseError::ResourceNotFound(message)) => Err(DeliveryError::NotFound(message)),
+            Err(FirehoseError::InvalidArgument(message)) => Err(DeliveryError::Denied(message)),
+            Err(err) => Err(DeliveryError::Failed(err.to_string())),
+        }
+    }
+}
+
+fn input<T: DeserializeOwned>(value: Value) -> Result<T, FirehoseError> {
+    serde_json::from_value(value).map_err(|err| FirehoseError::InvalidArgument(err.to_string()))
+}
+
+fn output<T: serde::Serialize>(value: T) -> Result<Value, FirehoseError> {
+    serde_json::to_value(value).map_err(|_| FirehoseError::InternalFailure)
+}
+
+#[async_trait]
+impl Service for FirehoseService {
+    fn model(&self) -> &ServiceModel {
+        model()
+    }
+
+    fn validation_error(&self, violations: &[Violation]) -> ApiError {
+        FirehoseError::from_violations(violations).into()
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        value: Value,
+    ) -> Result<Value, ApiError> {
+        let deps = &self.deps;
+        let result = match operation {
+            "CreateDeliveryStream" => streams::create_delivery_stream(deps, ctx, value)
+                .await
+                .and_then(output),
+            "DescribeDeliveryStream" => streams::describe_delivery_stream(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "ListDeliveryStreams" => streams::list_delivery_streams(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "UpdateDestination" => streams::update_destination(deps, ctx, value)
+                .await
+                .and_then(output),
+            "DeleteDeliveryStream" => streams::delete_delivery_stream(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "TagDeliveryStream" => streams::tag_delivery_stream(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "UntagDeliveryStream" => streams::untag_delivery_stream(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "ListTagsForDeliveryStream" => {
+                streams::list_tags_for_delivery_stream(deps, ctx, input(value)?)
+                    .await
+                    .and_then(output)
+            }
+            "PutRecord" => records::put_record(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            "PutRecordBatch" => records::put_record_batch(deps, ctx, input(value)?)
+                .await
+                .and_then(output),
+            other => return Err(ApiError::not_implemented("firehose", other)),
+        };
+        result.map_err(ApiError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn embedded_model_parses() {
+        let model = super::model();
+        assert_eq!(
+            model.metadata.target_prefix.as_deref(),
+            Some("Firehose_20150804")
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! PutRecord and PutRecordBatch: records appended to the stream's buffer log in one store
+//! batch, durable before the call answers; the stream's flusher is woken to deliver them.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::streams::{load, CursorRecord, StreamRecord};
+use super::FirehoseError;
+use crate::protocol::RequestContext;
+use crate::services::Deps;
+use crate::store::{self, NewEntry, Store, Write};
+
+/// The most bytes one PutRecordBatch call may carry (AWS: 4 MiB).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The most undelivered records a stream's buffer may hold; past it, puts are refused with
+/// "Slow down." (AWS's throttling answer) until delivery catches up, so that a missing bucket
+/// cannot make the buffer grow without end.
+pub(super) const MAX_BUFFERED_RECORDS: i64 = 1_000_000;
+
+/// The `RecordId` of a buffer entry: the stream's generation and the entry's position.
+fn record_id(stream: &StreamRecord, sequence: i64) -> String {
+    format!("{}{sequence:020}", stream.generation)
+}
+
+/// Appends records to an ACTIVE DirectPut stream in one durable batch; returns the stream
+/// and the entries' positions in its buffer.
+pub(super) async fn append(
+    store: &dyn Store,
+    account: &str,
+    region: &str,
+    name: &str,
+    records: Vec<Vec<u8>>,
+    at_millis: i64,
+) -> Result<(StreamRecord, Vec<i64>), FirehoseError> {
+    let (stream, _) = load(store, account, region, name).await?;
+    if stream.status(at_millis) != "ACTIVE" {
+        return Err(super::streams::not_found(account, name));
+    }
+    if stream.stream_type != "DirectPut" {
+        return Err(FirehoseError::InvalidArgument(format!(
+            "This operation is not permitted on {} delivery stream type.",
+            stream.stream_type
+        )));
+    }
+    let log = stream.buffer_log(account, region);
+    let delivered = store::load::<CursorRecord>(store, &stream.cursor_key(account, region))
+        .await?
+        .map_or(0, |(cursor, _)| cursor.delivered);
+    if store.log_tail(&log).await? - delivered + records.len() as i64 > MAX_BUFFERED_RECORDS {
+        return Err(FirehoseError::ServiceUnavailable("Slow down.".to_owned()));
+    }
+    let batch = records
+        .into_iter()
+        .map(|data| Write::Append {
+            log: log.clone(),
+            entry: NewEntry {
+                at_millis,
+                meta: String::new(),
+                data,
+                span: None,
+            },
+        })
+        .collect();
+    let sequences = store.write(batch).await?;
+    Ok((stream, sequences))
+}
+
+/// One record as the wire has it (Data in base64, checked by the model).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordInput {
+    data: String,
+}
+
+fn decode(record: &RecordInput) -> Result<Vec<u8>, FirehoseError> {
+    BASE64
+        .decode(record.data.as_bytes())
+        .map_err(|_| FirehoseError::InvalidArgument("Data must be base64-encoded.".to_owned()))
+}
+
+/// PutRecord input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordInput {
+    delivery_stream_name: String,
+    record: RecordInput,
+}
+
+/// PutRecord.
+pub async fn put_record(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: PutRecordInput,
+) -> Result<Value, FirehoseError> {
+    let data = decode(&input.record)?;
+    let (stream, sequences) = append(
+        deps.store.as_ref(),
+        &ctx.account_id,
+        &ctx.region,
+        &input.delivery_stream_name,
+        vec![data],
+        ctx.received_at_millis(),
+    )
+    .await?;
+    deps.firehose
+        .wake(&ctx.account_id, &ctx.region, &stream.name);
+    let sequence = sequences
+        .first()
+        .copied()
+        .ok_or(FirehoseError::InternalFailure)?;
+    Ok(json!({ "RecordId": record_id(&stream, sequence), "Encrypted": false }))
+}
+
+/// PutRecordBatch input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordBatchInput {
+    delivery_stream_name: String,
+    records: Vec<RecordInput>,
+}
+
+/// PutRecordBatch: all records in one atomic batch, so each gets a RecordId, or the call
+/// fails as a whole and the SDK's retry puts them again.
+pub async fn put_record_batch(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: PutRecordBatchInput,
+) -> Result<Value, FirehoseError> {
+    let records = input
+        .records
+        .iter()
+        .map(decode)
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: usize = records.iter().map(Vec::len).sum();
+    if total > MAX_BATCH_BYTES {
+        return Err(FirehoseError::InvalidArgument(format!(
+            "Records size exceeds 4 MB limit: the request carries {total} bytes of data."
+        )));
+    }
+    let (stream, sequences) = append(
+        deps.store.as_ref(),
+        &ctx.account_id,
+        &ctx.region,
+        &input.delivery_stream_name,
+        records,
+        ctx.received_at_millis(),
+    )
+    .await?;
+    deps.firehose
+        .wake(&ctx.account_id, &ctx.region, &stream.name);
+    let responses: Vec<Value> = sequences
+        .into_iter()
+        .map(|sequence| json!({ "RecordId": record_id(&stream, sequence) }))
+        .collect();
+    Ok(json!({ "FailedPutCount": 0, "Encrypted": false, "RequestResponses": responses }))
+}
