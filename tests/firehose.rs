@@ -695,7 +695,7 @@ async fn control_plane_as_aws_answers() {
         .redshift_destination_configuration(
             RedshiftDestinationConfiguration::builder()
                 .role_arn(ROLE)
-                .cluster_jdbcurl("jdbc:redshift://example:5439/db")
+                .cluster_jdbcurl("jdbc:redshift://examplecluster.abc123xyz789.us-west-2.redshift.amazonaws.com:5439/dev")
                 .copy_command(
                     aws_sdk_firehose::types::CopyCommand::builder()
                         .data_table_name("t")
