@@ -30,10 +30,11 @@ use crate::store::{self, Expect, LogEntry, NewEntry, RecordKey, Store, StoreErro
 /// How often an idle flusher looks at its stream (deletion, a Kinesis source's new records)
 /// and the supervisor at the set of streams, when nobody wakes them.
 const POLL: Duration = Duration::from_secs(1);
-/// Buffer entries read at a time.
-const READ_BATCH: usize = 1_000;
-/// Kinesis records copied into the buffer per shard at a time.
-const PUMP_BATCH: usize = 1_000;
+/// Buffer entries read at a time: with records of up to 1,000 KiB, a read holds at most
+/// about 250 MiB beyond the buffer size.
+const READ_BATCH: usize = 256;
+/// Kinesis records copied into the buffer per shard at a time (records of up to 1 MiB).
+const PUMP_BATCH: usize = 100;
 
 /// The delay before retry `attempt` (from 1) of a failed object write: 1 s doubling to at most
 /// 60 s, for as long as it takes. AWS retries an S3 destination for up to 24 hours and then
