@@ -280,8 +280,11 @@ fn check_destination(destination: &S3Destination) -> Result<(), FirehoseError> {
         parsed.service == "s3"
             && parsed.region.is_empty()
             && parsed.account.is_empty()
-            && !parsed.resource.is_empty()
-            && !parsed.resource.contains('/')
+            && (1..=255).contains(&parsed.resource.len())
+            && parsed
+                .resource
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
     });
     if bucket.is_none() {
         return Err(FirehoseError::InvalidArgument(format!(
