@@ -840,3 +840,45 @@ async fn control_plane_as_aws_answers() {
         .expect_err("put after delete");
     assert_eq!(err.code(), Some("ResourceNotFoundException"));
 }
+
+#[tokio::test]
+async fn a_logs_destination_may_target_an_active_firehose_stream() {
+    let account = fresh_account();
+    let (firehose, _) = clients(&account);
+    let logs = common::logs_client(&account);
+    let target = format!("arn:aws:firehose:us-east-1:{account}:deliverystream/to-logs");
+    let role = format!("arn:aws:iam::{account}:role/CWLtoFirehose");
+
+    // AWS's test message fails while the stream does not exist.
+    let err = logs
+        .put_destination()
+        .destination_name("before")
+        .target_arn(&target)
+        .role_arn(&role)
+        .send()
+        .await
+        .expect_err("missing Firehose stream");
+    assert_eq!(
+        aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidParameterException")
+    );
+
+    create(
+        &firehose,
+        "to-logs",
+        destination(&format!("fh-logs-{account}"), 60),
+    )
+    .await;
+    let put = logs
+        .put_destination()
+        .destination_name("after")
+        .target_arn(&target)
+        .role_arn(&role)
+        .send()
+        .await
+        .expect("put_destination to an ACTIVE Firehose stream");
+    assert_eq!(
+        put.destination().and_then(|d| d.target_arn()),
+        Some(target.as_str())
+    );
+}

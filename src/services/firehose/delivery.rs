@@ -501,6 +501,46 @@ fn object_key(stream: &StreamRecord, first_sequence: i64, first_at: i64) -> Resu
 mod tests {
     use super::*;
 
+    fn stream() -> StreamRecord {
+        serde_json::from_value(serde_json::json!({
+            "name": "s", "arn": "arn:aws:firehose:us-east-1:111111111111:deliverystream/s",
+            "stream_type": "DirectPut", "generation": "g1", "version": 3,
+            "created_millis": 0, "updated_millis": 0,
+            "destination": {
+                "role_arn": "r", "bucket_arn": "arn:aws:s3:::b", "prefix": null,
+                "error_output_prefix": null, "size_mbs": 5, "interval_seconds": 300,
+                "compression": "GZIP", "file_extension": null, "cloudwatch_logging": null
+            }
+        }))
+        .expect("stream record")
+    }
+
+    fn key(stream: &StreamRecord, sequence: i64, at: i64) -> String {
+        match object_key(stream, sequence, at) {
+            Ok(key) => key,
+            Err(_) => panic!("no key"),
+        }
+    }
+
+    #[test]
+    fn keys_derive_from_the_stream_and_the_first_record() {
+        let stream = stream();
+        // 2021-01-02 03:04:05.678 UTC
+        let at = 1_609_556_645_678;
+        let first = key(&stream, 7, at);
+        assert!(
+            first.starts_with("2021/01/02/03/s-3-2021-01-02-03-04-05-"),
+            "{first}"
+        );
+        assert!(first.ends_with(".gz"), "{first}");
+        // A redelivery after a crash starts at the same record: the same key.
+        assert_eq!(first, key(&stream, 7, at));
+        assert_ne!(first, key(&stream, 8, at));
+        let mut recreated = stream.clone();
+        recreated.generation = "g2".to_owned();
+        assert_ne!(first, key(&recreated, 7, at));
+    }
+
     #[test]
     fn retries_back_off_to_a_minute() {
         assert_eq!(retry_delay(1), Duration::from_secs(1));

@@ -413,7 +413,7 @@ pub async fn create_delivery_stream(
         Ok(_) => {}
         Err(store::StoreError::Conflict(_)) => {
             return Err(FirehoseError::ResourceInUse(format!(
-                "Firehose {name} under accountId {} already exists",
+                "Firehose {name} under account {} already exists.",
                 ctx.account_id
             )))
         }
