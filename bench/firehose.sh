@@ -36,6 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 "$WORK/bin/sluice" serve --listen "127.0.0.1:$SLUICE_PORT" --data-dir "$WORK/data" >"$WORK/sluice.log" 2>&1 &
 PID=$!
 ENDPOINT="http://127.0.0.1:$SLUICE_PORT"
@@ -44,9 +45,15 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
 ROWS=()
+CPU=()
 for compression in UNCOMPRESSED GZIP; do
+  s0=$(proc_ticks "$PID"); w0=$(date +%s.%N)
   read -r rps mibs objects < <(timeout 900 "$PY" "$HELPER" sluice "$ENDPOINT" "$COUNT" "$SIZE" "$compression")
+  s1=$(proc_ticks "$PID"); w1=$(date +%s.%N)
+  CPU+=("$compression: sluice used $(awk -v t="$((s1 - s0))" -v hz="$HZ" -v a="$w0" -v b="$w1" 'BEGIN {printf "%.1f CPU s over %.1f s of wall clock (records generated, put, waited for, read back and checked)", t / hz, b - a}')")
   ROWS+=("| sluice $SLUICE_VERSION, PutRecordBatch -> S3 objects readable | $compression | $rps | $mibs | $objects |")
   read -r rps mibs objects < <(timeout 900 "$PY" "$HELPER" ceiling "$WORK/ceiling-$compression" "$COUNT" "$SIZE" "$compression")
   ROWS+=("| ceiling: in memory, concatenate (+ gzip) + one file write + fsync per buffer | $compression | $rps | $mibs | $objects |")
@@ -54,6 +61,8 @@ done
 errlines=$(grep -cE ' ERROR |panicked' "$WORK/sluice.log" || true)
 
 echo "machine: $(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "load average before the run: $LOAD0"
+printf '%s\n' "${CPU[@]}"
 echo "load: $COUNT records of $SIZE bytes; every delivered record checked against those put; server log error lines: $errlines"
 echo
 echo "| path | compression | records/s | MiB/s | objects |"

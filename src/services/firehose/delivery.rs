@@ -6,7 +6,7 @@
 //! old) through the object-storage interface. Only once the object is durable does the
 //! cursor move, in one store batch with the trim of the delivered entries. A crash between
 //! the two delivers the same records again, under the same key: the key derives from the
-//! stream, its version and the first record's position and arrival time, and a flush that
+//! stream, its version and the position and arrival time of its first buffered put, and a flush that
 //! starts at the same record holds the same records (and maybe more), so the object is
 //! overwritten, not duplicated.
 //!
@@ -30,9 +30,9 @@ use crate::store::{self, Expect, LogEntry, NewEntry, RecordKey, Store, StoreErro
 /// How often an idle flusher looks at its stream (deletion, a Kinesis source's new records)
 /// and the supervisor at the set of streams, when nobody wakes them.
 const POLL: Duration = Duration::from_secs(1);
-/// Buffer entries read at a time: with records of up to 1,000 KiB, a read holds at most
-/// about 250 MiB beyond the buffer size.
-const READ_BATCH: usize = 256;
+/// Buffer entries read at a time. An entry is one put (at most 4 MiB) and reading stops once
+/// the buffer size is reached, so the buffer holds at most the size plus 256 MiB.
+const READ_BATCH: usize = 64;
 /// Kinesis records copied into the buffer per shard at a time (records of up to 1 MiB).
 const PUMP_BATCH: usize = 100;
 
@@ -285,8 +285,9 @@ impl Flusher {
     /// Writes the first object's worth of buffered records, retrying until it is stored, then
     /// moves the cursor.
     async fn flush(&self, state: &mut Buffer) -> Result<(), Round> {
-        // Records up to and including the one that reaches the size; a flush that starts at
-        // the same record always cuts at the same place or later.
+        // Entries (one per put) up to and including the one that reaches the size, so an
+        // object holds at most SizeInMBs plus one put (4 MiB); a flush that starts at the same
+        // entry always cuts at the same place or later.
         let mut stream = self.stream().await?;
         let size = stream.destination.size_bytes();
         let mut count = 0;
@@ -398,19 +399,23 @@ impl Flusher {
         for (shard_id, shard_log) in shards {
             let from = cursor.shards.get(&shard_id).copied().unwrap_or(0) + 1;
             let entries = self.store.read_log(&shard_log, from, PUMP_BATCH).await?;
-            let Some(last) = entries.last() else { continue };
+            let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+                continue;
+            };
             cursor.shards.insert(shard_id, last.sequence);
-            for entry in entries {
-                batch.push(Write::Append {
-                    log: log.clone(),
-                    entry: NewEntry {
-                        at_millis: entry.at_millis,
-                        meta: String::new(),
-                        data: entry.data,
-                        span: None,
-                    },
-                });
-            }
+            // One buffer entry per shard read, as PutRecordBatch writes one per call.
+            let at_millis = first.at_millis;
+            let count = entries.len();
+            let data: Vec<u8> = entries.into_iter().flat_map(|entry| entry.data).collect();
+            batch.push(Write::Append {
+                log: log.clone(),
+                entry: NewEntry {
+                    at_millis,
+                    meta: count.to_string(),
+                    data,
+                    span: None,
+                },
+            });
         }
         if batch.is_empty() {
             return Ok(());
@@ -467,8 +472,8 @@ async fn encode(compression: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// AWS's default object name, `<prefix><name>-<version>-YYYY-MM-DD-HH-MM-SS-<id>[.gz]`,
-/// with the time of the first record (UTC) and an id derived from the stream and the first
-/// record's position, so that delivering the same records again overwrites the same object.
+/// with the time of the first put (UTC) and an id derived from the stream and the first
+/// put's position, so that delivering the same records again overwrites the same object.
 fn object_key(stream: &StreamRecord, first_sequence: i64, first_at: i64) -> Result<String, Round> {
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(first_at) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
