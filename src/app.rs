@@ -77,7 +77,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         authenticator: config.authenticator.clone(),
     };
     if config.pause_delivery {
-        tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in the outbox.");
+        tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in the outbox and the Firehose buffers.");
     } else {
         let sink = Arc::new(LocalStreams::new(store.clone()));
         tokio::spawn(Pipeline::new(store.clone(), sink, delivery).run());
