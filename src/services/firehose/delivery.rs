@@ -78,6 +78,12 @@ impl Wakers {
         streams.get(&waker_name(account, region, name)).cloned()
     }
 
+    /// Forgets the wakers of streams that are gone.
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.retain(|name, _| keep(name));
+    }
+
     fn register(&self, account: &str, region: &str, name: &str) -> Arc<Notify> {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams
@@ -126,6 +132,11 @@ impl Deliveries {
                         }
                         keep
                     });
+                    let names: std::collections::HashSet<String> = streams
+                        .iter()
+                        .map(|(key, _)| waker_name(&key.account, &key.region, &key.name))
+                        .collect();
+                    self.wakers.retain(|name| names.contains(name));
                     for (key, stream) in streams {
                         let id = (key.clone(), stream.generation.clone());
                         if running.contains_key(&id) {
