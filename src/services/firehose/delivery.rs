@@ -13,7 +13,7 @@
 //! For a KinesisStreamAsSource stream, the flusher first copies new records from the
 //! Kinesis shard logs into the buffer log, moving the per-shard positions in the same batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,17 +122,18 @@ impl Deliveries {
             let notified = self.wakers.manager.notified();
             match self.streams().await {
                 Ok(streams) => {
+                    let current: HashSet<(RecordKey, String)> = streams
+                        .iter()
+                        .map(|(key, stream)| (key.clone(), stream.generation.clone()))
+                        .collect();
                     running.retain(|id, handle| {
-                        let keep = streams
-                            .iter()
-                            .any(|(key, stream)| (key, &stream.generation) == (&id.0, &id.1))
-                            && !handle.is_finished();
+                        let keep = current.contains(id) && !handle.is_finished();
                         if !keep {
                             handle.abort();
                         }
                         keep
                     });
-                    let names: std::collections::HashSet<String> = streams
+                    let names: HashSet<String> = streams
                         .iter()
                         .map(|(key, _)| waker_name(&key.account, &key.region, &key.name))
                         .collect();
