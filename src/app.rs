@@ -85,9 +85,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         authenticator: config.authenticator.clone(),
     };
     if config.pause_delivery {
-        tracing::warn!(
-            "Delivery is paused (--pause-delivery): accepted data waits in its delivery queues."
-        );
+        tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues and the Firehose buffers.");
     } else {
         let sinks = Sinks {
             kinesis: Arc::new(LocalStreams::new(store.clone())),

@@ -1060,3 +1060,45 @@ async fn another_account_delivers_through_a_destination_to_a_firehose_stream() {
     assert_eq!(data["owner"], a.as_str(), "the envelope names the sender");
     assert_eq!(data["logGroup"], "from-a");
 }
+
+#[tokio::test]
+async fn a_logs_destination_may_target_an_active_firehose_stream() {
+    let account = fresh_account();
+    let (firehose, _) = clients(&account);
+    let logs = common::logs_client(&account);
+    let target = format!("arn:aws:firehose:us-east-1:{account}:deliverystream/to-logs");
+    let role = format!("arn:aws:iam::{account}:role/CWLtoFirehose");
+
+    // AWS's test message fails while the stream does not exist.
+    let err = logs
+        .put_destination()
+        .destination_name("before")
+        .target_arn(&target)
+        .role_arn(&role)
+        .send()
+        .await
+        .expect_err("missing Firehose stream");
+    assert_eq!(
+        aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidParameterException")
+    );
+
+    create(
+        &firehose,
+        "to-logs",
+        destination(&format!("fh-logs-{account}"), 60),
+    )
+    .await;
+    let put = logs
+        .put_destination()
+        .destination_name("after")
+        .target_arn(&target)
+        .role_arn(&role)
+        .send()
+        .await
+        .expect("put_destination to an ACTIVE Firehose stream");
+    assert_eq!(
+        put.destination().and_then(|d| d.target_arn()),
+        Some(target.as_str())
+    );
+}

@@ -204,6 +204,11 @@ fn kinesis_answers_every_random_request() {
 }
 
 #[test]
+fn firehose_answers_every_random_request() {
+    fuzz_json_service(include_str!("../models/firehose.json"), 6);
+}
+
+#[test]
 fn cloudtrail_answers_every_random_request() {
     fuzz_json_service(include_str!("../models/cloudtrail.json"), 3);
 }

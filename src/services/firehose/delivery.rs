@@ -6,14 +6,14 @@
 //! old) through the object-storage interface. Only once the object is durable does the
 //! cursor move, in one store batch with the trim of the delivered entries. A crash between
 //! the two delivers the same records again, under the same key: the key derives from the
-//! stream, its version and the first record's position and arrival time, and a flush that
+//! stream, its version and the position and arrival time of its first buffered put, and a flush that
 //! starts at the same record holds the same records (and maybe more), so the object is
 //! overwritten, not duplicated.
 //!
 //! For a KinesisStreamAsSource stream, the flusher first copies new records from the
 //! Kinesis shard logs into the buffer log, moving the per-shard positions in the same batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,10 +30,11 @@ use crate::store::{self, Expect, LogEntry, NewEntry, RecordKey, Store, StoreErro
 /// How often an idle flusher looks at its stream (deletion, a Kinesis source's new records)
 /// and the supervisor at the set of streams, when nobody wakes them.
 const POLL: Duration = Duration::from_secs(1);
-/// Buffer entries read at a time.
-const READ_BATCH: usize = 1_000;
-/// Kinesis records copied into the buffer per shard at a time.
-const PUMP_BATCH: usize = 1_000;
+/// Buffer entries read at a time. An entry is one put (at most 4 MiB) and reading stops once
+/// the buffer size is reached, so the buffer holds at most the size plus 256 MiB.
+const READ_BATCH: usize = 64;
+/// Kinesis records copied into the buffer per shard at a time (records of up to 1 MiB).
+const PUMP_BATCH: usize = 100;
 
 /// The delay before retry `attempt` (from 1) of a failed object write: 1 s doubling to at most
 /// 60 s, for as long as it takes. AWS retries an S3 destination for up to 24 hours and then
@@ -77,6 +78,12 @@ impl Wakers {
         streams.get(&waker_name(account, region, name)).cloned()
     }
 
+    /// Forgets the wakers of streams that are gone.
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.retain(|name, _| keep(name));
+    }
+
     fn register(&self, account: &str, region: &str, name: &str) -> Arc<Notify> {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams
@@ -115,16 +122,22 @@ impl Deliveries {
             let notified = self.wakers.manager.notified();
             match self.streams().await {
                 Ok(streams) => {
+                    let current: HashSet<(RecordKey, String)> = streams
+                        .iter()
+                        .map(|(key, stream)| (key.clone(), stream.generation.clone()))
+                        .collect();
                     running.retain(|id, handle| {
-                        let keep = streams
-                            .iter()
-                            .any(|(key, stream)| (key, &stream.generation) == (&id.0, &id.1))
-                            && !handle.is_finished();
+                        let keep = current.contains(id) && !handle.is_finished();
                         if !keep {
                             handle.abort();
                         }
                         keep
                     });
+                    let names: HashSet<String> = streams
+                        .iter()
+                        .map(|(key, _)| waker_name(&key.account, &key.region, &key.name))
+                        .collect();
+                    self.wakers.retain(|name| names.contains(name));
                     for (key, stream) in streams {
                         let id = (key.clone(), stream.generation.clone());
                         if running.contains_key(&id) {
@@ -284,8 +297,9 @@ impl Flusher {
     /// Writes the first object's worth of buffered records, retrying until it is stored, then
     /// moves the cursor.
     async fn flush(&self, state: &mut Buffer) -> Result<(), Round> {
-        // Records up to and including the one that reaches the size; a flush that starts at
-        // the same record always cuts at the same place or later.
+        // Entries (one per put) up to and including the one that reaches the size, so an
+        // object holds at most SizeInMBs plus one put (4 MiB); a flush that starts at the same
+        // entry always cuts at the same place or later.
         let mut stream = self.stream().await?;
         let size = stream.destination.size_bytes();
         let mut count = 0;
@@ -397,19 +411,23 @@ impl Flusher {
         for (shard_id, shard_log) in shards {
             let from = cursor.shards.get(&shard_id).copied().unwrap_or(0) + 1;
             let entries = self.store.read_log(&shard_log, from, PUMP_BATCH).await?;
-            let Some(last) = entries.last() else { continue };
+            let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+                continue;
+            };
             cursor.shards.insert(shard_id, last.sequence);
-            for entry in entries {
-                batch.push(Write::Append {
-                    log: log.clone(),
-                    entry: NewEntry {
-                        at_millis: entry.at_millis,
-                        meta: String::new(),
-                        data: entry.data,
-                        span: None,
-                    },
-                });
-            }
+            // One buffer entry per shard read, as PutRecordBatch writes one per call.
+            let at_millis = first.at_millis;
+            let count = entries.len();
+            let data: Vec<u8> = entries.into_iter().flat_map(|entry| entry.data).collect();
+            batch.push(Write::Append {
+                log: log.clone(),
+                entry: NewEntry {
+                    at_millis,
+                    meta: count.to_string(),
+                    data,
+                    span: None,
+                },
+            });
         }
         if batch.is_empty() {
             return Ok(());
@@ -466,8 +484,8 @@ async fn encode(compression: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// AWS's default object name, `<prefix><name>-<version>-YYYY-MM-DD-HH-MM-SS-<id>[.gz]`,
-/// with the time of the first record (UTC) and an id derived from the stream and the first
-/// record's position, so that delivering the same records again overwrites the same object.
+/// with the time of the first put (UTC) and an id derived from the stream and the first
+/// put's position, so that delivering the same records again overwrites the same object.
 fn object_key(stream: &StreamRecord, first_sequence: i64, first_at: i64) -> Result<String, Round> {
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(first_at) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
@@ -499,6 +517,46 @@ fn object_key(stream: &StreamRecord, first_sequence: i64, first_at: i64) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stream() -> StreamRecord {
+        serde_json::from_value(serde_json::json!({
+            "name": "s", "arn": "arn:aws:firehose:us-east-1:111111111111:deliverystream/s",
+            "stream_type": "DirectPut", "generation": "g1", "version": 3,
+            "created_millis": 0, "updated_millis": 0,
+            "destination": {
+                "role_arn": "r", "bucket_arn": "arn:aws:s3:::b", "prefix": null,
+                "error_output_prefix": null, "size_mbs": 5, "interval_seconds": 300,
+                "compression": "GZIP", "file_extension": null, "cloudwatch_logging": null
+            }
+        }))
+        .expect("stream record")
+    }
+
+    fn key(stream: &StreamRecord, sequence: i64, at: i64) -> String {
+        match object_key(stream, sequence, at) {
+            Ok(key) => key,
+            Err(_) => panic!("no key"),
+        }
+    }
+
+    #[test]
+    fn keys_derive_from_the_stream_and_the_first_record() {
+        let stream = stream();
+        // 2021-01-02 03:04:05.678 UTC
+        let at = 1_609_556_645_678;
+        let first = key(&stream, 7, at);
+        assert!(
+            first.starts_with("2021/01/02/03/s-3-2021-01-02-03-04-05-"),
+            "{first}"
+        );
+        assert!(first.ends_with(".gz"), "{first}");
+        // A redelivery after a crash starts at the same record: the same key.
+        assert_eq!(first, key(&stream, 7, at));
+        assert_ne!(first, key(&stream, 8, at));
+        let mut recreated = stream.clone();
+        recreated.generation = "g2".to_owned();
+        assert_ne!(first, key(&recreated, 7, at));
+    }
 
     #[test]
     fn retries_back_off_to_a_minute() {

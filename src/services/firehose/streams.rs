@@ -280,8 +280,11 @@ fn check_destination(destination: &S3Destination) -> Result<(), FirehoseError> {
         parsed.service == "s3"
             && parsed.region.is_empty()
             && parsed.account.is_empty()
-            && !parsed.resource.is_empty()
-            && !parsed.resource.contains('/')
+            && (1..=255).contains(&parsed.resource.len())
+            && parsed
+                .resource
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
     });
     if bucket.is_none() {
         return Err(FirehoseError::InvalidArgument(format!(
@@ -410,7 +413,7 @@ pub async fn create_delivery_stream(
         Ok(_) => {}
         Err(store::StoreError::Conflict(_)) => {
             return Err(FirehoseError::ResourceInUse(format!(
-                "Firehose {name} under accountId {} already exists",
+                "Firehose {name} under account {} already exists.",
                 ctx.account_id
             )))
         }
@@ -729,6 +732,24 @@ pub async fn delete_delivery_stream(
     Ok(json!({}))
 }
 
+/// The model's tag-key pattern `^(?!aws:)...` has a look-ahead the model validator cannot
+/// run, so the reserved `aws:` prefix is refused here, in the model's words.
+fn check_tag_keys<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    member: &str,
+) -> Result<(), FirehoseError> {
+    for (index, key) in keys.into_iter().enumerate() {
+        if key.starts_with("aws:") {
+            return Err(FirehoseError::Validation(format!(
+                "1 validation error detected: Value '{key}' at '{member}.{}.member{}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(?!aws:)[\\p{{L}}\\p{{Z}}\\p{{N}}_.:\\/=+\\-@%]*$",
+                index + 1,
+                if member == "tags" { ".key" } else { "" }
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A tag as the wire has it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -758,6 +779,7 @@ pub async fn tag_delivery_stream(
         &input.delivery_stream_name,
     )
     .await?;
+    check_tag_keys(input.tags.iter().map(|tag| tag.key.as_str()), "tags")?;
     for tag in input.tags {
         stream.tags.insert(tag.key, tag.value.unwrap_or_default());
     }
@@ -793,6 +815,7 @@ pub async fn untag_delivery_stream(
         &input.delivery_stream_name,
     )
     .await?;
+    check_tag_keys(input.tag_keys.iter().map(String::as_str), "tagKeys")?;
     for key in &input.tag_keys {
         stream.tags.remove(key);
     }
