@@ -10,7 +10,7 @@ use crate::config::{DataDir, ValidatedConfig};
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
 use crate::services::appfabric::CredentialCipher;
-use crate::services::firehose::{Deliveries, LocalDeliveryStreams, Wakers};
+use crate::services::firehose::{Deliveries, FirehoseMetrics, LocalDeliveryStreams, Wakers};
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
 use crate::services::s3::storage::LocalObjects;
@@ -63,6 +63,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let delivery_metrics = DeliveryMetrics::default();
     let mut metrics = prometheus_client::registry::Registry::default();
     delivery_metrics.register(&mut metrics);
+    let firehose_metrics = FirehoseMetrics::default();
+    firehose_metrics.register(&mut metrics);
     let delivery = Arc::new(Signal::new(delivery_metrics));
     Pipeline::recover(store.as_ref(), &delivery)
         .await
@@ -93,7 +95,15 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             objects: Arc::new(ObjectSink::new(storage, objects.clone())),
         };
         tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone()).run());
-        tokio::spawn(Deliveries::new(store.clone(), deps.storage.clone(), firehose).run());
+        tokio::spawn(
+            Deliveries::new(
+                store.clone(),
+                deps.storage.clone(),
+                firehose,
+                firehose_metrics,
+            )
+            .run(),
+        );
     }
 
     tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval).run());

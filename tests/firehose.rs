@@ -302,6 +302,25 @@ async fn a_missing_bucket_does_not_hold_up_another_stream() {
     let found = wait_delivered(&s3, &present, flowing.len(), identity).await;
     assert_eq!(concatenated(found), flowing);
 
+    // The failing writes are counted where an operator looks.
+    let counter = |name: &str, stream: &str| {
+        let text =
+            common::raw_request(common::shared().port, "GET", "/_sluice/metrics", &[], b"").body;
+        let label = format!("stream=\"{account}:us-east-1:{stream}\"");
+        text.lines()
+            .filter(|line| line.starts_with(name) && line.contains(&label))
+            .find_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter("sluice_firehose_write_failures_total", "stuck") < 1.0
+        || counter("sluice_firehose_objects_total", "flowing") < 1.0
+    {
+        assert!(Instant::now() < deadline, "writes not counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counter("sluice_firehose_objects_total", "stuck"), 0.0);
+
     // The stuck stream keeps its records and delivers them once the bucket exists.
     make_bucket(&s3, &missing).await;
     let found = wait_delivered(&s3, &missing, stuck.len(), identity).await;

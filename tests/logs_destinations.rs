@@ -179,7 +179,7 @@ async fn put_destination_enforces_the_model_with_aws_messages() {
         assert_eq!(code, "InvalidParameterException", "{bad_target}");
         assert!(message.contains("targetArn"), "{message}");
     }
-    // A Firehose target is well-formed, but Sluice has no Firehose stream to test-deliver to.
+    // A Firehose target is well-formed; without such a stream the test message cannot be sent.
     let firehose = format!("arn:aws:firehose:us-east-1:{account}:deliverystream/f");
     let (code, message) = error(attempt("firehose".into(), firehose, role_arn(&account)).await);
     assert_eq!(code, "InvalidParameterException");

@@ -34,7 +34,7 @@ impl Backoff {
     /// Records a failed attempt. Returns `false` when the attempts are used up; otherwise
     /// sleeps the next delay and returns `true`, to try again.
     pub async fn retry(&mut self) -> bool {
-        self.attempts += 1;
+        self.attempts = self.attempts.saturating_add(1);
         if self.attempts >= self.max_attempts {
             return false;
         }

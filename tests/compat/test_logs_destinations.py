@@ -130,7 +130,7 @@ def test_update_keeps_the_access_policy(logs, account):
     assert logs.describe_destinations()["destinations"][0]["accessPolicy"] == policy
 
 
-def test_firehose_targets_are_well_formed_but_have_no_stream_yet(logs, account):
+def test_a_missing_firehose_target_is_refused(logs, account):
     target = f"arn:aws:firehose:{REGION}:{account}:deliverystream/central"
     response = error_of(logs.put_destination, destinationName="fh", targetArn=target, roleArn=role(account))
     assert response["Error"] == {

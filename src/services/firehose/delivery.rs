@@ -23,7 +23,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::prefix;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
 use super::streams::{CursorRecord, StreamRecord, STREAM};
+use crate::pipeline::Backoff;
 use crate::services::s3::storage::{NewObject, ObjectStorage, StorageError};
 use crate::store::{self, Expect, LogEntry, NewEntry, RecordKey, Store, StoreError, Write};
 
@@ -36,17 +40,52 @@ const READ_BATCH: usize = 64;
 /// Kinesis records copied into the buffer per shard at a time (records of up to 1 MiB).
 const PUMP_BATCH: usize = 100;
 
-/// The delay before retry `attempt` (from 1) of a failed object write: 1 s doubling to at most
-/// 60 s, for as long as it takes. AWS retries an S3 destination for up to 24 hours and then
-/// drops the data; Sluice keeps the records (durably, in the buffer log) and keeps retrying,
-/// so an acknowledged record is never dropped, and puts are refused once the buffer is full.
-pub fn retry_delay(attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(6);
-    Duration::from_secs(1u64 << exponent).min(Duration::from_secs(60))
+/// The retry schedule of a failed object write or store read: 1 s doubling to at most 60 s,
+/// for as long as it takes. AWS retries an S3 destination for up to 24 hours and then drops
+/// the data; Sluice keeps the records (durably, in the buffer log) and keeps retrying, so an
+/// acknowledged record is never dropped, and puts are refused once the buffer is full.
+fn retries() -> Backoff {
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(60), u32::MAX)
 }
 
 /// How long delivery may fail before the flusher logs at ERROR (AWS's retry duration for S3).
 const FAILING_TOO_LONG: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The labels of Firehose's metrics: the delivery stream as `ACCOUNT:REGION:NAME`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct StreamLabels {
+    stream: String,
+}
+
+/// Objects written per delivery stream, and failed writes, for `/_sluice/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct FirehoseMetrics {
+    objects: Family<StreamLabels, Counter>,
+    bytes: Family<StreamLabels, Counter>,
+    failures: Family<StreamLabels, Counter>,
+}
+
+impl FirehoseMetrics {
+    /// Adds the metrics to `registry` under `sluice_firehose_*`.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        let firehose = registry.sub_registry_with_prefix("sluice_firehose");
+        firehose.register(
+            "objects",
+            "Objects written by delivery streams",
+            self.objects.clone(),
+        );
+        firehose.register(
+            "object_bytes",
+            "Bytes of the objects written by delivery streams, after compression",
+            self.bytes.clone(),
+        );
+        firehose.register(
+            "write_failures",
+            "Object writes that failed and are retried",
+            self.failures.clone(),
+        );
+    }
+}
 
 /// Wakes flushers: one `Notify` per stream (a put wakes only its stream's flusher) and one
 /// for the supervisor (a stream was created or deleted).
@@ -99,6 +138,7 @@ pub struct Deliveries {
     store: Arc<dyn Store>,
     storage: Arc<dyn ObjectStorage>,
     wakers: Arc<Wakers>,
+    metrics: FirehoseMetrics,
 }
 
 impl Deliveries {
@@ -107,11 +147,13 @@ impl Deliveries {
         store: Arc<dyn Store>,
         storage: Arc<dyn ObjectStorage>,
         wakers: Arc<Wakers>,
+        metrics: FirehoseMetrics,
     ) -> Self {
         Self {
             store,
             storage,
             wakers,
+            metrics,
         }
     }
 
@@ -144,9 +186,14 @@ impl Deliveries {
                             continue;
                         }
                         let wake = self.wakers.register(&key.account, &key.region, &key.name);
+                        let labels = StreamLabels {
+                            stream: format!("{}:{}:{}", key.account, key.region, key.name),
+                        };
                         let flusher = Flusher {
                             store: self.store.clone(),
                             storage: self.storage.clone(),
+                            metrics: self.metrics.clone(),
+                            labels,
                             wake,
                             key,
                             generation: stream.generation,
@@ -193,6 +240,8 @@ enum Stop {
 struct Flusher {
     store: Arc<dyn Store>,
     storage: Arc<dyn ObjectStorage>,
+    metrics: FirehoseMetrics,
+    labels: StreamLabels,
     wake: Arc<Notify>,
     key: RecordKey,
     generation: String,
@@ -210,24 +259,23 @@ struct Buffer {
 impl Flusher {
     async fn run(self) {
         let mut buffer = None;
-        let mut failures = 0u32;
+        let mut backoff = retries();
         loop {
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             match self.round(&mut buffer).await {
                 Ok(Some(wait)) => {
-                    failures = 0;
+                    backoff = retries();
                     let _ = tokio::time::timeout(wait, notified).await;
                 }
-                Ok(None) => failures = 0,
+                Ok(None) => backoff = retries(),
                 Err(Round::Stop(Stop::Gone)) => return,
                 Err(Round::Store(err)) => {
-                    failures += 1;
                     tracing::warn!(stream = %self.key.name, error = %err, "Firehose delivery cannot use the store; retrying.");
                     // Re-read everything from the cursor: what was in memory may be stale.
                     buffer = None;
-                    tokio::time::sleep(retry_delay(failures)).await;
+                    backoff.retry().await;
                 }
             }
         }
@@ -320,7 +368,7 @@ impl Flusher {
             None => return Ok(()),
         };
         let last_sequence = state.entries[count - 1].sequence;
-        let mut attempt = 0u32;
+        let mut backoff = retries();
         let mut failing_since = None;
         loop {
             let key = object_key(&stream, first_sequence, first_at)?;
@@ -335,20 +383,25 @@ impl Flusher {
                         &mut object.as_slice(),
                     )
                     .await
-                    .map(|_| ()),
+                    .map(|info| info.size),
                 Err(err) => Err(StorageError::Io(err)),
             };
             match result {
-                Ok(()) => break,
+                Ok(size) => {
+                    self.metrics.objects.get_or_create(&self.labels).inc();
+                    self.metrics.bytes.get_or_create(&self.labels).inc_by(size);
+                    break;
+                }
                 Err(err) => {
-                    attempt += 1;
+                    self.metrics.failures.get_or_create(&self.labels).inc();
+                    let attempt = backoff.attempts() + 1;
                     let since = *failing_since.get_or_insert_with(std::time::Instant::now);
                     if since.elapsed() >= FAILING_TOO_LONG {
                         tracing::error!(stream = %stream.name, bucket = stream.bucket(), error = %err, attempt, "Firehose delivery has failed for over 24 hours; its records are kept and retried.");
                     } else {
                         tracing::warn!(stream = %stream.name, bucket = stream.bucket(), error = %err, attempt, "Firehose delivery to S3 failed; retrying.");
                     }
-                    tokio::time::sleep(retry_delay(attempt)).await;
+                    backoff.retry().await;
                     // The stream may have been deleted or pointed at another bucket meanwhile.
                     stream = self.stream().await?;
                 }
@@ -558,11 +611,14 @@ mod tests {
         assert_ne!(first, key(&recreated, 7, at));
     }
 
-    #[test]
-    fn retries_back_off_to_a_minute() {
-        assert_eq!(retry_delay(1), Duration::from_secs(1));
-        assert_eq!(retry_delay(2), Duration::from_secs(2));
-        assert_eq!(retry_delay(7), Duration::from_secs(60));
-        assert_eq!(retry_delay(1000), Duration::from_secs(60));
+    #[tokio::test(start_paused = true)]
+    async fn retries_back_off_to_a_minute_without_end() {
+        let mut backoff = retries();
+        let started = tokio::time::Instant::now();
+        for _ in 0..100 {
+            assert!(backoff.retry().await, "never gives up");
+        }
+        // 1 + 2 + 4 + 8 + 16 + 32 seconds, then a minute each.
+        assert_eq!(started.elapsed(), Duration::from_secs(63 + 94 * 60));
     }
 }

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use delivery::{retry_delay, Deliveries, Wakers};
+pub use delivery::{Deliveries, FirehoseMetrics, Wakers};
 pub use error::FirehoseError;
 
 use crate::pipeline::{DeliveryError, Item, Sink, StreamTarget};
