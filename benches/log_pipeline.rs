@@ -206,7 +206,7 @@ async fn main() {
     println!(
         "| in-memory ceiling: parse batch, match pattern, build and gzip envelope | {ceiling:.0} |"
     );
-    println!("| end to end: PutLogEvents (SigV4, SQLite, outbox) to records readable by GetRecords | {end_to_end:.0} |");
+    println!("| end to end: PutLogEvents (SigV4, SQLite, delivery queue) to records readable by GetRecords | {end_to_end:.0} |");
     println!(
         "| ratio end-to-end / ceiling | {:.2} |",
         end_to_end / ceiling
