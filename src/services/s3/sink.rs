@@ -69,3 +69,135 @@ impl Sink for ObjectSink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::pipeline::Sender;
+    use crate::services::s3::storage::BucketRecord;
+    use crate::store::memory::MemoryStore;
+
+    fn sink() -> (ObjectSink, Arc<LocalObjects>) {
+        let objects =
+            Arc::new(LocalObjects::open(Arc::new(MemoryStore::default()), None).expect("objects"));
+        (ObjectSink::new(objects.clone(), objects.clone()), objects)
+    }
+
+    async fn bucket(objects: &LocalObjects, name: &str, owner: &str, policy: Option<String>) {
+        let record = BucketRecord {
+            owner: owner.into(),
+            region: "us-east-1".into(),
+            created_millis: 0,
+            tags: None,
+            policy,
+        };
+        assert!(objects
+            .create_bucket(name, &record)
+            .await
+            .expect("bucket")
+            .is_none());
+    }
+
+    fn item<'a>(data: &[u8], sender: Option<&'a Sender>) -> Item<'a> {
+        Item {
+            partition_key: "",
+            data: data.to_vec(),
+            at_millis: 0,
+            sender,
+        }
+    }
+
+    fn target(bucket: &str, key: &str) -> ObjectTarget {
+        ObjectTarget {
+            bucket: bucket.into(),
+            key: key.into(),
+            content_type: Some("application/json".into()),
+        }
+    }
+
+    async fn read(objects: &LocalObjects, bucket: &str, key: &str) -> (Option<String>, Vec<u8>) {
+        let (info, mut reader) = objects
+            .get_object(bucket, key)
+            .await
+            .expect("get")
+            .expect("the object exists");
+        let mut body = Vec::new();
+        reader.read_to_end(&mut body).await.expect("read");
+        (info.content_type, body)
+    }
+
+    #[tokio::test]
+    async fn writes_one_object_per_delivery_for_the_owner() {
+        let (sink, objects) = sink();
+        bucket(&objects, "mine", "111111111111", None).await;
+        let owner = Sender {
+            account: "111111111111".into(),
+            role_arn: None,
+        };
+        sink.deliver(&target("mine", "a/1.json"), item(b"{}\n", Some(&owner)))
+            .await
+            .expect("delivered");
+        sink.deliver(&target("mine", "a/2.json"), item(b"[]\n", None))
+            .await
+            .expect("delivered without a sender");
+        assert_eq!(
+            read(&objects, "mine", "a/1.json").await,
+            (Some("application/json".into()), b"{}\n".to_vec())
+        );
+        assert_eq!(read(&objects, "mine", "a/2.json").await.1, b"[]\n");
+    }
+
+    #[tokio::test]
+    async fn another_account_writes_only_through_the_bucket_policy() {
+        let (sink, objects) = sink();
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": { "AWS": "222222222222" },
+                "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::shared/incoming/*",
+            }],
+        });
+        bucket(&objects, "private", "111111111111", None).await;
+        bucket(&objects, "shared", "111111111111", Some(policy.to_string())).await;
+        let other = Sender {
+            account: "222222222222".into(),
+            role_arn: None,
+        };
+        let refused = sink
+            .deliver(&target("private", "x"), item(b"x", Some(&other)))
+            .await;
+        assert!(
+            matches!(refused, Err(DeliveryError::Denied(_))),
+            "{refused:?}"
+        );
+        let outside = sink
+            .deliver(&target("shared", "elsewhere/x"), item(b"x", Some(&other)))
+            .await;
+        assert!(
+            matches!(outside, Err(DeliveryError::Denied(_))),
+            "{outside:?}"
+        );
+        sink.deliver(&target("shared", "incoming/x"), item(b"x", Some(&other)))
+            .await
+            .expect("granted by the policy");
+        assert!(objects
+            .get_object("private", "x")
+            .await
+            .expect("get")
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_missing_bucket_is_not_found() {
+        let (sink, _) = sink();
+        let missing = sink.deliver(&target("absent", "k"), item(b"x", None)).await;
+        assert!(
+            matches!(missing, Err(DeliveryError::NotFound(_))),
+            "{missing:?}"
+        );
+    }
+}
