@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
+    RowAt,
     EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
     Write,
 };
@@ -264,6 +265,44 @@ impl Store for MemoryStore {
             !expired
         });
         Ok(removed)
+    }
+
+    async fn scan_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        from: (i64, i64),
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<RowAt>, StoreError> {
+        let state = self.lock();
+        let rows = state
+            .tables
+            .get(table)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // Row numbers are positions here: enough for tests, which do not expire while reading.
+        let mut found: Vec<RowAt> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| {
+                scope
+                    .iter()
+                    .all(|(column, value)| row.get(*column).and_then(|v| v.as_str()) == Some(*value))
+            })
+            .filter_map(|(index, row)| {
+                let time = row
+                    .get(time_column)
+                    .and_then(|v| v.as_str())
+                    .and_then(|text| text.parse::<i64>().ok())?;
+                let at = (time, i64::try_from(index).unwrap_or(i64::MAX));
+                (at > from && time < until).then(|| (at, row.clone()))
+            })
+            .collect();
+        found.sort_by_key(|(at, _)| *at);
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn scan(

@@ -163,6 +163,10 @@ pub enum TimeOrder {
     Backward,
 }
 
+/// A row read by [`Store::scan_rows`]: its position `(time, row number)` and its values as
+/// text or null.
+pub type RowAt = ((i64, i64), serde_json::Map<String, serde_json::Value>);
+
 /// What may go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -300,6 +304,20 @@ pub trait Store: Send + Sync + 'static {
         before: i64,
         limit: usize,
     ) -> Result<usize, StoreError>;
+
+    /// Up to `limit` rows of a table whose columns equal `scope` and whose integer
+    /// `time_column` is below `until`, in `(time, row number)` order strictly after `from`,
+    /// each with that position so the next page continues from the last one: how a query reads
+    /// a table a page at a time, in bounded memory, through the time index.
+    async fn scan_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        from: (i64, i64),
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<RowAt>, StoreError>;
 
     /// Records of one kind in every account and region, in key order (account, region,
     /// name) strictly after `after`, at most `limit`: how background work visits everything.

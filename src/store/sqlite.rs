@@ -39,6 +39,7 @@ use sqlx::sqlite::{
 use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
 use super::{
+    RowAt,
     EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
     Write,
 };
@@ -672,6 +673,63 @@ impl Store for SqliteStore {
             })
         }))
         .await
+    }
+
+    async fn scan_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        from: (i64, i64),
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<RowAt>, StoreError> {
+        let names_ok = is_identifier(table)
+            && is_identifier(time_column)
+            && scope.iter().all(|(column, _)| is_identifier(column));
+        if !names_ok {
+            return Err(StoreError::Unavailable(format!(
+                "invalid table or column name in {table}"
+            )));
+        }
+        let mut conditions: Vec<String> = scope.iter().map(|(c, _)| format!("{c} = ?")).collect();
+        // The row-value comparison walks the (scope..., time) index from the cursor.
+        conditions.push(format!("({time_column}, rowid) > (?, ?)"));
+        conditions.push(format!("{time_column} < ?"));
+        let statement = format!(
+            "SELECT {time_column} AS _time, rowid AS _row, * FROM {table} WHERE {}
+             ORDER BY {time_column}, rowid LIMIT ?",
+            conditions.join(" AND ")
+        );
+        let mut query = sqlx::query(&statement);
+        for (_, value) in scope {
+            query = query.bind(*value);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = query
+            .bind(from.0)
+            .bind(from.1)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let at: (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+                let mut map = serde_json::Map::new();
+                for (index, column) in row.columns().iter().enumerate().skip(2) {
+                    let text: Option<String> = match row.try_get::<Option<String>, _>(index) {
+                        Ok(text) => text,
+                        Err(_) => row.try_get::<Option<i64>, _>(index)?.map(|n| n.to_string()),
+                    };
+                    map.insert(
+                        column.name().to_owned(),
+                        text.map_or(serde_json::Value::Null, serde_json::Value::String),
+                    );
+                }
+                Ok((at, map))
+            })
+            .collect()
     }
 
     async fn scan(
