@@ -703,3 +703,84 @@ async fn queries_survive_kill_9() {
     assert_eq!(again, before);
     drop(server);
 }
+
+/// Waits until the store's events have been compacted into at least one segment file.
+fn wait_for_segment(data_dir: &std::path::Path, store: &str) {
+    let dir = data_dir.join("lake").join(store);
+    for _ in 0..600 {
+        let found = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+            })
+            .unwrap_or(false);
+        if found {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no segment was written in {}", dir.display());
+}
+
+#[tokio::test]
+async fn compacted_segments_and_the_tail_read_as_one_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let data = cloudtraildata_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, "compacted").await;
+    // Enough events for the compactor to take them at once, then a tail it leaves as rows.
+    let all = events(21_000, "c");
+    put(&data, &channel, &account, &all[..20_500]).await;
+    wait_for_segment(dir.path(), &store);
+    put(&data, &channel, &account, &all[20_500..]).await;
+
+    let statement = format!(
+        "SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1"
+    );
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in &all {
+        *counts.entry(event.name).or_default() += 1;
+    }
+    let expected: Vec<Vec<String>> = counts
+        .iter()
+        .map(|(name, n)| vec![(*name).to_owned(), n.to_string()])
+        .collect();
+    let (id, got) = query(&client, &statement).await;
+    assert_eq!(values(&got), expected);
+    let scanned = client
+        .describe_query()
+        .query_id(&id)
+        .send()
+        .await
+        .expect("describe")
+        .query_statistics()
+        .and_then(|s| s.events_scanned())
+        .unwrap_or_default();
+    assert_eq!(scanned, all.len() as i64);
+
+    let range = format!(
+        "SELECT eventData.UID FROM {store} WHERE eventTime >= '2026-11-27 00:00:00' \
+         AND eventData.userIdentity.principalId = 'user-3' ORDER BY 1"
+    );
+    let mut uids: Vec<String> = all
+        .iter()
+        .filter(|e| e.time.as_str() >= "2026-11-27" && e.principal == "user-3")
+        .map(|e| e.uid.clone())
+        .collect();
+    uids.sort();
+    let (_, got) = query(&client, &range).await;
+    assert_eq!(
+        values(&got),
+        uids.iter().map(|u| vec![u.clone()]).collect::<Vec<_>>()
+    );
+
+    server.kill();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let (_, again) = query(&client, &statement).await;
+    assert_eq!(values(&again), expected);
+    drop(server);
+}

@@ -73,7 +73,8 @@ impl Store for MemoryStore {
                 Write::Append { .. }
                 | Write::DeleteLog { .. }
                 | Write::TrimLog { .. }
-                | Write::Insert { .. } => continue,
+                | Write::Insert { .. }
+                | Write::DeleteRows { .. } => continue,
             };
             let current = state.records.get(key).map(|r| r.version);
             let holds = match expect {
@@ -122,6 +123,19 @@ impl Store for MemoryStore {
                         })
                         .collect();
                     state.tables.entry(table).or_default().push(row);
+                }
+                Write::DeleteRows { table, rows } => {
+                    // Row numbers are positions here (see `scan_rows`): remove from the end.
+                    let mut rows = rows;
+                    rows.sort_unstable_by(|a, b| b.cmp(a));
+                    rows.dedup();
+                    if let Some(table) = state.tables.get_mut(table) {
+                        for row in rows {
+                            if let Some(index) = usize::try_from(row).ok().filter(|i| *i < table.len()) {
+                                table.remove(index);
+                            }
+                        }
+                    }
                 }
                 Write::TrimLog { log, before } => {
                     if let Some(entries) = state.logs.get_mut(&log) {

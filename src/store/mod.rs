@@ -104,6 +104,14 @@ pub enum Write {
         /// Column names and values, in any order.
         row: Vec<(&'static str, serde_json::Value)>,
     },
+    /// Removes rows of a table by the row numbers [`Store::scan_rows`] gave them (rows moved
+    /// elsewhere, such as CloudTrail Lake events compacted into a columnar segment).
+    DeleteRows {
+        /// The table.
+        table: &'static str,
+        /// The rows' numbers.
+        rows: Vec<i64>,
+    },
     /// Removes the entries numbered below `before` (consumed outbox entries, say). Numbering
     /// goes on from the log's tail, so keep at least the last entry to keep the tail.
     TrimLog {

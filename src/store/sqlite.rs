@@ -947,6 +947,21 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
                 query.execute(&mut *conn).await?;
                 continue;
             }
+            Write::DeleteRows { table, rows } => {
+                if !is_identifier(table) {
+                    return Err(Failure::Rejected(format!("invalid table name {table}")));
+                }
+                for chunk in rows.chunks(500) {
+                    let placeholders = vec!["?"; chunk.len()].join(", ");
+                    let statement = format!("DELETE FROM {table} WHERE rowid IN ({placeholders})");
+                    let mut query = sqlx::query(&statement);
+                    for row in chunk {
+                        query = query.bind(row);
+                    }
+                    query.execute(&mut *conn).await?;
+                }
+                continue;
+            }
             Write::TrimLog { log, before } => {
                 sqlx::query(
                     "DELETE FROM log_entries
@@ -1010,7 +1025,8 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
             Write::Append { .. }
             | Write::DeleteLog { .. }
             | Write::TrimLog { .. }
-            | Write::Insert { .. } => {}
+            | Write::Insert { .. }
+            | Write::DeleteRows { .. } => {}
             Write::Delete { .. } => {
                 sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
                     .bind(key.kind)

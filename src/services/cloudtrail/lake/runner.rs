@@ -42,6 +42,11 @@ pub struct Lake {
     boot: String,
     runtime: Arc<RuntimeEnv>,
     active: Arc<Mutex<HashMap<String, Active>>>,
+    /// Where segments live (`None` without a data directory: events stay rows).
+    segments: Option<std::path::PathBuf>,
+    /// Held shared while a query runs; a segment is committed under it exclusively, so a
+    /// query sees each event once, in a segment or in the tail.
+    compaction: Arc<tokio::sync::RwLock<()>>,
 }
 
 struct Active {
@@ -64,11 +69,23 @@ impl Lake {
             .with_memory_limit(MEMORY_LIMIT, 1.0)
             .build_arc()
             .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
+        let segments = deps.data_dir.as_ref().map(|dir| dir.join("lake"));
+        let compaction = Arc::new(tokio::sync::RwLock::new(()));
+        if let (Some(root), Ok(handle)) = (&segments, tokio::runtime::Handle::try_current()) {
+            let compactor = super::segments::Compactor::new(
+                deps.store.clone(),
+                root.clone(),
+                compaction.clone(),
+            );
+            handle.spawn(compactor.run());
+        }
         Self {
             deps,
             boot: uuid::Uuid::new_v4().to_string(),
             runtime,
             active: Arc::default(),
+            segments,
+            compaction,
         }
     }
 
@@ -153,6 +170,9 @@ impl Lake {
                 &arn,
                 retained_from,
                 counters.clone(),
+                self.segments
+                    .as_ref()
+                    .map(|root| super::segments::store_dir(root, id)),
             );
             // The same store may be named twice (ID and ARN); one registration per name.
             let _ = context.deregister_table(TableReference::bare(name.as_str()));
@@ -185,9 +205,10 @@ impl Lake {
     pub fn spawn(&self, cancel: CancellationToken, key: RecordKey, record: QueryRecord, planned: Planned) {
         let deps = self.deps.clone();
         let active = self.active.clone();
+        let compaction = self.compaction.clone();
         tokio::spawn(async move {
             let id = record.id.clone();
-            run(&deps, cancel, key, record, planned).await;
+            run(&deps, &compaction, cancel, key, record, planned).await;
             active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
     }
@@ -221,6 +242,7 @@ enum Outcome {
 
 async fn run(
     deps: &Deps,
+    compaction: &tokio::sync::RwLock<()>,
     cancel: CancellationToken,
     key: RecordKey,
     mut record: QueryRecord,
@@ -237,6 +259,7 @@ async fn run(
     let started = Instant::now();
     let counters = planned.counters.clone();
     let columns = planned.columns.clone();
+    let shared = compaction.read().await;
     let outcome = tokio::select! {
         () = cancel.cancelled() => Outcome::Cancelled,
         done = tokio::time::timeout(QUERY_TIMEOUT, execute(deps, &results_log, planned)) => {
@@ -247,6 +270,7 @@ async fn run(
             }
         }
     };
+    drop(shared);
     record.execution_millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     record.events_scanned = counters.events.load(Ordering::Relaxed);
     record.bytes_scanned = counters.bytes.load(Ordering::Relaxed);

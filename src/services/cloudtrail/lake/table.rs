@@ -7,6 +7,7 @@
 //! back their documented spelling for results.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -24,6 +25,17 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::physical_expr::expressions::{
+    BinaryExpr as PhysicalBinary, Column as PhysicalColumn, Literal as PhysicalLiteral,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use serde_json::{Map, Value};
 
@@ -33,6 +45,9 @@ use crate::store::Store;
 /// Rows read from the store per Arrow batch: big enough to amortise a store round trip,
 /// small enough that a scan holds little memory.
 const PAGE_ROWS: usize = 4096;
+
+/// Position of eventTime in the schema.
+const EVENT_TIME: usize = 4;
 
 /// Every column and nested field name of the schema in its documented spelling.
 const NAMES: &[&str] = &[
@@ -192,6 +207,8 @@ pub struct EventDataStoreTable {
     /// Events older than this (epoch milliseconds) are past retention and never returned.
     retained_from: i64,
     counters: Arc<ScanCounters>,
+    /// The store's segment directory, when events are compacted.
+    segments: Option<PathBuf>,
 }
 
 impl EventDataStoreTable {
@@ -203,13 +220,96 @@ impl EventDataStoreTable {
         arn: &str,
         retained_from: i64,
         counters: Arc<ScanCounters>,
+        segments: Option<PathBuf>,
     ) -> Self {
         Self {
             store,
             scope: [account.to_owned(), region.to_owned(), arn.to_owned()],
             retained_from,
             counters,
+            segments,
         }
+    }
+
+    /// A scan of the store's segments that overlap `range`, filtered to it, with the
+    /// table's `projection`; `None` when no segment overlaps.
+    async fn segment_scan(
+        &self,
+        range: &Range,
+        projection: Option<&Vec<usize>>,
+    ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(dir) = &self.segments else {
+            return Ok(None);
+        };
+        let store_id = self.scope[2].rsplit('/').next().unwrap_or_default();
+        let segments = super::segments::list(&*self.store, &self.scope[0], &self.scope[1], store_id)
+            .await
+            .map_err(|err| DataFusionError::External(err.into()))?;
+        let overlapping: Vec<_> = segments
+            .iter()
+            .filter(|s| s.max_time >= range.from && s.min_time < range.until)
+            .collect();
+        if overlapping.is_empty() {
+            return Ok(None);
+        }
+        let file_schema = super::segments::file_schema();
+        let source = Arc::new(ParquetSource::new(file_schema.clone()));
+        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
+        for segment in &overlapping {
+            let path = dir.join(&segment.file);
+            builder = builder.with_file(PartitionedFile::new(
+                path.to_string_lossy().into_owned(),
+                segment.bytes,
+            ));
+            self.counters
+                .events
+                .fetch_add(segment.rows, Ordering::Relaxed);
+            self.counters
+                .bytes
+                .fetch_add(segment.bytes, Ordering::Relaxed);
+        }
+        // Read the requested columns and eventTime, keep the range, then drop eventTime if it
+        // was not requested.
+        let wanted: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..schema().fields().len()).collect());
+        let mut read = wanted.clone();
+        if !read.contains(&EVENT_TIME) {
+            read.push(EVENT_TIME);
+        }
+        let builder = builder.with_projection_indices(Some(read.clone()))?;
+        let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
+        let time_at = read.iter().position(|i| *i == EVENT_TIME).unwrap_or_default();
+        let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", time_at));
+        let bound = |op, millis: i64| -> Arc<dyn PhysicalExpr> {
+            Arc::new(PhysicalBinary::new(
+                time.clone(),
+                op,
+                Arc::new(PhysicalLiteral::new(ScalarValue::TimestampMillisecond(
+                    Some(millis),
+                    None,
+                ))),
+            ))
+        };
+        let predicate: Arc<dyn PhysicalExpr> = Arc::new(PhysicalBinary::new(
+            bound(Operator::GtEq, range.from),
+            Operator::And,
+            bound(Operator::Lt, range.until),
+        ));
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, exec)?);
+        let fields = schema();
+        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = wanted
+            .iter()
+            .enumerate()
+            .map(|(at, index)| {
+                let name = fields.field(*index).name().clone();
+                (
+                    Arc::new(PhysicalColumn::new(&name, at)) as Arc<dyn PhysicalExpr>,
+                    name,
+                )
+            })
+            .collect();
+        Ok(Some(Arc::new(ProjectionExec::try_new(exprs, filtered)?)))
     }
 }
 
@@ -292,14 +392,19 @@ impl TableProvider for EventDataStoreTable {
             range.from = range.from.max(from);
             range.until = range.until.min(until);
         }
+        let segments = self.segment_scan(&range, projection).await?;
         let partition = Arc::new(RowPages {
             store: self.store.clone(),
             range,
             counters: self.counters.clone(),
         });
-        StreamingTable::try_new(schema(), vec![partition])?
+        let tail = StreamingTable::try_new(schema(), vec![partition])?
             .scan(state, projection, &[], limit)
-            .await
+            .await?;
+        match segments {
+            Some(segments) => UnionExec::try_new(vec![segments, tail]),
+            None => Ok(tail),
+        }
     }
 }
 
