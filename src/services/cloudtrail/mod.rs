@@ -86,6 +86,8 @@ pub async fn expire(
             }
         }
     }
+    let queries = lake::queries::expire(store, now, budget.remaining()).await?;
+    budget.spend(queries);
     Ok(budget.removed())
 }
 

@@ -515,3 +515,47 @@ pub async fn cancel(
         }
     }
 }
+
+/// Removes up to `limit` queries (records and result pages) older than seven days; how many
+/// went.
+pub async fn expire(
+    store: &dyn crate::store::Store,
+    now: i64,
+    limit: usize,
+) -> Result<usize, crate::store::StoreError> {
+    let mut removed = 0;
+    let mut scan = crate::sweeper::RecordScan::new(store, QUERY);
+    while let Some(page) = scan.next_page().await? {
+        for record in page {
+            let created = record.body.get("created").and_then(Value::as_i64);
+            if created.is_none_or(|created| created + KEPT_MILLIS >= now) {
+                continue;
+            }
+            let results = RecordKey::new(
+                RESULTS,
+                &record.key.account,
+                &record.key.region,
+                &record.key.name,
+            );
+            store
+                .write(vec![
+                    Write::Delete {
+                        key: record.key,
+                        expect: Expect::Version(record.version),
+                    },
+                    Write::DeleteLog { log: results },
+                ])
+                .await
+                .or_else(|err| match err {
+                    // Cancelled or finished meanwhile: the next sweep takes it.
+                    crate::store::StoreError::Conflict(_) => Ok(Vec::new()),
+                    other => Err(other),
+                })?;
+            removed += 1;
+            if removed >= limit {
+                return Ok(removed);
+            }
+        }
+    }
+    Ok(removed)
+}
