@@ -340,7 +340,11 @@ async fn sample_queries_match_a_reference() {
     let row: BTreeMap<_, _> = got[0].iter().cloned().collect();
     assert_eq!(row["eventCategory"], "ActivityAuditLog");
     assert_eq!(row["recipientAccountId"], account);
-    assert!(row["eventData"].contains("userIdentity={type=User"), "{}", row["eventData"]);
+    assert!(
+        row["eventData"].contains("userIdentity={type=User"),
+        "{}",
+        row["eventData"]
+    );
     assert!(row["metadata"].contains(&channel_a), "{}", row["metadata"]);
 
     // Map values of requestParameters, and a JOIN of the two stores on principal.
@@ -385,9 +389,8 @@ async fn paging_statuses_statistics_and_listing() {
     let all = events(130, "p");
     put(&data, &channel, &account, &all).await;
 
-    let statement = format!(
-        "SELECT eventData.UID FROM {store} WHERE eventData.eventName = 'Login' ORDER BY 1"
-    );
+    let statement =
+        format!("SELECT eventData.UID FROM {store} WHERE eventData.eventName = 'Login' ORDER BY 1");
     let (id, whole) = query(&client, &statement).await;
     let logins = all.iter().filter(|e| e.name == "Login").count();
     assert_eq!(whole.len(), logins);
@@ -423,7 +426,14 @@ async fn paging_statuses_statistics_and_listing() {
 
     // MaxQueryResults outside 1-1000 is refused by the model.
     assert_eq!(
-        code(client.get_query_results().query_id(&id).max_query_results(0).send().await),
+        code(
+            client
+                .get_query_results()
+                .query_id(&id)
+                .max_query_results(0)
+                .send()
+                .await
+        ),
         "InvalidParameterException"
     );
 
@@ -435,7 +445,11 @@ async fn paging_statuses_statistics_and_listing() {
         .send()
         .await
         .expect("list");
-    let ids: Vec<&str> = listed.queries().iter().filter_map(|q| q.query_id()).collect();
+    let ids: Vec<&str> = listed
+        .queries()
+        .iter()
+        .filter_map(|q| q.query_id())
+        .collect();
     assert_eq!(ids, vec![second.as_str(), id.as_str()]);
     let first_page = client
         .list_queries()
@@ -510,12 +524,19 @@ async fn errors_cancellation_and_concurrency() {
 
     for (statement, wanted) in [
         (format!("SELEC * FROM {store}"), "invalid"),
-        (format!("SELECT 1 FROM {store}; SELECT 2 FROM {store}"), "exactly one"),
+        (
+            format!("SELECT 1 FROM {store}; SELECT 2 FROM {store}"),
+            "exactly one",
+        ),
         (format!("DELETE FROM {store}"), "Only SELECT"),
         (format!("SELECT nosuchcolumn FROM {store}"), "nosuchcolumn"),
     ] {
         let err = start(statement.clone()).await.expect_err(&statement);
-        assert_eq!(err.code(), Some("InvalidQueryStatementException"), "{statement}");
+        assert_eq!(
+            err.code(),
+            Some("InvalidQueryStatementException"),
+            "{statement}"
+        );
         assert!(
             err.message().unwrap_or_default().contains(wanted),
             "{statement}: {:?}",
@@ -637,7 +658,13 @@ async fn another_account_cannot_read_a_store() {
         format!("SELECT * FROM {arn}"),
     ] {
         assert_eq!(
-            code(intruder.start_query().query_statement(statement).send().await),
+            code(
+                intruder
+                    .start_query()
+                    .query_statement(statement)
+                    .send()
+                    .await
+            ),
             "EventDataStoreNotFoundException"
         );
     }
@@ -672,9 +699,8 @@ async fn queries_survive_kill_9() {
     let (store, channel) = store_with_channel(&client, "durable").await;
     let all = events(50, "d");
     put(&data, &channel, &account, &all).await;
-    let statement = format!(
-        "SELECT eventData.eventName, count(*) FROM {store} GROUP BY 1 ORDER BY 1"
-    );
+    let statement =
+        format!("SELECT eventData.eventName, count(*) FROM {store} GROUP BY 1 ORDER BY 1");
     let (finished, before) = query(&client, &statement).await;
     let running = client
         .start_query()
@@ -698,7 +724,10 @@ async fn queries_survive_kill_9() {
         .await
         .expect("describe");
     assert_eq!(described.query_status(), Some(&QueryStatus::Failed));
-    assert!(described.error_message().unwrap_or_default().contains("restart"));
+    assert!(described
+        .error_message()
+        .unwrap_or_default()
+        .contains("restart"));
     let (_, again) = query(&client, &statement).await;
     assert_eq!(again, before);
     drop(server);
@@ -737,9 +766,8 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
     wait_for_segment(dir.path(), &store);
     put(&data, &channel, &account, &all[20_500..]).await;
 
-    let statement = format!(
-        "SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1"
-    );
+    let statement =
+        format!("SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1");
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &all {
         *counts.entry(event.name).or_default() += 1;

@@ -7,9 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    RowAt,
-    EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
-    Write,
+    EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth,
+    TimeOrder, Write,
 };
 
 /// The in-memory store. A mutex is enough: no lock is held across an `.await`.
@@ -131,7 +130,9 @@ impl Store for MemoryStore {
                     rows.dedup();
                     if let Some(table) = state.tables.get_mut(table) {
                         for row in rows {
-                            if let Some(index) = usize::try_from(row).ok().filter(|i| *i < table.len()) {
+                            if let Some(index) =
+                                usize::try_from(row).ok().filter(|i| *i < table.len())
+                            {
                                 table.remove(index);
                             }
                         }
@@ -301,9 +302,9 @@ impl Store for MemoryStore {
             .iter()
             .enumerate()
             .filter(|(_, row)| {
-                scope
-                    .iter()
-                    .all(|(column, value)| row.get(*column).and_then(|v| v.as_str()) == Some(*value))
+                scope.iter().all(|(column, value)| {
+                    row.get(*column).and_then(|v| v.as_str()) == Some(*value)
+                })
             })
             .filter_map(|(index, row)| {
                 let time = row

@@ -39,9 +39,8 @@ use sqlx::sqlite::{
 use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
 use super::{
-    RowAt,
-    EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
-    Write,
+    EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth,
+    TimeOrder, Write,
 };
 
 /// How often the background task probes a faulted store, and checks that `sluice.db` is still

@@ -15,7 +15,7 @@ use super::sql;
 use crate::protocol::RequestContext;
 use crate::services::cloudtrail::event_data_stores::{load_store, not_found, PENDING_DELETION};
 use crate::services::cloudtrail::{
-    key, load, open_token, issue_token, resolve, CloudTrailError, Reference, ResourceType,
+    issue_token, key, load, open_token, resolve, CloudTrailError, Reference, ResourceType,
     EVENT_DATA_STORE,
 };
 use crate::services::Deps;
@@ -210,12 +210,14 @@ pub async fn start(
     let stores = resolve_stores(deps, ctx, &prepared.relations).await?;
     if stores.is_empty() {
         return Err(CloudTrailError::InvalidQueryStatement(
-            "Query statement must read at least one event data store (FROM <event data store ID>).".to_owned(),
+            "Query statement must read at least one event data store (FROM <event data store ID>)."
+                .to_owned(),
         ));
     }
     if input.delivery_s3_uri.is_some() {
         return Err(CloudTrailError::InvalidParameter(
-            "DeliveryS3Uri is not supported by Sluice yet; read the results with GetQueryResults.".to_owned(),
+            "DeliveryS3Uri is not supported by Sluice yet; read the results with GetQueryResults."
+                .to_owned(),
         ));
     }
     let id = uuid::Uuid::new_v4().to_string();
@@ -255,7 +257,11 @@ pub async fn start(
     })?;
     let record_key = key(ctx, QUERY, &id);
     let written = match store::put(record_key.clone(), &record, Expect::Absent) {
-        Ok(write) => deps.store.write(vec![write]).await.map_err(CloudTrailError::from),
+        Ok(write) => deps
+            .store
+            .write(vec![write])
+            .await
+            .map_err(CloudTrailError::from),
         Err(err) => Err(err.into()),
     };
     if let Err(err) = written {
@@ -295,7 +301,8 @@ async fn load_query(
     }
     if record.status.is_active() && record.runner != lake.boot() {
         record.status = Status::Failed;
-        record.error = Some("The query was interrupted by a restart of Sluice; start it again.".to_owned());
+        record.error =
+            Some("The query was interrupted by a restart of Sluice; start it again.".to_owned());
         let write = store::put(record_key.clone(), &record, Expect::Version(version))?;
         match deps.store.write(vec![write]).await {
             Ok(_) => version += 1,
@@ -358,12 +365,15 @@ pub async fn results(
 ) -> Result<Value, CloudTrailError> {
     let deps = lake.deps();
     let (record, _, _) = load_query(lake, ctx, &input).await?;
-    let limit = input.max_query_results.unwrap_or(PAGE_ROWS).clamp(1, PAGE_ROWS);
+    let limit = input
+        .max_query_results
+        .unwrap_or(PAGE_ROWS)
+        .clamp(1, PAGE_ROWS);
     let scope = format!("GetQueryResults:{}", record.id);
     let offset: u64 = match open_token(deps, ctx, &scope, input.next_token.as_deref())? {
-        Some(after) => after.parse().map_err(|_| {
-            CloudTrailError::InvalidNextToken("Invalid NextToken.".to_owned())
-        })?,
+        Some(after) => after
+            .parse()
+            .map_err(|_| CloudTrailError::InvalidNextToken("Invalid NextToken.".to_owned()))?,
         None => 0,
     };
     let mut out = json!({

@@ -10,12 +10,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::common::TableReference;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -162,7 +162,8 @@ impl Lake {
                 "arn:{}:cloudtrail:{region}:{account}:eventdatastore/{id}",
                 crate::arn::partition(region)
             );
-            let retained_from = now_millis.saturating_sub(retention_days.saturating_mul(DAY_MILLIS));
+            let retained_from =
+                now_millis.saturating_sub(retention_days.saturating_mul(DAY_MILLIS));
             let table = EventDataStoreTable::new(
                 self.deps.store.clone(),
                 account,
@@ -202,7 +203,13 @@ impl Lake {
     }
 
     /// Runs a planned query in the background; its slot is freed when it ends.
-    pub fn spawn(&self, cancel: CancellationToken, key: RecordKey, record: QueryRecord, planned: Planned) {
+    pub fn spawn(
+        &self,
+        cancel: CancellationToken,
+        key: RecordKey,
+        record: QueryRecord,
+        planned: Planned,
+    ) {
         let deps = self.deps.clone();
         let active = self.active.clone();
         let compaction = self.compaction.clone();

@@ -86,7 +86,8 @@ pub async fn list(
     store_id: &str,
 ) -> Result<Vec<SegmentRecord>, StoreError> {
     let prefix = format!("{store_id}/");
-    let records = store::load_all::<SegmentRecord>(store, SEGMENT, account, region, &prefix).await?;
+    let records =
+        store::load_all::<SegmentRecord>(store, SEGMENT, account, region, &prefix).await?;
     Ok(records.into_iter().map(|(_, value, _)| value).collect())
 }
 
@@ -130,7 +131,10 @@ impl Compactor {
     pub async fn pass(&self, now: i64) -> Result<(), CompactError> {
         let mut after: Option<RecordKey> = None;
         loop {
-            let page = self.store.scan(EVENT_DATA_STORE, after.as_ref(), 100).await?;
+            let page = self
+                .store
+                .scan(EVENT_DATA_STORE, after.as_ref(), 100)
+                .await?;
             let Some(last) = page.last() else {
                 return Ok(());
             };
@@ -142,7 +146,10 @@ impl Compactor {
                 };
                 let key = &record.key;
                 self.expire(&key.account, &key.region, &eds, now).await?;
-                while self.compact(&key.account, &key.region, &eds.id, now).await? {}
+                while self
+                    .compact(&key.account, &key.region, &eds.id, now)
+                    .await?
+                {}
             }
         }
     }
@@ -258,7 +265,12 @@ impl Compactor {
             min_time,
             max_time,
         };
-        let key = RecordKey::new(SEGMENT, account, region, &format!("{store_id}/{sequence:020}"));
+        let key = RecordKey::new(
+            SEGMENT,
+            account,
+            region,
+            &format!("{store_id}/{sequence:020}"),
+        );
         let more = rows.len() >= MAX_ROWS;
         let batch = vec![
             store::put(key, &segment, Expect::Absent)?,
@@ -274,7 +286,11 @@ impl Compactor {
             let _ = tokio::fs::remove_file(dir.join(&file)).await;
             return Err(err.into());
         }
-        tracing::debug!(store = store_id, rows = segment.rows, "Compacted a CloudTrail Lake segment.");
+        tracing::debug!(
+            store = store_id,
+            rows = segment.rows,
+            "Compacted a CloudTrail Lake segment."
+        );
         Ok(more)
     }
 }
@@ -298,7 +314,11 @@ fn with_raw(rows: &[Map<String, Value>]) -> Result<RecordBatch, CompactError> {
 }
 
 /// Writes a segment file durably (temporary name, fsync, rename, directory fsync); its size.
-async fn write_file(dir: &Path, name: &str, batches: Vec<RecordBatch>) -> Result<u64, CompactError> {
+async fn write_file(
+    dir: &Path,
+    name: &str,
+    batches: Vec<RecordBatch>,
+) -> Result<u64, CompactError> {
     let dir = dir.to_path_buf();
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || -> Result<u64, CompactError> {
@@ -309,7 +329,8 @@ async fn write_file(dir: &Path, name: &str, batches: Vec<RecordBatch>) -> Result
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(32 * 1024))
             .build();
-        let encode = |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
+        let encode =
+            |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
         let mut writer =
             ArrowWriter::try_new(file, file_schema(), Some(properties)).map_err(encode)?;
         for batch in &batches {

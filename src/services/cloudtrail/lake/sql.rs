@@ -11,14 +11,11 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, MapArray, StructArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, MapArray, StructArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::sql::sqlparser::ast::{
-    visit_relations, visit_statements, Expr, ObjectNamePart, Query, SelectItem, SetExpr,
-    Statement,
+    visit_relations, visit_statements, Expr, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -104,9 +101,10 @@ pub fn quote_store_references(text: &str) -> String {
     for (start, end) in code_spans(text) {
         // The quoted or commented part before this span, unchanged.
         out.push_str(&text[copied..start]);
-        let replaced = store_reference().replace_all(&text[start..end], |caps: &regex::Captures<'_>| {
-            format!("\"{}\"", caps[0].to_ascii_lowercase())
-        });
+        let replaced = store_reference()
+            .replace_all(&text[start..end], |caps: &regex::Captures<'_>| {
+                format!("\"{}\"", caps[0].to_ascii_lowercase())
+            });
         out.push_str(&replaced);
         copied = end;
     }
@@ -128,8 +126,7 @@ pub fn prepare(text: &str) -> Result<Prepared, StatementError> {
     let statement = statements.remove(0);
     let Statement::Query(query) = &statement else {
         return Err(StatementError(
-            "Only SELECT queries are allowed: a query must not change data or settings."
-                .to_owned(),
+            "Only SELECT queries are allowed: a query must not change data or settings.".to_owned(),
         ));
     };
     // Data-changing statements nested in the query (a CTE with INSERT, SELECT ... INTO).
@@ -139,8 +136,7 @@ pub fn prepare(text: &str) -> Result<Prepared, StatementError> {
     });
     if nested.is_break() {
         return Err(StatementError(
-            "Only SELECT queries are allowed: a query must not change data or settings."
-                .to_owned(),
+            "Only SELECT queries are allowed: a query must not change data or settings.".to_owned(),
         ));
     }
     let mut relations = Vec::new();
@@ -257,7 +253,10 @@ pub fn render(array: &ArrayRef, row: usize) -> Option<String> {
                 .zip(structs.columns())
                 .map(|(field, column)| {
                     let name = canonical(field.name()).unwrap_or(field.name());
-                    format!("{name}={}", render(column, row).unwrap_or_else(|| "null".into()))
+                    format!(
+                        "{name}={}",
+                        render(column, row).unwrap_or_else(|| "null".into())
+                    )
                 })
                 .collect();
             format!("{{{}}}", parts.join(", "))
@@ -345,7 +344,11 @@ mod tests {
             vec!["eventName", "_col1", "At"]
         );
         let star = prepare(&format!("SELECT *, 1 FROM {ID}")).expect("prepared");
-        let fields = vec!["eventversion".to_owned(), "eventid".to_owned(), "x".to_owned()];
+        let fields = vec![
+            "eventversion".to_owned(),
+            "eventid".to_owned(),
+            "x".to_owned(),
+        ];
         assert_eq!(
             column_names(&star.names, &fields),
             vec!["eventVersion", "eventID", "_col2"]

@@ -20,21 +20,21 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DataFusionError, ScalarValue};
-use datafusion::datasource::TableType;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::TableType;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::{
     BinaryExpr as PhysicalBinary, Column as PhysicalColumn, Literal as PhysicalLiteral,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use serde_json::{Map, Value};
@@ -97,11 +97,7 @@ fn text(name: &str) -> Field {
 }
 
 fn timestamp(name: &str) -> Field {
-    Field::new(
-        name,
-        DataType::Timestamp(TimeUnit::Millisecond, None),
-        true,
-    )
+    Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, None), true)
 }
 
 /// `map<string, string>`, in the field names Arrow's `MapBuilder` produces.
@@ -242,9 +238,10 @@ impl EventDataStoreTable {
             return Ok(None);
         };
         let store_id = self.scope[2].rsplit('/').next().unwrap_or_default();
-        let segments = super::segments::list(&*self.store, &self.scope[0], &self.scope[1], store_id)
-            .await
-            .map_err(|err| DataFusionError::External(err.into()))?;
+        let segments =
+            super::segments::list(&*self.store, &self.scope[0], &self.scope[1], store_id)
+                .await
+                .map_err(|err| DataFusionError::External(err.into()))?;
         let overlapping: Vec<_> = segments
             .iter()
             .filter(|s| s.max_time >= range.from && s.min_time < range.until)
@@ -279,7 +276,10 @@ impl EventDataStoreTable {
         }
         let builder = builder.with_projection_indices(Some(read.clone()))?;
         let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
-        let time_at = read.iter().position(|i| *i == EVENT_TIME).unwrap_or_default();
+        let time_at = read
+            .iter()
+            .position(|i| *i == EVENT_TIME)
+            .unwrap_or_default();
         let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", time_at));
         let bound = |op, millis: i64| -> Arc<dyn PhysicalExpr> {
             Arc::new(PhysicalBinary::new(
