@@ -33,15 +33,31 @@ const NAMES: [&str; 4] = ["Login", "Logout", "Download", "Delete"];
 
 /// `count` events spread over November 2026, names and principals in a fixed pattern.
 fn events(count: usize, tag: &str) -> Vec<Event> {
+    events_in(count, tag, "2026-11")
+}
+
+/// `count` events spread over a month (`YYYY-MM`).
+fn events_in(count: usize, tag: &str, month: &str) -> Vec<Event> {
     (0..count)
         .map(|i| Event {
             name: NAMES[(i * i + i / 3) % NAMES.len()],
             principal: format!("user-{}", i % 5),
             alternate_id: format!("user-{}@example.com", i % 3),
-            time: format!("2026-11-{:02}T{:02}:{:02}:00Z", 1 + i % 28, i % 24, i % 60),
+            time: format!("{month}-{:02}T{:02}:{:02}:00Z", 1 + i % 28, i % 24, i % 60),
             uid: format!("{tag}-{i}"),
         })
         .collect()
+}
+
+/// Whether a directory holds a segment file.
+fn has_segment(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        })
+        .unwrap_or(false)
 }
 
 fn event_json(event: &Event, account: &str) -> String {
@@ -737,19 +753,33 @@ async fn queries_survive_kill_9() {
 fn wait_for_segment(data_dir: &std::path::Path, store: &str) {
     let dir = data_dir.join("lake").join(store);
     for _ in 0..600 {
-        let found = std::fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-            })
-            .unwrap_or(false);
-        if found {
+        if has_segment(&dir) {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("no segment was written in {}", dir.display());
+}
+
+/// `count` events an hour old.
+fn recent(count: usize, tag: &str) -> Vec<Event> {
+    let at = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let text = at
+        .replace_nanosecond(0)
+        .expect("whole second")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    events(count, tag)
+        .into_iter()
+        .map(|e| Event {
+            time: text.clone(),
+            ..e
+        })
+        .collect()
+}
+
+async fn count(client: &Client, store: &str) -> Vec<Vec<String>> {
+    values(&query(client, &format!("SELECT count(*) FROM {store}")).await.1)
 }
 
 #[tokio::test]
@@ -760,14 +790,18 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
     let client = cloudtrail_client_with(&server.endpoint, &account);
     let data = cloudtraildata_client_with(&server.endpoint, &account);
     let (store, channel) = store_with_channel(&client, "compacted").await;
-    // Enough events for the compactor to take them at once, then a tail it leaves as rows.
-    let all = events(21_000, "c");
-    put(&data, &channel, &account, &all[..20_500]).await;
+    // Enough old events for the compactor to take them at once, then a recent tail it leaves
+    // as rows.
+    let old = events_in(20_500, "c", "2026-10");
+    let tail = recent(500, "t");
+    put(&data, &channel, &account, &old).await;
     wait_for_segment(dir.path(), &store);
-    put(&data, &channel, &account, &all[20_500..]).await;
+    put(&data, &channel, &account, &tail).await;
+    let all: Vec<Event> = old.iter().chain(&tail).cloned().collect();
 
-    let statement =
-        format!("SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1");
+    let statement = format!(
+        "SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1"
+    );
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &all {
         *counts.entry(event.name).or_default() += 1;
@@ -790,15 +824,17 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
     assert_eq!(scanned, all.len() as i64);
 
     let range = format!(
-        "SELECT eventData.UID FROM {store} WHERE eventTime >= '2026-11-27 00:00:00' \
-         AND eventData.userIdentity.principalId = 'user-3' ORDER BY 1"
+        "SELECT eventData.UID FROM {store} WHERE eventTime >= '2026-10-27 00:00:00' \
+         AND eventTime < '2026-10-28 00:00:00' AND eventData.userIdentity.principalId = 'user-3' \
+         ORDER BY 1"
     );
-    let mut uids: Vec<String> = all
+    let mut uids: Vec<String> = old
         .iter()
-        .filter(|e| e.time.as_str() >= "2026-11-27" && e.principal == "user-3")
+        .filter(|e| e.time.starts_with("2026-10-27") && e.principal == "user-3")
         .map(|e| e.uid.clone())
         .collect();
     uids.sort();
+    assert!(!uids.is_empty());
     let (_, got) = query(&client, &range).await;
     assert_eq!(
         values(&got),
@@ -810,5 +846,24 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
     let client = cloudtrail_client_with(&server.endpoint, &account);
     let (_, again) = query(&client, &statement).await;
     assert_eq!(values(&again), expected);
+
+    // Seven days of retention: the old events are no longer returned, and their segment goes.
+    client
+        .update_event_data_store()
+        .event_data_store(&store)
+        .retention_period(7)
+        .send()
+        .await
+        .expect("shorten retention");
+    assert_eq!(count(&client, &store).await, vec![vec![tail.len().to_string()]]);
+    let segments = dir.path().join("lake").join(&store);
+    for _ in 0..300 {
+        if !has_segment(&segments) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!has_segment(&segments), "the expired segment was not removed");
+    assert_eq!(count(&client, &store).await, vec![vec![tail.len().to_string()]]);
     drop(server);
 }
