@@ -569,3 +569,44 @@ pub async fn expire(
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn queries_and_results_go_after_seven_days() {
+        let store = crate::store::memory::MemoryStore::default();
+        let put_query = |name: &str, created: i64| {
+            let record = json!({ "id": name, "created": created });
+            vec![
+                store::put(
+                    RecordKey::new(QUERY, "111122223333", "us-east-1", name),
+                    &record,
+                    Expect::Absent,
+                )
+                .expect("put"),
+                Write::Append {
+                    log: RecordKey::new(RESULTS, "111122223333", "us-east-1", name),
+                    entry: crate::store::NewEntry {
+                        at_millis: 0,
+                        meta: String::new(),
+                        data: b"[]".to_vec(),
+                        span: None,
+                    },
+                },
+            ]
+        };
+        let day = 24 * 60 * 60 * 1000;
+        store.write(put_query("old", 0)).await.expect("old");
+        store.write(put_query("new", 6 * day)).await.expect("new");
+        assert_eq!(expire(&store, 8 * day, 100).await.expect("expire"), 1);
+        let results = |name: &str| RecordKey::new(RESULTS, "111122223333", "us-east-1", name);
+        assert!(store.read_log(&results("old"), 1, 10).await.expect("read").is_empty());
+        assert_eq!(store.read_log(&results("new"), 1, 10).await.expect("read").len(), 1);
+        let key = |name: &str| RecordKey::new(QUERY, "111122223333", "us-east-1", name);
+        assert!(store.get(&key("old")).await.expect("get").is_none());
+        assert!(store.get(&key("new")).await.expect("get").is_some());
+    }
+}
