@@ -779,7 +779,11 @@ fn recent(count: usize, tag: &str) -> Vec<Event> {
 }
 
 async fn count(client: &Client, store: &str) -> Vec<Vec<String>> {
-    values(&query(client, &format!("SELECT count(*) FROM {store}")).await.1)
+    values(
+        &query(client, &format!("SELECT count(*) FROM {store}"))
+            .await
+            .1,
+    )
 }
 
 #[tokio::test]
@@ -799,9 +803,8 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
     put(&data, &channel, &account, &tail).await;
     let all: Vec<Event> = old.iter().chain(&tail).cloned().collect();
 
-    let statement = format!(
-        "SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1"
-    );
+    let statement =
+        format!("SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1");
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &all {
         *counts.entry(event.name).or_default() += 1;
@@ -855,7 +858,10 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
         .send()
         .await
         .expect("shorten retention");
-    assert_eq!(count(&client, &store).await, vec![vec![tail.len().to_string()]]);
+    assert_eq!(
+        count(&client, &store).await,
+        vec![vec![tail.len().to_string()]]
+    );
     let segments = dir.path().join("lake").join(&store);
     for _ in 0..300 {
         if !has_segment(&segments) {
@@ -863,7 +869,13 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!has_segment(&segments), "the expired segment was not removed");
-    assert_eq!(count(&client, &store).await, vec![vec![tail.len().to_string()]]);
+    assert!(
+        !has_segment(&segments),
+        "the expired segment was not removed"
+    );
+    assert_eq!(
+        count(&client, &store).await,
+        vec![vec![tail.len().to_string()]]
+    );
     drop(server);
 }

@@ -604,6 +604,7 @@ pub(crate) mod conformance {
 
         time_index(store).await;
         scan(store).await;
+        row_pages(store).await;
 
         assert_eq!(store.init_setting("k", "v1").await.expect("init"), "v1");
         assert_eq!(store.init_setting("k", "v2").await.expect("init"), "v1");
@@ -765,6 +766,62 @@ pub(crate) mod conformance {
                 .len(),
             1
         );
+    }
+
+    /// Reading a table's rows by time a page at a time, and deleting rows by number.
+    async fn row_pages(store: &dyn Store) {
+        let row = |id: &str, millis: i64| Write::Insert {
+            table: "cloudtrail_events",
+            row: vec![
+                ("account", json!("222222222222")),
+                ("region", json!("us-east-1")),
+                ("event_data_store", json!("paged")),
+                ("event_id", json!(id)),
+                ("raw_event_data", json!("{}")),
+                ("event_time_millis", json!(millis)),
+            ],
+        };
+        store
+            .write(vec![
+                row("c", 300),
+                row("a", 100),
+                row("b", 200),
+                row("d", 900),
+            ])
+            .await
+            .expect("insert");
+        let scope = [
+            ("account", "222222222222"),
+            ("region", "us-east-1"),
+            ("event_data_store", "paged"),
+        ];
+        let page = |from, limit| {
+            store.scan_rows(
+                "cloudtrail_events",
+                &scope,
+                "event_time_millis",
+                from,
+                500,
+                limit,
+            )
+        };
+        let first = page((i64::MIN, i64::MIN), 2).await.expect("page");
+        let ids: Vec<_> = first.iter().map(|(_, r)| r["event_id"].clone()).collect();
+        assert_eq!(ids, [json!("a"), json!("b")]);
+        let next = page(first[1].0, 10).await.expect("page");
+        let ids: Vec<_> = next.iter().map(|(_, r)| r["event_id"].clone()).collect();
+        assert_eq!(ids, [json!("c")], "after the cursor, before `until`");
+        let numbers: Vec<i64> = first.iter().map(|((_, n), _)| *n).collect();
+        store
+            .write(vec![Write::DeleteRows {
+                table: "cloudtrail_events",
+                rows: numbers,
+            }])
+            .await
+            .expect("delete rows");
+        let left = page((i64::MIN, i64::MIN), 10).await.expect("page");
+        let ids: Vec<_> = left.iter().map(|(_, r)| r["event_id"].clone()).collect();
+        assert_eq!(ids, [json!("c")]);
     }
 
     /// Visiting every record of a kind across accounts and regions, in pages.

@@ -603,8 +603,19 @@ mod tests {
         store.write(put_query("new", 6 * day)).await.expect("new");
         assert_eq!(expire(&store, 8 * day, 100).await.expect("expire"), 1);
         let results = |name: &str| RecordKey::new(RESULTS, "111122223333", "us-east-1", name);
-        assert!(store.read_log(&results("old"), 1, 10).await.expect("read").is_empty());
-        assert_eq!(store.read_log(&results("new"), 1, 10).await.expect("read").len(), 1);
+        assert!(store
+            .read_log(&results("old"), 1, 10)
+            .await
+            .expect("read")
+            .is_empty());
+        assert_eq!(
+            store
+                .read_log(&results("new"), 1, 10)
+                .await
+                .expect("read")
+                .len(),
+            1
+        );
         let key = |name: &str| RecordKey::new(QUERY, "111122223333", "us-east-1", name);
         assert!(store.get(&key("old")).await.expect("get").is_none());
         assert!(store.get(&key("new")).await.expect("get").is_some());
