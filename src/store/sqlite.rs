@@ -691,9 +691,25 @@ impl Store for SqliteStore {
                 "invalid table or column name in {table}"
             )));
         }
-        let mut conditions: Vec<String> = scope.iter().map(|(c, _)| format!("{c} = ?")).collect();
-        // The row-value comparison walks the (scope..., time) index from the cursor.
-        conditions.push(format!("({time_column}, rowid) > (?, ?)"));
+        // By time: the row-value comparison walks the (scope..., time) index from the cursor.
+        // By row number: a range of the table itself (the unary `+` keeps SQLite off the scope
+        // indexes, which would sort the whole scope for each page).
+        let by_row = time_column == "rowid";
+        let mut conditions: Vec<String> = scope
+            .iter()
+            .map(|(c, _)| {
+                if by_row {
+                    format!("+{c} = ?")
+                } else {
+                    format!("{c} = ?")
+                }
+            })
+            .collect();
+        if by_row {
+            conditions.push("rowid > ?".to_owned());
+        } else {
+            conditions.push(format!("({time_column}, rowid) > (?, ?)"));
+        }
         conditions.push(format!("{time_column} < ?"));
         let statement = format!(
             "SELECT {time_column} AS _time, rowid AS _row, * FROM {table} WHERE {}
@@ -705,8 +721,10 @@ impl Store for SqliteStore {
             query = query.bind(*value);
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        if !by_row {
+            query = query.bind(from.0);
+        }
         let rows = query
-            .bind(from.0)
             .bind(from.1)
             .bind(until)
             .bind(limit)
