@@ -213,10 +213,17 @@ impl Lake {
         let deps = self.deps.clone();
         let active = self.active.clone();
         let compaction = self.compaction.clone();
+        /// Frees the query's slot however its task ends (a panic included).
+        struct Slot(Arc<Mutex<HashMap<String, Active>>>, String);
+        impl Drop for Slot {
+            fn drop(&mut self) {
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+            }
+        }
+        let slot = Slot(active, record.id.clone());
         tokio::spawn(async move {
-            let id = record.id.clone();
+            let _slot = slot;
             run(&deps, &compaction, cancel, key, record, planned).await;
-            active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
     }
 }

@@ -5,9 +5,10 @@
 //! The compactor (one task per process, only with a data directory) takes a store's tail once
 //! it holds [`MIN_ROWS`] events or its oldest event has waited [`MAX_WAIT_MILLIS`]: it reads
 //! the rows, writes `<data dir>/lake/<store ID>/<n>.parquet` (fsynced, then renamed), and in
-//! ONE store batch records the segment and deletes the rows it holds. That commit waits for
-//! running queries ([`Lake`](super::Lake)'s compaction lock), so a query never sees an event
-//! twice or misses one. A crash before the commit leaves an unrecorded file, which is never
+//! ONE store batch records the segment and deletes the rows it holds. That commit happens only
+//! while no query runs (the compaction lock, polled so that it never holds queries up), so a
+//! query never sees an event twice or misses one; under a query that runs on and on, the tail
+//! just grows until the next pass. A crash before the commit leaves an unrecorded file, which is never
 //! read and is overwritten or removed later; the rows stay in the tail.
 //!
 //! Retention: a segment whose newest event is past the store's retention is deleted (record,
@@ -42,6 +43,8 @@ pub const MAX_WAIT_MILLIS: i64 = 60_000;
 const MAX_ROWS: usize = 50_000;
 /// Rows read from the store at a time.
 const PAGE: usize = 4096;
+/// How long a commit waits for running queries before it gives up until the next pass.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often the compactor looks at the stores.
 const INTERVAL: Duration = Duration::from_secs(5);
 
@@ -115,6 +118,21 @@ impl Compactor {
         Self { store, root, lock }
     }
 
+    /// The compaction lock once no query runs, polled so that waiting never holds up new
+    /// queries (a queued writer would); `None` when queries kept running for [`LOCK_WAIT`].
+    async fn exclusive(&self) -> Option<tokio::sync::RwLockWriteGuard<'_, ()>> {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            if let Ok(guard) = self.lock.try_write() {
+                return Some(guard);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Compacts and expires forever, every [`INTERVAL`].
     pub async fn run(self) {
         loop {
@@ -172,7 +190,9 @@ impl Compactor {
             if segment.max_time >= cutoff {
                 continue;
             }
-            let _exclusive = self.lock.write().await;
+            let Some(_exclusive) = self.exclusive().await else {
+                return Ok(());
+            };
             self.store
                 .write(vec![Write::Delete {
                     key,
@@ -279,7 +299,11 @@ impl Compactor {
                 rows,
             },
         ];
-        let exclusive = self.lock.write().await;
+        let Some(exclusive) = self.exclusive().await else {
+            // Queries kept running: try again on the next pass.
+            let _ = tokio::fs::remove_file(dir.join(&file)).await;
+            return Ok(false);
+        };
         let written = self.store.write(batch).await;
         drop(exclusive);
         if let Err(err) = written {
