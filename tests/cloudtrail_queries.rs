@@ -363,6 +363,30 @@ async fn sample_queries_match_a_reference() {
     );
     assert!(row["metadata"].contains(&channel_a), "{}", row["metadata"]);
 
+    // Trino date functions DataFusion lacks.
+    let (_, got) = query(
+        &client,
+        &format!(
+            "SELECT date_diff('day', eventTime, TIMESTAMP '2026-12-01 00:00:00') AS days, \
+             to_iso8601(eventTime) AS at FROM {a} WHERE eventData.UID = 'a-7'"
+        ),
+    )
+    .await;
+    let seven = &first[7];
+    let day: u32 = seven.time[8..10].parse().expect("day");
+    let days = if seven.time[11..] == *"00:00:00Z" {
+        31 - day
+    } else {
+        30 - day
+    };
+    assert_eq!(
+        values(&got),
+        vec![vec![
+            days.to_string(),
+            format!("{}.000Z", seven.time.trim_end_matches('Z'))
+        ]]
+    );
+
     // Map values of requestParameters, and a JOIN of the two stores on principal.
     let (_, got) = query(
         &client,

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{exec_err, Result};
-use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
@@ -34,6 +36,14 @@ pub fn register(ctx: &SessionContext) {
         DataType::Utf8,
         |args| json_path(args, false),
     ));
+    let millis = DataType::Timestamp(TimeUnit::Millisecond, None);
+    ctx.register_udf(udf(
+        "date_diff",
+        vec![DataType::Utf8, millis.clone(), millis.clone()],
+        DataType::Int64,
+        date_diff,
+    ));
+    ctx.register_udf(udf("to_iso8601", vec![millis], DataType::Utf8, to_iso8601));
     ctx.register_udf(udf(
         "from_iso8601_timestamp",
         vec![DataType::Utf8],
@@ -42,29 +52,70 @@ pub fn register(ctx: &SessionContext) {
     ));
 }
 
-fn udf(
-    name: &str,
+/// A Trino function: declared argument types (arguments are cast to them, so `now()` or a
+/// text literal goes where a millisecond timestamp is declared), a result type, and a body
+/// over whole arrays.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Trino {
+    name: &'static str,
+    signature: Signature,
     inputs: Vec<DataType>,
     output: DataType,
-    fun: impl Fn(&[ArrayRef]) -> Result<ArrayRef> + Send + Sync + 'static,
+    body: fn(&[ArrayRef]) -> Result<ArrayRef>,
+}
+
+impl ScalarUDFImpl for Trino {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.output.clone())
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        if args.len() != self.inputs.len() {
+            return plan_err!(
+                "{} takes {} arguments, not {}",
+                self.name,
+                self.inputs.len(),
+                args.len()
+            );
+        }
+        Ok(self.inputs.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out = (self.body)(&arrays)?;
+        if scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+fn udf(
+    name: &'static str,
+    inputs: Vec<DataType>,
+    output: DataType,
+    body: fn(&[ArrayRef]) -> Result<ArrayRef>,
 ) -> ScalarUDF {
-    create_udf(
+    ScalarUDF::new_from_impl(Trino {
         name,
+        signature: Signature::user_defined(Volatility::Immutable),
         inputs,
         output,
-        Volatility::Immutable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let out = fun(&arrays)?;
-            if scalar {
-                return Ok(ColumnarValue::Scalar(
-                    datafusion::common::ScalarValue::try_from_array(&out, 0)?,
-                ));
-            }
-            Ok(ColumnarValue::Array(out))
-        }),
-    )
+        body,
+    })
 }
 
 /// `element_at(map, key)`: the value under `key`, or null.
@@ -140,6 +191,85 @@ fn json_path(args: &[ArrayRef], scalar: bool) -> Result<ArrayRef> {
     Ok(Arc::new(out))
 }
 
+/// `date_diff(unit, from, to)`: whole units from `from` to `to` (negative when `to` is
+/// earlier), calendar months for month, quarter and year.
+fn date_diff(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let (Some(units), Some(from), Some(to)) = (args.first(), args.get(1), args.get(2)) else {
+        return exec_err!("date_diff takes a unit and two timestamps");
+    };
+    let units = units.as_string::<i32>();
+    let from = from.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+    let to = to.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+    let mut out = Vec::with_capacity(units.len());
+    for row in 0..units.len() {
+        if units.is_null(row) || from.is_null(row) || to.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        let (a, b) = (from.value(row), to.value(row));
+        let fixed = |unit_millis: i64| Some((b - a) / unit_millis);
+        let value = match units.value(row).to_ascii_lowercase().as_str() {
+            "millisecond" => fixed(1),
+            "second" => fixed(1000),
+            "minute" => fixed(60_000),
+            "hour" => fixed(3_600_000),
+            "day" => fixed(86_400_000),
+            "week" => fixed(7 * 86_400_000),
+            unit @ ("month" | "quarter" | "year") => {
+                let months = months_between(a, b);
+                months.map(|m| match unit {
+                    "month" => m,
+                    "quarter" => m / 3,
+                    _ => m / 12,
+                })
+            }
+            other => return exec_err!("date_diff: unknown unit '{other}'"),
+        };
+        out.push(value);
+    }
+    Ok(Arc::new(datafusion::arrow::array::Int64Array::from(out)))
+}
+
+/// Whole calendar months from `a` to `b` (epoch milliseconds).
+fn months_between(a: i64, b: i64) -> Option<i64> {
+    let at = |millis: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+    };
+    let (start, end) = (at(a.min(b))?, at(a.max(b))?);
+    let mut months = (i64::from(end.year()) - i64::from(start.year())) * 12
+        + (i64::from(u8::from(end.month())) - i64::from(u8::from(start.month())));
+    // Not a whole month yet when the later day-and-time of month comes before the earlier's.
+    let within = |t: time::OffsetDateTime| (t.day(), t.time());
+    if within(end) < within(start) {
+        months -= 1;
+    }
+    Some(if b < a { -months } else { months })
+}
+
+/// `to_iso8601(timestamp)`: `2023-01-30T22:22:30.000Z`.
+fn to_iso8601(args: &[ArrayRef]) -> Result<ArrayRef> {
+    let Some(times) = args.first() else {
+        return exec_err!("to_iso8601 takes a timestamp");
+    };
+    let times = times.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let out: StringArray = (0..times.len())
+        .map(|row| {
+            if times.is_null(row) {
+                return None;
+            }
+            let at = time::OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(times.value(row)) * 1_000_000,
+            )
+            .ok()?;
+            at.format(&format).ok()
+        })
+        .collect();
+    Ok(Arc::new(out))
+}
+
 /// `from_iso8601_timestamp(text)`.
 fn from_iso8601_timestamp(args: &[ArrayRef]) -> Result<ArrayRef> {
     let Some(texts) = args.first() else {
@@ -165,6 +295,20 @@ fn from_iso8601_timestamp(args: &[ArrayRef]) -> Result<ArrayRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calendar_months() {
+        let at = |text: &str| {
+            let t =
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .expect("time");
+            i64::try_from(t.unix_timestamp_nanos() / 1_000_000).expect("millis")
+        };
+        let (a, b) = (at("2023-01-31T00:00:00Z"), at("2023-03-30T00:00:00Z"));
+        assert_eq!(months_between(a, b), Some(1));
+        assert_eq!(months_between(b, a), Some(-1));
+        assert_eq!(months_between(a, at("2024-01-31T00:00:00Z")), Some(12));
+    }
 
     #[test]
     fn json_paths() {

@@ -217,7 +217,10 @@ impl Lake {
         struct Slot(Arc<Mutex<HashMap<String, Active>>>, String);
         impl Drop for Slot {
             fn drop(&mut self) {
-                self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&self.1);
             }
         }
         let slot = Slot(active, record.id.clone());
