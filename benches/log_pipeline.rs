@@ -17,7 +17,7 @@ const EVENTS_PER_BATCH: usize = 1_000;
 const PATTERN: &str = "{ $.level = \"ERROR\" }";
 
 fn message(i: usize) -> String {
-    let level = if i % 2 == 0 { "ERROR" } else { "INFO" };
+    let level = if i.is_multiple_of(2) { "ERROR" } else { "INFO" };
     format!(
         r#"{{"level":"{level}","request":"req-{i:08}","path":"/api/v1/orders","latency_ms":{}}}"#,
         i % 700

@@ -85,6 +85,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         firehose: firehose.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
         authenticator: config.authenticator.clone(),
+        data_dir: data_path.map(std::path::Path::to_path_buf),
     };
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues and the Firehose buffers.");

@@ -285,7 +285,7 @@ mod tests {
 
         fn not_ready(&mut self, cx: &mut Context<'_>) -> bool {
             self.calls += 1;
-            if self.calls % 2 == 0 {
+            if self.calls.is_multiple_of(2) {
                 cx.waker().wake_by_ref();
                 return true;
             }

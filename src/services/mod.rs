@@ -40,6 +40,9 @@ pub struct Deps {
     /// The bucket names `storage` sends to external services, which Sluice's S3 API does not
     /// serve.
     pub external_buckets: Arc<[String]>,
+    /// The data directory (`None` for `:memory:`): where CloudTrail Lake keeps its columnar
+    /// segments.
+    pub data_dir: Option<std::path::PathBuf>,
     /// How callers are authenticated; STS answers with the identities configured in it.
     pub authenticator: crate::protocol::auth::Authenticator,
 }

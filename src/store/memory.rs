@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
-    Write,
+    EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth,
+    TimeOrder, Write,
 };
 
 /// The in-memory store. A mutex is enough: no lock is held across an `.await`.
@@ -72,7 +72,8 @@ impl Store for MemoryStore {
                 Write::Append { .. }
                 | Write::DeleteLog { .. }
                 | Write::TrimLog { .. }
-                | Write::Insert { .. } => continue,
+                | Write::Insert { .. }
+                | Write::DeleteRows { .. } => continue,
             };
             let current = state.records.get(key).map(|r| r.version);
             let holds = match expect {
@@ -121,6 +122,21 @@ impl Store for MemoryStore {
                         })
                         .collect();
                     state.tables.entry(table).or_default().push(row);
+                }
+                Write::DeleteRows { table, rows } => {
+                    // Row numbers are positions here (see `scan_rows`): remove from the end.
+                    let mut rows = rows;
+                    rows.sort_unstable_by(|a, b| b.cmp(a));
+                    rows.dedup();
+                    if let Some(table) = state.tables.get_mut(table) {
+                        for row in rows {
+                            if let Some(index) =
+                                usize::try_from(row).ok().filter(|i| *i < table.len())
+                            {
+                                table.remove(index);
+                            }
+                        }
+                    }
                 }
                 Write::TrimLog { log, before } => {
                     if let Some(entries) = state.logs.get_mut(&log) {
@@ -264,6 +280,44 @@ impl Store for MemoryStore {
             !expired
         });
         Ok(removed)
+    }
+
+    async fn scan_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        from: (i64, i64),
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<RowAt>, StoreError> {
+        let state = self.lock();
+        let rows = state
+            .tables
+            .get(table)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // Row numbers are positions here: enough for tests, which do not expire while reading.
+        let mut found: Vec<RowAt> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| {
+                scope.iter().all(|(column, value)| {
+                    row.get(*column).and_then(|v| v.as_str()) == Some(*value)
+                })
+            })
+            .filter_map(|(index, row)| {
+                let time = row
+                    .get(time_column)
+                    .and_then(|v| v.as_str())
+                    .and_then(|text| text.parse::<i64>().ok())?;
+                let at = (time, i64::try_from(index).unwrap_or(i64::MAX));
+                (at > from && time < until).then(|| (at, row.clone()))
+            })
+            .collect();
+        found.sort_by_key(|(at, _)| *at);
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn scan(

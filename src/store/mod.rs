@@ -104,6 +104,14 @@ pub enum Write {
         /// Column names and values, in any order.
         row: Vec<(&'static str, serde_json::Value)>,
     },
+    /// Removes rows of a table by the row numbers [`Store::scan_rows`] gave them (rows moved
+    /// elsewhere, such as CloudTrail Lake events compacted into a columnar segment).
+    DeleteRows {
+        /// The table.
+        table: &'static str,
+        /// The rows' numbers.
+        rows: Vec<i64>,
+    },
     /// Removes the entries numbered below `before` (consumed outbox entries, say). Numbering
     /// goes on from the log's tail, so keep at least the last entry to keep the tail.
     TrimLog {
@@ -162,6 +170,10 @@ pub enum TimeOrder {
     /// By `(last time, sequence)` descending, from `(last time, sequence) <= from`.
     Backward,
 }
+
+/// A row read by [`Store::scan_rows`]: its position `(time, row number)` and its values as
+/// text or null.
+pub type RowAt = ((i64, i64), serde_json::Map<String, serde_json::Value>);
 
 /// What may go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +312,20 @@ pub trait Store: Send + Sync + 'static {
         before: i64,
         limit: usize,
     ) -> Result<usize, StoreError>;
+
+    /// Up to `limit` rows of a table whose columns equal `scope` and whose integer
+    /// `time_column` is below `until`, in `(time, row number)` order strictly after `from`,
+    /// each with that position so the next page continues from the last one: how a query reads
+    /// a table a page at a time, in bounded memory, through the time index.
+    async fn scan_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        from: (i64, i64),
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<RowAt>, StoreError>;
 
     /// Records of one kind in every account and region, in key order (account, region,
     /// name) strictly after `after`, at most `limit`: how background work visits everything.
@@ -578,6 +604,7 @@ pub(crate) mod conformance {
 
         time_index(store).await;
         scan(store).await;
+        row_pages(store).await;
 
         assert_eq!(store.init_setting("k", "v1").await.expect("init"), "v1");
         assert_eq!(store.init_setting("k", "v2").await.expect("init"), "v1");
@@ -739,6 +766,62 @@ pub(crate) mod conformance {
                 .len(),
             1
         );
+    }
+
+    /// Reading a table's rows by time a page at a time, and deleting rows by number.
+    async fn row_pages(store: &dyn Store) {
+        let row = |id: &str, millis: i64| Write::Insert {
+            table: "cloudtrail_events",
+            row: vec![
+                ("account", json!("222222222222")),
+                ("region", json!("us-east-1")),
+                ("event_data_store", json!("paged")),
+                ("event_id", json!(id)),
+                ("raw_event_data", json!("{}")),
+                ("event_time_millis", json!(millis)),
+            ],
+        };
+        store
+            .write(vec![
+                row("c", 300),
+                row("a", 100),
+                row("b", 200),
+                row("d", 900),
+            ])
+            .await
+            .expect("insert");
+        let scope = [
+            ("account", "222222222222"),
+            ("region", "us-east-1"),
+            ("event_data_store", "paged"),
+        ];
+        let page = |from, limit| {
+            store.scan_rows(
+                "cloudtrail_events",
+                &scope,
+                "event_time_millis",
+                from,
+                500,
+                limit,
+            )
+        };
+        let first = page((i64::MIN, i64::MIN), 2).await.expect("page");
+        let ids: Vec<_> = first.iter().map(|(_, r)| r["event_id"].clone()).collect();
+        assert_eq!(ids, [json!("a"), json!("b")]);
+        let next = page(first[1].0, 10).await.expect("page");
+        let ids: Vec<_> = next.iter().map(|(_, r)| r["event_id"].clone()).collect();
+        assert_eq!(ids, [json!("c")], "after the cursor, before `until`");
+        let numbers: Vec<i64> = first.iter().map(|((_, n), _)| *n).collect();
+        store
+            .write(vec![Write::DeleteRows {
+                table: "cloudtrail_events",
+                rows: numbers,
+            }])
+            .await
+            .expect("delete rows");
+        let left = page((i64::MIN, i64::MIN), 10).await.expect("page");
+        let ids: Vec<_> = left.iter().map(|(_, r)| r["event_id"].clone()).collect();
+        assert_eq!(ids, [json!("c")]);
     }
 
     /// Visiting every record of a kind across accounts and regions, in pages.

@@ -39,8 +39,8 @@ use sqlx::sqlite::{
 use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
 use super::{
-    EntrySpan, Expect, LogEntry, Record, RecordKey, Store, StoreError, StoreHealth, TimeOrder,
-    Write,
+    EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth,
+    TimeOrder, Write,
 };
 
 /// How often the background task probes a faulted store, and checks that `sluice.db` is still
@@ -674,6 +674,81 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn scan_rows(
+        &self,
+        table: &'static str,
+        scope: &[(&'static str, &str)],
+        time_column: &'static str,
+        from: (i64, i64),
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<RowAt>, StoreError> {
+        let names_ok = is_identifier(table)
+            && is_identifier(time_column)
+            && scope.iter().all(|(column, _)| is_identifier(column));
+        if !names_ok {
+            return Err(StoreError::Unavailable(format!(
+                "invalid table or column name in {table}"
+            )));
+        }
+        // By time: the row-value comparison walks the (scope..., time) index from the cursor.
+        // By row number: a range of the table itself (the unary `+` keeps SQLite off the scope
+        // indexes, which would sort the whole scope for each page).
+        let by_row = time_column == "rowid";
+        let mut conditions: Vec<String> = scope
+            .iter()
+            .map(|(c, _)| {
+                if by_row {
+                    format!("+{c} = ?")
+                } else {
+                    format!("{c} = ?")
+                }
+            })
+            .collect();
+        if by_row {
+            conditions.push("rowid > ?".to_owned());
+        } else {
+            conditions.push(format!("({time_column}, rowid) > (?, ?)"));
+        }
+        conditions.push(format!("{time_column} < ?"));
+        let statement = format!(
+            "SELECT {time_column} AS _time, rowid AS _row, * FROM {table} WHERE {}
+             ORDER BY {time_column}, rowid LIMIT ?",
+            conditions.join(" AND ")
+        );
+        let mut query = sqlx::query(&statement);
+        for (_, value) in scope {
+            query = query.bind(*value);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        if !by_row {
+            query = query.bind(from.0);
+        }
+        let rows = query
+            .bind(from.1)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let at: (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+                let mut map = serde_json::Map::new();
+                for (index, column) in row.columns().iter().enumerate().skip(2) {
+                    let text: Option<String> = match row.try_get::<Option<String>, _>(index) {
+                        Ok(text) => text,
+                        Err(_) => row.try_get::<Option<i64>, _>(index)?.map(|n| n.to_string()),
+                    };
+                    map.insert(
+                        column.name().to_owned(),
+                        text.map_or(serde_json::Value::Null, serde_json::Value::String),
+                    );
+                }
+                Ok((at, map))
+            })
+            .collect()
+    }
+
     async fn scan(
         &self,
         kind: &'static str,
@@ -889,6 +964,21 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
                 query.execute(&mut *conn).await?;
                 continue;
             }
+            Write::DeleteRows { table, rows } => {
+                if !is_identifier(table) {
+                    return Err(Failure::Rejected(format!("invalid table name {table}")));
+                }
+                for chunk in rows.chunks(500) {
+                    let placeholders = vec!["?"; chunk.len()].join(", ");
+                    let statement = format!("DELETE FROM {table} WHERE rowid IN ({placeholders})");
+                    let mut query = sqlx::query(&statement);
+                    for row in chunk {
+                        query = query.bind(row);
+                    }
+                    query.execute(&mut *conn).await?;
+                }
+                continue;
+            }
             Write::TrimLog { log, before } => {
                 sqlx::query(
                     "DELETE FROM log_entries
@@ -952,7 +1042,8 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
             Write::Append { .. }
             | Write::DeleteLog { .. }
             | Write::TrimLog { .. }
-            | Write::Insert { .. } => {}
+            | Write::Insert { .. }
+            | Write::DeleteRows { .. } => {}
             Write::Delete { .. } => {
                 sqlx::query("DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND name = ?")
                     .bind(key.kind)

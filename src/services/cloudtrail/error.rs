@@ -98,6 +98,25 @@ pub enum CloudTrailError {
     /// Organization stores need AWS Organizations, which Sluice does not serve.
     #[error("{0}")]
     OrganizationsNotInUse(String),
+    /// A statement Sluice refuses: not SQL, more than one statement, not read-only, or
+    /// naming what the schema lacks.
+    #[error("{0}")]
+    InvalidQueryStatement(String),
+    /// No query of the caller has this ID (or it is older than seven days).
+    #[error("{0}")]
+    QueryIdNotFound(String),
+    /// The query has ended and cannot be cancelled.
+    #[error("{0}")]
+    InactiveQuery(String),
+    /// The account already runs as many queries as AWS allows at once.
+    #[error("{0}")]
+    MaxConcurrentQueries(String),
+    /// StartTime after EndTime.
+    #[error("{0}")]
+    InvalidDateRange(String),
+    /// A fault inside Sluice (stored results unreadable); logged, answered 500.
+    #[error("An internal error occurred.")]
+    Internal(String),
     /// Two writers changed the same resource at once; the later one is refused.
     #[error("You are trying to update a resource when another request is in progress. Allow sufficient wait time for the previous request to complete, then retry your request.")]
     Conflict,
@@ -177,6 +196,15 @@ impl From<CloudTrailError> for ApiError {
             E::OperationNotPermitted(_) => "OperationNotPermittedException",
             E::UnsupportedOperation(_) => "UnsupportedOperationException",
             E::OrganizationsNotInUse(_) => "OrganizationsNotInUseException",
+            E::InvalidQueryStatement(_) => "InvalidQueryStatementException",
+            E::QueryIdNotFound(_) => "QueryIdNotFoundException",
+            E::InactiveQuery(_) => "InactiveQueryException",
+            E::MaxConcurrentQueries(_) => "MaxConcurrentQueriesException",
+            E::InvalidDateRange(_) => "InvalidDateRangeException",
+            E::Internal(cause) => {
+                tracing::error!(error = %cause, "CloudTrail Lake internal error.");
+                return cloudtrail_error("InternalFailure", 500, message);
+            }
             // CloudTrail's Smithy model gives ConflictException 409 (httpError and
             // awsQueryError httpResponseCode); the botocore model carries no statuses.
             E::Conflict => return cloudtrail_error("ConflictException", 409, message),

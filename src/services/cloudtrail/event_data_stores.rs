@@ -241,6 +241,11 @@ impl EventDataStoreRecord {
         selectors_family(&self.selectors)
     }
 
+    /// How many days events are kept, by eventTime.
+    pub fn retention_days(&self) -> i64 {
+        self.retention_period
+    }
+
     /// Whether the store is neither deleted nor stopped, so it can take channel events.
     pub fn is_active(&self) -> bool {
         self.status == ENABLED

@@ -12,6 +12,7 @@ mod channels;
 mod data;
 mod error;
 mod event_data_stores;
+mod lake;
 mod limits;
 mod policies;
 mod tags;
@@ -85,6 +86,8 @@ pub async fn expire(
             }
         }
     }
+    let queries = lake::queries::expire(store, now, budget.remaining()).await?;
+    budget.spend(queries);
     Ok(budget.removed())
 }
 
@@ -275,12 +278,17 @@ fn model() -> &'static ServiceModel {
 /// The CloudTrail service (CloudTrail Lake control plane).
 pub struct CloudTrailService {
     deps: Deps,
+    /// The Lake queries of this process.
+    lake: lake::Lake,
 }
 
 impl CloudTrailService {
     /// Builds the service over shared dependencies.
     pub fn new(deps: Deps) -> Self {
-        Self { deps }
+        Self {
+            lake: lake::Lake::new(deps.clone()),
+            deps,
+        }
     }
 }
 
@@ -333,6 +341,11 @@ impl Service for CloudTrailService {
             "DeleteResourcePolicy" => {
                 policies::delete_resource_policy(deps, ctx, input(value)?).await
             }
+            "StartQuery" => lake::queries::start(&self.lake, ctx, input(value)?).await,
+            "DescribeQuery" => lake::queries::describe(&self.lake, ctx, input(value)?).await,
+            "GetQueryResults" => lake::queries::results(&self.lake, ctx, input(value)?).await,
+            "ListQueries" => lake::queries::list(&self.lake, ctx, input(value)?).await,
+            "CancelQuery" => lake::queries::cancel(&self.lake, ctx, input(value)?).await,
             other => return Err(ApiError::not_implemented("cloudtrail", other)),
         };
         result.map_err(ApiError::from)

@@ -1,0 +1,171 @@
+"""CloudTrail Lake benchmark helper (run by bench/lake.sh).
+
+  lake.py ingest ENDPOINT ACCOUNT EVENTS CLIENTS   -> creates a store + channel, puts EVENTS
+                                                      events with CLIENTS processes, 100 per
+                                                      call; prints JSON (store id, events/s)
+  lake.py query ENDPOINT ACCOUNT STORE             -> the two queries, StartQuery to FINISHED
+  lake.py duckdb EVENTS PARQUET                    -> the same events in one Parquet file, the
+                                                      same two queries in DuckDB
+
+Events are generated deterministically (event i is the same in every mode), so Sluice and
+DuckDB see the same data.
+"""
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+
+NAMES = ["GetObject", "PutObject", "ListBuckets", "Login", "Logout", "DeleteObject",
+         "CreateUser", "UpdateUser", "Download", "Share"]
+DAY = 86400
+# Events span the 30 days before the bench starts (within any retention).
+NOW = int(os.environ.get("LAKE_BENCH_NOW", time.time()))
+START = NOW - 30 * DAY
+# The selective time range: one hour, about 1/720 of the events.
+RANGE_FROM = NOW - 10 * DAY
+RANGE_TO = RANGE_FROM + 3600
+
+
+def stamp(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def shown(epoch):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
+def event(i, account, total):
+    # Skewed names: name k appears about twice as often as name k+1.
+    k = 0
+    x = (i * 2654435761) % 1024
+    while k < len(NAMES) - 1 and x < 512 >> k:
+        k += 1
+    return {
+        "version": "1.0",
+        "userIdentity": {"type": "User", "principalId": f"user-{i % 1000}",
+                         "details": {"alternateId": f"user-{i % 1000}@example.com"}},
+        "eventSource": "app.example.com",
+        "eventName": NAMES[k],
+        "eventTime": stamp(START + (i * 30 * DAY) // total),
+        "UID": f"uid-{i}",
+        "recipientAccountId": account,
+        "sourceIPAddress": f"10.0.{i % 256}.{(i // 256) % 256}",
+        "requestParameters": {"object": f"key-{i % 5000}"},
+    }
+
+
+def client(service, endpoint, account):
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=account, aws_secret_access_key="x",
+                        config=Config(retries={"max_attempts": 10, "mode": "standard"}))
+
+
+def put_range(args):
+    endpoint, account, channel, first, last, total = args
+    data = client("cloudtrail-data", endpoint, account)
+    for start in range(first, last, 100):
+        batch = [{"id": str(i), "eventData": json.dumps(event(i, account, total))}
+                 for i in range(start, min(start + 100, last))]
+        out = data.put_audit_events(channelArn=channel, auditEvents=batch)
+        if out["failed"]:
+            raise SystemExit(f"failed events: {out['failed'][:3]}")
+    return last - first
+
+
+def ingest(endpoint, account, total, clients):
+    ct = client("cloudtrail", endpoint, account)
+    arn = ct.create_event_data_store(
+        Name="bench", TerminationProtectionEnabled=False,
+        AdvancedEventSelectors=[{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}])["EventDataStoreArn"]
+    channel = ct.create_channel(Name="bench", Source="Custom", Destinations=[
+        {"Type": "EVENT_DATA_STORE", "Location": arn}])["ChannelArn"]
+    share = (total + clients - 1) // clients
+    share = (share + 99) // 100 * 100
+    ranges = [(endpoint, account, channel, c * share, min(total, (c + 1) * share), total)
+              for c in range(clients) if c * share < total]
+    started = time.monotonic()
+    with multiprocessing.Pool(len(ranges)) as pool:
+        done = sum(pool.map(put_range, ranges))
+    elapsed = time.monotonic() - started
+    print(json.dumps({"store": arn.rsplit("/", 1)[1], "events": done,
+                      "seconds": round(elapsed, 2), "events_per_second": round(done / elapsed)}))
+
+
+def statements(table):
+    return {
+        "group_by_name": f"SELECT eventData.eventName, count(*) FROM {table} "
+                         "GROUP BY 1 ORDER BY 2 DESC",
+        "time_range": f"SELECT eventData.UID, eventTime FROM {table} "
+                      f"WHERE eventTime >= '{shown(RANGE_FROM)}' AND eventTime < '{shown(RANGE_TO)}' "
+                      "ORDER BY eventTime",
+    }
+
+
+def query(endpoint, account, store):
+    ct = client("cloudtrail", endpoint, account)
+    out = {}
+    for name, sql in statements(store).items():
+        best = None
+        for _ in range(3):
+            started = time.monotonic()
+            qid = ct.start_query(QueryStatement=sql)["QueryId"]
+            while True:
+                d = ct.describe_query(QueryId=qid)
+                if d["QueryStatus"] not in ("QUEUED", "RUNNING"):
+                    break
+                time.sleep(0.005)
+            elapsed = time.monotonic() - started
+            if d["QueryStatus"] != "FINISHED":
+                raise SystemExit(f"{name}: {d}")
+            rows = ct.get_query_results(QueryId=qid, MaxQueryResults=1000)
+            result = {"seconds": round(elapsed, 3),
+                      "execution_ms": d["QueryStatistics"]["ExecutionTimeInMillis"],
+                      "rows": rows["QueryStatistics"]["TotalResultsCount"],
+                      "first": rows["QueryResultRows"][:1]}
+            if best is None or elapsed < best["seconds"]:
+                best = result
+        out[name] = best
+    print(json.dumps(out))
+
+
+def duck(total, path):
+    import duckdb
+    con = duckdb.connect()
+    account = "000000000000"
+    jsonl = path + ".jsonl"
+    with open(jsonl, "w") as f:
+        for i in range(total):
+            e = event(i, account, total)
+            f.write(json.dumps({"eventTime": e["eventTime"].replace("T", " ").rstrip("Z"),
+                                "eventData": e}) + "\n")
+    con.execute(f"""COPY (SELECT CAST(eventTime AS TIMESTAMP) AS eventTime, eventData
+                    FROM read_json_auto('{jsonl}')) TO '{path}' (FORMAT parquet)""")
+    out = {}
+    for name, sql in statements(f"'{path}'").items():
+        best = None
+        for _ in range(3):
+            started = time.monotonic()
+            rows = con.execute(sql).fetchall()
+            elapsed = time.monotonic() - started
+            if best is None or elapsed < best["seconds"]:
+                best = {"seconds": round(elapsed, 3), "rows": len(rows), "first": str(rows[:1])}
+        out[name] = best
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "ingest":
+        ingest(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif mode == "query":
+        query(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif mode == "duckdb":
+        duck(int(sys.argv[2]), sys.argv[3])
+    else:
+        raise SystemExit(__doc__)

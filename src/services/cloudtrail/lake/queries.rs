@@ -1,0 +1,623 @@
+//! StartQuery, DescribeQuery, GetQueryResults, ListQueries and CancelQuery, and the stored
+//! form of a query.
+//!
+//! A query is a record (`cloudtrail/query`, named by its ID, in the caller's account and
+//! Region) and, once it has run, a log of result pages (`cloudtrail/query-results`, one entry
+//! per [`PAGE_ROWS`] rows). Both are in the store, so results read the same after a restart.
+//! A query that was QUEUED or RUNNING in a process that is gone is reported FAILED (it is not
+//! re-run: its statement may be expensive, and the caller can start it again).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::runner::Lake;
+use super::sql;
+use crate::protocol::RequestContext;
+use crate::services::cloudtrail::event_data_stores::{load_store, not_found, PENDING_DELETION};
+use crate::services::cloudtrail::{
+    issue_token, key, load, open_token, resolve, CloudTrailError, Reference, ResourceType,
+    EVENT_DATA_STORE,
+};
+use crate::services::Deps;
+use crate::store::{self, Expect, RecordKey, Write};
+
+/// Record kind of queries, named by query ID.
+pub const QUERY: &str = "cloudtrail/query";
+/// Log kind of a query's result pages, named by query ID.
+pub const RESULTS: &str = "cloudtrail/query-results";
+/// Rows per stored result page; GetQueryResults gives at most this many at a time.
+pub const PAGE_ROWS: usize = 1000;
+/// How long queries and their results are kept: "CloudTrail Lake ... query results are
+/// retained for 7 days" (ListQueries lists the queries of the last seven days).
+pub const KEPT_MILLIS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// At most this many queries of one account run at once (MaxConcurrentQueriesException: "The
+/// maximum number of concurrent queries is 10").
+pub const MAX_CONCURRENT: usize = 10;
+
+/// A query's status, as the model's `QueryStatus` enum spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Queued,
+    Running,
+    Finished,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
+impl Status {
+    /// Whether the query can still change.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Queued | Status::Running)
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "QUEUED",
+            Status::Running => "RUNNING",
+            Status::Finished => "FINISHED",
+            Status::Failed => "FAILED",
+            Status::Cancelled => "CANCELLED",
+            Status::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+/// A query as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueryRecord {
+    pub id: String,
+    pub statement: String,
+    pub status: Status,
+    /// IDs of the event data stores the statement reads.
+    pub stores: Vec<String>,
+    /// Epoch milliseconds.
+    pub created: i64,
+    /// The process that runs it; another process's active query was cut off by a restart.
+    pub runner: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub results: u64,
+    #[serde(default)]
+    pub events_scanned: u64,
+    #[serde(default)]
+    pub events_matched: u64,
+    #[serde(default)]
+    pub bytes_scanned: u64,
+    #[serde(default)]
+    pub execution_millis: u64,
+    #[serde(default)]
+    pub delivery_uri: Option<String>,
+    #[serde(default)]
+    pub delivery_status: Option<String>,
+}
+
+/// StartQuery input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartInput {
+    #[serde(default)]
+    query_statement: Option<String>,
+    #[serde(default)]
+    delivery_s3_uri: Option<String>,
+    #[serde(default)]
+    query_alias: Option<String>,
+    #[serde(default)]
+    query_parameters: Option<Vec<String>>,
+    #[serde(default)]
+    event_data_store_owner_account_id: Option<String>,
+}
+
+/// The input of DescribeQuery, GetQueryResults and CancelQuery.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryInput {
+    #[serde(default)]
+    query_id: Option<String>,
+    #[serde(default)]
+    event_data_store: Option<String>,
+    #[serde(default)]
+    event_data_store_owner_account_id: Option<String>,
+    #[serde(default)]
+    query_alias: Option<String>,
+    #[serde(default)]
+    max_query_results: Option<usize>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+/// ListQueries input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListInput {
+    event_data_store: String,
+    #[serde(default)]
+    start_time: Option<f64>,
+    #[serde(default)]
+    end_time: Option<f64>,
+    #[serde(default)]
+    query_status: Option<Status>,
+    #[serde(default)]
+    max_results: Option<usize>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+/// Sluice serves only the caller's own stores: no delegated administrators.
+fn check_owner(ctx: &RequestContext, owner: Option<&str>) -> Result<(), CloudTrailError> {
+    match owner {
+        Some(owner) if owner != ctx.account_id => Err(CloudTrailError::EventDataStoreNotFound(
+            format!("No event data store of account {owner} is shared with this account."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Resolves the tables a statement reads to the caller's event data stores.
+async fn resolve_stores(
+    deps: &Deps,
+    ctx: &RequestContext,
+    relations: &[String],
+) -> Result<Vec<(String, String, i64)>, CloudTrailError> {
+    let mut stores: Vec<(String, String, i64)> = Vec::new();
+    for name in relations {
+        let id = match resolve(ctx, ResourceType::EventDataStore, name) {
+            Reference::Own(id) => id,
+            // Another account's (or Region's) store is not found, whoever owns it.
+            Reference::Foreign => return Err(not_found(name)),
+            // CTE names; DataFusion refuses any other unknown table.
+            Reference::Invalid => continue,
+        };
+        let record: Option<(super::super::event_data_stores::EventDataStoreRecord, i64)> =
+            load(deps, &key(ctx, EVENT_DATA_STORE, &id)).await?;
+        let Some((record, _)) = record else {
+            return Err(not_found(name));
+        };
+        if record.status == PENDING_DELETION {
+            return Err(CloudTrailError::InactiveEventDataStore(format!(
+                "The event data store {name} is inactive."
+            )));
+        }
+        stores.push((name.clone(), id, record.retention_days()));
+    }
+    Ok(stores)
+}
+
+/// StartQuery.
+pub async fn start(
+    lake: &Lake,
+    ctx: &RequestContext,
+    input: StartInput,
+) -> Result<Value, CloudTrailError> {
+    let deps = lake.deps();
+    if input.query_alias.is_some() || input.query_parameters.is_some() {
+        return Err(CloudTrailError::InvalidParameter(
+            "QueryAlias and QueryParameters run the queries of CloudTrail Lake dashboards, which Sluice does not serve; send a QueryStatement instead.".to_owned(),
+        ));
+    }
+    let Some(statement) = input.query_statement else {
+        return Err(CloudTrailError::InvalidParameter(
+            "StartQuery requires a QueryStatement.".to_owned(),
+        ));
+    };
+    check_owner(ctx, input.event_data_store_owner_account_id.as_deref())?;
+    let prepared =
+        sql::prepare(&statement).map_err(|err| CloudTrailError::InvalidQueryStatement(err.0))?;
+    let stores = resolve_stores(deps, ctx, &prepared.relations).await?;
+    if stores.is_empty() {
+        return Err(CloudTrailError::InvalidQueryStatement(
+            "Query statement must read at least one event data store (FROM <event data store ID>)."
+                .to_owned(),
+        ));
+    }
+    if input.delivery_s3_uri.is_some() {
+        return Err(CloudTrailError::InvalidParameter(
+            "DeliveryS3Uri is not supported by Sluice yet; read the results with GetQueryResults."
+                .to_owned(),
+        ));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut ids: Vec<String> = stores.iter().map(|(_, id, _)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let record = QueryRecord {
+        id: id.clone(),
+        statement,
+        status: Status::Queued,
+        stores: ids,
+        created: ctx.received_at_millis(),
+        runner: lake.boot().to_owned(),
+        error: None,
+        columns: Vec::new(),
+        results: 0,
+        events_scanned: 0,
+        events_matched: 0,
+        bytes_scanned: 0,
+        execution_millis: 0,
+        delivery_status: input.delivery_s3_uri.as_ref().map(|_| "PENDING".to_owned()),
+        delivery_uri: input.delivery_s3_uri,
+    };
+    let planned = lake
+        .plan(
+            &ctx.account_id,
+            &ctx.region,
+            ctx.received_at_millis(),
+            &prepared,
+            &stores,
+        )
+        .await?;
+    let slot = lake.claim_slot(&ctx.account_id, &id).ok_or_else(|| {
+        CloudTrailError::MaxConcurrentQueries(format!(
+            "You are already running the maximum number of concurrent queries. The maximum number of concurrent queries is {MAX_CONCURRENT}. Wait a minute for some queries to finish, and then run the query again."
+        ))
+    })?;
+    let record_key = key(ctx, QUERY, &id);
+    let written = match store::put(record_key.clone(), &record, Expect::Absent) {
+        Ok(write) => deps
+            .store
+            .write(vec![write])
+            .await
+            .map_err(CloudTrailError::from),
+        Err(err) => Err(err.into()),
+    };
+    if let Err(err) = written {
+        lake.release(&id);
+        return Err(err);
+    }
+    lake.spawn(slot, record_key, record, planned);
+    Ok(json!({ "QueryId": id }))
+}
+
+/// Loads a query of the caller; an active query of a process that is gone is failed first.
+async fn load_query(
+    lake: &Lake,
+    ctx: &RequestContext,
+    input: &QueryInput,
+) -> Result<(QueryRecord, i64, RecordKey), CloudTrailError> {
+    let deps = lake.deps();
+    check_owner(ctx, input.event_data_store_owner_account_id.as_deref())?;
+    if let Some(reference) = &input.event_data_store {
+        load_store(deps, ctx, reference).await?;
+    }
+    let Some(id) = &input.query_id else {
+        let what = if input.query_alias.is_some() {
+            "QueryAlias names dashboard queries, which Sluice does not serve; give a QueryId."
+        } else {
+            "A QueryId is required."
+        };
+        return Err(CloudTrailError::InvalidParameter(what.to_owned()));
+    };
+    let record_key = key(ctx, QUERY, id);
+    let found: Option<(QueryRecord, i64)> = load(deps, &record_key).await?;
+    let Some((mut record, mut version)) = found else {
+        return Err(query_not_found(id));
+    };
+    if record.created + KEPT_MILLIS < ctx.received_at_millis() {
+        return Err(query_not_found(id));
+    }
+    if record.status.is_active() && record.runner != lake.boot() {
+        record.status = Status::Failed;
+        record.error =
+            Some("The query was interrupted by a restart of Sluice; start it again.".to_owned());
+        let write = store::put(record_key.clone(), &record, Expect::Version(version))?;
+        match deps.store.write(vec![write]).await {
+            Ok(_) => version += 1,
+            // Someone else recorded the failure first; theirs says the same.
+            Err(crate::store::StoreError::Conflict(_)) => {
+                if let Some((fresh, fresh_version)) = load(deps, &record_key).await? {
+                    record = fresh;
+                    version = fresh_version;
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok((record, version, record_key))
+}
+
+fn query_not_found(id: &str) -> CloudTrailError {
+    CloudTrailError::QueryIdNotFound(format!("The query ID {id} does not exist or is not valid."))
+}
+
+fn seconds(millis: i64) -> f64 {
+    millis as f64 / 1000.0
+}
+
+/// DescribeQuery.
+pub async fn describe(
+    lake: &Lake,
+    ctx: &RequestContext,
+    input: QueryInput,
+) -> Result<Value, CloudTrailError> {
+    let (record, _, _) = load_query(lake, ctx, &input).await?;
+    let mut out = json!({
+        "QueryId": record.id,
+        "QueryString": record.statement,
+        "QueryStatus": record.status.as_str(),
+        "QueryStatistics": {
+            "EventsMatched": record.events_matched,
+            "EventsScanned": record.events_scanned,
+            "BytesScanned": record.bytes_scanned,
+            "ExecutionTimeInMillis": record.execution_millis,
+            "CreationTime": seconds(record.created),
+        },
+    });
+    if let Some(error) = &record.error {
+        out["ErrorMessage"] = json!(error);
+    }
+    if let Some(uri) = &record.delivery_uri {
+        out["DeliveryS3Uri"] = json!(uri);
+        out["DeliveryStatus"] = json!(record.delivery_status.as_deref().unwrap_or("PENDING"));
+    }
+    Ok(out)
+}
+
+/// GetQueryResults: pages of the stored result rows, each row a list of one-entry maps in
+/// the SELECT's order.
+pub async fn results(
+    lake: &Lake,
+    ctx: &RequestContext,
+    input: QueryInput,
+) -> Result<Value, CloudTrailError> {
+    let deps = lake.deps();
+    let (record, _, _) = load_query(lake, ctx, &input).await?;
+    let limit = input
+        .max_query_results
+        .unwrap_or(PAGE_ROWS)
+        .clamp(1, PAGE_ROWS);
+    let scope = format!("GetQueryResults:{}", record.id);
+    let offset: u64 = match open_token(deps, ctx, &scope, input.next_token.as_deref())? {
+        Some(after) => after
+            .parse()
+            .map_err(|_| CloudTrailError::InvalidNextToken("Invalid NextToken.".to_owned()))?,
+        None => 0,
+    };
+    let mut out = json!({
+        "QueryStatus": record.status.as_str(),
+        "QueryStatistics": {
+            "ResultsCount": 0,
+            "TotalResultsCount": record.results,
+            "BytesScanned": record.bytes_scanned,
+        },
+    });
+    if let Some(error) = &record.error {
+        out["ErrorMessage"] = json!(error);
+    }
+    if record.status != Status::Finished {
+        out["QueryResultRows"] = json!([]);
+        return Ok(out);
+    }
+    let page = PAGE_ROWS as u64;
+    let first_entry = i64::try_from(offset / page + 1).unwrap_or(i64::MAX);
+    let entries = deps
+        .store
+        .read_log(&key(ctx, RESULTS, &record.id), first_entry, 2)
+        .await?;
+    let mut rows = Vec::new();
+    let mut skip = usize::try_from(offset % page).unwrap_or(0);
+    for entry in entries {
+        let stored: Vec<Vec<Option<String>>> = serde_json::from_slice(&entry.data)
+            .map_err(|err| CloudTrailError::Internal(format!("stored results: {err}")))?;
+        for row in stored.into_iter().skip(skip) {
+            if rows.len() == limit {
+                break;
+            }
+            let columns: Vec<Value> = record
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(name, value)| {
+                    // Not confirmed: how AWS shows SQL null; an empty string keeps the shape.
+                    json!({ name: value.unwrap_or_default() })
+                })
+                .collect();
+            rows.push(Value::Array(columns));
+        }
+        skip = 0;
+    }
+    let next = offset + rows.len() as u64;
+    out["QueryStatistics"]["ResultsCount"] = json!(rows.len());
+    out["QueryResultRows"] = Value::Array(rows);
+    if next < record.results {
+        out["NextToken"] = json!(issue_token(deps, ctx, &scope, &next.to_string()));
+    }
+    Ok(out)
+}
+
+/// ListQueries: the queries of the last seven days that read the store, newest first.
+pub async fn list(
+    lake: &Lake,
+    ctx: &RequestContext,
+    input: ListInput,
+) -> Result<Value, CloudTrailError> {
+    let deps = lake.deps();
+    let (store, _) = load_store(deps, ctx, &input.event_data_store).await?;
+    let to_millis = |seconds: f64| (seconds * 1000.0) as i64;
+    let start = input.start_time.map(to_millis);
+    let end = input.end_time.map(to_millis);
+    if let (Some(start), Some(end)) = (start, end) {
+        if start > end {
+            return Err(CloudTrailError::InvalidDateRange(
+                "The StartTime must be before the EndTime.".to_owned(),
+            ));
+        }
+    }
+    let limit = input.max_results.unwrap_or(PAGE_ROWS).clamp(1, PAGE_ROWS);
+    let after = open_token(deps, ctx, "ListQueries", input.next_token.as_deref())?;
+    let now = ctx.received_at_millis();
+    let all: Vec<QueryRecord> = super::super::load_all(deps, ctx, QUERY).await?;
+    // Newest first; the token holds the last position given.
+    let mut matching: Vec<(String, QueryRecord)> = all
+        .into_iter()
+        .filter(|q| q.stores.contains(&store.id))
+        .filter(|q| q.created + KEPT_MILLIS >= now)
+        .filter(|q| start.is_none_or(|s| q.created >= s) && end.is_none_or(|e| q.created <= e))
+        .map(|q| (format!("{:020}/{}", i64::MAX - q.created, q.id), q))
+        .collect();
+    matching.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut queries = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for (position, record) in matching {
+        if after.as_deref().is_some_and(|a| position.as_str() <= a) {
+            continue;
+        }
+        let status = lake.effective_status(&record);
+        if input.query_status.is_some_and(|wanted| wanted != status) {
+            continue;
+        }
+        if queries.len() == limit {
+            more = true;
+            break;
+        }
+        queries.push(json!({
+            "QueryId": record.id,
+            "QueryStatus": status.as_str(),
+            "CreationTime": seconds(record.created),
+        }));
+        last = Some(position);
+    }
+    let mut out = json!({ "Queries": queries });
+    if let (true, Some(last)) = (more, last) {
+        out["NextToken"] = json!(issue_token(deps, ctx, "ListQueries", &last));
+    }
+    Ok(out)
+}
+
+/// CancelQuery: stops a QUEUED or RUNNING query; a finished one is InactiveQueryException.
+pub async fn cancel(
+    lake: &Lake,
+    ctx: &RequestContext,
+    input: QueryInput,
+) -> Result<Value, CloudTrailError> {
+    let deps = lake.deps();
+    loop {
+        let (mut record, version, record_key) = load_query(lake, ctx, &input).await?;
+        if !record.status.is_active() {
+            return Err(CloudTrailError::InactiveQuery(format!(
+                "The query {} is {} and can no longer be cancelled.",
+                record.id,
+                record.status.as_str()
+            )));
+        }
+        record.status = Status::Cancelled;
+        if record.delivery_uri.is_some() {
+            record.delivery_status = Some("CANCELLED".to_owned());
+        }
+        let writes: Vec<Write> = vec![
+            store::put(record_key.clone(), &record, Expect::Version(version))?,
+            Write::DeleteLog {
+                log: key(ctx, RESULTS, &record.id),
+            },
+        ];
+        match deps.store.write(writes).await {
+            Ok(_) => {
+                lake.cancel(&record.id);
+                return Ok(json!({ "QueryId": record.id, "QueryStatus": "CANCELLED" }));
+            }
+            // The query moved on meanwhile (it started, or finished): look again.
+            Err(crate::store::StoreError::Conflict(_)) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Removes up to `limit` queries (records and result pages) older than seven days; how many
+/// went.
+pub async fn expire(
+    store: &dyn crate::store::Store,
+    now: i64,
+    limit: usize,
+) -> Result<usize, crate::store::StoreError> {
+    let mut removed = 0;
+    let mut scan = crate::sweeper::RecordScan::new(store, QUERY);
+    while let Some(page) = scan.next_page().await? {
+        for record in page {
+            let created = record.body.get("created").and_then(Value::as_i64);
+            if created.is_none_or(|created| created + KEPT_MILLIS >= now) {
+                continue;
+            }
+            let results = RecordKey::new(
+                RESULTS,
+                &record.key.account,
+                &record.key.region,
+                &record.key.name,
+            );
+            store
+                .write(vec![
+                    Write::Delete {
+                        key: record.key,
+                        expect: Expect::Version(record.version),
+                    },
+                    Write::DeleteLog { log: results },
+                ])
+                .await
+                .or_else(|err| match err {
+                    // Cancelled or finished meanwhile: the next sweep takes it.
+                    crate::store::StoreError::Conflict(_) => Ok(Vec::new()),
+                    other => Err(other),
+                })?;
+            removed += 1;
+            if removed >= limit {
+                return Ok(removed);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn queries_and_results_go_after_seven_days() {
+        let store = crate::store::memory::MemoryStore::default();
+        let put_query = |name: &str, created: i64| {
+            let record = json!({ "id": name, "created": created });
+            vec![
+                store::put(
+                    RecordKey::new(QUERY, "111122223333", "us-east-1", name),
+                    &record,
+                    Expect::Absent,
+                )
+                .expect("put"),
+                Write::Append {
+                    log: RecordKey::new(RESULTS, "111122223333", "us-east-1", name),
+                    entry: crate::store::NewEntry {
+                        at_millis: 0,
+                        meta: String::new(),
+                        data: b"[]".to_vec(),
+                        span: None,
+                    },
+                },
+            ]
+        };
+        let day = 24 * 60 * 60 * 1000;
+        store.write(put_query("old", 0)).await.expect("old");
+        store.write(put_query("new", 6 * day)).await.expect("new");
+        assert_eq!(expire(&store, 8 * day, 100).await.expect("expire"), 1);
+        let results = |name: &str| RecordKey::new(RESULTS, "111122223333", "us-east-1", name);
+        assert!(store
+            .read_log(&results("old"), 1, 10)
+            .await
+            .expect("read")
+            .is_empty());
+        assert_eq!(
+            store
+                .read_log(&results("new"), 1, 10)
+                .await
+                .expect("read")
+                .len(),
+            1
+        );
+        let key = |name: &str| RecordKey::new(QUERY, "111122223333", "us-east-1", name);
+        assert!(store.get(&key("old")).await.expect("get").is_none());
+        assert!(store.get(&key("new")).await.expect("get").is_some());
+    }
+}

@@ -1,0 +1,436 @@
+//! Runs queries in the background: plans them on DataFusion (at StartQuery, so a statement
+//! that names an unknown column is refused at once), executes them in a task, and writes
+//! result pages and the final status to the store.
+//!
+//! One [`Lake`] per process. Queries share one DataFusion runtime whose memory pool is
+//! bounded ([`MEMORY_LIMIT`]): a query that needs more fails rather than growing the process.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::common::TableReference;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::queries::{QueryRecord, Status, MAX_CONCURRENT, PAGE_ROWS, RESULTS};
+use super::sql::{self, Prepared};
+use super::table::{EventDataStoreTable, ScanCounters};
+use crate::services::cloudtrail::CloudTrailError;
+use crate::services::Deps;
+use crate::store::{self, Expect, NewEntry, RecordKey, StoreError, Write};
+
+/// Memory all running queries may hold at once (hash tables, sorts, buffered batches).
+const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+
+/// A query running longer than this ends TIMED_OUT. Not confirmed: AWS documents no figure.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Longest ErrorMessage the model allows.
+const MAX_ERROR: usize = 1000;
+
+/// The queries of this process.
+pub struct Lake {
+    deps: Deps,
+    /// Identifies this process in query records; see `QueryRecord::runner`.
+    boot: String,
+    runtime: Arc<RuntimeEnv>,
+    active: Arc<Mutex<HashMap<String, Active>>>,
+    /// Where segments live (`None` without a data directory: events stay rows).
+    segments: Option<std::path::PathBuf>,
+    /// Held shared while a query runs; a segment is committed under it exclusively, so a
+    /// query sees each event once, in a segment or in the tail.
+    compaction: Arc<tokio::sync::RwLock<()>>,
+}
+
+struct Active {
+    account: String,
+    cancel: CancellationToken,
+}
+
+/// A planned query, ready to run.
+pub struct Planned {
+    context: SessionContext,
+    plan: LogicalPlan,
+    columns: Vec<String>,
+    counters: Arc<ScanCounters>,
+}
+
+impl Lake {
+    /// The query runner of this process.
+    pub fn new(deps: Deps) -> Self {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(MEMORY_LIMIT, 1.0)
+            .build_arc()
+            .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
+        let segments = deps.data_dir.as_ref().map(|dir| dir.join("lake"));
+        let compaction = Arc::new(tokio::sync::RwLock::new(()));
+        if let (Some(root), Ok(handle)) = (&segments, tokio::runtime::Handle::try_current()) {
+            let compactor = super::segments::Compactor::new(
+                deps.store.clone(),
+                root.clone(),
+                compaction.clone(),
+            );
+            handle.spawn(compactor.run());
+        }
+        Self {
+            deps,
+            boot: uuid::Uuid::new_v4().to_string(),
+            runtime,
+            active: Arc::default(),
+            segments,
+            compaction,
+        }
+    }
+
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+
+    pub fn boot(&self) -> &str {
+        &self.boot
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Active>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves one of the account's concurrent query slots, or `None` when all are taken.
+    pub fn claim_slot(&self, account: &str, id: &str) -> Option<CancellationToken> {
+        let mut active = self.lock();
+        let running = active.values().filter(|a| a.account == account).count();
+        if running >= MAX_CONCURRENT {
+            return None;
+        }
+        let cancel = CancellationToken::new();
+        active.insert(
+            id.to_owned(),
+            Active {
+                account: account.to_owned(),
+                cancel: cancel.clone(),
+            },
+        );
+        Some(cancel)
+    }
+
+    /// Frees a slot whose query never started.
+    pub fn release(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// Tells a running query to stop.
+    pub fn cancel(&self, id: &str) {
+        if let Some(active) = self.lock().get(id) {
+            active.cancel.cancel();
+        }
+    }
+
+    /// A record's status, counting an active query of a gone process as failed.
+    pub fn effective_status(&self, record: &QueryRecord) -> Status {
+        if record.status.is_active() && record.runner != self.boot {
+            Status::Failed
+        } else {
+            record.status
+        }
+    }
+
+    /// Plans a statement over the caller's stores: `stores` are (name as written, store ID,
+    /// retention days).
+    pub async fn plan(
+        &self,
+        account: &str,
+        region: &str,
+        now_millis: i64,
+        prepared: &Prepared,
+        stores: &[(String, String, i64)],
+    ) -> Result<Planned, CloudTrailError> {
+        const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(false);
+        let context = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        super::functions::register(&context);
+        let counters = Arc::new(ScanCounters::default());
+        for (name, id, retention_days) in stores {
+            let arn = format!(
+                "arn:{}:cloudtrail:{region}:{account}:eventdatastore/{id}",
+                crate::arn::partition(region)
+            );
+            let retained_from =
+                now_millis.saturating_sub(retention_days.saturating_mul(DAY_MILLIS));
+            let table = EventDataStoreTable::new(
+                self.deps.store.clone(),
+                account,
+                region,
+                &arn,
+                retained_from,
+                counters.clone(),
+                self.segments
+                    .as_ref()
+                    .map(|root| super::segments::store_dir(root, id)),
+            );
+            // The same store may be named twice (ID and ARN); one registration per name.
+            let _ = context.deregister_table(TableReference::bare(name.as_str()));
+            context
+                .register_table(TableReference::bare(name.as_str()), Arc::new(table))
+                .map_err(|err| CloudTrailError::Internal(err.to_string()))?;
+        }
+        let statement = DfStatement::Statement(Box::new(prepared.statement.clone()));
+        let plan = context
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|err| CloudTrailError::InvalidQueryStatement(statement_error(&err)))?;
+        let fields: Vec<String> = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let columns = sql::column_names(&prepared.names, &fields);
+        Ok(Planned {
+            context,
+            plan,
+            columns,
+            counters,
+        })
+    }
+
+    /// Runs a planned query in the background; its slot is freed when it ends.
+    pub fn spawn(
+        &self,
+        cancel: CancellationToken,
+        key: RecordKey,
+        record: QueryRecord,
+        planned: Planned,
+    ) {
+        let deps = self.deps.clone();
+        let active = self.active.clone();
+        let compaction = self.compaction.clone();
+        /// Frees the query's slot however its task ends (a panic included).
+        struct Slot(Arc<Mutex<HashMap<String, Active>>>, String);
+        impl Drop for Slot {
+            fn drop(&mut self) {
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&self.1);
+            }
+        }
+        let slot = Slot(active, record.id.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            run(&deps, &compaction, cancel, key, record, planned).await;
+        });
+    }
+}
+
+/// A DataFusion planning error as the caller should read it.
+fn statement_error(err: &datafusion::error::DataFusionError) -> String {
+    let text = err.to_string();
+    let text = text
+        .strip_prefix("Error during planning: ")
+        .or_else(|| text.strip_prefix("Schema error: "))
+        .unwrap_or(&text);
+    clip(&format!("Query statement is invalid: {text}"))
+}
+
+fn clip(text: &str) -> String {
+    let mut end = text.len().min(MAX_ERROR);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// How a run ended.
+enum Outcome {
+    Finished { results: u64, matched: u64 },
+    Failed(String),
+    TimedOut,
+    Cancelled,
+}
+
+async fn run(
+    deps: &Deps,
+    compaction: &tokio::sync::RwLock<()>,
+    cancel: CancellationToken,
+    key: RecordKey,
+    mut record: QueryRecord,
+    planned: Planned,
+) {
+    let results_log = RecordKey::new(RESULTS, &key.account, &key.region, &key.name);
+    record.status = Status::Running;
+    let mut version = 1;
+    match write_record(deps, &key, &record, version, Vec::new()).await {
+        Ok(()) => version += 1,
+        // Cancelled before it started (or the store refuses writes): nothing to do.
+        Err(_) => return,
+    }
+    let started = Instant::now();
+    let counters = planned.counters.clone();
+    let columns = planned.columns.clone();
+    let shared = compaction.read().await;
+    let outcome = tokio::select! {
+        () = cancel.cancelled() => Outcome::Cancelled,
+        done = tokio::time::timeout(QUERY_TIMEOUT, execute(deps, &results_log, planned)) => {
+            match done {
+                Ok(Ok((results, matched))) => Outcome::Finished { results, matched },
+                Ok(Err(message)) => Outcome::Failed(message),
+                Err(_) => Outcome::TimedOut,
+            }
+        }
+    };
+    drop(shared);
+    record.execution_millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    record.events_scanned = counters.events.load(Ordering::Relaxed);
+    record.bytes_scanned = counters.bytes.load(Ordering::Relaxed);
+    record.columns = columns;
+    let mut extra = Vec::new();
+    match outcome {
+        Outcome::Finished { results, matched } => {
+            record.status = Status::Finished;
+            record.results = results;
+            record.events_matched = matched;
+        }
+        Outcome::Failed(message) => {
+            record.status = Status::Failed;
+            record.error = Some(clip(&message));
+        }
+        Outcome::TimedOut => {
+            record.status = Status::TimedOut;
+            record.error = Some(format!(
+                "The query ran longer than {} minutes.",
+                QUERY_TIMEOUT.as_secs() / 60
+            ));
+        }
+        // CancelQuery wrote the status and removed the results; remove any page written
+        // since.
+        Outcome::Cancelled => {
+            let _ = deps
+                .store
+                .write(vec![Write::DeleteLog { log: results_log }])
+                .await;
+            return;
+        }
+    }
+    if record.status != Status::Finished {
+        extra.push(Write::DeleteLog {
+            log: results_log.clone(),
+        });
+    }
+    if let Err(err) = write_record(deps, &key, &record, version, extra).await {
+        // Cancelled at the last moment: the cancellation stands, its results go.
+        if matches!(err, StoreError::Conflict(_)) {
+            let _ = deps
+                .store
+                .write(vec![Write::DeleteLog { log: results_log }])
+                .await;
+        }
+    }
+}
+
+async fn write_record(
+    deps: &Deps,
+    key: &RecordKey,
+    record: &QueryRecord,
+    version: i64,
+    mut extra: Vec<Write>,
+) -> Result<(), StoreError> {
+    let mut batch = vec![store::put(key.clone(), record, Expect::Version(version))?];
+    batch.append(&mut extra);
+    deps.store.write(batch).await.map(|_| ())
+}
+
+/// Executes the plan, appending result pages; returns the result count and the events that
+/// matched the query's filters.
+async fn execute(
+    deps: &Deps,
+    results_log: &RecordKey,
+    planned: Planned,
+) -> Result<(u64, u64), String> {
+    let failed = |err: datafusion::error::DataFusionError| err.to_string();
+    let frame = planned
+        .context
+        .execute_logical_plan(planned.plan)
+        .await
+        .map_err(failed)?;
+    let task = Arc::new(frame.task_ctx());
+    let physical = frame.create_physical_plan().await.map_err(failed)?;
+    let mut stream = execute_stream(physical.clone(), task).map_err(failed)?;
+    let mut page: Vec<Vec<Option<String>>> = Vec::with_capacity(PAGE_ROWS);
+    let mut results = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(failed)?;
+        for row in 0..batch.num_rows() {
+            page.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|column| sql::render(column, row))
+                    .collect(),
+            );
+            if page.len() == PAGE_ROWS {
+                append_page(deps, results_log, &mut page).await?;
+            }
+        }
+        results += batch.num_rows() as u64;
+    }
+    if !page.is_empty() {
+        append_page(deps, results_log, &mut page).await?;
+    }
+    Ok((results, matched(physical.as_ref())))
+}
+
+async fn append_page(
+    deps: &Deps,
+    log: &RecordKey,
+    page: &mut Vec<Vec<Option<String>>>,
+) -> Result<(), String> {
+    let data = serde_json::to_vec(page).map_err(|err| err.to_string())?;
+    page.clear();
+    let entry = NewEntry {
+        at_millis: 0,
+        meta: String::new(),
+        data,
+        span: None,
+    };
+    deps.store
+        .write(vec![Write::Append {
+            log: log.clone(),
+            entry,
+        }])
+        .await
+        .map(|_| ())
+        .map_err(|err| format!("The query results could not be stored: {err}"))
+}
+
+/// Events that passed the filters right above the scans (all scanned events when a scan has
+/// no filter): QueryStatistics' EventsMatched.
+fn matched(plan: &dyn ExecutionPlan) -> u64 {
+    fn reads_table(plan: &dyn ExecutionPlan) -> bool {
+        plan.name() == "StreamingTableExec"
+            || plan
+                .children()
+                .iter()
+                .any(|child| child.name() != "FilterExec" && reads_table(child.as_ref()))
+    }
+    let rows = |plan: &dyn ExecutionPlan| {
+        plan.metrics()
+            .and_then(|m| m.output_rows())
+            .unwrap_or_default() as u64
+    };
+    if plan.name() == "StreamingTableExec" || (plan.name() == "FilterExec" && reads_table(plan)) {
+        return rows(plan);
+    }
+    plan.children()
+        .iter()
+        .map(|child| matched(child.as_ref()))
+        .sum()
+}

@@ -1,0 +1,372 @@
+//! Columnar segments: events moved from the `cloudtrail_events` rows into Parquet files per
+//! event data store, which DataFusion scans fast (column pruning, row-group statistics on
+//! eventTime). A query reads a store's segments plus its recent tail of rows.
+//!
+//! The compactor (one task per process, only with a data directory) takes a store's tail once
+//! it holds [`MIN_ROWS`] events or its oldest event has waited [`MAX_WAIT_MILLIS`]: it reads
+//! the rows, writes `<data dir>/lake/<store ID>/<n>.parquet` (fsynced, then renamed), and in
+//! ONE store batch records the segment and deletes the rows it holds. That commit happens only
+//! while no query runs (the compaction lock, polled so that it never holds queries up), so a
+//! query never sees an event twice or misses one; under a query that runs on and on, the tail
+//! just grows until the next pass. A crash before the commit leaves an unrecorded file, which is never
+//! read and is overwritten or removed later; the rows stay in the tail.
+//!
+//! Retention: a segment whose newest event is past the store's retention is deleted (record,
+//! then file); queries also filter segments by eventTime, so older events in a segment that is
+//! still partly retained are not returned.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::table;
+use crate::services::cloudtrail::event_data_stores::EventDataStoreRecord;
+use crate::services::cloudtrail::{EVENTS_TABLE, EVENT_DATA_STORE};
+use crate::store::{self, Expect, RecordKey, Store, StoreError, Write};
+
+/// Record kind of segments, named `<store ID>/<sequence, 20 digits>`.
+pub const SEGMENT: &str = "cloudtrail/lake-segment";
+/// A tail this large is compacted at once.
+pub const MIN_ROWS: usize = 20_000;
+/// A smaller tail is compacted once its oldest event has waited this long.
+pub const MAX_WAIT_MILLIS: i64 = 60_000;
+/// Most events in one segment (bounds the compactor's memory and the commit's length).
+const MAX_ROWS: usize = 50_000;
+/// Rows read from the store at a time.
+const PAGE: usize = 4096;
+/// How long a commit waits for running queries before it gives up until the next pass.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How often the compactor looks at the stores.
+const INTERVAL: Duration = Duration::from_secs(5);
+
+/// A segment as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    /// File name under the store's directory.
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Earliest and latest eventTime inside, epoch milliseconds.
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+/// The schema of a segment file: the table's columns, then the event data as it was put.
+pub fn file_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let mut fields: Vec<Field> = table::schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new("raweventdata", DataType::Utf8, true));
+            Arc::new(Schema::new(fields))
+        })
+        .clone()
+}
+
+/// Where a store's segment files live.
+pub fn store_dir(root: &Path, store_id: &str) -> PathBuf {
+    root.join(store_id)
+}
+
+/// The recorded segments of a store, oldest first.
+pub async fn list(
+    store: &dyn Store,
+    account: &str,
+    region: &str,
+    store_id: &str,
+) -> Result<Vec<SegmentRecord>, StoreError> {
+    let prefix = format!("{store_id}/");
+    let records =
+        store::load_all::<SegmentRecord>(store, SEGMENT, account, region, &prefix).await?;
+    Ok(records.into_iter().map(|(_, value, _)| value).collect())
+}
+
+/// Why compaction of a store stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CompactError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("segment file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("segment encoding: {0}")]
+    Encode(String),
+}
+
+/// The compactor of one process.
+pub struct Compactor {
+    store: Arc<dyn Store>,
+    root: PathBuf,
+    /// Held shared by running queries; the commit of a segment takes it exclusively.
+    lock: Arc<tokio::sync::RwLock<()>>,
+}
+
+impl Compactor {
+    pub fn new(store: Arc<dyn Store>, root: PathBuf, lock: Arc<tokio::sync::RwLock<()>>) -> Self {
+        Self { store, root, lock }
+    }
+
+    /// The compaction lock once no query runs, polled so that waiting never holds up new
+    /// queries (a queued writer would); `None` when queries kept running for [`LOCK_WAIT`].
+    async fn exclusive(&self) -> Option<tokio::sync::RwLockWriteGuard<'_, ()>> {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            if let Ok(guard) = self.lock.try_write() {
+                return Some(guard);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Compacts and expires forever, every [`INTERVAL`].
+    pub async fn run(self) {
+        loop {
+            tokio::time::sleep(INTERVAL).await;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+            let now = i64::try_from(now).unwrap_or(i64::MAX);
+            if let Err(err) = self.pass(now).await {
+                tracing::warn!(error = %err, "CloudTrail Lake compaction failed; retrying later.");
+            }
+        }
+    }
+
+    /// One visit of every event data store.
+    pub async fn pass(&self, now: i64) -> Result<(), CompactError> {
+        let mut after: Option<RecordKey> = None;
+        loop {
+            let page = self
+                .store
+                .scan(EVENT_DATA_STORE, after.as_ref(), 100)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.key.clone());
+            for record in &page {
+                let Ok(eds) = serde_json::from_value::<EventDataStoreRecord>(record.body.clone())
+                else {
+                    continue;
+                };
+                let key = &record.key;
+                self.expire(&key.account, &key.region, &eds, now).await?;
+                while self
+                    .compact(&key.account, &key.region, &eds.id, now)
+                    .await?
+                {}
+            }
+        }
+    }
+
+    /// Deletes the segments whose newest event is past the store's retention.
+    async fn expire(
+        &self,
+        account: &str,
+        region: &str,
+        eds: &EventDataStoreRecord,
+        now: i64,
+    ) -> Result<(), CompactError> {
+        const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+        let cutoff = now.saturating_sub(eds.retention_days().saturating_mul(DAY_MILLIS));
+        let prefix = format!("{}/", eds.id);
+        let records =
+            store::load_all::<SegmentRecord>(&*self.store, SEGMENT, account, region, &prefix)
+                .await?;
+        for (key, segment, version) in records {
+            if segment.max_time >= cutoff {
+                continue;
+            }
+            let Some(_exclusive) = self.exclusive().await else {
+                return Ok(());
+            };
+            self.store
+                .write(vec![Write::Delete {
+                    key,
+                    expect: Expect::Version(version),
+                }])
+                .await?;
+            let path = store_dir(&self.root, &eds.id).join(&segment.file);
+            if let Err(err) = tokio::fs::remove_file(&path).await {
+                tracing::warn!(error = %err, path = %path.display(), "Could not remove an expired segment file.");
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a store's tail into a new segment when it is due; whether it did.
+    async fn compact(
+        &self,
+        account: &str,
+        region: &str,
+        store_id: &str,
+        now: i64,
+    ) -> Result<bool, CompactError> {
+        let arn = format!(
+            "arn:{}:cloudtrail:{region}:{account}:eventdatastore/{store_id}",
+            crate::arn::partition(region)
+        );
+        let scope = [
+            ("account", account),
+            ("region", region),
+            ("event_data_store", arn.as_str()),
+        ];
+        // The tail in insertion order (row numbers), a page at a time.
+        let mut cursor = (i64::MIN, i64::MIN);
+        let mut rows: Vec<i64> = Vec::new();
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+        // When the first event of the tail was accepted.
+        let mut oldest: Option<i64> = None;
+        while rows.len() < MAX_ROWS {
+            let page = self
+                .store
+                .scan_rows(EVENTS_TABLE, &scope, "rowid", cursor, i64::MAX, PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            cursor = *last;
+            if rows.is_empty() {
+                oldest = page
+                    .first()
+                    .and_then(|(_, row)| row.get("ingestion_time").and_then(Value::as_str))
+                    .and_then(parse_millis);
+            }
+            let full = page.len() == PAGE;
+            let maps: Vec<Map<String, Value>> = page
+                .into_iter()
+                .map(|((_, row), map)| {
+                    rows.push(row);
+                    map
+                })
+                .collect();
+            for map in &maps {
+                if let Some(t) = map
+                    .get("event_time_millis")
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.parse::<i64>().ok())
+                {
+                    min_time = min_time.min(t);
+                    max_time = max_time.max(t);
+                }
+            }
+            batches.push(with_raw(&maps)?);
+            if !full {
+                break;
+            }
+        }
+        // A small tail waits, unless its oldest event has waited long enough.
+        let waited = oldest.is_none_or(|at| now - at >= MAX_WAIT_MILLIS);
+        if rows.is_empty() || (rows.len() < MIN_ROWS && !waited) {
+            return Ok(false);
+        }
+        let sequence = rows.iter().copied().max().unwrap_or_default();
+        let file = format!("{sequence:020}.parquet");
+        let dir = store_dir(&self.root, store_id);
+        let bytes = write_file(&dir, &file, batches).await?;
+        let segment = SegmentRecord {
+            file: file.clone(),
+            rows: rows.len() as u64,
+            bytes,
+            min_time,
+            max_time,
+        };
+        let key = RecordKey::new(
+            SEGMENT,
+            account,
+            region,
+            &format!("{store_id}/{sequence:020}"),
+        );
+        let more = rows.len() >= MAX_ROWS;
+        let batch = vec![
+            store::put(key, &segment, Expect::Absent)?,
+            Write::DeleteRows {
+                table: EVENTS_TABLE,
+                rows,
+            },
+        ];
+        let Some(exclusive) = self.exclusive().await else {
+            // Queries kept running: try again on the next pass.
+            let _ = tokio::fs::remove_file(dir.join(&file)).await;
+            return Ok(false);
+        };
+        let written = self.store.write(batch).await;
+        drop(exclusive);
+        if let Err(err) = written {
+            let _ = tokio::fs::remove_file(dir.join(&file)).await;
+            return Err(err.into());
+        }
+        tracing::debug!(
+            store = store_id,
+            rows = segment.rows,
+            "Compacted a CloudTrail Lake segment."
+        );
+        Ok(more)
+    }
+}
+
+fn parse_millis(text: &str) -> Option<i64> {
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Rows as a batch of the segment file's schema.
+fn with_raw(rows: &[Map<String, Value>]) -> Result<RecordBatch, CompactError> {
+    let batch = table::to_batch(rows).map_err(|e| CompactError::Encode(e.to_string()))?;
+    let raw: StringArray = rows
+        .iter()
+        .map(|row| row.get("raw_event_data").and_then(Value::as_str))
+        .collect();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(raw));
+    RecordBatch::try_new(file_schema(), columns).map_err(|e| CompactError::Encode(e.to_string()))
+}
+
+/// Writes a segment file durably (temporary name, fsync, rename, directory fsync); its size.
+async fn write_file(
+    dir: &Path,
+    name: &str,
+    batches: Vec<RecordBatch>,
+) -> Result<u64, CompactError> {
+    let dir = dir.to_path_buf();
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<u64, CompactError> {
+        std::fs::create_dir_all(&dir)?;
+        let temporary = dir.join(format!("{name}.tmp"));
+        let file = std::fs::File::create(&temporary)?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(32 * 1024))
+            .build();
+        let encode =
+            |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
+        let mut writer =
+            ArrowWriter::try_new(file, file_schema(), Some(properties)).map_err(encode)?;
+        for batch in &batches {
+            writer.write(batch).map_err(encode)?;
+        }
+        let file = writer.into_inner().map_err(encode)?;
+        file.sync_all()?;
+        let size = file.metadata()?.len();
+        std::fs::rename(&temporary, dir.join(&name))?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(size)
+    })
+    .await
+    .map_err(|e| CompactError::Encode(e.to_string()))?
+}

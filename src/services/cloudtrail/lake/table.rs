@@ -1,0 +1,647 @@
+//! Event data stores as DataFusion tables: the columns of the "CloudTrail Lake integrations
+//! event schema", read from the `cloudtrail_events` rows a page at a time.
+//!
+//! Column and field names are declared in lower case: DataFusion folds unquoted identifiers
+//! to lower case, so `eventData.userIdentity.principalId` and `EVENTDATA.USERIDENTITY...`
+//! both resolve, as Trino's case-insensitive identifiers do. [`canonical`] gives the names
+//! back their documented spelling for results.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, MapBuilder, StringBuilder, StructArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::TableType;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::{
+    BinaryExpr as PhysicalBinary, Column as PhysicalColumn, Literal as PhysicalLiteral,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+use serde_json::{Map, Value};
+
+use crate::services::cloudtrail::EVENTS_TABLE;
+use crate::store::Store;
+
+/// Rows read from the store per Arrow batch: big enough to amortise a store round trip,
+/// small enough that a scan holds little memory.
+const PAGE_ROWS: usize = 4096;
+
+/// Position of eventTime in the schema.
+const EVENT_TIME: usize = 4;
+
+/// Every column and nested field name of the schema in its documented spelling.
+const NAMES: &[&str] = &[
+    "eventVersion",
+    "eventCategory",
+    "eventType",
+    "eventID",
+    "eventTime",
+    "awsRegion",
+    "recipientAccountId",
+    "addendum",
+    "reason",
+    "updatedFields",
+    "originalUID",
+    "originalEventID",
+    "metadata",
+    "ingestionTime",
+    "channelARN",
+    "eventData",
+    "version",
+    "userIdentity",
+    "type",
+    "principalId",
+    "details",
+    "userAgent",
+    "eventSource",
+    "eventName",
+    "UID",
+    "requestParameters",
+    "responseElements",
+    "errorCode",
+    "errorMessage",
+    "sourceIPAddress",
+    "additionalEventData",
+];
+
+/// The documented spelling of a column or field name given in any case.
+pub fn canonical(name: &str) -> Option<&'static str> {
+    NAMES
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(name))
+        .copied()
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn timestamp(name: &str) -> Field {
+    Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, None), true)
+}
+
+/// `map<string, string>`, in the field names Arrow's `MapBuilder` produces.
+pub fn string_map_type() -> DataType {
+    string_map("m").data_type().clone()
+}
+
+fn string_map(name: &str) -> Field {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(Fields::from(vec![
+            Field::new("keys", DataType::Utf8, false),
+            Field::new("values", DataType::Utf8, true),
+        ])),
+        false,
+    );
+    Field::new(name, DataType::Map(Arc::new(entries), false), true)
+}
+
+fn addendum_fields() -> Fields {
+    Fields::from(vec![
+        text("reason"),
+        text("updatedfields"),
+        text("originaluid"),
+        text("originaleventid"),
+    ])
+}
+
+fn metadata_fields() -> Fields {
+    Fields::from(vec![timestamp("ingestiontime"), text("channelarn")])
+}
+
+fn identity_fields() -> Fields {
+    Fields::from(vec![
+        text("type"),
+        text("principalid"),
+        string_map("details"),
+    ])
+}
+
+fn event_data_fields() -> Fields {
+    Fields::from(vec![
+        text("version"),
+        Field::new("useridentity", DataType::Struct(identity_fields()), true),
+        text("useragent"),
+        text("eventsource"),
+        text("eventname"),
+        text("eventtime"),
+        text("uid"),
+        string_map("requestparameters"),
+        string_map("responseelements"),
+        text("errorcode"),
+        text("errormessage"),
+        text("sourceipaddress"),
+        text("recipientaccountid"),
+        string_map("additionaleventdata"),
+    ])
+}
+
+/// The schema of every event data store of integration events.
+pub fn schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                text("eventversion"),
+                text("eventcategory"),
+                text("eventtype"),
+                text("eventid"),
+                timestamp("eventtime"),
+                text("awsregion"),
+                text("recipientaccountid"),
+                Field::new("addendum", DataType::Struct(addendum_fields()), true),
+                Field::new("metadata", DataType::Struct(metadata_fields()), true),
+                Field::new("eventdata", DataType::Struct(event_data_fields()), true),
+            ]))
+        })
+        .clone()
+}
+
+/// Counters a query's scans share, for QueryStatistics.
+#[derive(Debug, Default)]
+pub struct ScanCounters {
+    /// Events read from the stores.
+    pub events: AtomicU64,
+    /// Bytes of event data read (the events as they were put).
+    pub bytes: AtomicU64,
+}
+
+/// Which part of a store a scan reads: the store, and event times in `[from, until)`.
+#[derive(Debug, Clone)]
+struct Range {
+    scope: [String; 3],
+    from: i64,
+    until: i64,
+}
+
+/// One event data store as a table.
+pub struct EventDataStoreTable {
+    store: Arc<dyn Store>,
+    /// account, region and store ARN: the row table's scope columns.
+    scope: [String; 3],
+    /// Events older than this (epoch milliseconds) are past retention and never returned.
+    retained_from: i64,
+    counters: Arc<ScanCounters>,
+    /// The store's segment directory, when events are compacted.
+    segments: Option<PathBuf>,
+}
+
+impl EventDataStoreTable {
+    /// A table over the events of store `arn` of `account` in `region`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        account: &str,
+        region: &str,
+        arn: &str,
+        retained_from: i64,
+        counters: Arc<ScanCounters>,
+        segments: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            store,
+            scope: [account.to_owned(), region.to_owned(), arn.to_owned()],
+            retained_from,
+            counters,
+            segments,
+        }
+    }
+
+    /// A scan of the store's segments that overlap `range`, filtered to it, with the
+    /// table's `projection`; `None` when no segment overlaps.
+    async fn segment_scan(
+        &self,
+        range: &Range,
+        projection: Option<&Vec<usize>>,
+    ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(dir) = &self.segments else {
+            return Ok(None);
+        };
+        let store_id = self.scope[2].rsplit('/').next().unwrap_or_default();
+        let segments =
+            super::segments::list(&*self.store, &self.scope[0], &self.scope[1], store_id)
+                .await
+                .map_err(|err| DataFusionError::External(err.into()))?;
+        let overlapping: Vec<_> = segments
+            .iter()
+            .filter(|s| s.max_time >= range.from && s.min_time < range.until)
+            .collect();
+        if overlapping.is_empty() {
+            return Ok(None);
+        }
+        let file_schema = super::segments::file_schema();
+        let source = Arc::new(ParquetSource::new(file_schema.clone()));
+        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
+        for segment in &overlapping {
+            let path = dir.join(&segment.file);
+            builder = builder.with_file(PartitionedFile::new(
+                path.to_string_lossy().into_owned(),
+                segment.bytes,
+            ));
+            self.counters
+                .events
+                .fetch_add(segment.rows, Ordering::Relaxed);
+            self.counters
+                .bytes
+                .fetch_add(segment.bytes, Ordering::Relaxed);
+        }
+        // Read the requested columns and eventTime, keep the range, then drop eventTime if it
+        // was not requested.
+        let wanted: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..schema().fields().len()).collect());
+        let mut read = wanted.clone();
+        if !read.contains(&EVENT_TIME) {
+            read.push(EVENT_TIME);
+        }
+        let builder = builder.with_projection_indices(Some(read.clone()))?;
+        let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
+        let time_at = read
+            .iter()
+            .position(|i| *i == EVENT_TIME)
+            .unwrap_or_default();
+        let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", time_at));
+        let bound = |op, millis: i64| -> Arc<dyn PhysicalExpr> {
+            Arc::new(PhysicalBinary::new(
+                time.clone(),
+                op,
+                Arc::new(PhysicalLiteral::new(ScalarValue::TimestampMillisecond(
+                    Some(millis),
+                    None,
+                ))),
+            ))
+        };
+        let predicate: Arc<dyn PhysicalExpr> = Arc::new(PhysicalBinary::new(
+            bound(Operator::GtEq, range.from),
+            Operator::And,
+            bound(Operator::Lt, range.until),
+        ));
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, exec)?);
+        let fields = schema();
+        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = wanted
+            .iter()
+            .enumerate()
+            .map(|(at, index)| {
+                let name = fields.field(*index).name().clone();
+                (
+                    Arc::new(PhysicalColumn::new(&name, at)) as Arc<dyn PhysicalExpr>,
+                    name,
+                )
+            })
+            .collect();
+        Ok(Some(Arc::new(ProjectionExec::try_new(exprs, filtered)?)))
+    }
+}
+
+/// The bound a pushed-down filter puts on eventTime, as `[from, until)` in milliseconds.
+fn time_bound(filter: &Expr) -> Option<(i64, i64)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
+        return None;
+    };
+    let (column, literal, op) = match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) => (c, v, *op),
+        (Expr::Literal(v, _), Expr::Column(c)) => (c, v, op.swap()?),
+        _ => return None,
+    };
+    if column.name != "eventtime" {
+        return None;
+    }
+    let millis = match literal {
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1000)?,
+        ScalarValue::TimestampMillisecond(Some(v), _) => *v,
+        ScalarValue::TimestampMicrosecond(Some(v), _) => v.div_euclid(1000),
+        ScalarValue::TimestampNanosecond(Some(v), _) => v.div_euclid(1_000_000),
+        _ => return None,
+    };
+    // Inexact on purpose: DataFusion filters the rows again, so rounding down is safe.
+    match op {
+        Operator::Gt | Operator::GtEq => Some((millis, i64::MAX)),
+        Operator::Lt | Operator::LtEq => Some((i64::MIN, millis.saturating_add(1))),
+        Operator::Eq => Some((millis, millis.saturating_add(1))),
+        _ => None,
+    }
+}
+
+impl fmt::Debug for EventDataStoreTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventDataStoreTable")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TableProvider for EventDataStoreTable {
+    fn schema(&self) -> SchemaRef {
+        schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if time_bound(f).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let mut range = Range {
+            scope: self.scope.clone(),
+            from: self.retained_from,
+            until: i64::MAX,
+        };
+        for (from, until) in filters.iter().filter_map(time_bound) {
+            range.from = range.from.max(from);
+            range.until = range.until.min(until);
+        }
+        let segments = self.segment_scan(&range, projection).await?;
+        let partition = Arc::new(RowPages {
+            store: self.store.clone(),
+            range,
+            counters: self.counters.clone(),
+        });
+        let tail = StreamingTable::try_new(schema(), vec![partition])?
+            .scan(state, projection, &[], limit)
+            .await?;
+        match segments {
+            Some(segments) => UnionExec::try_new(vec![segments, tail]),
+            None => Ok(tail),
+        }
+    }
+}
+
+/// The rows of one store in a time range, as a stream of Arrow batches.
+struct RowPages {
+    store: Arc<dyn Store>,
+    range: Range,
+    counters: Arc<ScanCounters>,
+}
+
+impl fmt::Debug for RowPages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowPages")
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+impl PartitionStream for RowPages {
+    fn schema(&self) -> &SchemaRef {
+        static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+        SCHEMA.get_or_init(schema)
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let store = self.store.clone();
+        let range = self.range.clone();
+        let counters = self.counters.clone();
+        let start = Some((range.from, i64::MIN));
+        let pages = futures_util::stream::unfold(start, move |cursor| {
+            let store = store.clone();
+            let range = range.clone();
+            let counters = counters.clone();
+            async move {
+                let cursor = cursor?;
+                let scope = [
+                    ("account", range.scope[0].as_str()),
+                    ("region", range.scope[1].as_str()),
+                    ("event_data_store", range.scope[2].as_str()),
+                ];
+                let page = store
+                    .scan_rows(
+                        EVENTS_TABLE,
+                        &scope,
+                        "event_time_millis",
+                        cursor,
+                        range.until,
+                        PAGE_ROWS,
+                    )
+                    .await;
+                let rows = match page {
+                    Ok(rows) => rows,
+                    Err(err) => return Some((Err(DataFusionError::External(err.into())), None)),
+                };
+                if rows.is_empty() {
+                    return None;
+                }
+                let next = (rows.len() == PAGE_ROWS)
+                    .then(|| rows.last().map(|(at, _)| *at))
+                    .flatten();
+                let rows: Vec<Map<String, Value>> = rows.into_iter().map(|(_, row)| row).collect();
+                let bytes: usize = rows
+                    .iter()
+                    .map(|row| column(row, "raw_event_data").map_or(0, str::len))
+                    .sum();
+                counters
+                    .events
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                Some((to_batch(&rows), next))
+            }
+        });
+        Box::pin(RecordBatchStreamAdapter::new(schema(), pages))
+    }
+}
+
+/// A column of a stored row as text.
+fn column<'a>(row: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    row.get(name).and_then(Value::as_str)
+}
+
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut builder = StringBuilder::new();
+    for value in values {
+        builder.append_option(value);
+    }
+    Arc::new(builder.finish())
+}
+
+/// Milliseconds of an RFC 3339 time.
+fn parse_millis(text: &str) -> Option<i64> {
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// A JSON object as `map<string, string>`: strings as they are, other values as JSON text.
+fn append_map(builder: &mut MapBuilder<StringBuilder, StringBuilder>, value: Option<&Value>) {
+    let Some(Value::Object(entries)) = value else {
+        builder.append(false).unwrap_or_default();
+        return;
+    };
+    for (key, value) in entries {
+        builder.keys().append_value(key);
+        match value {
+            Value::String(text) => builder.values().append_value(text),
+            Value::Null => builder.values().append_null(),
+            other => builder.values().append_value(other.to_string()),
+        }
+    }
+    builder.append(true).unwrap_or_default();
+}
+
+fn map_builder() -> MapBuilder<StringBuilder, StringBuilder> {
+    MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())
+}
+
+/// A JSON text column parsed, or null.
+fn parse_json(row: &Map<String, Value>, name: &str) -> Option<Value> {
+    column(row, name).and_then(|text| serde_json::from_str(text).ok())
+}
+
+/// Stored rows as one batch of the table's schema.
+pub fn to_batch(rows: &[Map<String, Value>]) -> datafusion::error::Result<RecordBatch> {
+    let schema = schema();
+    let texts = |name: &str| strings(rows.iter().map(|row| column(row, name)));
+    let event_time: TimestampMillisecondArray = rows
+        .iter()
+        .map(|row| column(row, "event_time_millis").and_then(|t| t.parse().ok()))
+        .collect();
+    let ingestion_time: TimestampMillisecondArray = rows
+        .iter()
+        .map(|row| column(row, "ingestion_time").and_then(parse_millis))
+        .collect();
+
+    let mut details = map_builder();
+    let mut request = map_builder();
+    let mut response = map_builder();
+    let mut additional = map_builder();
+    for row in rows {
+        let identity = parse_json(row, "user_identity");
+        append_map(
+            &mut details,
+            identity.as_ref().and_then(|i| i.get("details")),
+        );
+        append_map(&mut request, parse_json(row, "request_parameters").as_ref());
+        append_map(&mut response, parse_json(row, "response_elements").as_ref());
+        append_map(
+            &mut additional,
+            parse_json(row, "additional_event_data").as_ref(),
+        );
+    }
+    let identity = StructArray::try_new(
+        identity_fields(),
+        vec![
+            texts("user_identity_type"),
+            texts("user_identity_principal_id"),
+            Arc::new(details.finish()),
+        ],
+        None,
+    )?;
+    let event_data = StructArray::try_new(
+        event_data_fields(),
+        vec![
+            texts("data_version"),
+            Arc::new(identity),
+            texts("user_agent"),
+            texts("event_source"),
+            texts("event_name"),
+            texts("event_time"),
+            texts("uid"),
+            Arc::new(request.finish()),
+            Arc::new(response.finish()),
+            texts("error_code"),
+            texts("error_message"),
+            texts("source_ip_address"),
+            texts("recipient_account_id"),
+            Arc::new(additional.finish()),
+        ],
+        None,
+    )?;
+    let metadata = StructArray::try_new(
+        metadata_fields(),
+        vec![Arc::new(ingestion_time), texts("channel_arn")],
+        None,
+    )?;
+    let addendum = StructArray::new_null(addendum_fields(), rows.len());
+    let columns: Vec<ArrayRef> = vec![
+        texts("event_version"),
+        texts("event_category"),
+        texts("event_type"),
+        texts("event_id"),
+        Arc::new(event_time),
+        texts("aws_region"),
+        // The account the event was delivered to: the store's owner.
+        texts("account"),
+        Arc::new(addendum),
+        Arc::new(metadata),
+        Arc::new(event_data),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row() -> Map<String, Value> {
+        let Value::Object(map) = json!({
+            "account": "111122223333",
+            "event_id": "e1",
+            "event_version": "1.09",
+            "event_category": "ActivityAuditLog",
+            "event_type": "ActivityLog",
+            "event_time": "2026-01-31T12:00:00Z",
+            "event_time_millis": "1769860800000",
+            "event_name": "Login",
+            "user_identity_type": "User",
+            "user_identity_principal_id": "alice",
+            "user_identity": "{\"type\":\"User\",\"principalId\":\"alice\",\"details\":{\"alternateId\":\"a@x\",\"n\":1}}",
+            "request_parameters": "{\"k\":\"v\"}",
+            "ingestion_time": "2026-01-31T12:00:01Z",
+            "raw_event_data": "{}",
+        }) else {
+            unreachable!()
+        };
+        map
+    }
+
+    #[test]
+    fn rows_become_the_integration_schema() {
+        let batch = to_batch(&[row(), Map::new()]).expect("batch");
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.schema(), schema());
+        assert_eq!(canonical("principalid"), Some("principalId"));
+        assert_eq!(canonical("EVENTDATA"), Some("eventData"));
+        assert_eq!(canonical("nope"), None);
+    }
+}

@@ -1,0 +1,905 @@
+//! CloudTrail Lake queries through the real `aws-sdk-cloudtrail` and `aws-sdk-cloudtraildata`
+//! clients: events put through a channel, then AWS's sample queries, checked against a
+//! reference computed here from the same events; paging, statuses, statistics, CancelQuery,
+//! the errors, isolation between accounts, and kill -9.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
+use aws_sdk_cloudtrail::types::{
+    AdvancedEventSelector, AdvancedFieldSelector, Destination, DestinationType, QueryStatus,
+};
+use aws_sdk_cloudtrail::Client;
+use common::{
+    cloudtrail_client, cloudtrail_client_with, cloudtraildata_client, cloudtraildata_client_with,
+    fresh_account, Server,
+};
+
+/// One generated event: what the reference computes from.
+#[derive(Debug, Clone)]
+struct Event {
+    name: &'static str,
+    principal: String,
+    alternate_id: String,
+    /// `YYYY-MM-DDTHH:MM:SSZ`.
+    time: String,
+    uid: String,
+}
+
+const NAMES: [&str; 4] = ["Login", "Logout", "Download", "Delete"];
+
+/// `count` events spread over November 2026, names and principals in a fixed pattern.
+fn events(count: usize, tag: &str) -> Vec<Event> {
+    events_in(count, tag, "2026-11")
+}
+
+/// `count` events spread over a month (`YYYY-MM`).
+fn events_in(count: usize, tag: &str, month: &str) -> Vec<Event> {
+    (0..count)
+        .map(|i| Event {
+            name: NAMES[(i * i + i / 3) % NAMES.len()],
+            principal: format!("user-{}", i % 5),
+            alternate_id: format!("user-{}@example.com", i % 3),
+            time: format!("{month}-{:02}T{:02}:{:02}:00Z", 1 + i % 28, i % 24, i % 60),
+            uid: format!("{tag}-{i}"),
+        })
+        .collect()
+}
+
+/// Whether a directory holds a segment file.
+fn has_segment(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        })
+        .unwrap_or(false)
+}
+
+fn event_json(event: &Event, account: &str) -> String {
+    serde_json::json!({
+        "version": "1.0",
+        "userIdentity": {
+            "type": "User",
+            "principalId": event.principal,
+            "details": { "alternateId": event.alternate_id },
+        },
+        "eventSource": "app.example.com",
+        "eventName": event.name,
+        "eventTime": event.time,
+        "UID": event.uid,
+        "recipientAccountId": account,
+        "requestParameters": { "file": format!("{}.txt", event.uid) },
+    })
+    .to_string()
+}
+
+/// A store of integration events with a channel into it: (store ID, channel ARN).
+async fn store_with_channel(client: &Client, name: &str) -> (String, String) {
+    let selector = AdvancedEventSelector::builder()
+        .field_selectors(
+            AdvancedFieldSelector::builder()
+                .field("eventCategory")
+                .equals("ActivityAuditLog")
+                .build()
+                .expect("field selector"),
+        )
+        .build()
+        .expect("selector");
+    let arn = client
+        .create_event_data_store()
+        .name(name)
+        .advanced_event_selectors(selector)
+        .termination_protection_enabled(false)
+        .send()
+        .await
+        .expect("create_event_data_store")
+        .event_data_store_arn()
+        .expect("arn")
+        .to_owned();
+    let channel = client
+        .create_channel()
+        .name(format!("{name}-channel"))
+        .source("Custom")
+        .destinations(
+            Destination::builder()
+                .r#type(DestinationType::EventDataStore)
+                .location(&arn)
+                .build()
+                .expect("destination"),
+        )
+        .send()
+        .await
+        .expect("create_channel")
+        .channel_arn()
+        .expect("channel arn")
+        .to_owned();
+    let id = arn.rsplit('/').next().expect("id").to_owned();
+    (id, channel)
+}
+
+async fn put(data: &aws_sdk_cloudtraildata::Client, channel: &str, account: &str, all: &[Event]) {
+    for (n, chunk) in all.chunks(100).enumerate() {
+        let mut call = data.put_audit_events().channel_arn(channel);
+        for (i, event) in chunk.iter().enumerate() {
+            call = call.audit_events(
+                aws_sdk_cloudtraildata::types::AuditEvent::builder()
+                    .id(format!("e{n}-{i}"))
+                    .event_data(event_json(event, account))
+                    .build()
+                    .expect("audit event"),
+            );
+        }
+        let out = call.send().await.expect("put_audit_events");
+        assert!(out.failed().is_empty(), "{:?}", out.failed());
+    }
+}
+
+/// Waits until a query leaves QUEUED and RUNNING; its final status.
+async fn wait(client: &Client, id: &str) -> QueryStatus {
+    for _ in 0..1200 {
+        let status = client
+            .describe_query()
+            .query_id(id)
+            .send()
+            .await
+            .expect("describe_query")
+            .query_status()
+            .cloned()
+            .expect("status");
+        if !matches!(status, QueryStatus::Queued | QueryStatus::Running) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("query {id} did not end within a minute");
+}
+
+type Rows = Vec<Vec<(String, String)>>;
+
+/// All result rows of a finished query, `page` at a time, each as (column, value) pairs.
+async fn rows(client: &Client, id: &str, page: i32) -> Rows {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let got = client
+            .get_query_results()
+            .query_id(id)
+            .max_query_results(page)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("get_query_results");
+        assert_eq!(got.query_status(), Some(&QueryStatus::Finished));
+        for row in got.query_result_rows() {
+            out.push(
+                row.iter()
+                    .map(|column| {
+                        assert_eq!(column.len(), 1, "one entry per column map");
+                        let (k, v) = column.iter().next().expect("entry");
+                        (k.clone(), v.clone())
+                    })
+                    .collect(),
+            );
+        }
+        token = got.next_token().map(str::to_owned);
+        if token.is_none() {
+            return out;
+        }
+    }
+}
+
+/// Runs a statement to FINISHED; its ID and rows.
+async fn query(client: &Client, statement: &str) -> (String, Rows) {
+    let id = client
+        .start_query()
+        .query_statement(statement)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("start_query {statement}: {err:?}"))
+        .query_id()
+        .expect("query id")
+        .to_owned();
+    let status = wait(client, &id).await;
+    if status != QueryStatus::Finished {
+        let described = client.describe_query().query_id(&id).send().await;
+        panic!("{statement}: {status:?} {described:?}");
+    }
+    let rows = rows(client, &id, 1000).await;
+    (id, rows)
+}
+
+fn values(rows: &Rows) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|row| row.iter().map(|(_, v)| v.clone()).collect())
+        .collect()
+}
+
+fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, E>,
+) -> String {
+    let err = result.expect_err("the call should fail");
+    err.code().unwrap_or("<no code>").to_owned()
+}
+
+/// `2026-11-03T04:05:00Z` as results show timestamps: `2026-11-03 04:05:00.000`.
+fn shown(time: &str) -> String {
+    format!("{}.000", time.trim_end_matches('Z').replace('T', " "))
+}
+
+#[tokio::test]
+async fn sample_queries_match_a_reference() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let data = cloudtraildata_client(&account);
+    let (a, channel_a) = store_with_channel(&client, "first").await;
+    let (b, channel_b) = store_with_channel(&client, "second").await;
+    let first = events(150, "a");
+    let second = events(40, "b");
+    put(&data, &channel_a, &account, &first).await;
+    put(&data, &channel_b, &account, &second).await;
+
+    // Counts by eventName, most frequent first.
+    let (_, got) = query(
+        &client,
+        &format!(
+            "SELECT eventData.eventName, count(*) AS n FROM {a} \
+             GROUP BY eventData.eventName ORDER BY n DESC, eventData.eventName"
+        ),
+    )
+    .await;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in &first {
+        *counts.entry(event.name).or_default() += 1;
+    }
+    let mut expected: Vec<(&str, usize)> = counts.into_iter().collect();
+    expected.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    let expected: Rows = expected
+        .iter()
+        .map(|(name, n)| {
+            vec![
+                ("eventName".to_owned(), (*name).to_owned()),
+                ("n".to_owned(), n.to_string()),
+            ]
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // A time range compared with string literals, nested fields, identifiers in any case.
+    let (_, got) = query(
+        &client,
+        &format!(
+            "select EVENTDATA.useridentity.PrincipalId, eventTime, eventdata.uid FROM {a} \
+             WHERE eventTime >= '2026-11-10 00:00:00.000' AND eventtime < '2026-11-12 00:00:00' \
+             ORDER BY eventTime, eventData.UID"
+        ),
+    )
+    .await;
+    let mut expected: Vec<&Event> = first
+        .iter()
+        .filter(|e| e.time.as_str() >= "2026-11-10" && e.time.as_str() < "2026-11-12")
+        .collect();
+    expected.sort_by(|x, y| x.time.cmp(&y.time).then(x.uid.cmp(&y.uid)));
+    assert!(!expected.is_empty());
+    let expected: Rows = expected
+        .iter()
+        .map(|e| {
+            vec![
+                ("principalId".to_owned(), e.principal.clone()),
+                ("eventTime".to_owned(), shown(&e.time)),
+                ("UID".to_owned(), e.uid.clone()),
+            ]
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // element_at on userIdentity.details, an unaliased aggregate named _col1.
+    let (_, got) = query(
+        &client,
+        &format!(
+            "SELECT element_at(eventData.userIdentity.details, 'alternateId') AS who, count(*) \
+             FROM {a} WHERE eventData.eventName = 'Login' GROUP BY 1 ORDER BY 1"
+        ),
+    )
+    .await;
+    let mut by_who: BTreeMap<String, usize> = BTreeMap::new();
+    for event in first.iter().filter(|e| e.name == "Login") {
+        *by_who.entry(event.alternate_id.clone()).or_default() += 1;
+    }
+    let expected: Rows = by_who
+        .iter()
+        .map(|(who, n)| {
+            vec![
+                ("who".to_owned(), who.clone()),
+                ("_col1".to_owned(), n.to_string()),
+            ]
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // UNION of two stores, and a WITH over both, by ID and by ARN.
+    let arn_b = format!("arn:aws:cloudtrail:us-east-1:{account}:eventdatastore/{b}");
+    let (_, got) = query(
+        &client,
+        &format!(
+            "WITH both_stores AS (SELECT eventData.UID AS uid FROM {a} \
+             UNION ALL SELECT eventData.UID FROM {arn_b}) \
+             SELECT count(*) AS total, count(DISTINCT uid) AS distinct_uids FROM both_stores"
+        ),
+    )
+    .await;
+    let total = (first.len() + second.len()).to_string();
+    assert_eq!(values(&got), vec![vec![total.clone(), total]]);
+
+    // Every column of the schema, in its documented spelling.
+    let (_, got) = query(&client, &format!("SELECT * FROM {a} LIMIT 1")).await;
+    let columns: Vec<&str> = got[0].iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        columns,
+        vec![
+            "eventVersion",
+            "eventCategory",
+            "eventType",
+            "eventID",
+            "eventTime",
+            "awsRegion",
+            "recipientAccountId",
+            "addendum",
+            "metadata",
+            "eventData"
+        ]
+    );
+    let row: BTreeMap<_, _> = got[0].iter().cloned().collect();
+    assert_eq!(row["eventCategory"], "ActivityAuditLog");
+    assert_eq!(row["recipientAccountId"], account);
+    assert!(
+        row["eventData"].contains("userIdentity={type=User"),
+        "{}",
+        row["eventData"]
+    );
+    assert!(row["metadata"].contains(&channel_a), "{}", row["metadata"]);
+
+    // Trino date functions DataFusion lacks.
+    let (_, got) = query(
+        &client,
+        &format!(
+            "SELECT date_diff('day', eventTime, TIMESTAMP '2026-12-01 00:00:00') AS days, \
+             to_iso8601(eventTime) AS at FROM {a} WHERE eventData.UID = 'a-7'"
+        ),
+    )
+    .await;
+    let seven = &first[7];
+    let day: u32 = seven.time[8..10].parse().expect("day");
+    let days = if seven.time[11..] == *"00:00:00Z" {
+        31 - day
+    } else {
+        30 - day
+    };
+    assert_eq!(
+        values(&got),
+        vec![vec![
+            days.to_string(),
+            format!("{}.000Z", seven.time.trim_end_matches('Z'))
+        ]]
+    );
+
+    // Map values of requestParameters, and a JOIN of the two stores on principal.
+    let (_, got) = query(
+        &client,
+        &format!(
+            "SELECT element_at(eventData.requestParameters, 'file') AS file FROM {a} \
+             WHERE eventData.UID = 'a-7'"
+        ),
+    )
+    .await;
+    assert_eq!(values(&got), vec![vec!["a-7.txt".to_owned()]]);
+    let (_, got) = query(
+        &client,
+        &format!(
+            "SELECT x.eventData.userIdentity.principalId AS p, count(*) AS n FROM {a} x \
+             JOIN {b} y ON x.eventData.userIdentity.principalId = y.eventData.userIdentity.principalId \
+             GROUP BY 1 HAVING count(*) > 0 ORDER BY 1"
+        ),
+    )
+    .await;
+    let mut joined: BTreeMap<String, usize> = BTreeMap::new();
+    for x in &first {
+        let matches = second.iter().filter(|y| y.principal == x.principal).count();
+        if matches > 0 {
+            *joined.entry(x.principal.clone()).or_default() += matches;
+        }
+    }
+    let expected: Vec<Vec<String>> = joined
+        .into_iter()
+        .map(|(p, n)| vec![p, n.to_string()])
+        .collect();
+    assert_eq!(values(&got), expected);
+}
+
+#[tokio::test]
+async fn paging_statuses_statistics_and_listing() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let data = cloudtraildata_client(&account);
+    let (store, channel) = store_with_channel(&client, "paged").await;
+    let all = events(130, "p");
+    put(&data, &channel, &account, &all).await;
+
+    let statement =
+        format!("SELECT eventData.UID FROM {store} WHERE eventData.eventName = 'Login' ORDER BY 1");
+    let (id, whole) = query(&client, &statement).await;
+    let logins = all.iter().filter(|e| e.name == "Login").count();
+    assert_eq!(whole.len(), logins);
+    assert!(logins > 20, "enough rows to page: {logins}");
+    // Pages of 7 give the same rows in the same order.
+    assert_eq!(rows(&client, &id, 7).await, whole);
+    let page = client
+        .get_query_results()
+        .query_id(&id)
+        .max_query_results(7)
+        .send()
+        .await
+        .expect("page");
+    let stats = page.query_statistics().expect("statistics");
+    assert_eq!(stats.results_count(), Some(7));
+    assert_eq!(stats.total_results_count(), Some(logins as i32));
+    assert!(stats.bytes_scanned().unwrap_or_default() > 0);
+    assert!(page.next_token().is_some());
+
+    let described = client
+        .describe_query()
+        .query_id(&id)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(described.query_status(), Some(&QueryStatus::Finished));
+    assert_eq!(described.query_string(), Some(statement.as_str()));
+    let stats = described.query_statistics().expect("statistics");
+    assert_eq!(stats.events_scanned(), Some(all.len() as i64));
+    assert_eq!(stats.events_matched(), Some(logins as i64));
+    assert!(stats.bytes_scanned().unwrap_or_default() > 0);
+    assert!(stats.creation_time().is_some());
+
+    // MaxQueryResults outside 1-1000 is refused by the model.
+    assert_eq!(
+        code(
+            client
+                .get_query_results()
+                .query_id(&id)
+                .max_query_results(0)
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+
+    // ListQueries: newest first, by status, paged.
+    let (second, _) = query(&client, &format!("SELECT count(*) FROM {store}")).await;
+    let listed = client
+        .list_queries()
+        .event_data_store(&store)
+        .send()
+        .await
+        .expect("list");
+    let ids: Vec<&str> = listed
+        .queries()
+        .iter()
+        .filter_map(|q| q.query_id())
+        .collect();
+    assert_eq!(ids, vec![second.as_str(), id.as_str()]);
+    let first_page = client
+        .list_queries()
+        .event_data_store(&store)
+        .max_results(1)
+        .send()
+        .await
+        .expect("page 1");
+    assert_eq!(first_page.queries().len(), 1);
+    let next = client
+        .list_queries()
+        .event_data_store(&store)
+        .max_results(1)
+        .next_token(first_page.next_token().expect("token"))
+        .send()
+        .await
+        .expect("page 2");
+    assert_eq!(next.queries()[0].query_id(), Some(id.as_str()));
+    let failed = client
+        .list_queries()
+        .event_data_store(&store)
+        .query_status(QueryStatus::Failed)
+        .send()
+        .await
+        .expect("by status");
+    assert!(failed.queries().is_empty());
+    let later = aws_smithy_types::DateTime::from_secs(4_000_000_000);
+    let none = client
+        .list_queries()
+        .event_data_store(&store)
+        .start_time(later)
+        .send()
+        .await
+        .expect("by time");
+    assert!(none.queries().is_empty());
+    assert_eq!(
+        code(
+            client
+                .list_queries()
+                .event_data_store(&store)
+                .start_time(later)
+                .end_time(aws_smithy_types::DateTime::from_secs(1))
+                .send()
+                .await
+        ),
+        "InvalidDateRangeException"
+    );
+
+    // A finished query cannot be cancelled.
+    assert_eq!(
+        code(client.cancel_query().query_id(&id).send().await),
+        "InactiveQueryException"
+    );
+}
+
+/// A statement that runs for a long time over a small store: a five-way cross join.
+fn slow(store: &str) -> String {
+    format!("SELECT count(*) FROM {store} a, {store} b, {store} c, {store} d, {store} e")
+}
+
+#[tokio::test]
+async fn errors_cancellation_and_concurrency() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let data = cloudtraildata_client(&account);
+    let (store, channel) = store_with_channel(&client, "errors").await;
+    put(&data, &channel, &account, &events(60, "x")).await;
+    let start = |statement: String| {
+        let client = client.clone();
+        async move { client.start_query().query_statement(statement).send().await }
+    };
+
+    for (statement, wanted) in [
+        (format!("SELEC * FROM {store}"), "invalid"),
+        (
+            format!("SELECT 1 FROM {store}; SELECT 2 FROM {store}"),
+            "exactly one",
+        ),
+        (format!("DELETE FROM {store}"), "Only SELECT"),
+        (format!("SELECT nosuchcolumn FROM {store}"), "nosuchcolumn"),
+    ] {
+        let err = start(statement.clone()).await.expect_err(&statement);
+        assert_eq!(
+            err.code(),
+            Some("InvalidQueryStatementException"),
+            "{statement}"
+        );
+        assert!(
+            err.message().unwrap_or_default().contains(wanted),
+            "{statement}: {:?}",
+            err.message()
+        );
+    }
+    let unknown = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    assert_eq!(
+        code(start(format!("SELECT * FROM {unknown}")).await),
+        "EventDataStoreNotFoundException"
+    );
+    assert_eq!(
+        code(
+            client
+                .start_query()
+                .query_alias("dashboard")
+                .query_parameters("x")
+                .send()
+                .await
+        ),
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        code(client.describe_query().query_id(unknown).send().await),
+        "QueryIdNotFoundException"
+    );
+    assert_eq!(
+        code(client.get_query_results().query_id(unknown).send().await),
+        "QueryIdNotFoundException"
+    );
+    assert_eq!(
+        code(client.cancel_query().query_id(unknown).send().await),
+        "QueryIdNotFoundException"
+    );
+
+    // Ten slow queries run at once; the eleventh is refused; cancelled ones end CANCELLED.
+    let mut running = Vec::new();
+    for _ in 0..10 {
+        let out = start(slow(&store)).await.expect("start slow query");
+        running.push(out.query_id().expect("id").to_owned());
+    }
+    assert_eq!(
+        code(start(slow(&store)).await),
+        "MaxConcurrentQueriesException"
+    );
+    for id in &running {
+        let out = client
+            .cancel_query()
+            .query_id(id)
+            .send()
+            .await
+            .expect("cancel");
+        assert_eq!(out.query_status(), &QueryStatus::Cancelled);
+        assert_eq!(wait(&client, id).await, QueryStatus::Cancelled);
+        assert_eq!(
+            code(client.cancel_query().query_id(id).send().await),
+            "InactiveQueryException"
+        );
+        let results = client
+            .get_query_results()
+            .query_id(id)
+            .send()
+            .await
+            .expect("results of a cancelled query");
+        assert_eq!(results.query_status(), Some(&QueryStatus::Cancelled));
+        assert!(results.query_result_rows().is_empty());
+    }
+    // Slots are free again once the cancelled queries have stopped.
+    let mut freed = false;
+    for _ in 0..200 {
+        match start(format!("SELECT count(*) FROM {store}")).await {
+            Ok(out) => {
+                let id = out.query_id().expect("id").to_owned();
+                assert_eq!(wait(&client, &id).await, QueryStatus::Finished);
+                freed = true;
+                break;
+            }
+            Err(err) if err.code() == Some("MaxConcurrentQueriesException") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("{err:?}"),
+        }
+    }
+    assert!(freed);
+
+    // A store pending deletion is inactive.
+    client
+        .delete_channel()
+        .channel(&channel)
+        .send()
+        .await
+        .expect("delete channel");
+    client
+        .delete_event_data_store()
+        .event_data_store(&store)
+        .send()
+        .await
+        .expect("delete store");
+    assert_eq!(
+        code(start(format!("SELECT * FROM {store}")).await),
+        "InactiveEventDataStoreException"
+    );
+}
+
+#[tokio::test]
+async fn another_account_cannot_read_a_store() {
+    let owner = fresh_account();
+    let other = fresh_account();
+    let client = cloudtrail_client(&owner);
+    let data = cloudtraildata_client(&owner);
+    let (store, channel) = store_with_channel(&client, "private").await;
+    put(&data, &channel, &owner, &events(10, "s")).await;
+    let (id, _) = query(&client, &format!("SELECT count(*) FROM {store}")).await;
+
+    let intruder = cloudtrail_client(&other);
+    let arn = format!("arn:aws:cloudtrail:us-east-1:{owner}:eventdatastore/{store}");
+    for statement in [
+        format!("SELECT * FROM {store}"),
+        format!("SELECT * FROM {arn}"),
+    ] {
+        assert_eq!(
+            code(
+                intruder
+                    .start_query()
+                    .query_statement(statement)
+                    .send()
+                    .await
+            ),
+            "EventDataStoreNotFoundException"
+        );
+    }
+    assert_eq!(
+        code(
+            intruder
+                .start_query()
+                .query_statement(format!("SELECT * FROM {store}"))
+                .event_data_store_owner_account_id(&owner)
+                .send()
+                .await
+        ),
+        "EventDataStoreNotFoundException"
+    );
+    assert_eq!(
+        code(intruder.get_query_results().query_id(&id).send().await),
+        "QueryIdNotFoundException"
+    );
+    assert_eq!(
+        code(intruder.describe_query().query_id(&id).send().await),
+        "QueryIdNotFoundException"
+    );
+}
+
+#[tokio::test]
+async fn queries_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let data = cloudtraildata_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, "durable").await;
+    let all = events(50, "d");
+    put(&data, &channel, &account, &all).await;
+    let statement =
+        format!("SELECT eventData.eventName, count(*) FROM {store} GROUP BY 1 ORDER BY 1");
+    let (finished, before) = query(&client, &statement).await;
+    let running = client
+        .start_query()
+        .query_statement(slow(&store))
+        .send()
+        .await
+        .expect("start slow")
+        .query_id()
+        .expect("id")
+        .to_owned();
+    server.kill();
+
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    assert_eq!(rows(&client, &finished, 2).await, before);
+    // The query cut off by the crash is failed, not left running.
+    let described = client
+        .describe_query()
+        .query_id(&running)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(described.query_status(), Some(&QueryStatus::Failed));
+    assert!(described
+        .error_message()
+        .unwrap_or_default()
+        .contains("restart"));
+    let (_, again) = query(&client, &statement).await;
+    assert_eq!(again, before);
+    drop(server);
+}
+
+/// Waits until the store's events have been compacted into at least one segment file.
+fn wait_for_segment(data_dir: &std::path::Path, store: &str) {
+    let dir = data_dir.join("lake").join(store);
+    for _ in 0..600 {
+        if has_segment(&dir) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no segment was written in {}", dir.display());
+}
+
+/// `count` events an hour old.
+fn recent(count: usize, tag: &str) -> Vec<Event> {
+    let at = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let text = at
+        .replace_nanosecond(0)
+        .expect("whole second")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    events(count, tag)
+        .into_iter()
+        .map(|e| Event {
+            time: text.clone(),
+            ..e
+        })
+        .collect()
+}
+
+async fn count(client: &Client, store: &str) -> Vec<Vec<String>> {
+    values(
+        &query(client, &format!("SELECT count(*) FROM {store}"))
+            .await
+            .1,
+    )
+}
+
+#[tokio::test]
+async fn compacted_segments_and_the_tail_read_as_one_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let data = cloudtraildata_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, "compacted").await;
+    // Enough old events for the compactor to take them at once, then a recent tail it leaves
+    // as rows.
+    let old = events_in(20_500, "c", "2026-10");
+    let tail = recent(500, "t");
+    put(&data, &channel, &account, &old).await;
+    wait_for_segment(dir.path(), &store);
+    put(&data, &channel, &account, &tail).await;
+    let all: Vec<Event> = old.iter().chain(&tail).cloned().collect();
+
+    let statement =
+        format!("SELECT eventData.eventName, count(*) AS n FROM {store} GROUP BY 1 ORDER BY 1");
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in &all {
+        *counts.entry(event.name).or_default() += 1;
+    }
+    let expected: Vec<Vec<String>> = counts
+        .iter()
+        .map(|(name, n)| vec![(*name).to_owned(), n.to_string()])
+        .collect();
+    let (id, got) = query(&client, &statement).await;
+    assert_eq!(values(&got), expected);
+    let scanned = client
+        .describe_query()
+        .query_id(&id)
+        .send()
+        .await
+        .expect("describe")
+        .query_statistics()
+        .and_then(|s| s.events_scanned())
+        .unwrap_or_default();
+    assert_eq!(scanned, all.len() as i64);
+
+    let range = format!(
+        "SELECT eventData.UID FROM {store} WHERE eventTime >= '2026-10-27 00:00:00' \
+         AND eventTime < '2026-10-28 00:00:00' AND eventData.userIdentity.principalId = 'user-3' \
+         ORDER BY 1"
+    );
+    let mut uids: Vec<String> = old
+        .iter()
+        .filter(|e| e.time.starts_with("2026-10-27") && e.principal == "user-3")
+        .map(|e| e.uid.clone())
+        .collect();
+    uids.sort();
+    assert!(!uids.is_empty());
+    let (_, got) = query(&client, &range).await;
+    assert_eq!(
+        values(&got),
+        uids.iter().map(|u| vec![u.clone()]).collect::<Vec<_>>()
+    );
+
+    server.kill();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let (_, again) = query(&client, &statement).await;
+    assert_eq!(values(&again), expected);
+
+    // Seven days of retention: the old events are no longer returned, and their segment goes.
+    client
+        .update_event_data_store()
+        .event_data_store(&store)
+        .retention_period(7)
+        .send()
+        .await
+        .expect("shorten retention");
+    assert_eq!(
+        count(&client, &store).await,
+        vec![vec![tail.len().to_string()]]
+    );
+    let segments = dir.path().join("lake").join(&store);
+    for _ in 0..300 {
+        if !has_segment(&segments) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !has_segment(&segments),
+        "the expired segment was not removed"
+    );
+    assert_eq!(
+        count(&client, &store).await,
+        vec![vec![tail.len().to_string()]]
+    );
+    drop(server);
+}
