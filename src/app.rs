@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use crate::config::{DataDir, ValidatedConfig};
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
-use crate::services::appfabric::CredentialCipher;
+use crate::services::appfabric::{AppFabricDelivery, AppFabricMetrics, Apps, CredentialCipher};
 use crate::services::firehose::{Deliveries, LocalDeliveryStreams, Wakers};
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
@@ -63,6 +63,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let delivery_metrics = DeliveryMetrics::default();
     let mut metrics = prometheus_client::registry::Registry::default();
     delivery_metrics.register(&mut metrics);
+    let appfabric_metrics = AppFabricMetrics::default();
+    appfabric_metrics.register(&mut metrics);
     let delivery = Arc::new(Signal::new(delivery_metrics));
     Pipeline::recover(store.as_ref(), &delivery)
         .await
@@ -82,6 +84,10 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         delivery: delivery.clone(),
         firehose: firehose.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
+        apps: Arc::new(
+            Apps::new(config.appfabric.app_endpoints.clone())
+                .context("cannot build the HTTP client of AppFabric's app connectors")?,
+        ),
         authenticator: config.authenticator.clone(),
     };
     if config.pause_delivery {
@@ -96,6 +102,9 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         };
         tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone()).run());
         tokio::spawn(Deliveries::new(store.clone(), deps.storage.clone(), firehose).run());
+        tokio::spawn(
+            AppFabricDelivery::new(deps.clone(), config.appfabric.clone(), appfabric_metrics).run(),
+        );
     }
 
     tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval).run());

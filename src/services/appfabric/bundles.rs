@@ -252,22 +252,19 @@ pub async fn delete(
         }
         let authorizations = deps
             .store
-            .list(
-                APP_AUTHORIZATION,
-                &ctx.account_id,
-                &ctx.region,
-                &prefix,
-                None,
-                usize::MAX,
-            )
+            .list(APP_AUTHORIZATION, &ctx.account_id, &ctx.region, &prefix, None, 1)
             .await?;
-        let mut batch: Vec<Write> = authorizations
-            .into_iter()
-            .map(|a| Write::Delete {
-                key: a.key,
-                expect: Expect::Version(a.version),
-            })
-            .collect();
+        if !authorizations.is_empty() {
+            return Err(AppFabricError::Conflict {
+                message: format!(
+                    "App bundle {} still has app authorizations; delete them first",
+                    record.arn
+                ),
+                resource_id: input.app_bundle_identifier.clone(),
+                resource_type: "AppBundle",
+            });
+        }
+        let mut batch: Vec<Write> = Vec::new();
         batch.push(Write::Delete {
             key: key(ctx, APP_BUNDLE, &record.id),
             expect: Expect::Version(version),
