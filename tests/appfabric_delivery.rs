@@ -625,7 +625,7 @@ async fn kill_9_mid_flow_resumes_from_the_cursor_without_loss_or_duplicates() {
     let s3 = s3_client(&server.endpoint, account);
     s3.create_bucket().bucket("audit").send().await.expect("bucket");
     let (bundle, _, ingestion) = setup(&client).await;
-    destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Json), to_s3("audit", "")).await;
+    destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Json), to_s3("audit", "k/")).await;
     let served = uuids(&okta);
     eventually("the first events", || {
         let (s3, served) = (s3.clone(), served.clone());
@@ -737,7 +737,7 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
         .await
         .expect_err("parquet to firehose");
     assert_eq!(refused.code(), Some("ValidationException"));
-    let parquet = destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Parquet), to_s3("b", "")).await;
+    let parquet = destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Parquet), to_s3("bkt", "p/")).await;
     let refused = client
         .update_ingestion_destination()
         .app_bundle_identifier(&bundle)
