@@ -283,9 +283,13 @@ fn src_endpoint(event: &Value) -> Value {
         ("postal_code", opt(text(geo, &["postalCode"]))),
         ("coordinates", coordinates),
     ]);
-    let ip = text(client, &["ipAddress"]).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    // OCSF's network endpoint needs an address or a name: without an IP there is none.
+    let Some(ip) = text(client, &["ipAddress"]).filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    else {
+        return Value::Null;
+    };
     object(vec![
-        ("ip", opt(ip)),
+        ("ip", json!(ip)),
         (
             "location",
             if location.as_object().is_some_and(Map::is_empty) {
@@ -392,21 +396,25 @@ pub fn to_ocsf(event: &Value) -> Value {
     put("raw_data", json!(event.to_string()));
     // The class-specific subject and the attributes some classes lack.
     let has_actor_endpoint_http = matches!(class.class_uid, 3001 | 3002);
+    let source = src_endpoint(event);
+    if has_actor_endpoint_http && !source.is_null() {
+        put("src_endpoint", source);
+    } else if let Some(client) = event.get("client") {
+        unmapped.insert("client".to_owned(), client.clone());
+    }
     if has_actor_endpoint_http {
         put("actor", actor);
-        put("src_endpoint", src_endpoint(event));
         if !http_request.as_object().is_some_and(Map::is_empty) {
             put("http_request", http_request);
         }
     } else {
         unmapped.insert("actor".to_owned(), actor_entity.clone());
-        if let Some(client) = event.get("client") {
-            unmapped.insert("client".to_owned(), client.clone());
-        }
     }
     match class.class_uid {
         3002 => {
             put("user", actor_user);
+            // Authentication needs the service or the endpoint logged on to: Okta itself.
+            put("service", json!({"name": "Okta"}));
             put(
                 "session",
                 session_uid.map_or(Value::Null, |uid| json!({"uid": uid})),
@@ -414,7 +422,7 @@ pub fn to_ocsf(event: &Value) -> Value {
         }
         3001 => put("user", target_user.unwrap_or(actor_user)),
         3006 => {
-            let group = targets(event, &["UserGroup"]).map_or(json!({}), |g| {
+            let group = targets(event, &["UserGroup"]).map_or(json!({"name": "unknown"}), |g| {
                 object(vec![
                     ("uid", opt(text(g, &["id"]))),
                     ("name", opt(text(g, &["displayName"]))),
@@ -422,9 +430,7 @@ pub fn to_ocsf(event: &Value) -> Value {
                 ])
             });
             put("group", group);
-            if let Some(user) = target_user {
-                put("user", user);
-            }
+            put("user", target_user.unwrap_or(actor_user));
         }
         3005 => {
             put("user", target_user.unwrap_or(actor_user));
@@ -444,11 +450,7 @@ pub fn to_ocsf(event: &Value) -> Value {
                 );
             }
         }
-        _ => {
-            if let Some(client) = event.get("client").filter(|_| has_actor_endpoint_http) {
-                unmapped.insert("client".to_owned(), client.clone());
-            }
-        }
+        _ => {}
     }
     for key in [
         "target",
