@@ -6,6 +6,7 @@
 //! connectors, the one HTTP client and the configured base URLs (`[appfabric.app_endpoints]`).
 
 mod okta;
+mod terraform;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 /// The apps Sluice has a connector for, in AppFabric's spelling.
-pub const KNOWN_APPS: &[&str] = &[okta::APP];
+pub const KNOWN_APPS: &[&str] = &[okta::APP, terraform::APP];
 
 /// Whether `app` (AppFabric's name, e.g. `OKTA`) has a connector.
 pub fn is_known_app(app: &str) -> bool {
@@ -127,6 +128,7 @@ impl Apps {
             .build()?;
         let mut connectors: BTreeMap<&'static str, Arc<dyn AppConnector>> = BTreeMap::new();
         connectors.insert(okta::APP, Arc::new(okta::Okta));
+        connectors.insert(terraform::APP, Arc::new(terraform::Terraform));
         Ok(Self {
             http,
             endpoints,
