@@ -1158,10 +1158,12 @@ async fn app_authorizations_connect_update_and_keep_secrets() {
     let api_key = |key: &str| {
         Credential::ApiKeyCredential(ApiKeyCredential::builder().api_key(key).build().expect("k"))
     };
+    // An app Sluice has no connector for: Connect does not call out to it (the connected
+    // apps are tested against a stand-in in appfabric_delivery.rs).
     let created = client
         .create_app_authorization()
         .app_bundle_identifier(&bundle_arn)
-        .app("TERRAFORMCLOUD")
+        .app("ASANA")
         .auth_type("apiKey".into())
         .credential(api_key("SECRET-API-KEY-1"))
         .tenant(tenant("One"))
