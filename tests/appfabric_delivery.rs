@@ -55,7 +55,9 @@ async fn logs(State(okta): State<Shared>, uri: Uri, headers: HeaderMap) -> Respo
     let mut okta = okta.lock().expect("lock");
     let query = uri.query().unwrap_or("").to_owned();
     okta.requests.push(format!("{}?{query}", uri.path()));
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("SSWS {API_KEY}")) {
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("SSWS {API_KEY}"))
+    {
         let body = json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided", "errorLink": "E0000011", "errorId": "oae1", "errorCauses": []});
         return (StatusCode::UNAUTHORIZED, json_body(&body)).into_response();
     }
@@ -125,8 +127,12 @@ async fn okta() -> (Shared, String) {
 fn okta_event(n: usize, event_type: &str) -> Value {
     let user = json!({"id": format!("00u{n:04}"), "type": "User", "alternateId": format!("user{n}@example.com"), "displayName": format!("User {n}"), "detailEntry": null});
     let target = match event_type.split('.').next() {
-        Some("group") => json!([user, {"id": "00g1", "type": "UserGroup", "alternateId": "unknown", "displayName": "Engineering", "detailEntry": null}]),
-        Some("application") => json!([user, {"id": "0oa1", "type": "AppInstance", "alternateId": "Salesforce", "displayName": "Salesforce.com", "detailEntry": null}]),
+        Some("group") => {
+            json!([user, {"id": "00g1", "type": "UserGroup", "alternateId": "unknown", "displayName": "Engineering", "detailEntry": null}])
+        }
+        Some("application") => {
+            json!([user, {"id": "0oa1", "type": "AppInstance", "alternateId": "Salesforce", "displayName": "Salesforce.com", "detailEntry": null}])
+        }
         _ => json!([user]),
     };
     json!({
@@ -248,7 +254,12 @@ fn to_firehose(stream: &str) -> DestinationConfiguration {
 }
 
 fn credential(key: &str) -> Credential {
-    Credential::ApiKeyCredential(ApiKeyCredential::builder().api_key(key).build().expect("key"))
+    Credential::ApiKeyCredential(
+        ApiKeyCredential::builder()
+            .api_key(key)
+            .build()
+            .expect("key"),
+    )
 }
 
 /// Bundle, Okta authorization (connected), ingestion: their ARNs.
@@ -390,7 +401,10 @@ async fn parquet_rows(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<Value> {
 
 /// The OCSF event's id: `metadata.uid`.
 fn ocsf_uid(event: &Value) -> String {
-    event["metadata"]["uid"].as_str().expect("metadata.uid").to_owned()
+    event["metadata"]["uid"]
+        .as_str()
+        .expect("metadata.uid")
+        .to_owned()
 }
 
 /// Waits (generously) until `check` holds.
@@ -438,7 +452,11 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
     let s3 = s3_client(&server.endpoint, account);
     let firehose = firehose_client(&server.endpoint, account);
     for bucket in ["ocsf-json", "ocsf-parquet", "raw-firehose"] {
-        s3.create_bucket().bucket(bucket).send().await.expect("bucket");
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("bucket");
     }
     firehose
         .create_delivery_stream()
@@ -463,9 +481,30 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
     let (bundle, _, ingestion) = setup(&client).await;
     let bundle_id = bundle.rsplit('/').next().expect("id").to_owned();
     let ingestion_id = ingestion.rsplit('/').next().expect("id").to_owned();
-    destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Json), to_s3("ocsf-json", "audit/")).await;
-    destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Parquet), to_s3("ocsf-parquet", "pq")).await;
-    destination(&client, &bundle, &ingestion, processing(Schema::Raw, Format::Json), to_firehose("okta-raw")).await;
+    destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Ocsf, Format::Json),
+        to_s3("ocsf-json", "audit/"),
+    )
+    .await;
+    destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Ocsf, Format::Parquet),
+        to_s3("ocsf-parquet", "pq"),
+    )
+    .await;
+    destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Raw, Format::Json),
+        to_firehose("okta-raw"),
+    )
+    .await;
 
     let check_all = |served: BTreeSet<String>| {
         let (s3, okta_served) = (s3.clone(), served);
@@ -503,7 +542,8 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
     }
     // OCSF: the class the issue names per event type, type_uid, metadata, raw_data.
     for event in &ocsf {
-        let raw_data: Value = serde_json::from_str(event["raw_data"].as_str().expect("raw_data")).expect("raw json");
+        let raw_data: Value =
+            serde_json::from_str(event["raw_data"].as_str().expect("raw_data")).expect("raw json");
         let expected = match raw_data["eventType"].as_str().expect("type") {
             "user.session.start" => (3002, 1),
             "user.session.end" => (3002, 2),
@@ -513,7 +553,14 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
             "application.user_membership.add" => (3005, 1),
             _ => (0, 99),
         };
-        assert_eq!((event["class_uid"].as_i64().expect("class"), event["activity_id"].as_i64().expect("activity")), expected, "{event}");
+        assert_eq!(
+            (
+                event["class_uid"].as_i64().expect("class"),
+                event["activity_id"].as_i64().expect("activity")
+            ),
+            expected,
+            "{event}"
+        );
         assert_eq!(event["type_uid"], expected.0 * 100 + expected.1);
         assert_eq!(event["metadata"]["version"], "1.1.0");
         assert_eq!(event["metadata"]["product"]["vendor_name"], "Okta");
@@ -523,12 +570,18 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
         assert_eq!(event["status_id"], if failed { 2 } else { 1 });
         if expected.0 == 3002 {
             assert_eq!(event["src_endpoint"]["ip"], "198.51.100.7");
-            assert_eq!(event["http_request"]["user_agent"], raw_data["client"]["userAgent"]["rawUserAgent"]);
+            assert_eq!(
+                event["http_request"]["user_agent"],
+                raw_data["client"]["userAgent"]["rawUserAgent"]
+            );
             assert_eq!(event["actor"]["user"]["name"], "admin@example.com");
         }
         if expected.0 == 3006 {
             assert_eq!(event["group"]["name"], "Engineering");
-            assert!(event["unmapped"]["client"].is_object(), "Group Management has no src_endpoint: {event}");
+            assert!(
+                event["unmapped"]["client"].is_object(),
+                "Group Management has no src_endpoint: {event}"
+            );
         }
     }
     // AWS's key layout.
@@ -540,13 +593,27 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
         assert!(key_pattern.is_match(&key), "{key}");
     }
     for (key, _) in objects(&s3, "ocsf-parquet").await {
-        assert!(key.starts_with(&format!("pq/AWSAppFabric/AuditLog/OCSF/PARQUET/OKTA/{bundle_id}/{ingestion_id}/")), "{key}");
+        assert!(
+            key.starts_with(&format!(
+                "pq/AWSAppFabric/AuditLog/OCSF/PARQUET/OKTA/{bundle_id}/{ingestion_id}/"
+            )),
+            "{key}"
+        );
     }
     {
         let okta = okta.lock().expect("lock");
         assert_eq!(okta.rate_limited, 1, "the stand-in answered 429 once");
-        let since: Vec<_> = okta.requests.iter().filter(|r| r.contains("since=")).collect();
-        assert_eq!(since.len(), 1, "only the first poll starts from `since`: {:?}", okta.requests);
+        let since: Vec<_> = okta
+            .requests
+            .iter()
+            .filter(|r| r.contains("since="))
+            .collect();
+        assert_eq!(
+            since.len(),
+            1,
+            "only the first poll starts from `since`: {:?}",
+            okta.requests
+        );
     }
 
     // New events on the app arrive too, once.
@@ -573,7 +640,11 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
     tokio::time::sleep(Duration::from_secs(3)).await;
     let polls = okta.lock().expect("lock").requests.len();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(okta.lock().expect("lock").requests.len(), polls, "a stopped ingestion does not poll");
+    assert_eq!(
+        okta.lock().expect("lock").requests.len(),
+        polls,
+        "a stopped ingestion does not poll"
+    );
     add_events(&okta, 2);
     client
         .start_ingestion()
@@ -593,7 +664,12 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
     exactly_once(&row_ids, &served, "OCSF Parquet");
     exactly_once(&raw_ids, &served, "raw via Firehose");
     assert_eq!(
-        okta.lock().expect("lock").requests.iter().filter(|r| r.contains("since=")).count(),
+        okta.lock()
+            .expect("lock")
+            .requests
+            .iter()
+            .filter(|r| r.contains("since="))
+            .count(),
         1,
         "a restarted ingestion resumes from its cursor"
     );
@@ -610,8 +686,14 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
         .find(|l| l.starts_with("sluice_appfabric_fetched_events_total{") && l.contains(&ingestion))
         .unwrap_or_else(|| panic!("no fetched counter in {metrics}"));
     assert!(fetched.ends_with(" 17"), "{fetched}");
-    assert!(metrics.contains("sluice_appfabric_last_poll_seconds{"), "{metrics}");
-    assert!(metrics.contains("sluice_appfabric_delivered_events_total{"), "{metrics}");
+    assert!(
+        metrics.contains("sluice_appfabric_last_poll_seconds{"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_appfabric_delivered_events_total{"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,9 +705,20 @@ async fn kill_9_mid_flow_resumes_from_the_cursor_without_loss_or_duplicates() {
     let account = "222233334444";
     let client = appfabric_client_with(&server.endpoint, account);
     let s3 = s3_client(&server.endpoint, account);
-    s3.create_bucket().bucket("audit").send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket("audit")
+        .send()
+        .await
+        .expect("bucket");
     let (bundle, _, ingestion) = setup(&client).await;
-    destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Json), to_s3("audit", "k/")).await;
+    destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Ocsf, Format::Json),
+        to_s3("audit", "k/"),
+    )
+    .await;
     let served = uuids(&okta);
     eventually("the first events", || {
         let (s3, served) = (s3.clone(), served.clone());
@@ -639,7 +732,10 @@ async fn kill_9_mid_flow_resumes_from_the_cursor_without_loss_or_duplicates() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
 
-    let server = Server::start(dir.path(), &["--config", config.path().to_str().expect("utf-8")]);
+    let server = Server::start(
+        dir.path(),
+        &["--config", config.path().to_str().expect("utf-8")],
+    );
     let s3 = s3_client(&server.endpoint, account);
     add_events(&okta, 4);
     let served = uuids(&okta);
@@ -654,7 +750,12 @@ async fn kill_9_mid_flow_resumes_from_the_cursor_without_loss_or_duplicates() {
     let ids: Vec<String> = lines(&s3, "audit").await.iter().map(ocsf_uid).collect();
     exactly_once(&ids, &served, "after kill -9");
     assert_eq!(
-        okta.lock().expect("lock").requests.iter().filter(|r| r.contains("since=")).count(),
+        okta.lock()
+            .expect("lock")
+            .requests
+            .iter()
+            .filter(|r| r.contains("since="))
+            .count(),
         1,
         "the restarted server resumes from the stored cursor"
     );
@@ -671,7 +772,14 @@ async fn a_missing_bucket_fails_the_destination_until_it_exists_and_nothing_is_l
     let client = appfabric_client_with(&server.endpoint, account);
     let s3 = s3_client(&server.endpoint, account);
     let (bundle, _, ingestion) = setup(&client).await;
-    let arn = destination(&client, &bundle, &ingestion, processing(Schema::Raw, Format::Json), to_s3("not-yet", "x/")).await;
+    let arn = destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Raw, Format::Json),
+        to_s3("not-yet", "x/"),
+    )
+    .await;
     let status = || {
         let client = client.clone();
         let (bundle, ingestion, arn) = (bundle.clone(), ingestion.clone(), arn.clone());
@@ -699,12 +807,20 @@ async fn a_missing_bucket_fails_the_destination_until_it_exists_and_nothing_is_l
     .await;
     let (_, reason) = status().await;
     assert!(reason.contains("not-yet"), "{reason}");
-    s3.create_bucket().bucket("not-yet").send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket("not-yet")
+        .send()
+        .await
+        .expect("bucket");
     let served = uuids(&okta);
     eventually("the events in the new bucket", || {
         let (s3, served) = (s3.clone(), served.clone());
         async move {
-            let ids: BTreeSet<String> = lines(&s3, "not-yet").await.iter().map(|e| e["uuid"].as_str().unwrap_or("").to_owned()).collect();
+            let ids: BTreeSet<String> = lines(&s3, "not-yet")
+                .await
+                .iter()
+                .map(|e| e["uuid"].as_str().unwrap_or("").to_owned())
+                .collect();
             ids == served
         }
     })
@@ -714,7 +830,11 @@ async fn a_missing_bucket_fails_the_destination_until_it_exists_and_nothing_is_l
         async move { status.await.0 == "Active" }
     })
     .await;
-    let ids: Vec<String> = lines(&s3, "not-yet").await.iter().map(|e| e["uuid"].as_str().unwrap_or("").to_owned()).collect();
+    let ids: Vec<String> = lines(&s3, "not-yet")
+        .await
+        .iter()
+        .map(|e| e["uuid"].as_str().unwrap_or("").to_owned())
+        .collect();
     exactly_once(&ids, &served, "after the bucket appeared");
 }
 
@@ -737,7 +857,14 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
         .await
         .expect_err("parquet to firehose");
     assert_eq!(refused.code(), Some("ValidationException"));
-    let parquet = destination(&client, &bundle, &ingestion, processing(Schema::Ocsf, Format::Parquet), to_s3("bkt", "p/")).await;
+    let parquet = destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Ocsf, Format::Parquet),
+        to_s3("bkt", "p/"),
+    )
+    .await;
     let refused = client
         .update_ingestion_destination()
         .app_bundle_identifier(&bundle)
@@ -757,7 +884,10 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
             .ingestion_identifier(&ingestion)
             .send()
     };
-    assert_eq!(delete_ingestion().await.expect_err("started").code(), Some("ValidationException"));
+    assert_eq!(
+        delete_ingestion().await.expect_err("started").code(),
+        Some("ValidationException")
+    );
     client
         .stop_ingestion()
         .app_bundle_identifier(&bundle)
@@ -765,7 +895,10 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
         .send()
         .await
         .expect("stop");
-    assert_eq!(delete_ingestion().await.expect_err("destinations").code(), Some("ValidationException"));
+    assert_eq!(
+        delete_ingestion().await.expect_err("destinations").code(),
+        Some("ValidationException")
+    );
     // The authorization is in use; the bundle has authorizations.
     let delete_authorization = || {
         client
@@ -774,7 +907,10 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
             .app_authorization_identifier(&authorization)
             .send()
     };
-    assert_eq!(delete_authorization().await.expect_err("in use").code(), Some("ValidationException"));
+    assert_eq!(
+        delete_authorization().await.expect_err("in use").code(),
+        Some("ValidationException")
+    );
     client
         .delete_ingestion_destination()
         .app_bundle_identifier(&bundle)
@@ -783,7 +919,9 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
         .send()
         .await
         .expect("delete destination");
-    delete_ingestion().await.expect("stopped and empty: deleted");
+    delete_ingestion()
+        .await
+        .expect("stopped and empty: deleted");
     let refused = client
         .delete_app_bundle()
         .app_bundle_identifier(&bundle)
@@ -800,14 +938,27 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
         .expect("empty bundle deleted");
 
     // A key Okta refuses: ConnectionValidationFailed.
-    let bundle = client.create_app_bundle().send().await.expect("bundle").app_bundle.expect("b").arn;
+    let bundle = client
+        .create_app_bundle()
+        .send()
+        .await
+        .expect("bundle")
+        .app_bundle
+        .expect("b")
+        .arn;
     let wrong = client
         .create_app_authorization()
         .app_bundle_identifier(&bundle)
         .app("OKTA")
         .auth_type("apiKey".into())
         .credential(credential("not-the-key"))
-        .tenant(Tenant::builder().tenant_identifier(TENANT).tenant_display_name("E").build().expect("tenant"))
+        .tenant(
+            Tenant::builder()
+                .tenant_identifier(TENANT)
+                .tenant_display_name("E")
+                .build()
+                .expect("tenant"),
+        )
         .send()
         .await
         .expect("authorization")

@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 
 use super::bundles::{self, BundleRecord};
 use super::connectors::ApiKey;
-use super::ingestions::IngestionRecord;
 use super::crypto::Sealed;
 use super::idempotency::{recall, Recall};
+use super::ingestions::IngestionRecord;
 use super::quotas::APP_AUTHORIZATIONS;
 use super::{
     key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
@@ -487,7 +487,9 @@ pub async fn connect(
         deps.apps.connector(&record.app),
         record.api_key(&deps.credentials),
     ) {
-        let base = deps.apps.base(connector.as_ref(), &record.tenant.tenant_identifier);
+        let base = deps
+            .apps
+            .base(connector.as_ref(), &record.tenant.tenant_identifier);
         if let Err(err) = connector.validate(deps.apps.http(), &base, &api_key).await {
             tracing::info!(authorization = %record.arn, error = %err, "The app did not accept the credential; the app authorization is ConnectionValidationFailed.");
             status = "ConnectionValidationFailed";

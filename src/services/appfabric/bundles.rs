@@ -252,7 +252,14 @@ pub async fn delete(
         }
         let authorizations = deps
             .store
-            .list(APP_AUTHORIZATION, &ctx.account_id, &ctx.region, &prefix, None, 1)
+            .list(
+                APP_AUTHORIZATION,
+                &ctx.account_id,
+                &ctx.region,
+                &prefix,
+                None,
+                1,
+            )
             .await?;
         if !authorizations.is_empty() {
             return Err(AppFabricError::Conflict {
@@ -264,11 +271,10 @@ pub async fn delete(
                 resource_type: "AppBundle",
             });
         }
-        let mut batch: Vec<Write> = Vec::new();
-        batch.push(Write::Delete {
+        let batch: Vec<Write> = vec![Write::Delete {
             key: key(ctx, APP_BUNDLE, &record.id),
             expect: Expect::Version(version),
-        });
+        }];
         deps.store.write(batch).await?;
         Ok(json!({}))
     })

@@ -192,7 +192,9 @@ impl AppFabricMetrics {
                 self.last_error.remove(&previous);
             }
         }
-        self.last_error.get_or_create(&labels).set(now_millis() / 1000);
+        self.last_error
+            .get_or_create(&labels)
+            .set(now_millis() / 1000);
     }
 }
 
@@ -238,13 +240,14 @@ impl AppFabricDelivery {
                         keep
                     });
                     for key in enabled {
-                        if !pollers.contains_key(&key) {
-                            let task = shared.clone().poll(key.clone());
-                            pollers.insert(key, tokio::spawn(task));
-                        }
+                        pollers
+                            .entry(key.clone())
+                            .or_insert_with(|| tokio::spawn(shared.clone().poll(key)));
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "AppFabric cannot list ingestions; retrying."),
+                Err(err) => {
+                    tracing::warn!(error = %err, "AppFabric cannot list ingestions; retrying.")
+                }
             }
             match scan::<DestinationRecord>(&shared.deps, INGESTION_DESTINATION).await {
                 Ok(destinations) => {
@@ -257,13 +260,14 @@ impl AppFabricDelivery {
                         keep
                     });
                     for key in keys {
-                        if !writers.contains_key(&key) {
-                            let task = shared.clone().write(key.clone());
-                            writers.insert(key, tokio::spawn(task));
-                        }
+                        writers
+                            .entry(key.clone())
+                            .or_insert_with(|| tokio::spawn(shared.clone().write(key)));
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "AppFabric cannot list ingestion destinations; retrying."),
+                Err(err) => {
+                    tracing::warn!(error = %err, "AppFabric cannot list ingestion destinations; retrying.")
+                }
             }
             tokio::time::sleep(SUPERVISE_EVERY).await;
         }
@@ -330,7 +334,10 @@ impl AppFabricDelivery {
         let api_key = authorization
             .api_key(&self.deps.credentials)
             .ok_or(PollError::NoApiKey)?;
-        let base = self.deps.apps.base(connector.as_ref(), &ingestion.tenant_id);
+        let base = self
+            .deps
+            .apps
+            .base(connector.as_ref(), &ingestion.tenant_id);
         let cursor_key = RecordKey::new(CURSOR, &key.account, &key.region, &key.name);
         let log = RecordKey::new(EVENTS, &key.account, &key.region, &key.name);
         for _ in 0..PAGES_PER_POLL {
@@ -357,7 +364,9 @@ impl AppFabricDelivery {
                 Ok(page) => page,
                 Err(ConnectorError::RateLimited { reset }) => {
                     let wait = reset
-                        .map(|reset| Duration::from_millis((reset * 1000 - now_millis()).max(0) as u64))
+                        .map(|reset| {
+                            Duration::from_millis((reset * 1000 - now_millis()).max(0) as u64)
+                        })
                         .unwrap_or(Duration::from_secs(1))
                         .clamp(Duration::from_millis(200), MAX_RATE_LIMIT_WAIT);
                     tracing::info!(ingestion = %ingestion.arn, wait_ms = wait.as_millis() as u64, "The app asks to slow down (429); waiting for its rate-limit reset.");
@@ -444,12 +453,8 @@ impl AppFabricDelivery {
         }
         let mut slowest = i64::MAX;
         for destination in destinations {
-            let position_key = RecordKey::new(
-                POSITION,
-                &key.account,
-                &key.region,
-                &destination.key.name,
-            );
+            let position_key =
+                RecordKey::new(POSITION, &key.account, &key.region, &destination.key.name);
             let position = store::load::<Position>(store, &position_key)
                 .await?
                 .map_or(0, |(p, _)| p.delivered);
@@ -482,7 +487,11 @@ impl AppFabricDelivery {
                     tracing::warn!(destination = %arn, error = %reason, "AppFabric cannot deliver to the destination; keeping the events and retrying.");
                     self.metrics.error(&arn, &reason);
                     let backoff = backoff.get_or_insert_with(|| {
-                        Backoff::new(Duration::from_millis(500), Duration::from_secs(30), u32::MAX)
+                        Backoff::new(
+                            Duration::from_millis(500),
+                            Duration::from_secs(30),
+                            u32::MAX,
+                        )
                     });
                     backoff.retry().await;
                 }
@@ -531,10 +540,11 @@ impl AppFabricDelivery {
             return Ok(WriteOutcome::Gone);
         };
         let position_key = RecordKey::new(POSITION, &key.account, &key.region, &key.name);
-        let (position, position_expect) = match store::load::<Position>(store, &position_key).await? {
-            Some((position, version)) => (position, Expect::Version(version)),
-            None => (Position::default(), Expect::Absent),
-        };
+        let (position, position_expect) =
+            match store::load::<Position>(store, &position_key).await? {
+                Some((position, version)) => (position, Expect::Version(version)),
+                None => (Position::default(), Expect::Absent),
+            };
         let log = RecordKey::new(EVENTS, &key.account, &key.region, &ingestion_name);
         let mut entries = store
             .read_log(&log, position.delivered + 1, MAX_OBJECT_EVENTS)
@@ -557,11 +567,10 @@ impl AppFabricDelivery {
             return Ok(WriteOutcome::Idle);
         }
         entries.truncate(fits);
-        let connector = self
-            .deps
-            .apps
-            .connector(&ingestion.app)
-            .ok_or_else(|| WriteError::Encode(format!("no connector for app {}", ingestion.app)))?;
+        let connector =
+            self.deps.apps.connector(&ingestion.app).ok_or_else(|| {
+                WriteError::Encode(format!("no connector for app {}", ingestion.app))
+            })?;
         let target = destination
             .target()
             .ok_or_else(|| WriteError::Encode("the destination has no target".to_owned()))?;
@@ -571,7 +580,8 @@ impl AppFabricDelivery {
         match target {
             DestinationTarget::S3 { bucket, prefix } => {
                 let (body, content_type) = if format == "parquet" {
-                    let body = encode::parquet(&events).map_err(|e| WriteError::Encode(e.to_string()))?;
+                    let body =
+                        encode::parquet(&events).map_err(|e| WriteError::Encode(e.to_string()))?;
                     (body, "application/vnd.apache.parquet")
                 } else {
                     (encode::json_lines(&events), "application/x-ndjson")
@@ -602,7 +612,10 @@ impl AppFabricDelivery {
             DestinationTarget::Firehose(stream) => {
                 let mut expect = position_expect;
                 let mut sent = 0;
-                for (chunk, chunk_entries) in events.chunks(FIREHOSE_BATCH).zip(entries.chunks(FIREHOSE_BATCH)) {
+                for (chunk, chunk_entries) in events
+                    .chunks(FIREHOSE_BATCH)
+                    .zip(entries.chunks(FIREHOSE_BATCH))
+                {
                     let records = chunk
                         .iter()
                         .map(|event| encode::json_lines(std::slice::from_ref(event)))
@@ -615,7 +628,9 @@ impl AppFabricDelivery {
                         now_millis(),
                     )
                     .await
-                    .map_err(|err| WriteError::Target(format!("Firehose stream {stream}: {err}")))?;
+                    .map_err(|err| {
+                        WriteError::Target(format!("Firehose stream {stream}: {err}"))
+                    })?;
                     let through = chunk_entries.last().map_or(last, |e| e.sequence);
                     expect = self.advance(&position_key, expect, through).await?;
                     sent += chunk.len();
@@ -654,7 +669,11 @@ impl AppFabricDelivery {
     ) -> Result<Expect, StoreError> {
         self.deps
             .store
-            .write(vec![store::put(key.clone(), &Position { delivered }, expect)?])
+            .write(vec![store::put(
+                key.clone(),
+                &Position { delivered },
+                expect,
+            )?])
             .await?;
         Ok(match expect {
             Expect::Version(version) => Expect::Version(version + 1),

@@ -105,7 +105,11 @@ impl DestinationRecord {
 
     /// Where the events go.
     pub fn target(&self) -> Option<DestinationTarget> {
-        let destination = &self.destination_configuration.audit_log.as_ref()?.destination;
+        let destination = &self
+            .destination_configuration
+            .audit_log
+            .as_ref()?
+            .destination;
         if let Some(bucket) = &destination.s3_bucket {
             return Some(DestinationTarget::S3 {
                 bucket: bucket.bucket_name.clone(),

@@ -298,7 +298,7 @@ pub async fn delete(
         .await?;
         if record.state == "enabled" {
             return Err(AppFabricError::refused(format!(
-                    "Ingestion {} is started; stop it before deleting it",
+                "Ingestion {} is started; stop it before deleting it",
                 record.arn
             )));
         }
@@ -315,7 +315,7 @@ pub async fn delete(
             .await?;
         if !destinations.is_empty() {
             return Err(AppFabricError::refused(format!(
-                    "Ingestion {} still has ingestion destinations; delete them first",
+                "Ingestion {} still has ingestion destinations; delete them first",
                 record.arn
             )));
         }

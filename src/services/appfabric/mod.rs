@@ -19,7 +19,7 @@ pub mod connectors;
 pub mod crypto;
 pub mod delivery;
 mod destinations;
-mod encode;
+pub mod encode;
 mod error;
 mod idempotency;
 pub use idempotency::expire as expire_client_tokens;

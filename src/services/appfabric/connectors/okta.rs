@@ -24,7 +24,9 @@ const FIRST_WINDOW: time::Duration = time::Duration::days(7);
 pub struct Okta;
 
 fn okta_time(at: OffsetDateTime) -> String {
-    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
+    let at = at
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at);
     at.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -116,17 +118,20 @@ impl AppConnector for Okta {
             }
             None => {
                 let since = okta_time(now - FIRST_WINDOW);
-                let since: String =
-                    percent_encoding::utf8_percent_encode(&since, percent_encoding::NON_ALPHANUMERIC)
-                        .collect();
+                let since: String = percent_encoding::utf8_percent_encode(
+                    &since,
+                    percent_encoding::NON_ALPHANUMERIC,
+                )
+                .collect();
                 format!("{base}/api/v1/logs?since={since}&sortOrder=ASCENDING&limit={PAGE_LIMIT}")
             }
         };
         let response = get(http, &url, key).await?;
         let next = next_link(response.headers());
         let body = response.bytes().await?;
-        let events: Vec<Value> = serde_json::from_slice(&body)
-            .map_err(|err| ConnectorError::Failed(format!("Okta's answer is not a list of events: {err}")))?;
+        let events: Vec<Value> = serde_json::from_slice(&body).map_err(|err| {
+            ConnectorError::Failed(format!("Okta's answer is not a list of events: {err}"))
+        })?;
         Ok(Page { events, next })
     }
 
@@ -154,7 +159,12 @@ pub struct Class {
     pub activity_name: &'static str,
 }
 
-const fn iam(class_uid: i64, class_name: &'static str, activity_id: i64, activity_name: &'static str) -> Class {
+const fn iam(
+    class_uid: i64,
+    class_name: &'static str,
+    activity_id: i64,
+    activity_name: &'static str,
+) -> Class {
     Class {
         class_uid,
         class_name,
@@ -177,7 +187,9 @@ pub fn classify(event_type: &str) -> Class {
             (AUTH, 99, "Other")
         }
         "user.lifecycle.create" => (ACCOUNT, 1, "Create"),
-        "user.lifecycle.activate" | "user.lifecycle.reactivate" | "user.lifecycle.unsuspend"
+        "user.lifecycle.activate"
+        | "user.lifecycle.reactivate"
+        | "user.lifecycle.unsuspend"
         | "user.account.unlock" => (ACCOUNT, 2, "Enable"),
         "user.account.update_password" => (ACCOUNT, 3, "Password Change"),
         "user.account.reset_password" => (ACCOUNT, 4, "Password Reset"),
@@ -243,10 +255,14 @@ fn user(entity: &Value) -> Value {
     let email = login.filter(|login| {
         let (local, domain) = login.split_once('@').unwrap_or(("", ""));
         !local.is_empty()
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c))
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c))
             && domain.contains('.')
             && !domain.starts_with('.')
-            && domain.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
     });
     object(vec![
         ("uid", opt(text(entity, &["id"]))),
@@ -333,8 +349,8 @@ pub fn to_ocsf(event: &Value) -> Value {
     let (severity_id, severity_name) = severity(text(event, &["severity"]));
     let actor_entity = event.get("actor").unwrap_or(&Value::Null);
     let actor_user = user(actor_entity);
-    let session_uid = text(event, &["authenticationContext", "externalSessionId"])
-        .filter(|s| *s != "unknown");
+    let session_uid =
+        text(event, &["authenticationContext", "externalSessionId"]).filter(|s| *s != "unknown");
     let actor = object(vec![
         ("user", actor_user.clone()),
         (
@@ -488,7 +504,11 @@ mod tests {
         ];
         for (event_type, class_uid, activity_id) in cases {
             let class = classify(event_type);
-            assert_eq!((class.class_uid, class.activity_id), (class_uid, activity_id), "{event_type}");
+            assert_eq!(
+                (class.class_uid, class.activity_id),
+                (class_uid, activity_id),
+                "{event_type}"
+            );
         }
         let event = json!({
             "uuid": "u1", "published": "2024-05-01T10:00:00.123Z", "eventType": "user.session.start",
@@ -504,18 +524,40 @@ mod tests {
         assert_eq!(ocsf["time"], 1714557600123i64);
         assert_eq!(ocsf["status_id"], 2);
         assert_eq!(ocsf["user"]["email_addr"], "ann@example.com");
-        assert_eq!(ocsf["src_endpoint"]["location"]["coordinates"], json!([2.3, 48.8]));
+        assert_eq!(
+            ocsf["src_endpoint"]["location"]["coordinates"],
+            json!([2.3, 48.8])
+        );
         assert_eq!(ocsf["http_request"]["user_agent"], "curl/8");
         assert_eq!(ocsf["metadata"]["uid"], "u1");
-        assert_eq!(ocsf["unmapped"]["debugContext"]["debugData"]["requestUri"], "/login");
-        assert_eq!(serde_json::from_str::<Value>(ocsf["raw_data"].as_str().unwrap_or("")).ok(), Some(event));
+        assert_eq!(
+            ocsf["unmapped"]["debugContext"]["debugData"]["requestUri"],
+            "/login"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(ocsf["raw_data"].as_str().unwrap_or("")).ok(),
+            Some(event)
+        );
     }
 
     #[test]
     fn link_headers_give_the_next_url() {
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.append(reqwest::header::LINK, "<https://o/api/v1/logs?limit=2>; rel=\"self\"".parse().expect("h"));
-        headers.append(reqwest::header::LINK, "<https://o/api/v1/logs?after=x1>; rel=\"next\"".parse().expect("h"));
-        assert_eq!(next_link(&headers).as_deref(), Some("https://o/api/v1/logs?after=x1"));
+        headers.append(
+            reqwest::header::LINK,
+            "<https://o/api/v1/logs?limit=2>; rel=\"self\""
+                .parse()
+                .expect("h"),
+        );
+        headers.append(
+            reqwest::header::LINK,
+            "<https://o/api/v1/logs?after=x1>; rel=\"next\""
+                .parse()
+                .expect("h"),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("https://o/api/v1/logs?after=x1")
+        );
     }
 }

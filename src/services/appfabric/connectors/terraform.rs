@@ -57,7 +57,13 @@ async fn get(
             .map(|seconds| OffsetDateTime::now_utc().unix_timestamp() + seconds.ceil() as i64);
         return Err(ConnectorError::RateLimited { reset });
     }
-    let body: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+    let body: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(ConnectorError::Refused(format!("HTTP {status}: {body}")));
     }
@@ -106,7 +112,11 @@ impl AppConnector for Terraform {
                     "cursor {next:?} is not under {base}"
                 )))
             }
-            None => url(base, &(now - FIRST_WINDOW).format(&Rfc3339).unwrap_or_default(), 1),
+            None => url(
+                base,
+                &(now - FIRST_WINDOW).format(&Rfc3339).unwrap_or_default(),
+                1,
+            ),
         };
         let body = get(http, &request, key).await?.bytes().await?;
         let body: Value = serde_json::from_slice(&body).map_err(|err| {
@@ -116,9 +126,14 @@ impl AppConnector for Terraform {
             .get("data")
             .and_then(Value::as_array)
             .cloned()
-            .ok_or_else(|| ConnectorError::Failed("HCP Terraform's answer has no data".to_owned()))?;
+            .ok_or_else(|| {
+                ConnectorError::Failed("HCP Terraform's answer has no data".to_owned())
+            })?;
         let since = param(&request, "since").unwrap_or_default();
-        let next = match body.pointer("/pagination/next_page").and_then(Value::as_u64) {
+        let next = match body
+            .pointer("/pagination/next_page")
+            .and_then(Value::as_u64)
+        {
             Some(page) => url(base, &since, page),
             None => {
                 let newest = events
@@ -152,7 +167,11 @@ fn param(url: &str, name: &str) -> Option<String> {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == name)
-        .and_then(|(_, value)| percent_encoding::percent_decode_str(value).decode_utf8().ok())
+        .and_then(|(_, value)| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .ok()
+        })
         .map(|value| value.into_owned())
 }
 
@@ -172,7 +191,11 @@ pub fn to_ocsf(event: &Value) -> Value {
         .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
         .map_or(0, |t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
     let mut user = serde_json::Map::new();
-    for (key, pointer) in [("uid", "/auth/accessor_id"), ("name", "/auth/description"), ("type", "/auth/type")] {
+    for (key, pointer) in [
+        ("uid", "/auth/accessor_id"),
+        ("name", "/auth/description"),
+        ("type", "/auth/type"),
+    ] {
         if let Some(value) = text(pointer) {
             user.insert(key.to_owned(), json!(value));
         }
@@ -234,6 +257,9 @@ mod tests {
         assert_eq!(ocsf["actor"]["user"]["uid"], "user-MaoGS2");
         assert_eq!(ocsf["time"], 1593539566000i64);
         let next = url("https://t", "2020-06-30T17:52:46Z", 2);
-        assert_eq!(param(&next, "since").as_deref(), Some("2020-06-30T17:52:46Z"));
+        assert_eq!(
+            param(&next, "since").as_deref(),
+            Some("2020-06-30T17:52:46Z")
+        );
     }
 }
