@@ -118,6 +118,13 @@ pub struct DestinationLabels {
     pub destination: String,
 }
 
+/// The labels of the errors of an ingestion or destination.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// The ARN of the ingestion or destination.
+    pub resource: String,
+}
+
 /// The labels of the last error of an ingestion or destination.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
@@ -136,7 +143,7 @@ pub struct AppFabricMetrics {
     polls: Family<IngestionLabels, Counter>,
     last_poll: Family<IngestionLabels, Gauge>,
     delivered: Family<DestinationLabels, Counter>,
-    errors: Family<DestinationLabels, Counter>,
+    errors: Family<ResourceLabels, Counter>,
     last_error: Family<ErrorLabels, Gauge>,
     current_errors: Arc<Mutex<HashMap<String, ErrorLabels>>>,
 }
@@ -175,8 +182,8 @@ impl AppFabricMetrics {
 
     fn error(&self, resource: &str, error: &str) {
         self.errors
-            .get_or_create(&DestinationLabels {
-                destination: resource.to_owned(),
+            .get_or_create(&ResourceLabels {
+                resource: resource.to_owned(),
             })
             .inc();
         let labels = ErrorLabels {
