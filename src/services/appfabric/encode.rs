@@ -56,11 +56,43 @@ fn prune(value: &Value) -> Option<Value> {
 }
 
 /// One Parquet file holding `events` as rows.
+///
+/// Events whose fields disagree in shape (an object in one event, a scalar in another) cannot
+/// share nested columns; then `unmapped`, and failing that every nested top-level field, is
+/// kept as JSON text instead, so that no event can block its destination.
 pub fn parquet(events: &[Value]) -> Result<Vec<u8>, EncodeError> {
     let rows: Vec<Value> = events
         .iter()
         .map(|e| prune(e).unwrap_or_else(|| Value::Object(Default::default())))
         .collect();
+    parquet_rows(&rows)
+        .or_else(|_| parquet_rows(&flatten(&rows, |key| key == "unmapped")))
+        .or_else(|_| parquet_rows(&flatten(&rows, |_| true)))
+}
+
+/// `rows` with the nested top-level fields `which` selects as JSON text.
+fn flatten(rows: &[Value], which: impl Fn(&str) -> bool) -> Vec<Value> {
+    rows.iter()
+        .map(|row| match row {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, value)| {
+                        let nested = value.is_object() || value.is_array();
+                        let value = if nested && which(key) {
+                            Value::String(value.to_string())
+                        } else {
+                            value.clone()
+                        };
+                        (key.clone(), value)
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+fn parquet_rows(rows: &[Value]) -> Result<Vec<u8>, EncodeError> {
     let schema = Arc::new(infer_json_schema_from_iterator(
         rows.iter().map(Ok::<_, arrow::error::ArrowError>),
     )?);
@@ -68,7 +100,7 @@ pub fn parquet(events: &[Value]) -> Result<Vec<u8>, EncodeError> {
         .with_coerce_primitive(true)
         .with_batch_size(rows.len().max(1))
         .build_decoder()?;
-    decoder.serialize(&rows)?;
+    decoder.serialize(rows)?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_created_by(concat!("sluice ", env!("CARGO_PKG_VERSION")).to_owned())
@@ -85,6 +117,17 @@ mod tests {
     use super::*;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use serde_json::json;
+
+    #[test]
+    fn fields_of_disagreeing_shapes_become_json_text() {
+        let events = vec![
+            json!({"class_uid": 0, "unmapped": {"x": {"a": 1}}}),
+            json!({"class_uid": 0, "unmapped": {"x": "text"}}),
+        ];
+        let bytes = parquet(&events).expect("encodes");
+        let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("reads");
+        assert_eq!(reader.metadata().file_metadata().num_rows(), 2);
+    }
 
     #[test]
     fn parquet_holds_every_event_with_nested_columns() {
