@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use crate::config::{DataDir, ValidatedConfig};
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
-use crate::services::appfabric::CredentialCipher;
+use crate::services::appfabric::{AppFabricDelivery, AppFabricMetrics, Apps, CredentialCipher};
 use crate::services::firehose::{Deliveries, FirehoseMetrics, LocalDeliveryStreams, Wakers};
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
@@ -65,6 +65,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     delivery_metrics.register(&mut metrics);
     let firehose_metrics = FirehoseMetrics::default();
     firehose_metrics.register(&mut metrics);
+    let appfabric_metrics = AppFabricMetrics::default();
+    appfabric_metrics.register(&mut metrics);
     let delivery = Arc::new(Signal::new(delivery_metrics));
     Pipeline::recover(store.as_ref(), &delivery)
         .await
@@ -84,6 +86,10 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         delivery: delivery.clone(),
         firehose: firehose.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
+        apps: Arc::new(
+            Apps::new(config.appfabric.app_endpoints.clone())
+                .context("cannot build the HTTP client of AppFabric's app connectors")?,
+        ),
         authenticator: config.authenticator.clone(),
         data_dir: data_path.map(std::path::Path::to_path_buf),
     };
@@ -104,6 +110,9 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
                 firehose_metrics,
             )
             .run(),
+        );
+        tokio::spawn(
+            AppFabricDelivery::new(deps.clone(), config.appfabric.clone(), appfabric_metrics).run(),
         );
     }
 

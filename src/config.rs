@@ -40,6 +40,97 @@ pub struct FileConfig {
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,
+    /// AppFabric audit-log delivery settings.
+    #[serde(default)]
+    pub appfabric: AppFabricConfig,
+}
+
+/// `[appfabric]`: how often ingestions poll their apps and flush their destinations.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppFabricConfig {
+    /// Seconds between two polls of an enabled ingestion's app (default 60).
+    pub poll_interval_seconds: Option<u64>,
+    /// The longest an event waits before the object holding it is written (default 60).
+    pub flush_interval_seconds: Option<u64>,
+    /// `[appfabric.app_endpoints]`: app name (`OKTA`) to the base URL that replaces the one
+    /// derived from the tenant id; the only way to reach a plain-`http://` app (self-hosted
+    /// apps, tests).
+    #[serde(default)]
+    pub app_endpoints: std::collections::BTreeMap<String, String>,
+}
+
+/// Default `[appfabric] poll_interval_seconds`.
+pub const DEFAULT_APPFABRIC_POLL_SECONDS: u64 = 60;
+/// Default `[appfabric] flush_interval_seconds`.
+pub const DEFAULT_APPFABRIC_FLUSH_SECONDS: u64 = 60;
+
+/// The checked `[appfabric]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppFabricSettings {
+    /// Time between two polls of an ingestion's app.
+    pub poll_interval: Duration,
+    /// The longest an event waits before its object is written.
+    pub flush_interval: Duration,
+    /// App name to base URL (no trailing `/`).
+    pub app_endpoints: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for AppFabricSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(DEFAULT_APPFABRIC_POLL_SECONDS),
+            flush_interval: Duration::from_secs(DEFAULT_APPFABRIC_FLUSH_SECONDS),
+            app_endpoints: Default::default(),
+        }
+    }
+}
+
+impl AppFabricConfig {
+    /// Checks the intervals (1 s to a day) and that each endpoint names an app Sluice has a
+    /// connector for and is an `http(s)://host[:port]` URL.
+    pub fn validate(self) -> anyhow::Result<AppFabricSettings> {
+        let seconds = |value: Option<u64>, default: u64, name: &str| {
+            let value = value.unwrap_or(default);
+            if value == 0 || value > MAX_TIMEOUT_SECONDS {
+                bail!("appfabric.{name} must be between 1 and {MAX_TIMEOUT_SECONDS}");
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let poll_interval = seconds(
+            self.poll_interval_seconds,
+            DEFAULT_APPFABRIC_POLL_SECONDS,
+            "poll_interval_seconds",
+        )?;
+        let flush_interval = seconds(
+            self.flush_interval_seconds,
+            DEFAULT_APPFABRIC_FLUSH_SECONDS,
+            "flush_interval_seconds",
+        )?;
+        let mut app_endpoints = std::collections::BTreeMap::new();
+        for (app, url) in self.app_endpoints {
+            if !crate::services::appfabric::connectors::is_known_app(&app) {
+                bail!(
+                    "appfabric.app_endpoints: Sluice has no connector for app {app:?} (known: {})",
+                    crate::services::appfabric::connectors::KNOWN_APPS.join(", ")
+                );
+            }
+            let url = url.trim_end_matches('/').to_owned();
+            let host = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            match host {
+                Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => {}
+                _ => bail!("appfabric.app_endpoints.{app}: {url:?} is not an http(s):// URL"),
+            }
+            app_endpoints.insert(app, url);
+        }
+        Ok(AppFabricSettings {
+            poll_interval,
+            flush_interval,
+            app_endpoints,
+        })
+    }
 }
 
 /// `[s3]`.
@@ -394,6 +485,8 @@ pub struct ValidatedConfig {
     pub limits: Limits,
     /// Buckets Sluice's writers deliver into external S3-compatible services.
     pub external_buckets: Vec<ExternalBucket>,
+    /// AppFabric audit-log delivery.
+    pub appfabric: AppFabricSettings,
 }
 
 /// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
@@ -474,6 +567,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
     };
     let (limits, warning) = file.limits.validate(open_file_limit())?;
     let external_buckets = file.s3.validate()?;
+    let appfabric = file.appfabric.validate()?;
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
@@ -498,6 +592,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         sweep_interval,
         limits,
         external_buckets,
+        appfabric,
     })
 }
 
@@ -509,6 +604,36 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
         std::io::Write::write_all(&mut file, text.as_bytes()).expect("write");
         file
+    }
+
+    #[test]
+    fn appfabric_settings_default_read_from_the_file_and_refuse_mistakes() {
+        let defaults = resolve(&ServeArgs::default()).expect("valid");
+        assert_eq!(defaults.appfabric, AppFabricSettings::default());
+        let config = file(
+            "[appfabric]\npoll_interval_seconds = 2\nflush_interval_seconds = 3\n[appfabric.app_endpoints]\nOKTA = \"http://127.0.0.1:9000/\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(config.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        let resolved = resolve(&args).expect("valid").appfabric;
+        assert_eq!(resolved.poll_interval, Duration::from_secs(2));
+        assert_eq!(resolved.flush_interval, Duration::from_secs(3));
+        assert_eq!(resolved.app_endpoints["OKTA"], "http://127.0.0.1:9000");
+        for bad in [
+            "[appfabric]\npoll_interval_seconds = 0\n",
+            "[appfabric]\nflush_seconds = 3\n",
+            "[appfabric.app_endpoints]\nNOPE = \"http://127.0.0.1:1\"\n",
+            "[appfabric.app_endpoints]\nOKTA = \"ftp://x\"\n",
+        ] {
+            let config = file(bad);
+            let args = ServeArgs {
+                config: Some(config.path().to_owned()),
+                ..ServeArgs::default()
+            };
+            assert!(resolve(&args).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Deps {
     pub firehose: Arc<firehose::Wakers>,
     /// Seals AppFabric credentials at rest (key kept as a server setting).
     pub credentials: appfabric::CredentialCipher,
+    /// AppFabric's app connectors (ConnectAppAuthorization tries a credential with them).
+    pub apps: Arc<appfabric::Apps>,
     /// S3 buckets and objects on the local disk, as Sluice's S3 API serves them.
     pub objects: Arc<s3::storage::LocalObjects>,
     /// The object storage Sluice's own writers put through: the local disk, or for buckets

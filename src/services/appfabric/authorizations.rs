@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::bundles::{self, BundleRecord};
+use super::connectors::ApiKey;
 use super::crypto::Sealed;
 use super::idempotency::{recall, Recall};
+use super::ingestions::IngestionRecord;
 use super::quotas::APP_AUTHORIZATIONS;
 use super::{
     key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
-    tags_from_list, AppFabricError, Kind, Tag, Tags, APP_AUTHORIZATION,
+    tags_from_list, AppFabricError, Kind, Tag, Tags, APP_AUTHORIZATION, INGESTION,
 };
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -138,6 +140,24 @@ pub(super) struct AuthorizationRecord {
 impl AuthorizationRecord {
     fn name(&self) -> String {
         format!("{}/{}", self.bundle_id, self.id)
+    }
+
+    /// Whether this authorization is the one an ingestion of `app` for `tenant_id` uses.
+    pub fn serves(&self, app: &str, tenant_id: &str) -> bool {
+        self.app == app && self.tenant.tenant_identifier == tenant_id
+    }
+
+    /// Whether ConnectAppAuthorization succeeded for the current credential.
+    pub fn is_connected(&self) -> bool {
+        self.status == "Connected"
+    }
+
+    /// The API key, opened for one call; `None` for an OAuth2 credential or a record that
+    /// cannot be opened.
+    pub fn api_key(&self, cipher: &super::CredentialCipher) -> Option<ApiKey> {
+        let plain = cipher.open(&self.credential, &self.arn).ok()?;
+        let credential: Credential = serde_json::from_slice(&plain).ok()?;
+        credential.api_key_credential.map(|c| ApiKey(c.api_key))
     }
 }
 
@@ -439,12 +459,42 @@ pub async fn update(
 }
 
 /// ConnectAppAuthorization: `PendingConnect` (or a failed state) -> `Connected`.
+///
+/// For an `apiKey` authorization of an app Sluice has a connector for, the key is first tried
+/// with one call to the app (AWS validates the credential the same way); when the app refuses
+/// it or cannot be reached, the status becomes `ConnectionValidationFailed` instead.
 pub async fn connect(
     deps: &Deps,
     ctx: &RequestContext,
     input: ConnectInput,
 ) -> Result<Value, AppFabricError> {
     let input = &input;
+    let (_, _, record, _) = find(
+        deps,
+        ctx,
+        &input.app_bundle_identifier,
+        &input.app_authorization_identifier,
+    )
+    .await?;
+    if record.auth_type == "oauth2" && input.auth_request.is_none() {
+        return Err(AppFabricError::field(
+            "authRequest",
+            "authRequest is required to connect an app authorization of authType 'oauth2'",
+        ));
+    }
+    let mut status = "Connected";
+    if let (Some(connector), Some(api_key)) = (
+        deps.apps.connector(&record.app),
+        record.api_key(&deps.credentials),
+    ) {
+        let base = deps
+            .apps
+            .base(connector.as_ref(), &record.tenant.tenant_identifier);
+        if let Err(err) = connector.validate(deps.apps.http(), &base, &api_key).await {
+            tracing::info!(authorization = %record.arn, error = %err, "The app did not accept the credential; the app authorization is ConnectionValidationFailed.");
+            status = "ConnectionValidationFailed";
+        }
+    }
     retry(move || async move {
         let (_, _, mut record, version) = find(
             deps,
@@ -453,13 +503,7 @@ pub async fn connect(
             &input.app_authorization_identifier,
         )
         .await?;
-        if record.auth_type == "oauth2" && input.auth_request.is_none() {
-            return Err(AppFabricError::field(
-                "authRequest",
-                "authRequest is required to connect an app authorization of authType 'oauth2'",
-            ));
-        }
-        record.status = "Connected".to_owned();
+        record.status = status.to_owned();
         record.updated_at = now_seconds(ctx).max(record.updated_at);
         deps.store
             .write(vec![put(
@@ -473,7 +517,8 @@ pub async fn connect(
     .await
 }
 
-/// DeleteAppAuthorization.
+/// DeleteAppAuthorization: refused (ValidationException, the model lists no ConflictException)
+/// while an ingestion of the same app and tenant uses it.
 pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
@@ -488,6 +533,22 @@ pub async fn delete(
             &input.app_authorization_identifier,
         )
         .await?;
+        let ingestions = load_children::<IngestionRecord>(
+            deps,
+            ctx,
+            INGESTION,
+            &format!("{}/", record.bundle_id),
+        )
+        .await?;
+        if let Some((_, user, _)) = ingestions
+            .iter()
+            .find(|(_, i, _)| record.serves(&i.app, &i.tenant_id))
+        {
+            return Err(AppFabricError::refused(format!(
+                "App authorization {} is used by ingestion {}; delete the ingestion first",
+                record.arn, user.arn
+            )));
+        }
         let batch: Vec<Write> = vec![
             Write::Delete {
                 key: key(ctx, APP_AUTHORIZATION, &record.name()),

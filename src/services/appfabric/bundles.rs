@@ -258,20 +258,23 @@ pub async fn delete(
                 &ctx.region,
                 &prefix,
                 None,
-                usize::MAX,
+                1,
             )
             .await?;
-        let mut batch: Vec<Write> = authorizations
-            .into_iter()
-            .map(|a| Write::Delete {
-                key: a.key,
-                expect: Expect::Version(a.version),
-            })
-            .collect();
-        batch.push(Write::Delete {
+        if !authorizations.is_empty() {
+            return Err(AppFabricError::Conflict {
+                message: format!(
+                    "App bundle {} still has app authorizations; delete them first",
+                    record.arn
+                ),
+                resource_id: input.app_bundle_identifier.clone(),
+                resource_type: "AppBundle",
+            });
+        }
+        let batch: Vec<Write> = vec![Write::Delete {
             key: key(ctx, APP_BUNDLE, &record.id),
             expect: Expect::Version(version),
-        });
+        }];
         deps.store.write(batch).await?;
         Ok(json!({}))
     })

@@ -3,8 +3,10 @@
 //! `processingConfiguration` and `destinationConfiguration` are tagged unions; the protocol
 //! layer has already refused a union with none or several members (`ValidationException`,
 //! reason `fieldValidationFailed`, `fieldList` naming the union), a bad enum, length or
-//! identifier. `status` is `Active`: Sluice has no S3 or Firehose of its own to check at create
-//! time yet, so `Failed` (with its `statusReason`) is left to the delivery issue.
+//! identifier. `status` starts `Active`; delivery (`delivery.rs`) sets `Failed` with a
+//! `statusReason` while the bucket or stream is missing or refuses, and `Active` again once an
+//! object or record is delivered. Parquet goes to S3 only: AWS's Firehose destinations take
+//! JSON, so Parquet with a Firehose stream is a ValidationException on create and update.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -92,6 +94,80 @@ impl DestinationRecord {
     pub fn name(&self) -> String {
         format!("{}/{}/{}", self.bundle_id, self.ingestion_id, self.id)
     }
+
+    /// `(schema, format)`: `ocsf` or `raw`, `json` or `parquet`.
+    pub fn processing(&self) -> (&str, &str) {
+        match &self.processing_configuration.audit_log {
+            Some(p) => (p.schema.as_str(), p.format.as_str()),
+            None => ("raw", "json"),
+        }
+    }
+
+    /// Where the events go.
+    pub fn target(&self) -> Option<DestinationTarget> {
+        let destination = &self
+            .destination_configuration
+            .audit_log
+            .as_ref()?
+            .destination;
+        if let Some(bucket) = &destination.s3_bucket {
+            return Some(DestinationTarget::S3 {
+                bucket: bucket.bucket_name.clone(),
+                prefix: bucket.prefix.clone().unwrap_or_default(),
+            });
+        }
+        destination
+            .firehose_stream
+            .as_ref()
+            .map(|f| DestinationTarget::Firehose(f.stream_name.clone()))
+    }
+
+    /// `status` and `statusReason`.
+    pub fn status(&self) -> (&str, Option<&str>) {
+        (&self.status, self.status_reason.as_deref())
+    }
+
+    /// Sets `status` and `statusReason` (delivery's view of the target).
+    pub fn set_status(&mut self, status: &str, reason: Option<String>) {
+        self.status = status.to_owned();
+        self.status_reason = reason;
+    }
+}
+
+/// A destination's target, as delivery reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationTarget {
+    /// An S3 bucket, with the key prefix (empty when none).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The prefix before `AWSAppFabric/...`.
+        prefix: String,
+    },
+    /// A Firehose stream of the destination's account and region.
+    Firehose(String),
+}
+
+/// Parquet cannot go to a Firehose stream (AWS: Firehose destinations take JSON only).
+fn check_format(
+    processing: &ProcessingConfiguration,
+    destination: &DestinationConfiguration,
+) -> Result<(), AppFabricError> {
+    let parquet = processing
+        .audit_log
+        .as_ref()
+        .is_some_and(|p| p.format == "parquet");
+    let firehose = destination
+        .audit_log
+        .as_ref()
+        .is_some_and(|d| d.destination.firehose_stream.is_some());
+    if parquet && firehose {
+        return Err(AppFabricError::field(
+            "destinationConfiguration.auditLog.destination.firehoseStream",
+            "A Firehose stream destination takes the json format only; use an S3 bucket for parquet",
+        ));
+    }
+    Ok(())
 }
 
 /// The wire form of an ingestion destination.
@@ -211,6 +287,10 @@ pub async fn create(
     ctx: &RequestContext,
     input: CreateInput,
 ) -> Result<Value, AppFabricError> {
+    check_format(
+        &input.processing_configuration,
+        &input.destination_configuration,
+    )?;
     let tags = tags_from_list(input.tags.clone())?;
     let (input, tags) = (&input, &tags);
     retry(move || async move {
@@ -355,6 +435,10 @@ pub async fn update(
             &input.ingestion_destination_identifier,
         )
         .await?;
+        check_format(
+            &record.processing_configuration,
+            &input.destination_configuration,
+        )?;
         record.destination_configuration = input.destination_configuration.clone();
         record.updated_at = now_seconds(ctx).max(record.updated_at);
         deps.store
@@ -392,6 +476,7 @@ pub async fn delete(
                 key: key(ctx, INGESTION_DESTINATION, &record.name()),
                 expect: Expect::Version(version),
             },
+            super::delivery::forget_destination(ctx, &record.name()),
             ingestions::touch(ctx, &ingestion, ingestion_version)?,
         ];
         deps.store.write(batch).await?;

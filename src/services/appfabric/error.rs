@@ -87,6 +87,16 @@ pub enum AppFabricError {
 }
 
 impl AppFabricError {
+    /// A `ValidationException` of reason `other`: a request the resource's state refuses
+    /// where the model lists no `ConflictException`.
+    pub fn refused(message: impl Into<String>) -> Self {
+        AppFabricError::Validation {
+            message: message.into(),
+            reason: ValidationReason::Other,
+            fields: Vec::new(),
+        }
+    }
+
     /// A `ValidationException` naming one field.
     pub fn field(name: &str, message: impl Into<String>) -> Self {
         let message = message.into();

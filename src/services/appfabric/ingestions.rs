@@ -279,7 +279,9 @@ pub async fn list(
     })
 }
 
-/// DeleteIngestion: its destinations go with it.
+/// DeleteIngestion: only a stopped ingestion without destinations (AWS: "the ingestion must be
+/// in a disabled state and have no associated ingestion destinations"); the model lists no
+/// ConflictException for it, so the refusal is a ValidationException.
 pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
@@ -294,6 +296,12 @@ pub async fn delete(
             &input.ingestion_identifier,
         )
         .await?;
+        if record.state == "enabled" {
+            return Err(AppFabricError::refused(format!(
+                "Ingestion {} is started; stop it before deleting it",
+                record.arn
+            )));
+        }
         let destinations = deps
             .store
             .list(
@@ -302,16 +310,17 @@ pub async fn delete(
                 &ctx.region,
                 &format!("{}/", record.name()),
                 None,
-                usize::MAX,
+                1,
             )
             .await?;
-        let mut batch: Vec<Write> = destinations
-            .into_iter()
-            .map(|d| Write::Delete {
-                key: d.key,
-                expect: Expect::Version(d.version),
-            })
-            .collect();
+        if !destinations.is_empty() {
+            return Err(AppFabricError::refused(format!(
+                "Ingestion {} still has ingestion destinations; delete them first",
+                record.arn
+            )));
+        }
+        // The delivery state goes with it: the poll cursor and the events not yet delivered.
+        let mut batch: Vec<Write> = super::delivery::forget_ingestion(ctx, &record.name());
         batch.push(Write::Delete {
             key: key(ctx, INGESTION, &record.name()),
             expect: Expect::Version(version),

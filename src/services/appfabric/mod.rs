@@ -15,8 +15,11 @@
 
 mod authorizations;
 mod bundles;
+pub mod connectors;
 pub mod crypto;
+pub mod delivery;
 mod destinations;
+pub mod encode;
 mod error;
 mod idempotency;
 pub use idempotency::expire as expire_client_tokens;
@@ -33,7 +36,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+pub use connectors::Apps;
 pub use crypto::CredentialCipher;
+pub use delivery::{AppFabricDelivery, AppFabricMetrics};
 pub use error::{AppFabricError, ValidationReason};
 
 use crate::arn::{self, Arn};

@@ -65,6 +65,20 @@ pub async fn is_active(
     Ok(stream.status(now) == "ACTIVE")
 }
 
+/// Appends records to the DirectPut stream `name` in one durable batch and wakes its
+/// flusher: PutRecordBatch for Sluice's own writers (AppFabric's Firehose destinations).
+pub async fn put_records(
+    store: &dyn Store,
+    wakers: &Wakers,
+    (account, region, name): (&str, &str, &str),
+    batch: Vec<Vec<u8>>,
+    at_millis: i64,
+) -> Result<(), FirehoseError> {
+    records::append(store, account, region, name, batch, at_millis).await?;
+    wakers.wake(account, region, name);
+    Ok(())
+}
+
 /// Sluice's own delivery streams as a target of the pipeline: a put is exactly a PutRecord.
 pub struct LocalDeliveryStreams {
     store: Arc<dyn Store>,
