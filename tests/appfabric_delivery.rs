@@ -976,3 +976,260 @@ async fn lifecycle_refusals_parquet_to_firehose_and_refused_credentials() {
         .expect("summary");
     assert_eq!(summary.status.as_str(), "ConnectionValidationFailed");
 }
+
+/// What the HCP Terraform stand-in serves and what it saw.
+#[derive(Default)]
+struct Terraform {
+    events: Vec<Value>,
+    /// Every request's query, in order.
+    requests: Vec<String>,
+}
+
+const TERRAFORM_TOKEN: &str = "tf-org-token";
+/// The stand-in's page size, below the connector's request, so that paging is exercised.
+const TERRAFORM_PAGE: usize = 2;
+
+/// `GET /api/v2/organization/audit-trail`: Bearer auth, events at or after `since`, paged by
+/// `page[number]` with `pagination.next_page`, as HCP Terraform's audit trails API pages.
+async fn audit_trail(
+    State(terraform): State<Arc<Mutex<Terraform>>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut terraform = terraform.lock().expect("lock");
+    let query = uri.query().unwrap_or("").to_owned();
+    terraform.requests.push(query.clone());
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {TERRAFORM_TOKEN}"))
+    {
+        let body = json!({"errors": [{"status": "401", "title": "unauthorized"}]});
+        return (StatusCode::UNAUTHORIZED, json_body(&body)).into_response();
+    }
+    let decode = |value: &str| {
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let since = param(&query, "since").map(decode).unwrap_or_default();
+    let page: usize = param(&query, "page%5Bnumber%5D")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
+    let matching: Vec<Value> = terraform
+        .events
+        .iter()
+        .filter(|e| e["timestamp"].as_str().unwrap_or_default() >= since.as_str())
+        .cloned()
+        .collect();
+    let start = ((page - 1) * TERRAFORM_PAGE).min(matching.len());
+    let end = (start + TERRAFORM_PAGE).min(matching.len());
+    let next = (end < matching.len()).then_some(page + 1);
+    let body = json!({
+        "data": matching[start..end],
+        "pagination": {"current_page": page, "next_page": next, "prev_page": null,
+                       "total_pages": matching.len().div_ceil(TERRAFORM_PAGE), "total_count": matching.len()},
+    });
+    json_body(&body).into_response()
+}
+
+fn terraform_event(n: usize, action: &str) -> Value {
+    let timestamp = (time::OffsetDateTime::now_utc() - time::Duration::hours(1)
+        + time::Duration::seconds(n as i64))
+    .format(&time::format_description::well_known::Rfc3339)
+    .expect("timestamp");
+    json!({
+        "id": format!("ae66e491-db59-457c-8445-9c908ee7{n:04}"),
+        "version": "0",
+        "type": "Resource",
+        "timestamp": timestamp,
+        "auth": {"accessor_id": "user-MaoGS2", "description": "ann", "type": "Client",
+                 "impersonator_id": null, "organization_id": "org-AGLwGkMsbJ"},
+        "request": {"id": format!("4ba1c9b2-{n:04}")},
+        "resource": {"id": format!("ws-{n:04}"), "type": "workspace", "action": action, "meta": null},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terraform_audit_trail_events_arrive_once_as_api_activity() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let terraform = Arc::new(Mutex::new(Terraform::default()));
+    {
+        let mut state = terraform.lock().expect("lock");
+        for (n, action) in ["create", "update", "destroy", "read", "create"]
+            .iter()
+            .enumerate()
+        {
+            state.events.push(terraform_event(n, action));
+        }
+    }
+    let app = axum::Router::new()
+        .route(
+            "/api/v2/organization/audit-trail",
+            axum::routing::get(audit_trail),
+        )
+        .with_state(terraform.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = tempfile::NamedTempFile::new().expect("config");
+    std::fs::write(
+        config.path(),
+        format!("[appfabric]\npoll_interval_seconds = 1\nflush_interval_seconds = 1\n[appfabric.app_endpoints]\nTERRAFORMCLOUD = \"{base}\"\n"),
+    )
+    .expect("write config");
+    let server = Server::start(
+        dir.path(),
+        &["--config", config.path().to_str().expect("utf-8")],
+    );
+    let account = common::fresh_account();
+    let client = appfabric_client_with(&server.endpoint, &account);
+    let s3 = s3_client(&server.endpoint, &account);
+    let bucket = format!("tf-{account}");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+
+    let bundle = client
+        .create_app_bundle()
+        .send()
+        .await
+        .expect("bundle")
+        .app_bundle
+        .expect("bundle")
+        .arn;
+    let authorize = |key: &str| {
+        client
+            .create_app_authorization()
+            .app_bundle_identifier(&bundle)
+            .app("TERRAFORMCLOUD")
+            .auth_type("apiKey".into())
+            .credential(credential(key))
+            .tenant(
+                Tenant::builder()
+                    .tenant_identifier("example-org")
+                    .tenant_display_name("Example")
+                    .build()
+                    .expect("tenant"),
+            )
+            .send()
+    };
+    // A wrong token fails the connection check, as the app refuses it.
+    let wrong = authorize("not-the-token")
+        .await
+        .expect("authorization")
+        .app_authorization
+        .expect("authorization")
+        .app_authorization_arn;
+    let refused = client
+        .connect_app_authorization()
+        .app_bundle_identifier(&bundle)
+        .app_authorization_identifier(&wrong)
+        .send()
+        .await
+        .expect("connect")
+        .app_authorization_summary
+        .expect("summary");
+    assert_eq!(refused.status.as_str(), "ConnectionValidationFailed");
+    client
+        .delete_app_authorization()
+        .app_bundle_identifier(&bundle)
+        .app_authorization_identifier(&wrong)
+        .send()
+        .await
+        .expect("delete the refused authorization");
+
+    let authorization = authorize(TERRAFORM_TOKEN)
+        .await
+        .expect("authorization")
+        .app_authorization
+        .expect("authorization")
+        .app_authorization_arn;
+    let connected = client
+        .connect_app_authorization()
+        .app_bundle_identifier(&bundle)
+        .app_authorization_identifier(&authorization)
+        .send()
+        .await
+        .expect("connect")
+        .app_authorization_summary
+        .expect("summary");
+    assert_eq!(connected.status.as_str(), "Connected");
+    let ingestion = client
+        .create_ingestion()
+        .app_bundle_identifier(&bundle)
+        .app("TERRAFORMCLOUD")
+        .tenant_id("example-org")
+        .ingestion_type("auditLog".into())
+        .send()
+        .await
+        .expect("ingestion")
+        .ingestion
+        .expect("ingestion")
+        .arn;
+    destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Ocsf, Format::Json),
+        to_s3(&bucket, "tf/"),
+    )
+    .await;
+
+    let served: BTreeSet<String> = terraform
+        .lock()
+        .expect("lock")
+        .events
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_owned())
+        .collect();
+    eventually("every Terraform event in S3", || async {
+        lines(&s3, &bucket).await.len() >= served.len()
+    })
+    .await;
+    // One more event after the first polls: it arrives too, and nothing twice.
+    terraform
+        .lock()
+        .expect("lock")
+        .events
+        .push(terraform_event(5, "update"));
+    let mut served = served;
+    served.insert(
+        terraform_event(5, "update")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned(),
+    );
+    eventually("the later event", || async {
+        lines(&s3, &bucket).await.len() >= served.len()
+    })
+    .await;
+    let events = lines(&s3, &bucket).await;
+    let ids: Vec<String> = events.iter().map(ocsf_uid).collect();
+    exactly_once(&ids, &served, "terraform");
+    for event in &events {
+        assert_eq!(event["class_uid"], 6003, "{event}");
+        assert_eq!(event["metadata"]["version"], "1.1.0");
+        let activity = event["activity_id"].as_i64().expect("activity");
+        assert_eq!(event["type_uid"].as_i64(), Some(600300 + activity));
+    }
+    let destroyed = events
+        .iter()
+        .find(|e| e["api"]["operation"] == "workspace.destroy")
+        .expect("the destroy event");
+    assert_eq!(destroyed["activity_id"], 4);
+    let requests = terraform.lock().expect("lock").requests.clone();
+    assert!(
+        requests.iter().any(|q| q.contains("page%5Bnumber%5D=2")),
+        "the connector followed next_page: {requests:?}"
+    );
+    for (key, _) in objects(&s3, &bucket).await {
+        assert!(
+            key.starts_with("tf/AWSAppFabric/AuditLog/OCSF/JSON/TERRAFORMCLOUD/"),
+            "{key}"
+        );
+    }
+}
