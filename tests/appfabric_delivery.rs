@@ -18,7 +18,7 @@ use aws_sdk_appfabric::types::{
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{appfabric_client_with, Server};
+use common::{appfabric_client_with, firehose_client_with, s3_client_with, Server};
 use serde_json::{json, Value};
 
 const API_KEY: &str = "00aBcD-okta-api-token";
@@ -189,31 +189,6 @@ fn start(dir: &std::path::Path, base: &str) -> (Server, tempfile::NamedTempFile)
     .expect("write config");
     let server = Server::start(dir, &["--config", config.path().to_str().expect("utf-8")]);
     (server, config)
-}
-
-fn s3_client(endpoint: &str, account: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            account, "secret", None, None, "tests",
-        ))
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-fn firehose_client(endpoint: &str, account: &str) -> aws_sdk_firehose::Client {
-    let config = aws_sdk_firehose::Config::builder()
-        .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-        .region(aws_sdk_firehose::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_firehose::config::Credentials::new(
-            account, "secret", None, None, "tests",
-        ))
-        .build();
-    aws_sdk_firehose::Client::from_conf(config)
 }
 
 fn processing(schema: Schema, format: Format) -> ProcessingConfiguration {
@@ -449,8 +424,8 @@ async fn okta_events_reach_every_destination_once_in_their_own_schema_and_format
     let (server, _config) = start(dir.path(), &base);
     let account = "111122223333";
     let client = appfabric_client_with(&server.endpoint, account);
-    let s3 = s3_client(&server.endpoint, account);
-    let firehose = firehose_client(&server.endpoint, account);
+    let s3 = s3_client_with(&server.endpoint, account);
+    let firehose = firehose_client_with(&server.endpoint, account);
     for bucket in ["ocsf-json", "ocsf-parquet", "raw-firehose"] {
         s3.create_bucket()
             .bucket(bucket)
@@ -704,7 +679,7 @@ async fn kill_9_mid_flow_resumes_from_the_cursor_without_loss_or_duplicates() {
     let (server, config) = start(dir.path(), &base);
     let account = "222233334444";
     let client = appfabric_client_with(&server.endpoint, account);
-    let s3 = s3_client(&server.endpoint, account);
+    let s3 = s3_client_with(&server.endpoint, account);
     s3.create_bucket()
         .bucket("audit")
         .send()
@@ -736,7 +711,7 @@ async fn kill_9_mid_flow_resumes_from_the_cursor_without_loss_or_duplicates() {
         dir.path(),
         &["--config", config.path().to_str().expect("utf-8")],
     );
-    let s3 = s3_client(&server.endpoint, account);
+    let s3 = s3_client_with(&server.endpoint, account);
     add_events(&okta, 4);
     let served = uuids(&okta);
     eventually("every event after the restart", || {
@@ -770,7 +745,7 @@ async fn a_missing_bucket_fails_the_destination_until_it_exists_and_nothing_is_l
     let (server, _config) = start(dir.path(), &base);
     let account = "333344445555";
     let client = appfabric_client_with(&server.endpoint, account);
-    let s3 = s3_client(&server.endpoint, account);
+    let s3 = s3_client_with(&server.endpoint, account);
     let (bundle, _, ingestion) = setup(&client).await;
     let arn = destination(
         &client,
@@ -1085,7 +1060,7 @@ async fn terraform_audit_trail_events_arrive_once_as_api_activity() {
     );
     let account = common::fresh_account();
     let client = appfabric_client_with(&server.endpoint, &account);
-    let s3 = s3_client(&server.endpoint, &account);
+    let s3 = s3_client_with(&server.endpoint, &account);
     let bucket = format!("tf-{account}");
     s3.create_bucket()
         .bucket(&bucket)

@@ -15,36 +15,9 @@ use aws_sdk_firehose::types::{
     S3DestinationConfiguration, Tag,
 };
 use aws_sdk_firehose::Client;
-use common::{fresh_account, kinesis_client_with, Server};
+use common::{firehose_client_with, fresh_account, kinesis_client_with, s3_client_with, Server};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/firehose";
-
-fn firehose_client_with(endpoint: &str, account: &str) -> Client {
-    let config = aws_sdk_firehose::Config::builder()
-        .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-        .region(aws_sdk_firehose::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_firehose::config::Credentials::new(
-            account, "secret", None, None, "tests",
-        ))
-        .retry_config(aws_sdk_firehose::config::retry::RetryConfig::disabled())
-        .build();
-    Client::from_conf(config)
-}
-
-fn s3_client_with(endpoint: &str, account: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            account, "secret", None, None, "tests",
-        ))
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
 
 fn clients(account: &str) -> (Client, aws_sdk_s3::Client) {
     let endpoint = &common::shared().endpoint;

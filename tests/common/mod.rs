@@ -315,3 +315,40 @@ pub fn cloudtraildata_client_with(
 pub fn cloudtraildata_client(account: &str) -> aws_sdk_cloudtraildata::Client {
     cloudtraildata_client_with(&shared().endpoint, account)
 }
+
+/// An S3 client (path-style addressing) for `access_key` against `endpoint`.
+pub fn s3_client_with(endpoint: &str, access_key: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            access_key,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A Firehose client for `access_key` against `endpoint`.
+pub fn firehose_client_with(endpoint: &str, access_key: &str) -> aws_sdk_firehose::Client {
+    let config = aws_sdk_firehose::Config::builder()
+        .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
+        .region(aws_sdk_firehose::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_firehose::config::Credentials::new(
+            access_key,
+            "secret",
+            None,
+            None,
+            "sluice-tests",
+        ))
+        .retry_config(aws_sdk_firehose::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_firehose::Client::from_conf(config)
+}
