@@ -391,4 +391,53 @@ mod tests {
         .is_err());
         assert!(evaluate("a/", Some("errors/")).is_ok());
     }
+
+    /// Prefixes built from the expression grammar's own pieces, well-formed or not.
+    fn prefix_soup() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let pieces = prop::sample::select(vec![
+            "!{",
+            "}",
+            "timestamp:",
+            "firehose:",
+            "random-string",
+            "error-output-type",
+            "yyyy",
+            "MM",
+            "dd",
+            "HH",
+            "mm",
+            "ss",
+            "SSS",
+            "'",
+            "''",
+            "/",
+            "a",
+            "-",
+            "!",
+            "{",
+            ":",
+            "é",
+            "\u{0}",
+            "${",
+            "uuuu",
+        ]);
+        prop::collection::vec(pieces, 0..24).prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any prefix pair is accepted or refused with a message, and an accepted one
+        /// evaluates, without panicking.
+        #[test]
+        fn any_prefix_is_checked_and_evaluated_without_panic(
+            prefix in prefix_soup(),
+            error in proptest::option::of(prefix_soup()),
+        ) {
+            let at = datetime!(2018-03-07 05:04:09.123 UTC);
+            if let Ok(checked) = check(Some(&prefix), error.as_deref()) {
+                let _ = checked.evaluate(at, b"seed");
+            }
+        }
+    }
 }

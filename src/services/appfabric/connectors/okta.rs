@@ -560,4 +560,69 @@ mod tests {
             Some("https://o/api/v1/logs?after=x1")
         );
     }
+
+    /// Any JSON value, a few levels deep, with Okta's member names among the keys.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "uuid",
+            "eventType",
+            "published",
+            "outcome",
+            "result",
+            "actor",
+            "client",
+            "target",
+            "ipAddress",
+            "geographicalContext",
+            "userAgent",
+            "rawUserAgent",
+            "id",
+            "type",
+            "alternateId",
+            "displayName",
+            "authenticationContext",
+            "debugContext",
+            "x",
+        ])
+        .prop_map(str::to_owned);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            Just(Value::from("user.session.start")),
+            Just(Value::from("2024-01-01T00:00:00.000Z")),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever an app answers, mapping to OCSF yields an object with a class, and never
+        /// panics.
+        #[test]
+        fn any_event_maps_without_panic(event in json_value()) {
+            let ocsf = to_ocsf(&event);
+            proptest::prop_assert!(ocsf["class_uid"].is_u64());
+        }
+
+        /// Any printable Link header is parsed without panic; a found URL came from inside `<>`.
+        #[test]
+        fn any_link_header_parses_without_panic(value in "[ -~]{0,80}") {
+            let mut headers = reqwest::header::HeaderMap::new();
+            if let Ok(value) = reqwest::header::HeaderValue::from_str(&value) {
+                headers.insert(reqwest::header::LINK, value);
+            }
+            if let Some(url) = next_link(&headers) {
+                proptest::prop_assert!(!url.contains('<') && !url.contains('>'));
+            }
+        }
+    }
 }

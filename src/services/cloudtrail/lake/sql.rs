@@ -354,4 +354,58 @@ mod tests {
             vec!["eventVersion", "eventID", "_col2"]
         );
     }
+
+    /// Statements from the dialect's pieces, well-formed or not.
+    fn statement_soup() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let pieces = prop::sample::select(vec![
+            "SELECT ",
+            "* ",
+            "FROM ",
+            ID,
+            "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/",
+            " WHERE ",
+            "eventData.eventName ",
+            "= ",
+            "'x' ",
+            "'",
+            "\"",
+            "-- ",
+            "/*",
+            "*/",
+            ";",
+            " UNION ",
+            " ALL ",
+            "(",
+            ")",
+            "count(*) ",
+            "GROUP BY 1 ",
+            "INSERT INTO t VALUES (1)",
+            "DROP TABLE t",
+            "WITH a AS ",
+            "element_at(",
+            ", ",
+            "é",
+            "\n",
+        ]);
+        prop::collection::vec(pieces, 0..20).prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any text is prepared or refused with a message, never a panic; quoting store
+        /// references handles any text, multi-byte characters included.
+        #[test]
+        fn any_statement_is_prepared_or_refused(text in statement_soup()) {
+            let _ = quote_store_references(&text);
+            if let Err(StatementError(message)) = prepare(&text) {
+                proptest::prop_assert!(!message.is_empty());
+            }
+        }
+
+        #[test]
+        fn quoting_accepts_any_text(text in "\\PC{0,60}") {
+            let _ = quote_store_references(&text);
+        }
+    }
 }
