@@ -117,9 +117,7 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: im
 }
 
 fn metric(text: &str, name: &str, queue: &str) -> Option<f64> {
-    text.lines()
-        .filter(|line| line.starts_with(name) && line.contains(&format!("queue=\"{queue}\"")))
-        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+    common::metric(text, name, &format!("queue=\"{queue}\""))
 }
 
 fn get(server: &Server, path: &str) -> (u16, String) {

@@ -280,10 +280,7 @@ async fn a_missing_bucket_does_not_hold_up_another_stream() {
         let text =
             common::raw_request(common::shared().port, "GET", "/_sluice/metrics", &[], b"").body;
         let label = format!("stream=\"{account}:us-east-1:{stream}\"");
-        text.lines()
-            .filter(|line| line.starts_with(name) && line.contains(&label))
-            .find_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
+        common::metric(&text, name, &label).unwrap_or(0.0)
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while counter("sluice_firehose_write_failures_total", "stuck") < 1.0

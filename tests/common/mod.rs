@@ -352,3 +352,11 @@ pub fn firehose_client_with(endpoint: &str, access_key: &str) -> aws_sdk_firehos
         .build();
     aws_sdk_firehose::Client::from_conf(config)
 }
+
+/// The value of metric `name` on the line carrying `label` (`key="value"`) in the text of
+/// `/_sluice/metrics`.
+pub fn metric(text: &str, name: &str, label: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(name) && line.contains(label))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+}
