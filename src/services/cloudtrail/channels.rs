@@ -14,6 +14,7 @@ use super::{
     CHANNEL_SOURCE, EVENT_DATA_STORE,
 };
 use crate::protocol::RequestContext;
+use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -280,28 +281,43 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, CloudTrailError> {
-    let after = super::open_token(deps, ctx, "ListChannels", input.next_token.as_deref())?;
-    let limit = input.max_results.unwrap_or(1000);
-    let channels: Vec<ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
-    let remaining: Vec<&ChannelRecord> = channels
-        .iter()
-        .filter(|c| after.as_deref().is_none_or(|after| c.id.as_str() > after))
+) -> Result<ListOutput, CloudTrailError> {
+    let (channels, next_token) = Pages::new(deps, ctx, "cloudtrail:ListChannels", "")
+        .records::<ChannelRecord, CloudTrailError>(
+            CHANNEL,
+            "",
+            input.next_token.as_deref(),
+            input.max_results.unwrap_or(1000),
+        )
+        .await?;
+    let channels = channels
+        .into_iter()
+        .map(|c| ChannelSummary {
+            channel_arn: resource_arn(ctx, ResourceType::Channel, &c.id),
+            name: c.name,
+        })
         .collect();
-    let page = &remaining[..remaining.len().min(limit)];
-    let next_token = match page.last() {
-        Some(last) if remaining.len() > limit => {
-            Some(super::issue_token(deps, ctx, "ListChannels", &last.id))
-        }
-        _ => None,
-    };
-    Ok(json!({
-        "Channels": page.iter().map(|c| json!({
-            "ChannelArn": resource_arn(ctx, ResourceType::Channel, &c.id),
-            "Name": c.name,
-        })).collect::<Vec<_>>(),
-        "NextToken": next_token,
-    }))
+    Ok(ListOutput {
+        channels,
+        next_token,
+    })
+}
+
+/// A channel as ListChannels names it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChannelSummary {
+    channel_arn: String,
+    name: String,
+}
+
+/// ListChannels output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListOutput {
+    channels: Vec<ChannelSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// UpdateChannel input. There is no `Source`: a channel's source never changes.

@@ -12,6 +12,7 @@ use super::{
     EVENT_DATA_STORE_NAME,
 };
 use crate::protocol::RequestContext;
+use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -454,36 +455,43 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, CloudTrailError> {
-    let after = super::open_token(
-        deps,
-        ctx,
-        "ListEventDataStores",
-        input.next_token.as_deref(),
-    )?;
-    let limit = input.max_results.unwrap_or(1000);
-    let stores: Vec<EventDataStoreRecord> = load_all(deps, ctx, EVENT_DATA_STORE).await?;
-    let remaining: Vec<&EventDataStoreRecord> = stores
-        .iter()
-        .filter(|s| after.as_deref().is_none_or(|after| s.id.as_str() > after))
+) -> Result<ListOutput, CloudTrailError> {
+    let (stores, next_token) = Pages::new(deps, ctx, "cloudtrail:ListEventDataStores", "")
+        .records::<EventDataStoreRecord, CloudTrailError>(
+            EVENT_DATA_STORE,
+            "",
+            input.next_token.as_deref(),
+            input.max_results.unwrap_or(1000),
+        )
+        .await?;
+    let event_data_stores = stores
+        .into_iter()
+        .map(|s| EventDataStoreSummary {
+            event_data_store_arn: resource_arn(ctx, ResourceType::EventDataStore, &s.id),
+            name: s.name,
+        })
         .collect();
-    let page = &remaining[..remaining.len().min(limit)];
-    let next_token = match page.last() {
-        Some(last) if remaining.len() > limit => Some(super::issue_token(
-            deps,
-            ctx,
-            "ListEventDataStores",
-            &last.id,
-        )),
-        _ => None,
-    };
-    Ok(json!({
-        "EventDataStores": page.iter().map(|s| json!({
-            "EventDataStoreArn": resource_arn(ctx, ResourceType::EventDataStore, &s.id),
-            "Name": s.name,
-        })).collect::<Vec<_>>(),
-        "NextToken": next_token,
-    }))
+    Ok(ListOutput {
+        event_data_stores,
+        next_token,
+    })
+}
+
+/// An event data store as ListEventDataStores names it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventDataStoreSummary {
+    event_data_store_arn: String,
+    name: String,
+}
+
+/// ListEventDataStores output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListOutput {
+    event_data_stores: Vec<EventDataStoreSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// UpdateEventDataStore input.
@@ -656,10 +664,28 @@ pub async fn restore(
     Ok(record.to_output(ctx, false))
 }
 
+/// StartEventDataStoreIngestion.
+pub async fn start_ingestion(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: StoreInput,
+) -> Result<Value, CloudTrailError> {
+    set_ingestion(deps, ctx, input, true).await
+}
+
+/// StopEventDataStoreIngestion.
+pub async fn stop_ingestion(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: StoreInput,
+) -> Result<Value, CloudTrailError> {
+    set_ingestion(deps, ctx, input, false).await
+}
+
 /// StartEventDataStoreIngestion (`start`) and StopEventDataStoreIngestion. Only stores of
 /// CloudTrail events or configuration items start and stop; starting needs
 /// `STOPPED_INGESTION`, stopping needs `ENABLED`.
-pub async fn set_ingestion(
+async fn set_ingestion(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,

@@ -14,6 +14,7 @@ use super::KinesisError;
 use crate::arn::{self, Arn};
 use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
+use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 use crate::token::TokenError;
@@ -440,10 +441,28 @@ pub enum RetentionChange {
     Decrease,
 }
 
+/// IncreaseStreamRetentionPeriod.
+pub async fn increase_retention(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: RetentionInput,
+) -> Result<(), KinesisError> {
+    change_retention(deps, ctx, input, RetentionChange::Increase).await
+}
+
+/// DecreaseStreamRetentionPeriod.
+pub async fn decrease_retention(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: RetentionInput,
+) -> Result<(), KinesisError> {
+    change_retention(deps, ctx, input, RetentionChange::Decrease).await
+}
+
 /// Changes a stream's retention period within AWS's 24 to 8,760 hours. Shortening it hides
 /// older records from readers at once; lengthening it brings back nothing already past the
 /// old period that the sweeper removed (as AWS: expired data stays inaccessible).
-pub async fn change_retention(
+async fn change_retention(
     deps: &Deps,
     ctx: &RequestContext,
     input: RetentionInput,
@@ -498,66 +517,21 @@ pub struct ListStreamsInput {
     next_token: Option<String>,
 }
 
-fn open_token(
-    deps: &Deps,
-    ctx: &RequestContext,
-    scope: &str,
-    token: &str,
-) -> Result<Option<String>, KinesisError> {
-    let state = deps
-        .tokens
-        .open(scope, token, ctx.received_at_millis())
-        .map_err(|err| match err {
-            TokenError::Invalid => {
-                KinesisError::InvalidArgument(format!("Invalid NextToken {token}"))
-            }
-            TokenError::Expired => {
-                KinesisError::ExpiredNextToken(format!("NextToken {token} has expired"))
-            }
-        })?;
-    Ok(state
-        .get("after")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned))
-}
-
 /// Lists stream names in order, a page at a time (100 by default).
 pub async fn list_streams(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListStreamsInput,
 ) -> Result<serde_json::Value, KinesisError> {
-    let scope = format!("kinesis:ListStreams:{}:{}", ctx.account_id, ctx.region);
+    let pages = Pages::new(deps, ctx, "kinesis:ListStreams", "");
     let after = match &input.next_token {
-        Some(token) => open_token(deps, ctx, &scope, token)?,
+        Some(_) => pages.after::<KinesisError>(input.next_token.as_deref())?,
         None => input.exclusive_start_stream_name,
     };
     let limit = input.limit.unwrap_or(100);
-    let mut records = deps
-        .store
-        .list(
-            STREAM,
-            &ctx.account_id,
-            &ctx.region,
-            "",
-            after.as_deref(),
-            limit + 1,
-        )
+    let (streams, next_token) = pages
+        .records_after::<StreamRecord, KinesisError>(STREAM, "", after.as_deref(), limit)
         .await?;
-    let more = records.len() > limit;
-    records.truncate(limit);
-    let streams: Vec<StreamRecord> = records
-        .into_iter()
-        .map(|r| serde_json::from_value(r.body).map_err(|_| KinesisError::InternalFailure))
-        .collect::<Result<_, _>>()?;
-    let next_token = match streams.last() {
-        Some(last) if more => Some(deps.tokens.issue(
-            &scope,
-            json!({ "after": last.name }),
-            ctx.received_at_millis(),
-        )),
-        _ => None,
-    };
     Ok(json!({
         "StreamNames": streams.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
         "StreamSummaries": streams.iter().map(|s| json!({
@@ -567,7 +541,7 @@ pub async fn list_streams(
             "StreamModeDetails": { "StreamMode": s.mode },
             "StreamCreationTimestamp": s.created,
         })).collect::<Vec<_>>(),
-        "HasMoreStreams": more,
+        "HasMoreStreams": next_token.is_some(),
         "NextToken": next_token,
     }))
 }
