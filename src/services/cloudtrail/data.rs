@@ -532,7 +532,10 @@ mod tests {
 
     #[test]
     fn model_parses() {
-        assert_eq!(model().signing_name(), "cloudtrail-data");
+        assert_eq!(
+            crate::services::kit::embedded_model("cloudtrail-data").signing_name(),
+            "cloudtrail-data"
+        );
     }
 
     #[test]
