@@ -3,14 +3,14 @@
 //! what a store collects and so which operations and channels it accepts.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::limits::{self, MAX_EVENT_DATA_STORES, MAX_SELECTOR_VALUES};
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, EVENT_DATA_STORE,
+    Reference, Reservation, ResourceType, Tag, TagInput, Tags, CHANNEL, EVENT_DATA_STORE,
     EVENT_DATA_STORE_NAME,
 };
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
 use crate::services::kit::Pages;
 use crate::services::Deps;
@@ -252,28 +252,44 @@ impl EventDataStoreRecord {
         self.status == ENABLED
     }
 
-    fn to_output(&self, ctx: &RequestContext, with_tags: bool) -> Value {
-        let mut out = json!({
-            "EventDataStoreArn": resource_arn(ctx, ResourceType::EventDataStore, &self.id),
-            "Name": self.name,
-            "Status": self.status,
-            "AdvancedEventSelectors": self.selectors,
-            "MultiRegionEnabled": self.multi_region,
-            "OrganizationEnabled": self.organization,
-            "RetentionPeriod": self.retention_period,
-            "TerminationProtectionEnabled": self.termination_protection,
-            "BillingMode": self.billing_mode,
-            "CreatedTimestamp": self.created,
-            "UpdatedTimestamp": self.updated,
-        });
-        if let (Some(kms), Some(map)) = (&self.kms_key_id, out.as_object_mut()) {
-            map.insert("KmsKeyId".to_owned(), json!(kms));
+    fn to_output(&self, ctx: &RequestContext, with_tags: bool) -> EventDataStoreOutput {
+        EventDataStoreOutput {
+            event_data_store_arn: resource_arn(ctx, ResourceType::EventDataStore, &self.id),
+            name: self.name.clone(),
+            status: self.status.clone(),
+            advanced_event_selectors: self.selectors.clone(),
+            multi_region_enabled: self.multi_region,
+            organization_enabled: self.organization,
+            retention_period: self.retention_period,
+            termination_protection_enabled: self.termination_protection,
+            billing_mode: self.billing_mode.clone(),
+            created_timestamp: EpochSeconds(self.created as f64),
+            updated_timestamp: EpochSeconds(self.updated as f64),
+            kms_key_id: self.kms_key_id.clone(),
+            tags_list: with_tags.then(|| tags_output(&self.tags)),
         }
-        if let (true, Some(map)) = (with_tags, out.as_object_mut()) {
-            map.insert("TagsList".to_owned(), json!(tags_output(&self.tags)));
-        }
-        out
     }
+}
+
+/// An event data store as Create, Get, Update and RestoreEventDataStore answer it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventDataStoreOutput {
+    event_data_store_arn: String,
+    name: String,
+    status: String,
+    advanced_event_selectors: Vec<AdvancedEventSelector>,
+    multi_region_enabled: bool,
+    organization_enabled: bool,
+    retention_period: i64,
+    termination_protection_enabled: bool,
+    billing_mode: String,
+    created_timestamp: EpochSeconds,
+    updated_timestamp: EpochSeconds,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags_list: Option<Vec<Tag>>,
 }
 
 /// Loads a store named by ARN or ID, refusing malformed or foreign references.
@@ -357,7 +373,7 @@ pub async fn create(
     deps: &Deps,
     ctx: &RequestContext,
     input: CreateInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let selectors = input
         .advanced_event_selectors
         .filter(|selectors| !selectors.is_empty())
@@ -435,7 +451,7 @@ pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let (record, _) = load_store(deps, ctx, &input.event_data_store).await?;
     Ok(record.to_output(ctx, false))
 }
@@ -523,7 +539,7 @@ pub async fn update(
     deps: &Deps,
     ctx: &RequestContext,
     input: UpdateInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status == PENDING_DELETION {
         return Err(inactive(&input.event_data_store));
@@ -600,7 +616,7 @@ pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status == PENDING_DELETION {
         return Err(inactive(&input.event_data_store));
@@ -633,7 +649,7 @@ pub async fn delete(
             Expect::Version(version),
         )?])
         .await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// Restores a store pending deletion to the status it had.
@@ -641,7 +657,7 @@ pub async fn restore(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status != PENDING_DELETION {
         return Err(CloudTrailError::InvalidEventDataStoreStatus(format!(
@@ -669,7 +685,7 @@ pub async fn start_ingestion(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     set_ingestion(deps, ctx, input, true).await
 }
 
@@ -678,7 +694,7 @@ pub async fn stop_ingestion(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     set_ingestion(deps, ctx, input, false).await
 }
 
@@ -690,7 +706,7 @@ async fn set_ingestion(
     ctx: &RequestContext,
     input: StoreInput,
     start: bool,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if !matches!(
         record.family()?,
@@ -721,7 +737,7 @@ async fn set_ingestion(
             Expect::Version(version),
         )?])
         .await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -201,10 +201,21 @@ fn merge_tags(tags: &mut Tags, input: &[TagInput]) -> Result<(), CloudTrailError
     Ok(())
 }
 
+/// One tag on the wire, in an output.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    key: String,
+    value: String,
+}
+
 /// Tags as the wire lists them.
-fn tags_output(tags: &Tags) -> Vec<Value> {
+fn tags_output(tags: &Tags) -> Vec<Tag> {
     tags.iter()
-        .map(|(key, value)| serde_json::json!({ "Key": key, "Value": value }))
+        .map(|(key, value)| Tag {
+            key: key.clone(),
+            value: value.clone(),
+        })
         .collect()
 }
 
@@ -251,25 +262,25 @@ impl CloudTrailService {
 
 kit::operations! {
     CloudTrailService { model: "cloudtrail", error: CloudTrailError, state: deps }
-    CreateEventDataStore -> event_data_stores::create,
-    GetEventDataStore -> event_data_stores::get,
+    CreateEventDataStore => event_data_stores::create,
+    GetEventDataStore => event_data_stores::get,
     ListEventDataStores => event_data_stores::list,
-    UpdateEventDataStore -> event_data_stores::update,
-    DeleteEventDataStore -> event_data_stores::delete,
-    RestoreEventDataStore -> event_data_stores::restore,
-    StartEventDataStoreIngestion -> event_data_stores::start_ingestion,
-    StopEventDataStoreIngestion -> event_data_stores::stop_ingestion,
-    CreateChannel -> channels::create,
-    GetChannel -> channels::get,
+    UpdateEventDataStore => event_data_stores::update,
+    DeleteEventDataStore => event_data_stores::delete,
+    RestoreEventDataStore => event_data_stores::restore,
+    StartEventDataStoreIngestion => event_data_stores::start_ingestion,
+    StopEventDataStoreIngestion => event_data_stores::stop_ingestion,
+    CreateChannel => channels::create,
+    GetChannel => channels::get,
     ListChannels => channels::list,
-    UpdateChannel -> channels::update,
-    DeleteChannel -> channels::delete,
-    AddTags -> tags::add_tags,
-    RemoveTags -> tags::remove_tags,
-    ListTags -> tags::list_tags,
-    PutResourcePolicy -> policies::put_resource_policy,
-    GetResourcePolicy -> policies::get_resource_policy,
-    DeleteResourcePolicy -> policies::delete_resource_policy,
+    UpdateChannel => channels::update,
+    DeleteChannel => channels::delete,
+    AddTags => tags::add_tags,
+    RemoveTags => tags::remove_tags,
+    ListTags => tags::list_tags,
+    PutResourcePolicy => policies::put_resource_policy,
+    GetResourcePolicy => policies::get_resource_policy,
+    DeleteResourcePolicy => policies::delete_resource_policy,
     StartQuery -> lake::queries::start [lake],
     DescribeQuery -> lake::queries::describe [lake],
     GetQueryResults -> lake::queries::results [lake],

@@ -667,7 +667,9 @@ pub async fn list_streams(
                 stream_name: s.name,
                 stream_arn: s.arn,
                 stream_status: "ACTIVE",
-                stream_mode_details: StreamModeDetails { stream_mode: s.mode },
+                stream_mode_details: StreamModeDetails {
+                    stream_mode: s.mode,
+                },
                 stream_creation_timestamp: EpochSeconds(s.created),
             })
             .collect(),
