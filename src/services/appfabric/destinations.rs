@@ -28,6 +28,7 @@ use crate::store::{Expect, Write};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessingConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     audit_log: Option<AuditLogProcessing>,
 }
 
@@ -41,6 +42,7 @@ struct AuditLogProcessing {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     audit_log: Option<AuditLogDestination>,
 }
 
@@ -53,7 +55,9 @@ struct AuditLogDestination {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 struct Destination {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     s3_bucket: Option<S3Bucket>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     firehose_stream: Option<FirehoseStream>,
 }
 
@@ -61,6 +65,7 @@ struct Destination {
 #[serde(rename_all = "camelCase")]
 struct S3Bucket {
     bucket_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     prefix: Option<String>,
 }
 
