@@ -303,7 +303,7 @@ pub async fn create_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: Value,
-) -> Result<Value, FirehoseError> {
+) -> Result<CreateDeliveryStreamOutput, FirehoseError> {
     let input = input.as_object().cloned().unwrap_or_default();
     let name = string(&input, "DeliveryStreamName").unwrap_or_default();
     let stream_type = string(&input, "DeliveryStreamType").unwrap_or_else(|| "DirectPut".into());
@@ -420,7 +420,40 @@ pub async fn create_delivery_stream(
         Err(err) => return Err(err.into()),
     }
     deps.firehose.wake_manager();
-    Ok(json!({ "DeliveryStreamARN": arn }))
+    Ok(CreateDeliveryStreamOutput {
+        delivery_stream_arn: arn,
+    })
+}
+
+/// CreateDeliveryStream output.
+#[derive(Debug, Serialize)]
+pub struct CreateDeliveryStreamOutput {
+    #[serde(rename = "DeliveryStreamARN")]
+    delivery_stream_arn: String,
+}
+
+/// ListDeliveryStreams output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDeliveryStreamsOutput {
+    delivery_stream_names: Vec<String>,
+    has_more_delivery_streams: bool,
+}
+
+/// A tag on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    key: String,
+    value: String,
+}
+
+/// ListTagsForDeliveryStream output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsOutput {
+    tags: Vec<Tag>,
+    has_more_tags: bool,
 }
 
 async fn kinesis_source(
@@ -577,7 +610,7 @@ pub async fn list_delivery_streams(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<ListDeliveryStreamsOutput, FirehoseError> {
     // AWS's default page size.
     let limit = input.limit.unwrap_or(10);
     let mut names = Vec::new();
@@ -614,7 +647,10 @@ pub async fn list_delivery_streams(
             names.push(record.key.name.clone());
         }
     }
-    Ok(json!({ "DeliveryStreamNames": names, "HasMoreDeliveryStreams": more }))
+    Ok(ListDeliveryStreamsOutput {
+        delivery_stream_names: names,
+        has_more_delivery_streams: more,
+    })
 }
 
 /// UpdateDestination.
@@ -622,7 +658,7 @@ pub async fn update_destination(
     deps: &Deps,
     ctx: &RequestContext,
     input: Value,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let input = input.as_object().cloned().unwrap_or_default();
     let name = string(&input, "DeliveryStreamName").unwrap_or_default();
     let (mut stream, version) =
@@ -672,7 +708,7 @@ pub async fn update_destination(
     stream.version += 1;
     stream.updated_millis = now;
     write_stream(deps, ctx, &stream, version).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 async fn write_stream(
@@ -703,7 +739,7 @@ pub async fn delete_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: DeleteInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let name = input.delivery_stream_name;
     let (stream, version) = load(deps.store.as_ref(), &ctx.account_id, &ctx.region, &name).await?;
     if stream.status(ctx.received_at_millis()) == "CREATING" {
@@ -729,7 +765,7 @@ pub async fn delete_delivery_stream(
         .await?;
     deps.firehose.wake(&ctx.account_id, &ctx.region, &name);
     deps.firehose.wake_manager();
-    Ok(json!({}))
+    Ok(())
 }
 
 /// The model's tag-key pattern `^(?!aws:)...` has a look-ahead the model validator cannot
@@ -771,7 +807,7 @@ pub async fn tag_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: TagStreamInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let (mut stream, version) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -791,7 +827,7 @@ pub async fn tag_delivery_stream(
         )));
     }
     write_stream(deps, ctx, &stream, version).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// UntagDeliveryStream input.
@@ -807,7 +843,7 @@ pub async fn untag_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: UntagStreamInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let (mut stream, version) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -820,7 +856,7 @@ pub async fn untag_delivery_stream(
         stream.tags.remove(key);
     }
     write_stream(deps, ctx, &stream, version).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// ListTagsForDeliveryStream input.
@@ -837,7 +873,7 @@ pub async fn list_tags_for_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListTagsInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<ListTagsOutput, FirehoseError> {
     let (stream, _) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -855,8 +891,14 @@ pub async fn list_tags_for_delivery_stream(
                 .as_ref()
                 .is_none_or(|start| *key > start)
         })
-        .map(|(key, value)| json!({ "Key": key, "Value": value }));
-    let tags: Vec<Value> = remaining.by_ref().take(limit).collect();
+        .map(|(key, value)| Tag {
+            key: key.clone(),
+            value: value.clone(),
+        });
+    let tags: Vec<Tag> = remaining.by_ref().take(limit).collect();
     let more = remaining.next().is_some();
-    Ok(json!({ "Tags": tags, "HasMoreTags": more }))
+    Ok(ListTagsOutput {
+        tags,
+        has_more_tags: more,
+    })
 }
