@@ -122,7 +122,7 @@ impl Sink for LocalDeliveryStreams {
 kit::operations! {
     FirehoseService { model: "firehose", error: FirehoseError, state: deps }
     CreateDeliveryStream => streams::create_delivery_stream,
-    DescribeDeliveryStream -> streams::describe_delivery_stream,
+    DescribeDeliveryStream => streams::describe_delivery_stream,
     ListDeliveryStreams => streams::list_delivery_streams,
     UpdateDestination => streams::update_destination,
     DeleteDeliveryStream => streams::delete_delivery_stream,

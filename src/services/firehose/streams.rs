@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::prefix;
 use super::FirehoseError;
 use crate::arn::{self, Arn};
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{self, Expect, RecordKey, Store, Write};
@@ -511,33 +512,145 @@ pub struct DescribeInput {
     exclusive_start_destination_id: Option<String>,
 }
 
-fn s3_description(destination: &S3Destination) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("RoleARN".into(), json!(destination.role_arn));
-    out.insert("BucketARN".into(), json!(destination.bucket_arn));
-    if let Some(prefix) = &destination.prefix {
-        out.insert("Prefix".into(), json!(prefix));
+/// An S3 destination as DescribeDeliveryStream gives it; the extended form adds members.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct S3DestinationDescription {
+    #[serde(rename = "RoleARN")]
+    role_arn: String,
+    #[serde(rename = "BucketARN")]
+    bucket_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_output_prefix: Option<String>,
+    buffering_hints: BufferingHints,
+    compression_format: String,
+    encryption_configuration: EncryptionConfiguration,
+    cloud_watch_logging_options: LoggingOptions,
+}
+
+/// `BufferingHints`.
+#[derive(Debug, Serialize)]
+pub struct BufferingHints {
+    #[serde(rename = "SizeInMBs")]
+    size_in_mbs: u32,
+    #[serde(rename = "IntervalInSeconds")]
+    interval_in_seconds: u32,
+}
+
+/// `EncryptionConfiguration`: Sluice does not encrypt with KMS.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionConfiguration {
+    no_encryption_config: &'static str,
+}
+
+/// `CloudWatchLoggingOptions`: as configured, or disabled.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum LoggingOptions {
+    /// The options the stream was given, echoed.
+    Configured(Value),
+    /// None given.
+    Disabled {
+        /// Always false.
+        #[serde(rename = "Enabled")]
+        enabled: bool,
+    },
+}
+
+/// The extended form of the same destination.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExtendedS3DestinationDescription {
+    #[serde(flatten)]
+    plain: S3DestinationDescription,
+    s3_backup_mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_extension: Option<String>,
+}
+
+/// One destination of a stream.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationDescription {
+    destination_id: &'static str,
+    s3_destination_description: S3DestinationDescription,
+    extended_s3_destination_description: ExtendedS3DestinationDescription,
+}
+
+/// `DeliveryStreamEncryptionConfiguration`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamEncryption {
+    status: &'static str,
+}
+
+/// `Source` of a KinesisStreamAsSource stream.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SourceDescription {
+    kinesis_stream_source_description: KinesisStreamSourceDescription,
+}
+
+/// The Kinesis stream a delivery stream reads.
+#[derive(Debug, Serialize)]
+pub struct KinesisStreamSourceDescription {
+    #[serde(rename = "KinesisStreamARN")]
+    kinesis_stream_arn: String,
+    #[serde(rename = "RoleARN")]
+    role_arn: String,
+    #[serde(rename = "DeliveryStartTimestamp")]
+    delivery_start_timestamp: EpochSeconds,
+}
+
+/// A delivery stream as DescribeDeliveryStream gives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeliveryStreamDescription {
+    delivery_stream_name: String,
+    #[serde(rename = "DeliveryStreamARN")]
+    delivery_stream_arn: String,
+    delivery_stream_status: &'static str,
+    delivery_stream_encryption_configuration: StreamEncryption,
+    delivery_stream_type: String,
+    version_id: String,
+    create_timestamp: EpochSeconds,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_timestamp: Option<EpochSeconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<SourceDescription>,
+    destinations: Vec<DestinationDescription>,
+    has_more_destinations: bool,
+}
+
+/// DescribeDeliveryStream output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeDeliveryStreamOutput {
+    delivery_stream_description: DeliveryStreamDescription,
+}
+
+fn s3_description(destination: &S3Destination) -> S3DestinationDescription {
+    S3DestinationDescription {
+        role_arn: destination.role_arn.clone(),
+        bucket_arn: destination.bucket_arn.clone(),
+        prefix: destination.prefix.clone(),
+        error_output_prefix: destination.error_output_prefix.clone(),
+        buffering_hints: BufferingHints {
+            size_in_mbs: destination.size_mbs,
+            interval_in_seconds: destination.interval_seconds,
+        },
+        compression_format: destination.compression.clone(),
+        encryption_configuration: EncryptionConfiguration {
+            no_encryption_config: "NoEncryption",
+        },
+        cloud_watch_logging_options: match &destination.cloudwatch_logging {
+            Some(options) => LoggingOptions::Configured(options.clone()),
+            None => LoggingOptions::Disabled { enabled: false },
+        },
     }
-    if let Some(prefix) = &destination.error_output_prefix {
-        out.insert("ErrorOutputPrefix".into(), json!(prefix));
-    }
-    out.insert(
-        "BufferingHints".into(),
-        json!({ "SizeInMBs": destination.size_mbs, "IntervalInSeconds": destination.interval_seconds }),
-    );
-    out.insert("CompressionFormat".into(), json!(destination.compression));
-    out.insert(
-        "EncryptionConfiguration".into(),
-        json!({ "NoEncryptionConfig": "NoEncryption" }),
-    );
-    out.insert(
-        "CloudWatchLoggingOptions".into(),
-        destination
-            .cloudwatch_logging
-            .clone()
-            .unwrap_or_else(|| json!({ "Enabled": false })),
-    );
-    out
 }
 
 /// DescribeDeliveryStream.
@@ -545,7 +658,7 @@ pub async fn describe_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: DescribeInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<DescribeDeliveryStreamOutput, FirehoseError> {
     let (stream, _) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -553,47 +666,44 @@ pub async fn describe_delivery_stream(
         &input.delivery_stream_name,
     )
     .await?;
-    let plain = s3_description(&stream.destination);
-    let mut extended = plain.clone();
-    extended.insert("S3BackupMode".into(), json!("Disabled"));
-    if let Some(extension) = &stream.destination.file_extension {
-        extended.insert("FileExtension".into(), json!(extension));
-    }
     // AWS describes an S3 destination twice: in its plain and its extended form.
-    let destination = json!({
-        "DestinationId": DESTINATION_ID,
-        "S3DestinationDescription": plain,
-        "ExtendedS3DestinationDescription": extended,
-    });
+    let destination = DestinationDescription {
+        destination_id: DESTINATION_ID,
+        s3_destination_description: s3_description(&stream.destination),
+        extended_s3_destination_description: ExtendedS3DestinationDescription {
+            plain: s3_description(&stream.destination),
+            s3_backup_mode: "Disabled",
+            file_extension: stream.destination.file_extension.clone(),
+        },
+    };
     // Destinations after ExclusiveStartDestinationId: none when it names the only one.
     let destinations = match input.exclusive_start_destination_id.as_deref() {
         Some(start) if start >= DESTINATION_ID => vec![],
         _ => vec![destination],
     };
-    let mut description = json!({
-        "DeliveryStreamName": stream.name,
-        "DeliveryStreamARN": stream.arn,
-        "DeliveryStreamStatus": stream.status(ctx.received_at_millis()),
-        "DeliveryStreamEncryptionConfiguration": { "Status": "DISABLED" },
-        "DeliveryStreamType": stream.stream_type,
-        "VersionId": stream.version.to_string(),
-        "CreateTimestamp": stream.created_millis as f64 / 1000.0,
-        "Destinations": destinations,
-        "HasMoreDestinations": false,
-    });
-    if stream.version > 1 {
-        description["LastUpdateTimestamp"] = json!(stream.updated_millis as f64 / 1000.0);
-    }
-    if let Some(source) = &stream.source {
-        description["Source"] = json!({
-            "KinesisStreamSourceDescription": {
-                "KinesisStreamARN": source.stream_arn,
-                "RoleARN": source.role_arn,
-                "DeliveryStartTimestamp": source.start_millis as f64 / 1000.0,
-            }
-        });
-    }
-    Ok(json!({ "DeliveryStreamDescription": description }))
+    let description = DeliveryStreamDescription {
+        delivery_stream_status: stream.status(ctx.received_at_millis()),
+        delivery_stream_name: stream.name,
+        delivery_stream_arn: stream.arn,
+        delivery_stream_encryption_configuration: StreamEncryption { status: "DISABLED" },
+        delivery_stream_type: stream.stream_type,
+        version_id: stream.version.to_string(),
+        create_timestamp: EpochSeconds::from_millis(stream.created_millis),
+        last_update_timestamp: (stream.version > 1)
+            .then(|| EpochSeconds::from_millis(stream.updated_millis)),
+        source: stream.source.map(|source| SourceDescription {
+            kinesis_stream_source_description: KinesisStreamSourceDescription {
+                kinesis_stream_arn: source.stream_arn,
+                role_arn: source.role_arn,
+                delivery_start_timestamp: EpochSeconds::from_millis(source.start_millis),
+            },
+        }),
+        destinations,
+        has_more_destinations: false,
+    };
+    Ok(DescribeDeliveryStreamOutput {
+        delivery_stream_description: description,
+    })
 }
 
 /// ListDeliveryStreams input.
