@@ -150,6 +150,24 @@ impl Serialize for Iso8601 {
     }
 }
 
+/// Reads back what [`Iso8601`] wrote (RFC 3339 text), or epoch seconds, for answers kept as
+/// data (AppFabric remembers the answer to a client token).
+impl<'de> serde::Deserialize<'de> for Iso8601 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let seconds = match &value {
+            Value::Number(number) => number.as_f64(),
+            Value::String(text) => OffsetDateTime::parse(text, &Rfc3339)
+                .ok()
+                .map(|parsed| parsed.unix_timestamp_nanos() as f64 / 1e9),
+            _ => None,
+        };
+        seconds
+            .map(Iso8601)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a timestamp: {value}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,9 +190,12 @@ mod tests {
                 )
             );
         }
-        assert_eq!(
-            serde_json::to_string(&Iso8601::from_millis(1_700_000_000_123)).expect("encodes"),
-            "\"2023-11-14T22:13:20.123Z\""
-        );
+        let text =
+            serde_json::to_string(&Iso8601::from_millis(1_700_000_000_123)).expect("encodes");
+        assert_eq!(text, "\"2023-11-14T22:13:20.123Z\"");
+        let back: Iso8601 = serde_json::from_str(&text).expect("decodes");
+        assert!((back.0 - 1_700_000_000.123).abs() < 1e-6);
+        let old: Iso8601 = serde_json::from_str("1700000000.5").expect("decodes seconds");
+        assert_eq!(old, Iso8601(1_700_000_000.5));
     }
 }

@@ -15,7 +15,7 @@
 //! real OAuth endpoint and a made-up URL would mislead.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::bundles::{self, BundleRecord};
 use super::connectors::ApiKey;
@@ -163,7 +163,7 @@ impl AuthorizationRecord {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppAuthorization {
     app_authorization_arn: String,
@@ -215,7 +215,7 @@ impl From<&AuthorizationRecord> for Summary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationOutput {
     app_authorization: AppAuthorization,
@@ -300,7 +300,7 @@ pub async fn create(
     deps: &Deps,
     ctx: &RequestContext,
     input: CreateInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<AuthorizationOutput, AppFabricError> {
     input.credential.check_type(&input.auth_type)?;
     let tags = tags_from_list(input.tags.clone())?;
     let (input, tags) = (&input, &tags);
@@ -321,7 +321,7 @@ pub async fn create(
         )
         .await?
         {
-            Recall::Replay(response) => return Ok(response),
+            Recall::Replay(response) => return Ok(kit::from_value(response)?),
             Recall::Fresh(claim) => claim,
         };
         let siblings = load_records::<AuthorizationRecord>(
@@ -364,9 +364,9 @@ pub async fn create(
             updated_at: now,
             tags: tags.clone(),
         };
-        let response = kit::to_value(AuthorizationOutput {
+        let response = AuthorizationOutput {
             app_authorization: AppAuthorization::from(&record),
-        })?;
+        };
         let mut batch = vec![
             put(
                 key(ctx, APP_AUTHORIZATION, &record.name()),
@@ -375,7 +375,7 @@ pub async fn create(
             )?,
             bundles::touch(ctx, &bundle, bundle_version)?,
         ];
-        batch.extend(claim.remember(&response)?);
+        batch.extend(claim.remember(&kit::to_value(&response)?)?);
         deps.store.write(batch).await?;
         Ok(response)
     })

@@ -33,7 +33,7 @@ pub(super) struct BundleRecord {
 struct AccountGuard {}
 
 /// The wire form of an app bundle.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppBundle {
     arn: String,
@@ -60,7 +60,7 @@ pub struct CreateInput {
 }
 
 /// Create and Get output.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleOutput {
     app_bundle: AppBundle,
@@ -141,7 +141,7 @@ pub async fn create(
     deps: &Deps,
     ctx: &RequestContext,
     input: CreateInput,
-) -> Result<serde_json::Value, AppFabricError> {
+) -> Result<BundleOutput, AppFabricError> {
     let tags = tags_from_list(input.tags.clone())?;
     let key_arn = input
         .customer_managed_key_identifier
@@ -159,7 +159,7 @@ pub async fn create(
         )
         .await?
         {
-            Recall::Replay(response) => return Ok(response),
+            Recall::Replay(response) => return Ok(kit::from_value(response)?),
             Recall::Fresh(claim) => claim,
         };
         let guard_key = key(ctx, ACCOUNT, "app-bundles");
@@ -177,14 +177,14 @@ pub async fn create(
             created_at: super::now_seconds(ctx),
             tags: tags.clone(),
         };
-        let response = kit::to_value(BundleOutput {
+        let response = BundleOutput {
             app_bundle: AppBundle::from(&record),
-        })?;
+        };
         let mut batch = vec![
             put(key(ctx, APP_BUNDLE, &record.id), &record, Expect::Absent)?,
             put(guard_key, &AccountGuard::default(), guard_expect)?,
         ];
-        batch.extend(claim.remember(&response)?);
+        batch.extend(claim.remember(&kit::to_value(&response)?)?);
         deps.store.write(batch).await?;
         Ok(response)
     })

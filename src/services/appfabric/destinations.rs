@@ -9,7 +9,7 @@
 //! JSON, so Parquet with a Firehose stream is a ValidationException on create and update.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::idempotency::{recall, Recall};
 use super::ingestions::{self, IngestionRecord};
@@ -178,7 +178,7 @@ fn check_format(
 }
 
 /// The wire form of an ingestion destination.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestionDestination {
     arn: String,
@@ -207,7 +207,7 @@ impl From<&DestinationRecord> for IngestionDestination {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationOutput {
     ingestion_destination: IngestionDestination,
@@ -295,7 +295,7 @@ pub async fn create(
     deps: &Deps,
     ctx: &RequestContext,
     input: CreateInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<DestinationOutput, AppFabricError> {
     check_format(
         &input.processing_configuration,
         &input.destination_configuration,
@@ -325,7 +325,7 @@ pub async fn create(
         )
         .await?
         {
-            Recall::Replay(response) => return Ok(response),
+            Recall::Replay(response) => return Ok(kit::from_value(response)?),
             Recall::Fresh(claim) => claim,
         };
         let siblings = load_records::<DestinationRecord>(
@@ -358,9 +358,9 @@ pub async fn create(
             updated_at: now,
             tags: tags.clone(),
         };
-        let response = kit::to_value(DestinationOutput {
+        let response = DestinationOutput {
             ingestion_destination: IngestionDestination::from(&record),
-        })?;
+        };
         let mut batch = vec![
             put(
                 key(ctx, INGESTION_DESTINATION, &record.name()),
@@ -369,7 +369,7 @@ pub async fn create(
             )?,
             ingestions::touch(ctx, &ingestion, ingestion_version)?,
         ];
-        batch.extend(claim.remember(&response)?);
+        batch.extend(claim.remember(&kit::to_value(&response)?)?);
         deps.store.write(batch).await?;
         Ok(response)
     })

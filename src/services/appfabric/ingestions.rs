@@ -10,7 +10,7 @@
 //! AWS applies could not be confirmed).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::bundles::{self, BundleRecord};
 use super::idempotency::{recall, Recall};
@@ -52,7 +52,7 @@ impl IngestionRecord {
 }
 
 /// The wire form of an ingestion.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ingestion {
     arn: String,
@@ -80,7 +80,7 @@ impl From<&IngestionRecord> for Ingestion {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IngestionOutput {
     ingestion: Ingestion,
 }
@@ -164,7 +164,7 @@ pub async fn create(
     deps: &Deps,
     ctx: &RequestContext,
     input: CreateInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<IngestionOutput, AppFabricError> {
     let tags = tags_from_list(input.tags.clone())?;
     let (input, tags) = (&input, &tags);
     retry(move || async move {
@@ -183,7 +183,7 @@ pub async fn create(
         )
         .await?
         {
-            Recall::Replay(response) => return Ok(response),
+            Recall::Replay(response) => return Ok(kit::from_value(response)?),
             Recall::Fresh(claim) => claim,
         };
         let siblings =
@@ -219,14 +219,14 @@ pub async fn create(
             updated_at: now,
             tags: tags.clone(),
         };
-        let response = kit::to_value(IngestionOutput {
+        let response = IngestionOutput {
             ingestion: Ingestion::from(&record),
-        })?;
+        };
         let mut batch = vec![
             put(key(ctx, INGESTION, &record.name()), &record, Expect::Absent)?,
             bundles::touch(ctx, &bundle, bundle_version)?,
         ];
-        batch.extend(claim.remember(&response)?);
+        batch.extend(claim.remember(&kit::to_value(&response)?)?);
         deps.store.write(batch).await?;
         Ok(response)
     })

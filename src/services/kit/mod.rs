@@ -329,6 +329,12 @@ pub fn to_value<T: Serialize>(value: T) -> Result<Value, StoreError> {
     serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))
 }
 
+/// The inverse of [`to_value`]: a typed value back from the data it was kept as.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, StoreError> {
+    serde_json::from_value(value)
+        .map_err(|err| StoreError::Unavailable(format!("corrupt record: {err}")))
+}
+
 /// How often [`retry`] runs a step that keeps losing races before giving up.
 const ATTEMPTS: usize = 8;
 
