@@ -144,3 +144,36 @@ impl ServiceModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::{Protocol, ServiceModel};
+
+    #[test]
+    fn check_output_finds_nulls_unknown_members_and_wrong_timestamp_forms() {
+        let logs = ServiceModel::parse(include_str!("../../../models/logs.json")).expect("model");
+        let shape = "DescribeDestinationsResponse";
+        let good = json!({"destinations": [{"destinationName": "d", "creationTime": 1}]});
+        assert_eq!(logs.check_output(shape, &good, Protocol::AwsJson), Ok(()));
+        let null = json!({"destinations": [], "nextToken": null});
+        assert!(logs.check_output(shape, &null, Protocol::AwsJson).is_err());
+        let unknown = json!({"destinations": [{"destinationname": "d"}]});
+        assert!(logs
+            .check_output(shape, &unknown, Protocol::AwsJson)
+            .is_err());
+        let appfabric =
+            ServiceModel::parse(include_str!("../../../models/appfabric.json")).expect("model");
+        let shape = "GetIngestionDestinationResponse";
+        let seconds = json!({"ingestionDestination": {"createdAt": 1_700_000_000}});
+        assert!(appfabric
+            .check_output(shape, &seconds, Protocol::RestJson)
+            .is_err());
+        let text = json!({"ingestionDestination": {"createdAt": "2023-11-14T22:13:20Z"}});
+        assert_eq!(
+            appfabric.check_output(shape, &text, Protocol::RestJson),
+            Ok(())
+        );
+    }
+}

@@ -136,7 +136,7 @@ impl ServiceError for DataError {
 
 kit::operations! {
     CloudTrailDataService { model: "cloudtrail-data", error: DataError, state: deps }
-    PutAuditEvents -> put_audit_events,
+    PutAuditEvents => put_audit_events,
 }
 
 /// One event of a request.
@@ -315,7 +315,7 @@ pub async fn put_audit_events(
     deps: &Deps,
     ctx: &RequestContext,
     input: PutAuditEventsInput,
-) -> Result<Value, DataError> {
+) -> Result<PutAuditEventsOutput, DataError> {
     let reference = &input.channel_arn;
     // The channel may belong to another account: a full ARN names it; a bare ID is the
     // caller's own.
@@ -411,11 +411,11 @@ pub async fn put_audit_events(
             }
             Err(why) => {
                 status.error_code = Some(why.code.to_owned());
-                failed.push(json!({
-                    "id": event.id,
-                    "errorCode": why.code,
-                    "errorMessage": why.message,
-                }));
+                failed.push(ResultErrorEntry {
+                    id: event.id.clone(),
+                    error_code: why.code.to_owned(),
+                    error_message: why.message,
+                });
                 continue;
             }
         };
@@ -434,11 +434,38 @@ pub async fn put_audit_events(
         }
         status.success_event_id = Some(event_id.clone());
         status.success_time = Some(now.unix_timestamp());
-        successful.push(json!({ "id": event.id, "eventID": event_id }));
+        successful.push(AuditEventResultEntry {
+            id: event.id.clone(),
+            event_id,
+        });
     }
     writes.push(super::put(status_key, &status, Expect::Any)?);
     deps.store.write(writes).await?;
-    Ok(json!({ "successful": successful, "failed": failed }))
+    Ok(PutAuditEventsOutput { successful, failed })
+}
+
+/// An accepted event.
+#[derive(Debug, serde::Serialize)]
+pub struct AuditEventResultEntry {
+    id: String,
+    #[serde(rename = "eventID")]
+    event_id: String,
+}
+
+/// A refused event.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultErrorEntry {
+    id: String,
+    error_code: String,
+    error_message: String,
+}
+
+/// PutAuditEvents output.
+#[derive(Debug, serde::Serialize)]
+pub struct PutAuditEventsOutput {
+    successful: Vec<AuditEventResultEntry>,
+    failed: Vec<ResultErrorEntry>,
 }
 
 /// The row of one accepted event in one event data store: the CloudTrail Lake integration
