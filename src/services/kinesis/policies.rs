@@ -201,6 +201,7 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn stream(policy: Option<&str>) -> StreamRecord {
         serde_json::from_value(json!({
