@@ -103,6 +103,20 @@ pub struct ShapeRef {
     pub jsonvalue: bool,
 }
 
+impl ShapeRef {
+    /// A reference to an operation's input or output structure, which has no binding.
+    pub fn root(shape_name: &str) -> Self {
+        ShapeRef {
+            shape: shape_name.to_owned(),
+            location: None,
+            location_name: None,
+            timestamp_format: None,
+            idempotency_token: false,
+            jsonvalue: false,
+        }
+    }
+}
+
 /// A shape of the model.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,14 +10,7 @@ impl ServiceModel {
     /// Rewrites an output value for the wire: timestamps (epoch seconds inside Sluice) take the
     /// protocol's form, and nulls are dropped since AWS omits unset members.
     pub fn render_output(&self, shape_name: &str, value: &mut Value, protocol: Protocol) {
-        let reference = ShapeRef {
-            shape: shape_name.to_owned(),
-            location: None,
-            location_name: None,
-            timestamp_format: None,
-            idempotency_token: false,
-            jsonvalue: false,
-        };
+        let reference = ShapeRef::root(shape_name);
         self.render(&reference, value, protocol);
     }
 
@@ -71,14 +64,7 @@ impl ServiceModel {
         value: &Value,
         protocol: Protocol,
     ) -> Result<(), String> {
-        let reference = ShapeRef {
-            shape: shape_name.to_owned(),
-            location: None,
-            location_name: None,
-            timestamp_format: None,
-            idempotency_token: false,
-            jsonvalue: false,
-        };
+        let reference = ShapeRef::root(shape_name);
         self.check_wire(&reference, value, shape_name, protocol)
     }
 

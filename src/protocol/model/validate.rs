@@ -44,14 +44,7 @@ impl ServiceModel {
         protocol: Protocol,
     ) -> Result<(), InputError> {
         let mut violations = Vec::new();
-        let reference = ShapeRef {
-            shape: shape_name.to_owned(),
-            location: None,
-            location_name: None,
-            timestamp_format: None,
-            idempotency_token: false,
-            jsonvalue: false,
-        };
+        let reference = ShapeRef::root(shape_name);
         self.check(&reference, value, "", protocol, &mut violations)?;
         if violations.is_empty() {
             Ok(())
