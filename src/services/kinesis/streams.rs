@@ -8,14 +8,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::KinesisError;
 use crate::arn::{self, Arn};
 use crate::policy::PolicyDocument;
 use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
-use crate::services::kit::Pages;
+use crate::services::kit::{Pages, ServiceError};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 use crate::token::TokenError;
@@ -695,6 +694,7 @@ pub async fn list_shards(
     ctx: &RequestContext,
     input: ListShardsInput,
 ) -> Result<ListShardsOutput, KinesisError> {
+    let pages = Pages::new(deps, ctx, "kinesis:ListShards", "");
     let (stream_ref, after) = match &input.next_token {
         Some(token) => {
             if input.stream.stream_name.is_some() || input.stream.stream_arn.is_some() {
@@ -702,32 +702,20 @@ pub async fn list_shards(
                     "NextToken and StreamName or StreamARN cannot be provided together.".to_owned(),
                 ));
             }
-            let scope = format!("kinesis:ListShards:{}:{}", ctx.account_id, ctx.region);
-            let state = deps
-                .tokens
-                .open(&scope, token, ctx.received_at_millis())
-                .map_err(|err| match err {
-                    TokenError::Invalid => {
-                        KinesisError::InvalidArgument(format!("Invalid NextToken {token}"))
-                    }
-                    TokenError::Expired => {
-                        KinesisError::ExpiredNextToken(format!("NextToken {token} has expired"))
-                    }
-                })?;
-            let name = state
-                .get("stream")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            let after = state
-                .get("after")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
+            // The position names the stream and the last shard given: `STREAM/SHARD` (stream
+            // names cannot hold a `/`).
+            let position = pages
+                .after::<KinesisError>(Some(token))?
+                .unwrap_or_default();
+            let (name, after) = position
+                .split_once('/')
+                .ok_or_else(|| KinesisError::invalid_token(TokenError::Invalid, token))?;
             (
                 StreamRef {
-                    stream_name: name,
+                    stream_name: Some(name.to_owned()),
                     stream_arn: None,
                 },
-                after,
+                Some(after.to_owned()),
             )
         }
         None => (input.stream, input.exclusive_start_shard_id),
@@ -742,12 +730,7 @@ pub async fn list_shards(
     let page: Vec<&&ShardRecord> = remaining.iter().take(limit).collect();
     let next_token = match page.last() {
         Some(last) if remaining.len() > limit => {
-            let scope = format!("kinesis:ListShards:{}:{}", ctx.account_id, ctx.region);
-            Some(deps.tokens.issue(
-                &scope,
-                json!({ "stream": stream.name, "after": last.id }),
-                ctx.received_at_millis(),
-            ))
+            Some(pages.token_after(&format!("{}/{}", stream.name, last.id)))
         }
         _ => None,
     };
