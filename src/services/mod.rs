@@ -5,6 +5,7 @@
 
 pub mod appfabric;
 pub mod cloudtrail;
+pub mod cloudtrail_data;
 pub mod firehose;
 pub mod kinesis;
 pub mod logs;
@@ -57,7 +58,7 @@ pub fn registry(deps: &Deps) -> Registry {
     registry.register(Arc::new(firehose::FirehoseService::new(deps.clone())));
     registry.register(Arc::new(appfabric::AppFabricService::new(deps.clone())));
     registry.register(Arc::new(cloudtrail::CloudTrailService::new(deps.clone())));
-    registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(
+    registry.register(Arc::new(cloudtrail_data::CloudTrailDataService::new(
         deps.clone(),
     )));
     registry.register_query(

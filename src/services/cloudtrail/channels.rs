@@ -2,12 +2,13 @@
 //! (`Custom` or a partner, fixed at creation) and the `ActivityAuditLog` stores it delivers
 //! to.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::data::IngestionStatus;
 use super::event_data_stores::{self, Family};
 use super::limits::{self, MAX_CHANNELS};
+pub use super::records::ChannelRecord;
+use super::records::IngestionStatus;
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
     Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME,
@@ -17,39 +18,7 @@ use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
-/// A channel as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChannelRecord {
-    /// The UUID in the ARN.
-    pub id: String,
-    name: String,
-    source: String,
-    /// IDs of the destination event data stores, in request order.
-    destinations: Vec<String>,
-    created: i64,
-    /// Tags, kept inside the record so they go with the channel.
-    pub tags: Tags,
-    /// The resource policy, as put: which other accounts may put events.
-    #[serde(default)]
-    pub policy: Option<String>,
-}
-
 impl ChannelRecord {
-    /// Whether the channel delivers to the store with this ID.
-    pub fn targets(&self, store_id: &str) -> bool {
-        self.destinations.iter().any(|d| d == store_id)
-    }
-
-    /// The IDs of the destination event data stores.
-    pub fn destination_ids(&self) -> impl Iterator<Item = &str> {
-        self.destinations.iter().map(String::as_str)
-    }
-
-    /// The channel's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     fn destinations_output(&self, ctx: &RequestContext) -> Vec<Value> {
         self.destinations
             .iter()

@@ -2,7 +2,7 @@
 //! and starting or stopping ingestion; plus the advanced event selector rules that decide
 //! what a store collects and so which operations and channels it accepts.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::limits::{self, MAX_EVENT_DATA_STORES, MAX_SELECTOR_VALUES};
@@ -15,59 +15,13 @@ use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
-/// The store ingests events.
-pub const ENABLED: &str = "ENABLED";
-/// The store was deleted and can be restored.
-pub const PENDING_DELETION: &str = "PENDING_DELETION";
-/// The store keeps its events but ingests no new ones.
-pub const STOPPED_INGESTION: &str = "STOPPED_INGESTION";
+pub use super::records::{
+    AdvancedEventSelector, EventDataStoreRecord, ENABLED, PENDING_DELETION, STOPPED_INGESTION,
+};
+use super::records::FieldSelector;
 
 const EXTENDABLE: &str = "EXTENDABLE_RETENTION_PRICING";
 const FIXED: &str = "FIXED_RETENTION_PRICING";
-
-/// One advanced event selector. Stored as AWS writes it, since the selector document is the
-/// user's own configuration and is returned verbatim.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct AdvancedEventSelector {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    field_selectors: Vec<FieldSelector>,
-}
-
-/// One condition of a selector.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct FieldSelector {
-    field: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    equals: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    starts_with: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ends_with: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    not_equals: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    not_starts_with: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    not_ends_with: Option<Vec<String>>,
-}
-
-impl FieldSelector {
-    fn operators(&self) -> impl Iterator<Item = &Vec<String>> {
-        [
-            &self.equals,
-            &self.starts_with,
-            &self.ends_with,
-            &self.not_equals,
-            &self.not_starts_with,
-            &self.not_ends_with,
-        ]
-        .into_iter()
-        .flatten()
-    }
-}
 
 /// What kind of events a store holds; a store's selectors all name one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,45 +164,10 @@ fn default_selectors() -> Vec<AdvancedEventSelector> {
     }]
 }
 
-/// An event data store as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EventDataStoreRecord {
-    /// The UUID in the ARN.
-    pub id: String,
-    name: String,
-    /// One of AWS's `EventDataStoreStatus` values.
-    pub status: String,
-    selectors: Vec<AdvancedEventSelector>,
-    multi_region: bool,
-    organization: bool,
-    retention_period: i64,
-    termination_protection: bool,
-    billing_mode: String,
-    #[serde(default)]
-    kms_key_id: Option<String>,
-    created: i64,
-    updated: i64,
-    /// Tags, kept inside the record so they go with the store.
-    pub tags: Tags,
-    /// The status to return to when a deleted store is restored.
-    #[serde(default)]
-    restore_status: Option<String>,
-}
-
 impl EventDataStoreRecord {
     /// The family of events the store's selectors select.
     pub fn family(&self) -> Result<Family, CloudTrailError> {
         selectors_family(&self.selectors)
-    }
-
-    /// How many days events are kept, by eventTime.
-    pub fn retention_days(&self) -> i64 {
-        self.retention_period
-    }
-
-    /// Whether the store is neither deleted nor stopped, so it can take channel events.
-    pub fn is_active(&self) -> bool {
-        self.status == ENABLED
     }
 
     fn to_output(&self, ctx: &RequestContext, with_tags: bool) -> Value {

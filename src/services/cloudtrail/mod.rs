@@ -9,15 +9,14 @@
 //! one name cannot both succeed.
 
 mod channels;
-mod data;
 mod error;
 mod event_data_stores;
 mod lake;
 mod limits;
 mod policies;
+pub(crate) mod records;
 mod tags;
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
@@ -25,27 +24,18 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use data::{CloudTrailDataService, EVENTS_TABLE};
 pub use error::CloudTrailError;
+pub use records::EVENTS_TABLE;
+use records::{
+    Reservation, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME, CHANNEL_SOURCE, EVENT_DATA_STORE,
+    EVENT_DATA_STORE_NAME,
+};
 
 use crate::arn::Arn;
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::Deps;
 use crate::store::{self, Expect, RecordKey, Write};
-
-/// Record kind of event data stores, named by their ID (a UUID).
-const EVENT_DATA_STORE: &str = "cloudtrail/event-data-store";
-/// Record kind that reserves an event data store name; the body names the store's ID.
-const EVENT_DATA_STORE_NAME: &str = "cloudtrail/event-data-store-name";
-/// Record kind of channels, named by their ID (a UUID).
-const CHANNEL: &str = "cloudtrail/channel";
-/// Record kind that reserves a channel name; the body names the channel's ID.
-const CHANNEL_NAME: &str = "cloudtrail/channel-name";
-/// Record kind that reserves a partner source (one channel per partner source).
-const CHANNEL_SOURCE: &str = "cloudtrail/channel-source";
-/// Record kind of a channel's latest ingestion attempt and success, named by channel ID.
-const CHANNEL_INGESTION: &str = "cloudtrail/channel-ingestion";
 
 /// Removes events older than their event data store's retention period, at most about
 /// `limit`, a bounded transaction at a time; returns how many went. CloudTrail Lake decides by
@@ -91,12 +81,6 @@ pub async fn expire(
     Ok(budget.removed())
 }
 
-/// The body of a name or source reservation: which resource holds it.
-#[derive(Debug, Serialize, Deserialize)]
-struct Reservation {
-    id: String,
-}
-
 /// Reads a record of this service into its stored type, with its version.
 async fn load<T: DeserializeOwned>(
     deps: &Deps,
@@ -127,8 +111,10 @@ fn key(ctx: &RequestContext, kind: &'static str, name: &str) -> RecordKey {
 
 /// Which kind of CloudTrail resource an ARN or ID names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResourceType {
+pub(crate) enum ResourceType {
+    /// `eventdatastore/ID`.
     EventDataStore,
+    /// `channel/ID`.
     Channel,
 }
 
@@ -156,7 +142,7 @@ fn resource_arn(ctx: &RequestContext, kind: ResourceType, id: &str) -> String {
 
 /// How an argument that names a store or channel resolves.
 #[derive(Debug, PartialEq, Eq)]
-enum Reference {
+pub(crate) enum Reference {
     /// An ID of the caller's account and region.
     Own(String),
     /// A well-formed ARN of another account or region.
@@ -166,7 +152,7 @@ enum Reference {
 }
 
 /// Resolves "the ARN or the ID suffix of the ARN", as CloudTrail accepts both. IDs are UUIDs.
-fn resolve(ctx: &RequestContext, kind: ResourceType, text: &str) -> Reference {
+pub(crate) fn resolve(ctx: &RequestContext, kind: ResourceType, text: &str) -> Reference {
     let is_id = |id: &str| uuid::Uuid::try_parse(id).is_ok();
     if !text.contains(':') {
         return if is_id(text) {
@@ -190,9 +176,6 @@ fn resolve(ctx: &RequestContext, kind: ResourceType, text: &str) -> Reference {
     }
     Reference::Own(id.to_ascii_lowercase())
 }
-
-/// Tags as stored inside a store's or channel's record.
-type Tags = BTreeMap<String, String>;
 
 /// One tag on the wire.
 #[derive(Debug, Clone, Deserialize, Serialize)]

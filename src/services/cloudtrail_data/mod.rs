@@ -8,6 +8,9 @@
 //! metadata is the CloudTrail event ID and its payload the full CloudTrail Lake record (the
 //! fields CloudTrail adds as top-level members, `eventData` parsed, and the raw `eventData`
 //! text kept as given), so the query issue can read it back as rows.
+//!
+//! Its own service (its own model, errors and signing name), reading CloudTrail's channels and
+//! stores through `cloudtrail::records` only; CloudTrail does not depend on it.
 
 use std::sync::OnceLock;
 
@@ -17,21 +20,17 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::channels::ChannelRecord;
-use super::event_data_stores::EventDataStoreRecord;
-use super::{
-    load, resolve, CloudTrailError, Reference, ResourceType, CHANNEL, CHANNEL_INGESTION,
-    EVENT_DATA_STORE,
-};
 use crate::arn::Arn;
 use crate::policy::{Decision, PolicyDocument, Request};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
+use crate::services::cloudtrail::records::{
+    ChannelRecord, EventDataStoreRecord, IngestionStatus, CHANNEL, CHANNEL_INGESTION,
+    EVENTS_TABLE, EVENT_DATA_STORE,
+};
+use crate::services::cloudtrail::{resolve, CloudTrailError, Reference, ResourceType};
 use crate::services::Deps;
-use crate::store::{Expect, RecordKey, Write};
-
-/// Log kind of an event data store's events, named by the store's ID.
-pub const EVENTS_TABLE: &str = "cloudtrail_events";
+use crate::store::{self, Expect, RecordKey, Write};
 
 /// The action a channel's resource policy must allow for another account.
 const PUT_AUDIT_EVENTS: &str = "cloudtrail-data:PutAuditEvents";
@@ -42,23 +41,6 @@ const EVENT_VERSION: &str = "1.09";
 /// Most bytes of event data in one call ("up to 100 activity events (or up to 1 MB) per
 /// PutAuditEvents request", CloudTrail quotas); the 100 events are the model's list limit.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
-
-/// The latest ingestion attempt and success of a channel, shown by GetChannel. Kept beside
-/// the channel's record (not in it), so puts never conflict with channel updates; last
-/// writer wins, as "latest" means.
-#[derive(Debug, Default, serde::Serialize, Deserialize)]
-pub struct IngestionStatus {
-    /// ID of the last event accepted or refused.
-    pub attempt_event_id: Option<String>,
-    /// When that was, epoch seconds.
-    pub attempt_time: Option<i64>,
-    /// The error code of the last refused event, if the last attempt failed.
-    pub error_code: Option<String>,
-    /// CloudTrail event ID of the last accepted event.
-    pub success_event_id: Option<String>,
-    /// When that was, epoch seconds.
-    pub success_time: Option<i64>,
-}
 
 fn model() -> &'static ServiceModel {
     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
@@ -348,7 +330,7 @@ pub async fn put_audit_events(
         Reference::Invalid => return Err(invalid_arn(reference)),
     };
     let channel_key = RecordKey::new(CHANNEL, &owner, &region, &id);
-    let Some((channel, _)) = load::<ChannelRecord>(deps, &channel_key).await? else {
+    let Some((channel, _)) = store::load::<ChannelRecord>(&*deps.store, &channel_key).await? else {
         return Err(DataError::ChannelNotFound(format!(
             "The channel {reference} was not found."
         )));
@@ -395,7 +377,7 @@ pub async fn put_audit_events(
     let mut destinations = Vec::new();
     for store_id in channel.destination_ids() {
         let store_key = RecordKey::new(EVENT_DATA_STORE, &owner, &region, store_id);
-        if let Some((store, _)) = load::<EventDataStoreRecord>(deps, &store_key).await? {
+        if let Some((store, _)) = store::load::<EventDataStoreRecord>(&*deps.store, &store_key).await? {
             if store.is_active() {
                 destinations.push(format!(
                     "arn:{}:cloudtrail:{region}:{owner}:eventdatastore/{store_id}",
@@ -412,7 +394,7 @@ pub async fn put_audit_events(
     let mut failed = Vec::new();
     let mut writes = Vec::new();
     let status_key = RecordKey::new(CHANNEL_INGESTION, &owner, &region, &id);
-    let mut status: IngestionStatus = load(deps, &status_key)
+    let mut status: IngestionStatus = store::load(&*deps.store, &status_key)
         .await?
         .map(|(status, _)| status)
         .unwrap_or_default();
@@ -451,7 +433,7 @@ pub async fn put_audit_events(
         status.success_time = Some(now.unix_timestamp());
         successful.push(json!({ "id": event.id, "eventID": event_id }));
     }
-    writes.push(super::put(status_key, &status, Expect::Any)?);
+    writes.push(store::put(status_key, &status, Expect::Any)?);
     deps.store.write(writes).await?;
     Ok(json!({ "successful": successful, "failed": failed }))
 }
