@@ -524,7 +524,7 @@ pub async fn delete(
             ),
         ));
     }
-    let channels: Vec<super::channels::ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
+    let channels: Vec<super::records::ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
     if let Some(channel) = channels.iter().find(|c| c.targets(&record.id)) {
         return Err(CloudTrailError::ChannelExistsForEds(format!(
             "Event data store {} cannot be deleted because channel {} delivers events to it.",

@@ -47,8 +47,8 @@ pub async fn expire(
     limit: usize,
 ) -> Result<usize, store::StoreError> {
     const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
-    let mut budget = crate::sweeper::Budget::new(limit);
-    let mut scan = crate::sweeper::RecordScan::new(store, EVENT_DATA_STORE);
+    let mut budget = crate::store::expiry::Budget::new(limit);
+    let mut scan = crate::store::expiry::RecordScan::new(store, EVENT_DATA_STORE);
     while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Some(days) = record.body.get("retention_period").and_then(Value::as_i64) else {

@@ -164,8 +164,8 @@ impl Sink for LocalStreams {
 /// bounded transaction at a time. Each shard keeps its last record, so sequence numbers carry on from it; readers no longer
 /// see it once it is past retention. Returns how many records went.
 pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
-    let mut budget = crate::sweeper::Budget::new(limit);
-    let mut scan = crate::sweeper::RecordScan::new(store, streams::STREAM);
+    let mut budget = crate::store::expiry::Budget::new(limit);
+    let mut scan = crate::store::expiry::RecordScan::new(store, streams::STREAM);
     while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Ok(stream) = serde_json::from_value::<streams::StreamRecord>(record.body.clone())
