@@ -11,8 +11,8 @@ pub use super::records::ChannelRecord;
 use super::records::IngestionStatus;
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME,
-    CHANNEL_SOURCE, EVENT_DATA_STORE,
+    Guard, Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_INGESTION,
+    CHANNEL_NAME, CHANNEL_SET, CHANNEL_SOURCE, EVENT_DATA_STORE,
 };
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -42,13 +42,16 @@ pub struct DestinationInput {
 }
 
 /// Checks destinations and returns the store IDs they name: stores of the caller's own
-/// account and Region that collect `ActivityAuditLog` events and are enabled.
+/// account and Region that collect `ActivityAuditLog` events and are enabled. With them come
+/// rewrites of those stores at the versions read, for the channel's batch: it commits only
+/// while every destination is still as checked (not deleted meanwhile).
 async fn check_destinations(
     deps: &Deps,
     ctx: &RequestContext,
     destinations: &[DestinationInput],
-) -> Result<Vec<String>, CloudTrailError> {
+) -> Result<(Vec<String>, Vec<Write>), CloudTrailError> {
     let mut ids: Vec<String> = Vec::new();
+    let mut unchanged = Vec::new();
     for destination in destinations {
         if destination.kind != "EVENT_DATA_STORE" {
             return Err(CloudTrailError::UnsupportedOperation(
@@ -69,9 +72,9 @@ async fn check_destinations(
                 )))
             }
         };
-        let Some((store, _)) =
-            load::<event_data_stores::EventDataStoreRecord>(deps, &key(ctx, EVENT_DATA_STORE, &id))
-                .await?
+        let store_key = key(ctx, EVENT_DATA_STORE, &id);
+        let Some((store, version)) =
+            load::<event_data_stores::EventDataStoreRecord>(deps, &store_key).await?
         else {
             return Err(event_data_stores::not_found(location));
         };
@@ -91,9 +94,10 @@ async fn check_destinations(
                 "The event data store {location} is listed more than once in Destinations."
             )));
         }
+        unchanged.push(put(store_key, &store, Expect::Version(version))?);
         ids.push(id);
     }
-    Ok(ids)
+    Ok((ids, unchanged))
 }
 
 fn already_exists(name: &str) -> CloudTrailError {
@@ -124,10 +128,29 @@ pub async fn create(
             input.source
         )));
     }
+    // The quota and the destinations' state are checked against what the batch commits on:
+    // it claims the channel set's guard and expects each destination store as read.
+    let record = super::retry(|| create_once(deps, ctx, &input)).await?;
+    Ok(json!({
+        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
+        "Name": record.name,
+        "Source": record.source,
+        "Destinations": record.destinations_output(ctx),
+        "Tags": tags_output(&record.tags),
+    }))
+}
+
+/// One attempt of CreateChannel's checks and batch.
+async fn create_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &CreateInput,
+) -> Result<ChannelRecord, CloudTrailError> {
     let name_key = key(ctx, CHANNEL_NAME, &input.name);
     if load::<Reservation>(deps, &name_key).await?.is_some() {
         return Err(already_exists(&input.name));
     }
+    let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
     let existing: Vec<ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
     if existing.len() >= MAX_CHANNELS {
         return Err(CloudTrailError::ChannelMaxLimitExceeded(format!(
@@ -143,11 +166,11 @@ pub async fn create(
     }
     let mut tags = Tags::new();
     merge_tags(&mut tags, &input.tags)?;
-    let destinations = check_destinations(deps, ctx, &input.destinations).await?;
+    let (destinations, unchanged) = check_destinations(deps, ctx, &input.destinations).await?;
     let record = ChannelRecord {
         id: uuid::Uuid::new_v4().to_string(),
-        name: input.name,
-        source: input.source,
+        name: input.name.clone(),
+        source: input.source.clone(),
         destinations,
         created: ctx.received_at.unix_timestamp(),
         tags,
@@ -159,7 +182,9 @@ pub async fn create(
     let mut writes = vec![
         put(name_key, &reservation, Expect::Absent)?,
         put(key(ctx, CHANNEL, &record.id), &record, Expect::Absent)?,
+        guard.claim()?,
     ];
+    writes.extend(unchanged);
     if partner {
         writes.push(put(
             key(ctx, CHANNEL_SOURCE, &record.source),
@@ -168,13 +193,7 @@ pub async fn create(
         )?);
     }
     deps.store.write(writes).await?;
-    Ok(json!({
-        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
-        "Name": record.name,
-        "Source": record.source,
-        "Destinations": record.destinations_output(ctx),
-        "Tags": tags_output(&record.tags),
-    }))
+    Ok(record)
 }
 
 /// Loads a channel named by ARN or ID.
@@ -290,12 +309,28 @@ pub async fn update(
     ctx: &RequestContext,
     input: UpdateInput,
 ) -> Result<Value, CloudTrailError> {
+    let record = super::retry(|| update_once(deps, ctx, &input)).await?;
+    Ok(json!({
+        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
+        "Name": record.name,
+        "Source": record.source,
+        "Destinations": record.destinations_output(ctx),
+    }))
+}
+
+/// One attempt of UpdateChannel's checks and batch. New destinations claim the channel set
+/// (a store being deleted checks that no channel feeds it) and expect each store as read.
+async fn update_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &UpdateInput,
+) -> Result<ChannelRecord, CloudTrailError> {
     let (mut record, version) = load_channel(deps, ctx, &input.channel).await?;
     let mut writes = Vec::new();
-    if let Some(name) = input.name.filter(|name| *name != record.name) {
-        let new_key = key(ctx, CHANNEL_NAME, &name);
+    if let Some(name) = input.name.as_ref().filter(|name| **name != record.name) {
+        let new_key = key(ctx, CHANNEL_NAME, name);
         if load::<Reservation>(deps, &new_key).await?.is_some() {
-            return Err(already_exists(&name));
+            return Err(already_exists(name));
         }
         writes.push(Write::Delete {
             key: key(ctx, CHANNEL_NAME, &record.name),
@@ -308,10 +343,14 @@ pub async fn update(
             },
             Expect::Absent,
         )?);
-        record.name = name;
+        record.name.clone_from(name);
     }
     if let Some(destinations) = &input.destinations {
-        record.destinations = check_destinations(deps, ctx, destinations).await?;
+        let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
+        let (ids, unchanged) = check_destinations(deps, ctx, destinations).await?;
+        record.destinations = ids;
+        writes.push(guard.claim()?);
+        writes.extend(unchanged);
     }
     writes.push(put(
         key(ctx, CHANNEL, &record.id),
@@ -319,12 +358,7 @@ pub async fn update(
         Expect::Version(version),
     )?);
     deps.store.write(writes).await?;
-    Ok(json!({
-        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
-        "Name": record.name,
-        "Source": record.source,
-        "Destinations": record.destinations_output(ctx),
-    }))
+    Ok(record)
 }
 
 /// Deletes a channel and frees its name and, for a partner, its source.
@@ -333,8 +367,20 @@ pub async fn delete(
     ctx: &RequestContext,
     input: ChannelInput,
 ) -> Result<Value, CloudTrailError> {
+    super::retry(|| delete_once(deps, ctx, &input)).await?;
+    Ok(json!({}))
+}
+
+/// One attempt of DeleteChannel's batch, which claims the channel set it leaves.
+async fn delete_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &ChannelInput,
+) -> Result<(), CloudTrailError> {
+    let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
     let (record, version) = load_channel(deps, ctx, &input.channel).await?;
     let mut writes = vec![
+        guard.claim()?,
         Write::Delete {
             key: key(ctx, CHANNEL, &record.id),
             expect: Expect::Version(version),
@@ -355,5 +401,5 @@ pub async fn delete(
         });
     }
     deps.store.write(writes).await?;
-    Ok(json!({}))
+    Ok(())
 }

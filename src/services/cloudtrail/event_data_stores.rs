@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use super::limits::{self, MAX_EVENT_DATA_STORES, MAX_SELECTOR_VALUES};
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, EVENT_DATA_STORE,
-    EVENT_DATA_STORE_NAME,
+    Guard, Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_SET,
+    EVENT_DATA_STORE, EVENT_DATA_STORE_NAME, EVENT_DATA_STORE_SET,
 };
 use crate::protocol::RequestContext;
 use crate::services::Deps;
@@ -291,16 +291,6 @@ pub async fn create(
     check_retention(&billing_mode, retention)?;
     let mut tags = Tags::new();
     merge_tags(&mut tags, &input.tags_list)?;
-    let name_key = key(ctx, EVENT_DATA_STORE_NAME, &input.name);
-    if load::<Reservation>(deps, &name_key).await?.is_some() {
-        return Err(already_exists(&input.name));
-    }
-    let existing: Vec<EventDataStoreRecord> = load_all(deps, ctx, EVENT_DATA_STORE).await?;
-    if existing.len() >= MAX_EVENT_DATA_STORES {
-        return Err(CloudTrailError::EventDataStoreMaxLimitExceeded(format!(
-            "Your account has reached the maximum number of event data stores ({MAX_EVENT_DATA_STORES}) in this Region."
-        )));
-    }
     let now = ctx.received_at.unix_timestamp();
     let record = EventDataStoreRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -322,6 +312,28 @@ pub async fn create(
         tags,
         restore_status: None,
     };
+    // The quota is checked against what the batch commits on: it claims the store set.
+    super::retry(|| create_once(deps, ctx, &record)).await?;
+    Ok(record.to_output(ctx, true))
+}
+
+/// One attempt of CreateEventDataStore's name and quota checks and batch.
+async fn create_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    record: &EventDataStoreRecord,
+) -> Result<(), CloudTrailError> {
+    let name_key = key(ctx, EVENT_DATA_STORE_NAME, &record.name);
+    if load::<Reservation>(deps, &name_key).await?.is_some() {
+        return Err(already_exists(&record.name));
+    }
+    let guard = Guard::read(deps, ctx, EVENT_DATA_STORE_SET).await?;
+    let existing: Vec<EventDataStoreRecord> = load_all(deps, ctx, EVENT_DATA_STORE).await?;
+    if existing.len() >= MAX_EVENT_DATA_STORES {
+        return Err(CloudTrailError::EventDataStoreMaxLimitExceeded(format!(
+            "Your account has reached the maximum number of event data stores ({MAX_EVENT_DATA_STORES}) in this Region."
+        )));
+    }
     deps.store
         .write(vec![
             put(
@@ -331,14 +343,11 @@ pub async fn create(
                 },
                 Expect::Absent,
             )?,
-            put(
-                key(ctx, EVENT_DATA_STORE, &record.id),
-                &record,
-                Expect::Absent,
-            )?,
+            put(key(ctx, EVENT_DATA_STORE, &record.id), record, Expect::Absent)?,
+            guard.claim()?,
         ])
         .await?;
-    Ok(record.to_output(ctx, true))
+    Ok(())
 }
 
 /// Input of the operations that name one store.
@@ -512,6 +521,18 @@ pub async fn delete(
     ctx: &RequestContext,
     input: StoreInput,
 ) -> Result<Value, CloudTrailError> {
+    // "No channel feeds this store" is checked against what the batch commits on: it claims
+    // the channel set, which every channel create, update and delete claims too.
+    super::retry(|| delete_once(deps, ctx, &input)).await?;
+    Ok(json!({}))
+}
+
+/// One attempt of DeleteEventDataStore's checks and batch.
+async fn delete_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &StoreInput,
+) -> Result<(), CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status == PENDING_DELETION {
         return Err(inactive(&input.event_data_store));
@@ -524,6 +545,7 @@ pub async fn delete(
             ),
         ));
     }
+    let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
     let channels: Vec<super::records::ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
     if let Some(channel) = channels.iter().find(|c| c.targets(&record.id)) {
         return Err(CloudTrailError::ChannelExistsForEds(format!(
@@ -538,13 +560,16 @@ pub async fn delete(
     ));
     record.updated = ctx.received_at.unix_timestamp();
     deps.store
-        .write(vec![put(
-            key(ctx, EVENT_DATA_STORE, &record.id),
-            &record,
-            Expect::Version(version),
-        )?])
+        .write(vec![
+            put(
+                key(ctx, EVENT_DATA_STORE, &record.id),
+                &record,
+                Expect::Version(version),
+            )?,
+            guard.claim()?,
+        ])
         .await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// Restores a store pending deletion to the status it had.

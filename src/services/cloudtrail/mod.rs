@@ -27,8 +27,8 @@ use serde_json::Value;
 pub use error::CloudTrailError;
 pub use records::EVENTS_TABLE;
 use records::{
-    Reservation, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME, CHANNEL_SOURCE, EVENT_DATA_STORE,
-    EVENT_DATA_STORE_NAME,
+    Reservation, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME, CHANNEL_SET, CHANNEL_SOURCE,
+    EVENT_DATA_STORE, EVENT_DATA_STORE_NAME, EVENT_DATA_STORE_SET,
 };
 
 use crate::arn::Arn;
@@ -102,6 +102,66 @@ async fn load_all<T: DeserializeOwned>(
 /// A conditional put of a stored value.
 fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, CloudTrailError> {
     Ok(store::put(key, value, expect)?)
+}
+
+/// How often a read-check-write step runs before it gives up on a contended set.
+const ATTEMPTS: usize = 16;
+
+/// Runs a read-check-write step again while its conditional batch loses a race to another
+/// writer, so that checks over several records (a quota, the channels that feed a store) hold
+/// for the records the batch commits against. A step that keeps losing answers
+/// `ConflictException`.
+async fn retry<T, F, Fut>(mut step: F) -> Result<T, CloudTrailError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudTrailError>>,
+{
+    for _ in 1..ATTEMPTS {
+        match step().await {
+            Err(CloudTrailError::Conflict) => tokio::task::yield_now().await,
+            other => return other,
+        }
+    }
+    step().await
+}
+
+/// A set's guard as read: rewrite it (`claim`) in the batch that relies on the set.
+struct Guard {
+    key: RecordKey,
+    guard: records::SetGuard,
+    expect: Expect,
+}
+
+impl Guard {
+    /// Reads the guard of the caller's set of `kind`. Read it before the set itself, so that
+    /// the set read is no older than the version the batch expects.
+    async fn read(
+        deps: &Deps,
+        ctx: &RequestContext,
+        kind: &'static str,
+    ) -> Result<Self, CloudTrailError> {
+        let key = key(ctx, kind, records::SET_GUARD);
+        Ok(match load::<records::SetGuard>(deps, &key).await? {
+            Some((guard, version)) => Guard {
+                key,
+                guard,
+                expect: Expect::Version(version),
+            },
+            None => Guard {
+                key,
+                guard: records::SetGuard::default(),
+                expect: Expect::Absent,
+            },
+        })
+    }
+
+    /// The write that commits only if no other batch claimed the set since it was read.
+    fn claim(self) -> Result<Write, CloudTrailError> {
+        let next = records::SetGuard {
+            generation: self.guard.generation.wrapping_add(1),
+        };
+        put(self.key, &next, self.expect)
+    }
 }
 
 /// A key in the caller's account and region.

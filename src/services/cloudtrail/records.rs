@@ -22,6 +22,13 @@ pub(crate) const CHANNEL_SOURCE: &str = "cloudtrail/channel-source";
 /// Record kind of a channel's latest ingestion attempt and success, named by channel ID.
 pub(crate) const CHANNEL_INGESTION: &str = "cloudtrail/channel-ingestion";
 
+/// Record kind of the guard of an account's channels in a Region (one record, [`SET_GUARD`]).
+pub(crate) const CHANNEL_SET: &str = "cloudtrail/channel-set";
+/// Record kind of the guard of an account's event data stores in a Region.
+pub(crate) const EVENT_DATA_STORE_SET: &str = "cloudtrail/event-data-store-set";
+/// The name of a set's guard record.
+pub(crate) const SET_GUARD: &str = "guard";
+
 /// Log kind of an event data store's events, named by the store's ID.
 pub const EVENTS_TABLE: &str = "cloudtrail_events";
 
@@ -29,6 +36,16 @@ pub const EVENTS_TABLE: &str = "cloudtrail_events";
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Reservation {
     pub(super) id: String,
+}
+
+/// The guard of a set of records (an account's channels, or its stores, in a Region). Every
+/// batch that adds or removes a member, or that relies on the whole set (a quota, "no channel
+/// feeds this store"), rewrites the guard at the version it read before reading the set, so
+/// two such batches cannot both commit on what became stale: the loser reads again.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct SetGuard {
+    /// Bumped by each rewrite.
+    pub(super) generation: u64,
 }
 
 /// Tags as stored inside a store's or channel's record.
