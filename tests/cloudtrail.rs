@@ -1447,3 +1447,78 @@ async fn concurrent_store_creates_stop_exactly_at_the_quota() {
         .expect("list_event_data_stores");
     assert_eq!(listed.event_data_stores().len(), QUOTA);
 }
+
+#[tokio::test]
+async fn channel_policy_conditions_use_iam_operators() {
+    let owner = fresh_account();
+    let partner = fresh_account();
+    let client = cloudtrail_client(&owner);
+    let store_arn = store(&client, "conditions", "ActivityAuditLog").await;
+    let channel_arn = channel(&client, "conditions", "Custom", &store_arn).await;
+    let partner_client = common::cloudtraildata_client(&partner);
+    let put = |external_id: Option<&str>| {
+        partner_client
+            .put_audit_events()
+            .channel_arn(&channel_arn)
+            .set_external_id(external_id.map(str::to_owned))
+            .audit_events(audit_event("c1", &event_data(&owner, "c-1")))
+            .send()
+    };
+    let set_policy = |statements: serde_json::Value| {
+        client
+            .put_resource_policy()
+            .resource_arn(&channel_arn)
+            .resource_policy(
+                serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
+                    .to_string(),
+            )
+            .send()
+    };
+    let statement = |effect: &str, condition: serde_json::Value| {
+        serde_json::json!({
+            "Effect": effect,
+            "Principal": { "AWS": partner },
+            "Action": "cloudtrail-data:PutAuditEvents",
+            "Resource": channel_arn,
+            "Condition": condition,
+        })
+    };
+    // StringLike is a wildcard match, case-sensitive; a Deny on a case-insensitive match wins.
+    set_policy(serde_json::json!([
+        statement(
+            "Allow",
+            serde_json::json!({ "StringLike": { "cloudtrail:ExternalId": ["tenant-*", "p-??"] } })
+        ),
+        statement(
+            "Deny",
+            serde_json::json!({ "StringEqualsIgnoreCase": { "cloudtrail:ExternalId": "TENANT-BLOCKED" } })
+        ),
+    ]))
+    .await
+    .expect("put_resource_policy");
+    put(Some("tenant-42")).await.expect("tenant-* allows tenant-42");
+    put(Some("p-07")).await.expect("p-?? allows p-07");
+    for refused in [Some("p-007"), Some("Tenant-42"), Some("tenant-blocked"), None] {
+        assert_eq!(
+            code(put(refused).await),
+            "ChannelInsufficientPermission",
+            "{refused:?}"
+        );
+    }
+    // Null and a negated operator: any external ID but one, and one must be given.
+    set_policy(serde_json::json!([statement(
+        "Allow",
+        serde_json::json!({
+            "StringNotEquals": { "cloudtrail:ExternalId": "revoked" },
+            "Null": { "cloudtrail:ExternalId": "false" }
+        })
+    )]))
+    .await
+    .expect("put_resource_policy");
+    put(Some("anything")).await.expect("allowed");
+    assert_eq!(
+        code(put(Some("revoked")).await),
+        "ChannelInsufficientPermission"
+    );
+    assert_eq!(code(put(None).await), "ChannelInsufficientPermission");
+}

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::channels::{self, ChannelRecord};
 use super::{key, put, resolve, CloudTrailError, Reference, ResourceType, CHANNEL};
 use crate::arn::{is_account_id, Arn};
-use crate::policy::{PolicyDocument, Principals};
+use crate::policy::{Principals, StoredPolicy};
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::Expect;
@@ -71,8 +71,9 @@ fn policy_invalid(message: impl Into<String>) -> CloudTrailError {
 }
 
 /// Checks a channel policy: a valid IAM document within CloudTrail's channel rules.
-pub fn check_policy(text: &str) -> Result<PolicyDocument, CloudTrailError> {
-    let document = PolicyDocument::parse(text).map_err(|err| policy_invalid(err.to_string()))?;
+pub fn check_policy(text: &str) -> Result<StoredPolicy, CloudTrailError> {
+    let policy = StoredPolicy::parse(text).map_err(|err| policy_invalid(err.to_string()))?;
+    let document = policy.document();
     if document.statements.len() > MAX_STATEMENTS {
         return Err(policy_invalid(format!(
             "The resource policy can have at most {MAX_STATEMENTS} statements."
@@ -127,7 +128,7 @@ pub fn check_policy(text: &str) -> Result<PolicyDocument, CloudTrailError> {
             }
         }
     }
-    Ok(document)
+    Ok(policy)
 }
 
 /// PutResourcePolicy input.
@@ -145,8 +146,7 @@ pub async fn put_resource_policy(
     input: PutInput,
 ) -> Result<Value, CloudTrailError> {
     let (mut record, version) = load_target(deps, ctx, &input.resource_arn).await?;
-    check_policy(&input.resource_policy)?;
-    record.policy = Some(input.resource_policy);
+    record.policy = Some(check_policy(&input.resource_policy)?);
     deps.store
         .write(vec![put(
             key(ctx, CHANNEL, &record.id),
@@ -156,7 +156,7 @@ pub async fn put_resource_policy(
         .await?;
     Ok(json!({
         "ResourceArn": input.resource_arn,
-        "ResourcePolicy": record.policy,
+        "ResourcePolicy": record.policy.as_ref().map(StoredPolicy::text),
     }))
 }
 
@@ -185,7 +185,7 @@ pub async fn get_resource_policy(
         .ok_or_else(|| no_policy(&input.resource_arn))?;
     Ok(json!({
         "ResourceArn": input.resource_arn,
-        "ResourcePolicy": policy,
+        "ResourcePolicy": policy.text(),
     }))
 }
 

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::StoredPolicy;
+
 /// Record kind of event data stores, named by their ID (a UUID).
 pub(crate) const EVENT_DATA_STORE: &str = "cloudtrail/event-data-store";
 /// Record kind that reserves an event data store name; the body names the store's ID.
@@ -153,7 +155,7 @@ pub struct ChannelRecord {
     pub tags: Tags,
     /// The resource policy, as put: which other accounts may put events.
     #[serde(default)]
-    pub policy: Option<String>,
+    pub policy: Option<StoredPolicy>,
 }
 
 impl ChannelRecord {

@@ -254,56 +254,24 @@ pub fn check_event(
     Ok(data)
 }
 
-/// Whether the channel's resource policy lets `caller` put events with `external_id`.
-/// `cloudtrail:ExternalId` conditions are decided here (Sluice's IAM evaluator knows only
-/// `aws:PrincipalAccount`); the rest of the policy is evaluated as IAM does.
-fn policy_allows(policy: &str, caller: &str, channel_arn: &str, external_id: Option<&str>) -> bool {
-    let Ok(mut document) = PolicyDocument::parse(policy) else {
-        return false;
-    };
-    document.statements.retain_mut(|statement| {
-        let Some(Value::Object(operators)) = &mut statement.condition else {
-            return true;
-        };
-        let mut holds = true;
-        for (operator, keys) in operators.iter_mut() {
-            let Some(keys) = keys.as_object_mut() else {
-                continue;
-            };
-            let names: Vec<String> = keys
-                .keys()
-                .filter(|k| k.eq_ignore_ascii_case("cloudtrail:ExternalId"))
-                .cloned()
-                .collect();
-            for name in names {
-                let expected: Vec<String> = match keys.remove(&name) {
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect(),
-                    Some(Value::String(one)) => vec![one],
-                    _ => Vec::new(),
-                };
-                let matched = external_id.is_some_and(|id| expected.iter().any(|e| e == id));
-                holds &= match operator.as_str() {
-                    "StringEquals" | "StringLike" => matched,
-                    "StringNotEquals" | "StringNotLike" => external_id.is_some() && !matched,
-                    _ => false,
-                };
-            }
-        }
-        operators.retain(|_, keys| keys.as_object().is_none_or(|k| !k.is_empty()));
-        if operators.is_empty() {
-            statement.condition = None;
-        }
-        holds
-    });
-    document.evaluate(&Request {
+/// Whether the channel's resource policy lets `caller` put events with `external_id`, the
+/// request's `cloudtrail:ExternalId` condition key (absent when the caller gives none).
+fn policy_allows(
+    policy: &PolicyDocument,
+    caller: &str,
+    channel_arn: &str,
+    external_id: Option<&str>,
+) -> bool {
+    let external_id: Vec<(&str, &str)> = external_id
+        .map(|id| ("cloudtrail:ExternalId", id))
+        .into_iter()
+        .collect();
+    policy.evaluate(&Request {
         principal_account: caller,
         principal_arn: None,
         action: PUT_AUDIT_EVENTS,
         resource: channel_arn,
+        keys: &external_id,
     }) == Decision::Allow
 }
 
@@ -340,9 +308,9 @@ pub async fn put_audit_events(
         crate::arn::partition(&region)
     );
     if ctx.account_id != owner {
-        let allowed = channel.policy.as_deref().is_some_and(|policy| {
+        let allowed = channel.policy.as_ref().is_some_and(|policy| {
             policy_allows(
-                policy,
+                policy.document(),
                 &ctx.account_id,
                 &channel_arn,
                 input.external_id.as_deref(),
@@ -559,6 +527,7 @@ mod tests {
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
             "Principal":{"AWS":"444455556666"},"Action":"cloudtrail-data:PutAuditEvents",
             "Condition":{"StringEquals":{"cloudtrail:ExternalId":"secret"}}}]}"#;
+        let policy = &PolicyDocument::parse(policy).expect("valid");
         let arn = "arn:aws:cloudtrail:us-east-1:111122223333:channel/x";
         assert!(policy_allows(policy, "444455556666", arn, Some("secret")));
         assert!(!policy_allows(policy, "444455556666", arn, Some("wrong")));

@@ -10,11 +10,11 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::streams::{load, stream_key, StreamPolicy, StreamRecord, StreamRef};
+use super::streams::{load, stream_key, StreamRecord, StreamRef};
 use super::KinesisError;
 use crate::arn::Arn;
 use crate::pipeline::Sender;
-use crate::policy::{Decision, PolicyDocument, Request};
+use crate::policy::{Decision, Request, StoredPolicy};
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
@@ -41,11 +41,12 @@ pub(super) fn may_write(stream: &StreamRecord, owner: &str, sender: &Sender) -> 
     if role.is_some_and(|role| Arn::parse(role).is_none_or(|arn| arn.account != sender.account)) {
         return false;
     }
-    policy.document.evaluate(&Request {
+    policy.evaluate(&Request {
         principal_account: &sender.account,
         principal_arn: role,
         action: WRITE_ACTION,
         resource: &stream.arn,
+        keys: &[],
     }) == Decision::Allow
 }
 
@@ -102,7 +103,7 @@ async fn load_owned(
 
 /// Checks a stream policy: a valid IAM document, within the size bound, whose statements all
 /// name principals (a resource policy says *who*) and only Kinesis actions.
-fn check_policy(text: &str) -> Result<PolicyDocument, KinesisError> {
+fn check_policy(text: &str) -> Result<StoredPolicy, KinesisError> {
     let invalid = |why: String| KinesisError::InvalidArgument(format!("Invalid policy: {why}"));
     if text.len() > MAX_POLICY_BYTES {
         return Err(invalid(format!(
@@ -110,8 +111,8 @@ fn check_policy(text: &str) -> Result<PolicyDocument, KinesisError> {
             text.len()
         )));
     }
-    let document = PolicyDocument::parse(text).map_err(|err| invalid(err.to_string()))?;
-    for statement in &document.statements {
+    let policy = StoredPolicy::parse(text).map_err(|err| invalid(err.to_string()))?;
+    for statement in &policy.document().statements {
         if statement.principal.is_none() {
             return Err(invalid(
                 "every statement of a resource policy needs a Principal".to_owned(),
@@ -125,7 +126,7 @@ fn check_policy(text: &str) -> Result<PolicyDocument, KinesisError> {
             )));
         }
     }
-    Ok(document)
+    Ok(policy)
 }
 
 /// Attaches (or replaces) a stream's resource policy.
@@ -138,8 +139,7 @@ pub async fn put_resource_policy(
         load_owned(deps, ctx, &input.resource_arn, "PutResourcePolicy").await?;
     // The model makes Policy required, so it is present here.
     let text = input.policy.unwrap_or_default();
-    let document = check_policy(&text)?;
-    stream.policy = Some(StreamPolicy { text, document });
+    stream.policy = Some(check_policy(&text)?);
     write(deps, ctx, &stream, version).await
 }
 
@@ -152,7 +152,7 @@ pub async fn get_resource_policy(
     let (stream, _) = load_owned(deps, ctx, &input.resource_arn, "GetResourcePolicy").await?;
     let text = stream
         .policy
-        .map_or_else(|| "{}".to_owned(), |policy| policy.text);
+        .map_or_else(|| "{}".to_owned(), |policy| policy.text().to_owned());
     Ok(json!({ "Policy": text }))
 }
 
@@ -203,10 +203,7 @@ mod tests {
             "created": 0.0,
             "mode": "PROVISIONED",
             "shards": [],
-            "policy": policy.map(|text| json!({
-                "text": text,
-                "document": PolicyDocument::parse(text).expect("valid"),
-            })),
+            "policy": policy,
         }))
         .expect("stream record")
     }

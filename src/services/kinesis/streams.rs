@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::KinesisError;
 use crate::arn::{self, Arn};
-use crate::policy::PolicyDocument;
+use crate::policy::StoredPolicy;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
@@ -55,15 +55,7 @@ pub(super) struct StreamRecord {
     /// The resource policy (PutResourcePolicy), kept in the stream's own record so that it is
     /// changed conditionally with the stream and goes when the stream is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<StreamPolicy>,
-}
-
-/// A stream's resource policy: the text as given, answered by GetResourcePolicy, and its
-/// parsed form, evaluated for writers of other accounts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct StreamPolicy {
-    pub text: String,
-    pub document: PolicyDocument,
+    pub policy: Option<StoredPolicy>,
 }
 
 /// A shard's fixed hash-key range.

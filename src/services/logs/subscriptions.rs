@@ -119,18 +119,19 @@ async fn resolve_target(
             // A destination writes with its own role; the subscriber's role is for its own
             // Kinesis and Firehose streams only. AWS takes one from the subscriber only where
             // the destination grants an organization (aws:PrincipalOrgID).
-            if role_arn.is_some() && !destination.policy.as_ref().is_some_and(grants_organization) {
+            if role_arn.is_some() && !destination.access_policy.as_ref().is_some_and(grants_organization) {
                 return Err(LogsError::InvalidParameter(
                     "destinationArn for vendor logs cannot be used with roleArn".to_owned(),
                 ));
             }
             if parsed.account != ctx.account_id {
-                let decision = destination.policy.as_ref().map_or(Decision::ImplicitDeny, |policy| {
+                let decision = destination.access_policy.as_ref().map_or(Decision::ImplicitDeny, |policy| {
                     policy.evaluate(&Request {
                         principal_account: &ctx.account_id,
                         principal_arn: None,
                         action: "logs:PutSubscriptionFilter",
                         resource: destination_arn,
+                        keys: &[],
                     })
                 });
                 if decision != Decision::Allow {

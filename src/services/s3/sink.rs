@@ -38,7 +38,7 @@ impl Sink for ObjectSink {
         if let (Some(record), Some(sender)) = (record, item.sender) {
             let resource = format!("arn:aws:s3:::{bucket}/{}", target.key);
             let allowed = record.owner == sender.account
-                || record.policy.as_deref().is_some_and(|policy| {
+                || record.policy.as_ref().is_some_and(|policy| {
                     super::policy_allows(policy, &sender.account, "s3:PutObject", &resource)
                 });
             if !allowed {
@@ -91,7 +91,7 @@ mod tests {
             region: "us-east-1".into(),
             created_millis: 0,
             tags: None,
-            policy,
+            policy: policy.map(|text| crate::policy::StoredPolicy::parse(text).expect("valid policy")),
         };
         assert!(objects
             .create_bucket(name, &record)
