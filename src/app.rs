@@ -73,6 +73,11 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .context("cannot read the delivery queues")?;
     let delivery_signal = delivery.clone();
     let firehose = Arc::new(Wakers::default());
+    let sinks = Sinks {
+        kinesis: Arc::new(LocalStreams::new(store.clone())),
+        firehose: Arc::new(LocalDeliveryStreams::new(store.clone(), firehose.clone())),
+        objects: Arc::new(ObjectSink::new(storage.clone(), objects.clone())),
+    };
     let deps = Deps {
         objects: objects.clone(),
         storage: storage.clone(),
@@ -85,6 +90,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
         firehose: firehose.clone(),
+        sinks: sinks.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
         apps: Arc::new(
             Apps::new(config.appfabric.app_endpoints.clone())
@@ -96,11 +102,6 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues and the Firehose buffers.");
     } else {
-        let sinks = Sinks {
-            kinesis: Arc::new(LocalStreams::new(store.clone())),
-            firehose: Arc::new(LocalDeliveryStreams::new(store.clone(), firehose.clone())),
-            objects: Arc::new(ObjectSink::new(storage, objects.clone())),
-        };
         tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone()).run());
         tokio::spawn(
             Deliveries::new(

@@ -338,3 +338,19 @@ fn cloudtrail_records_are_a_leaf() {
         "{records} must not use its parent"
     );
 }
+
+#[test]
+fn logs_reads_no_other_service() {
+    // CloudWatch Logs asks the pipeline's sinks whether a target exists and is writable;
+    // it never reads Kinesis's or Firehose's records.
+    let edges = graph();
+    let logs: BTreeSet<String> = edges
+        .iter()
+        .filter(|(from, _)| unit(from) == "services::logs")
+        .flat_map(|(_, targets)| targets.iter().map(|to| unit(to)))
+        .collect();
+    for other in ["services::kinesis", "services::firehose", "services::s3"] {
+        assert!(!logs.contains(other), "services::logs imports {other}");
+    }
+    assert!(logs.contains("pipeline"));
+}

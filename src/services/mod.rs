@@ -28,6 +28,9 @@ pub struct Deps {
     /// Told after a batch with delivery queue entries commits (`Signal::queued`); knows the
     /// delivery backlog.
     pub delivery: Arc<crate::pipeline::Signal>,
+    /// The sinks deliveries leave through; a producer asks them whether a target it is
+    /// configured with exists and is writable, instead of reading the target's records.
+    pub sinks: crate::pipeline::Sinks,
     /// Wakes Firehose flushers after a put commits (one per stream), and their supervisor
     /// after a stream is created or deleted.
     pub firehose: Arc<firehose::Wakers>,

@@ -4,8 +4,8 @@
 //! Sluice has no IAM, so a stream of another account is writable only where the stream's own
 //! resource policy allows the writer, as IAM decides for a cross-account principal: the
 //! writer's side (its identity policy) is taken as granted, the resource policy must allow.
-//! CloudWatch Logs asks at PutDestination time ([`super::may_write`]) and the pipeline's sink
-//! asks again at every delivery, since the owner may remove the grant at any time.
+//! CloudWatch Logs asks at PutDestination time (through the pipeline's sink,
+//! `LocalStreams::writable`) and the sink asks again at every delivery, since the owner may remove the grant at any time.
 
 use serde::Deserialize;
 use serde_json::{json, Value};

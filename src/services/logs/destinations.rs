@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{load, put, LogsError, DESTINATION};
 use crate::arn::{self, Arn};
-use crate::pipeline::Sender;
+use crate::pipeline::{Sender, StreamTarget, Target};
 use crate::policy::StoredPolicy;
 use crate::protocol::RequestContext;
-use crate::services::{firehose, kinesis, Deps};
+use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 
 /// The default and largest page of DescribeDestinations.
@@ -177,28 +177,25 @@ async fn check_target_writable(
         account: ctx.account_id.clone(),
         role_arn: Some(role_arn.to_owned()),
     };
-    let writable = match (parsed.service, parsed.resource.strip_prefix("stream/")) {
-        ("kinesis", Some(stream)) => {
-            kinesis::may_write(
-                deps.store.as_ref(),
-                parsed.account,
-                parsed.region,
-                stream,
-                &sender,
-            )
-            .await?
-        }
-        // Same account only: a Firehose stream has no resource policy to grant another
-        // account, so AWS delivers across accounts only through a destination in the
-        // stream's own account.
-        ("firehose", _) => match parsed.resource.strip_prefix("deliverystream/") {
-            Some(stream) if parsed.account == ctx.account_id => {
-                firehose::is_active(deps.store.as_ref(), parsed.account, parsed.region, stream)
-                    .await?
-            }
-            _ => false,
-        },
-        _ => false,
+    let stream = |stream: &str| StreamTarget {
+        account: parsed.account.to_owned(),
+        region: parsed.region.to_owned(),
+        stream: stream.to_owned(),
+    };
+    let target = match (parsed.service, parsed.resource.strip_prefix("stream/")) {
+        ("kinesis", Some(name)) => Some(Target::KinesisStream(stream(name))),
+        // Same account only (the sink checks it): a Firehose stream has no resource policy
+        // to grant another account, so AWS delivers across accounts only through a
+        // destination in the stream's own account.
+        ("firehose", _) => parsed
+            .resource
+            .strip_prefix("deliverystream/")
+            .map(|name| Target::FirehoseStream(stream(name))),
+        _ => None,
+    };
+    let writable = match &target {
+        Some(target) => target_writable(deps, target, &sender).await?,
+        None => false,
     };
     if writable {
         return Ok(());
@@ -216,6 +213,19 @@ async fn check_target_writable(
             "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned()
         },
     ))
+}
+
+/// Asks the pipeline's sinks, which own the targets, whether `sender` could write into
+/// `target` now: CloudWatch Logs never reads another service's records.
+pub(super) async fn target_writable(
+    deps: &Deps,
+    target: &Target,
+    sender: &Sender,
+) -> Result<bool, LogsError> {
+    deps.sinks.writable(target, sender).await.map_err(|err| {
+        tracing::error!(error = %err, "CloudWatch Logs cannot check a delivery target.");
+        LogsError::ServiceUnavailable
+    })
 }
 
 pub(super) fn check_role_arn(role_arn: &str) -> Result<(), LogsError> {

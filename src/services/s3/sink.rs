@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::storage::{LocalObjects, NewObject, ObjectStorage, StorageError};
-use crate::pipeline::{DeliveryError, Item, ObjectTarget, Sink};
+use crate::pipeline::{DeliveryError, Item, ObjectTarget, Sender, Sink};
 
 /// The pipeline's sink for [`ObjectTarget`]s.
 pub struct ObjectSink {
@@ -67,6 +67,26 @@ impl Sink for ObjectSink {
             }
             Err(err) => Err(DeliveryError::Failed(err.to_string())),
         }
+    }
+
+    /// The bucket is Sluice's own and its owner is the sender or its policy allows the sender
+    /// `s3:PutObject`. A bucket configured in `[[s3.external_buckets]]` has no record here and
+    /// answers `false`: it cannot be tested without writing (no producer asks this of S3
+    /// targets today).
+    async fn writable(&self, target: &ObjectTarget, sender: &Sender) -> Result<bool, DeliveryError> {
+        let bucket = &target.bucket;
+        let record = self
+            .objects
+            .bucket(bucket)
+            .await
+            .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        Ok(record.is_some_and(|record| {
+            let resource = format!("arn:aws:s3:::{bucket}/{}", target.key);
+            record.owner == sender.account
+                || record.policy.as_ref().is_some_and(|policy| {
+                    super::policy_allows(policy, &sender.account, "s3:PutObject", &resource)
+                })
+        }))
     }
 }
 
