@@ -329,7 +329,14 @@ fn no_import_cycles_inside_cloudtrail() {
 fn cloudtrail_records_are_a_leaf() {
     let edges = graph();
     let records = "services::cloudtrail::records";
-    let imports: Vec<&String> = edges.get(records).into_iter().flatten().collect();
+    // It may use shared types (a channel's policy is a `policy::StoredPolicy`), but no
+    // service, CloudTrail's handlers included.
+    let imports: Vec<&String> = edges
+        .get(records)
+        .into_iter()
+        .flatten()
+        .filter(|to| to.starts_with("services"))
+        .collect();
     assert!(imports.is_empty(), "{records} imports {imports:?}");
     let modules = modules();
     let text = &modules[records];
