@@ -28,7 +28,7 @@ use super::{
     tags_from_list, AppFabricError, Kind, Tag, Tags, APP_AUTHORIZATION, INGESTION,
 };
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use super::Deps;
 use crate::store::{Expect, Write};
 
 /// The `Credential` union of the model. Never printed, never returned.

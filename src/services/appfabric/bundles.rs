@@ -11,7 +11,7 @@ use super::{
 };
 use crate::arn;
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use super::Deps;
 use crate::store::{Expect, Write};
 
 /// An app bundle as stored.

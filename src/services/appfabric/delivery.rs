@@ -38,7 +38,7 @@ use crate::config::AppFabricSettings;
 use crate::pipeline::Backoff;
 use crate::protocol::RequestContext;
 use crate::services::s3::storage::{NewObject, StorageError};
-use crate::services::Deps;
+use super::Deps;
 use crate::store::{self, Expect, LogEntry, NewEntry, RecordKey, StoreError, Write};
 
 /// Record kind of an ingestion's poll cursor, named `BUNDLE/INGESTION`.

@@ -19,7 +19,7 @@ use super::{
     tags_from_list, AppFabricError, Kind, Tag, Tags, INGESTION_DESTINATION,
 };
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use super::Deps;
 use crate::store::{Expect, Write};
 
 /// `ProcessingConfiguration` (a union with one member today).

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{key, load, put, AppFabricError, IDEMPOTENCY};
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use super::Deps;
 use crate::store::{Expect, Write};
 
 /// How long a token is remembered.

@@ -20,7 +20,7 @@ use super::{
     tags_from_list, AppFabricError, Kind, Tag, Tags, INGESTION, INGESTION_DESTINATION,
 };
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use super::Deps;
 use crate::store::{Expect, Write};
 
 /// An ingestion as stored.

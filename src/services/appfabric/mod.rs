@@ -44,7 +44,6 @@ pub use error::{AppFabricError, ValidationReason};
 use crate::arn::{self, Arn};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
-use crate::services::Deps;
 use crate::store::{self, Expect, RecordKey, StoreError, Write};
 use crate::token::TokenError;
 
@@ -76,13 +75,42 @@ fn model() -> &'static ServiceModel {
     )
 }
 
+/// What AppFabric is built from: the services' shared dependencies (reached through `Deref`)
+/// and AppFabric's own credential cipher, which no other service holds.
+#[derive(Clone)]
+pub struct Deps {
+    shared: crate::services::Deps,
+    /// Seals AppFabric credentials at rest and keys the client-token fingerprints.
+    credentials: CredentialCipher,
+}
+
+impl Deps {
+    /// AppFabric's dependencies, with the cipher under the data directory's key (generated
+    /// and kept as a store setting on first start).
+    pub async fn open(shared: crate::services::Deps) -> Result<Self, StoreError> {
+        let credentials = CredentialCipher::load(shared.store.as_ref()).await?;
+        Ok(Self {
+            shared,
+            credentials,
+        })
+    }
+}
+
+impl std::ops::Deref for Deps {
+    type Target = crate::services::Deps;
+
+    fn deref(&self) -> &Self::Target {
+        &self.shared
+    }
+}
+
 /// The AppFabric service.
 pub struct AppFabricService {
     deps: Deps,
 }
 
 impl AppFabricService {
-    /// Builds the service over shared dependencies.
+    /// Builds the service over its dependencies.
     pub fn new(deps: Deps) -> Self {
         Self { deps }
     }

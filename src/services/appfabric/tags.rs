@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::{key, output, retry, tags_to_list, AppFabricError, Kind, Tag, Tags};
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
-use crate::services::Deps;
+use super::Deps;
 use crate::store::{Expect, RecordKey, StoreError, Write};
 
 /// The most tags a resource can carry (the model's `TagList` maximum).
