@@ -1116,6 +1116,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn declared_unique_keys_match_the_schema() {
+        use sqlx::{Connection, Row};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _store = super::SqliteStore::open(dir.path()).await.expect("open");
+        let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
+        let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+        for table in super::super::TABLES {
+            let indexes = sqlx::query(&format!("PRAGMA index_list({})", table.name))
+                .fetch_all(&mut connection)
+                .await
+                .expect("index_list");
+            let mut keys = Vec::new();
+            for index in indexes {
+                let unique: i64 = index.try_get("unique").expect("unique");
+                let origin: String = index.try_get("origin").expect("origin");
+                if unique == 0 || origin == "pk" {
+                    continue;
+                }
+                let name: String = index.try_get("name").expect("name");
+                let columns = sqlx::query(&format!("PRAGMA index_info('{name}')"))
+                    .fetch_all(&mut connection)
+                    .await
+                    .expect("index_info");
+                let columns: Vec<String> = columns
+                    .iter()
+                    .map(|c| c.try_get("name").expect("column"))
+                    .collect();
+                keys.push(columns);
+            }
+            assert_eq!(keys, [table.unique.to_vec()], "{}", table.name);
+        }
+    }
+
+    #[tokio::test]
     async fn keeps_records_across_reopen() {
         use super::super::{Expect, RecordKey, Store, Write};
         let dir = tempfile::tempdir().expect("tempdir");
