@@ -417,9 +417,9 @@ fn check_unique_keys(state: &State, batch: &[Write]) -> Result<(), StoreError> {
         if exists || !inserted.insert(key) {
             let spec = super::TABLES.iter().find(|t| t.name == *table);
             let columns = spec.map(|t| t.unique.join(", ")).unwrap_or_default();
-            return Err(StoreError::Unavailable(format!(
-                "UNIQUE constraint failed: {table} ({columns})"
-            )));
+            let reason = format!("UNIQUE constraint failed: {table} ({columns})");
+            tracing::error!(error = %reason, "A write was refused by the schema; nothing was written.");
+            return Err(StoreError::Unavailable(reason));
         }
     }
     Ok(())

@@ -410,13 +410,20 @@ pub async fn load_all<T: DeserializeOwned>(
 
 /// A conditional put of a value in its owner's stored type.
 pub fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, StoreError> {
-    let body =
-        serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    let body = serde_json::to_value(value).map_err(|err| {
+        // A bug, not a store fault: the services map `Unavailable` to 503 without logging it
+        // again (the backends log their own faults), so the cause is logged here.
+        tracing::error!(kind = key.kind, error = %err, "A record cannot be encoded.");
+        StoreError::Unavailable(format!("cannot encode a {} record: {err}", key.kind))
+    })?;
     Ok(Write::Put { key, body, expect })
 }
 
 fn decode<T: DeserializeOwned>(record: Record) -> Result<(RecordKey, T, i64), StoreError> {
     let value = serde_json::from_value(record.body).map_err(|err| {
+        // Logged here for the same reason as in `put`: the store holds a record its owner
+        // cannot read, which no retry will mend.
+        tracing::error!(kind = record.key.kind, account = %record.key.account, name = %record.key.name, error = %err, "A stored record cannot be read as its type.");
         StoreError::Unavailable(format!("corrupt {} record: {err}", record.key.kind))
     })?;
     Ok((record.key, value, record.version))

@@ -425,7 +425,13 @@ impl Writer {
         match self.run(connection, body).await {
             Ok(value) => Ok(value),
             Err(Failure::Conflict(key)) => Err(StoreError::Conflict(key)),
-            Err(Failure::Rejected(reason)) => Err(StoreError::Unavailable(reason)),
+            Err(Failure::Rejected(reason)) => {
+                // A statement the schema refuses (a repeated unique key, a bad name) is a bug
+                // of the caller, not a fault of the store: logged here, as the services do not
+                // log `Unavailable` again.
+                tracing::error!(error = %reason, "A write was refused by the schema; nothing was written.");
+                Err(StoreError::Unavailable(reason))
+            }
             Err(Failure::Fault(reason)) => {
                 *slot = None;
                 let lost = self.check_identity();

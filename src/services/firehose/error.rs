@@ -25,11 +25,12 @@ pub enum FirehoseError {
     /// A quota would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
-    /// A stored record could not be encoded or read back.
+    /// A stored record could not be encoded or read back. Holds the cause, which is logged
+    /// where the error is mapped and never sent.
     #[error(
         "The request processing has failed because of an unknown error, exception or failure."
     )]
-    InternalFailure,
+    InternalFailure(String),
     /// The store cannot take the request durably now, or the stream's buffer is full: the
     /// SDKs retry it.
     #[error("{0}")]
@@ -78,7 +79,8 @@ impl From<FirehoseError> for ApiError {
             FirehoseError::ServiceUnavailable(_) => {
                 ApiError::with_status("ServiceUnavailableException", 503, message)
             }
-            FirehoseError::InternalFailure => {
+            FirehoseError::InternalFailure(cause) => {
+                tracing::error!(error = %cause, "Firehose internal failure.");
                 ApiError::with_status("InternalFailureException", 500, message)
             }
         }

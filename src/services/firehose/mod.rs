@@ -136,7 +136,7 @@ fn input<T: DeserializeOwned>(value: Value) -> Result<T, FirehoseError> {
 }
 
 fn output<T: serde::Serialize>(value: T) -> Result<Value, FirehoseError> {
-    serde_json::to_value(value).map_err(|_| FirehoseError::InternalFailure)
+    serde_json::to_value(value).map_err(|err| FirehoseError::InternalFailure(err.to_string()))
 }
 
 #[async_trait]

@@ -181,7 +181,7 @@ fn input<T: DeserializeOwned>(value: Value) -> Result<T, KinesisError> {
 }
 
 fn output<T: serde::Serialize>(value: T) -> Result<Value, KinesisError> {
-    serde_json::to_value(value).map_err(|_| KinesisError::InternalFailure)
+    serde_json::to_value(value).map_err(|err| KinesisError::InternalFailure(err.to_string()))
 }
 
 #[async_trait]

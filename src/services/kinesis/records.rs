@@ -78,9 +78,12 @@ pub(super) fn append(
         })?,
         None => hash_key(&partition_key),
     };
-    let shard = stream
-        .shard_for(hash)
-        .ok_or(KinesisError::InternalFailure)?;
+    let shard = stream.shard_for(hash).ok_or_else(|| {
+        KinesisError::InternalFailure(format!(
+            "stream {} has no shard for hash key {hash}",
+            stream.name
+        ))
+    })?;
     let entry = NewEntry {
         at_millis,
         meta: partition_key,
@@ -117,7 +120,9 @@ pub async fn put_record(
     let sequence = sequences
         .first()
         .copied()
-        .ok_or(KinesisError::InternalFailure)?;
+        .ok_or_else(|| {
+            KinesisError::InternalFailure("the store gave the append no sequence number".to_owned())
+        })?;
     Ok(
         json!({ "ShardId": shard_id, "SequenceNumber": sequence_number(sequence), "EncryptionType": "NONE" }),
     )
