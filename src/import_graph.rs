@@ -235,7 +235,11 @@ fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 fn paths_are_read_from_use_trees_and_code() {
     assert_eq!(
         flatten_use("super::{key, channels::{self, ChannelRecord}}"),
-        ["super::key", "super::channels::self", "super::channels::ChannelRecord"]
+        [
+            "super::key",
+            "super::channels::self",
+            "super::channels::ChannelRecord"
+        ]
     );
     let known: BTreeSet<String> = ["services", "services::cloudtrail", "services::kinesis"]
         .map(str::to_owned)
@@ -289,7 +293,9 @@ fn no_import_cycles_between_services_and_top_level_modules() {
         ("services::s3", "server"),
     ] {
         assert!(
-            units.get_mut(from).is_some_and(|targets| targets.remove(to)),
+            units
+                .get_mut(from)
+                .is_some_and(|targets| targets.remove(to)),
             "{from} -> {to} is gone: drop it from this list"
         );
     }

@@ -204,13 +204,11 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
                     .handle(&state.authenticator, parts, Body::new(body), request_id)
                     .await
             }
-            None => {
-                match api_request(state, parts, body, request_id).await {
-                    Ok(response) => response,
-                    Err(refusal) if query_shaped => refusal.into_query_response(request_id),
-                    Err(refusal) => refusal.into_response(),
-                }
-            }
+            None => match api_request(state, parts, body, request_id).await {
+                Ok(response) => response,
+                Err(refusal) if query_shaped => refusal.into_query_response(request_id),
+                Err(refusal) => refusal.into_response(),
+            },
         },
     };
     if let (Some(origin), true) = (&origin, origin_allowed) {

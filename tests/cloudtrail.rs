@@ -1376,8 +1376,7 @@ async fn a_store_is_never_deleted_while_a_channel_feeds_it() {
             .delete_event_data_store()
             .event_data_store(&target)
             .send();
-        let (creates, deleted) =
-            tokio::join!(futures_util::future::join_all(creates), delete);
+        let (creates, deleted) = tokio::join!(futures_util::future::join_all(creates), delete);
         let created: Vec<Result<(), String>> = creates.into_iter().map(outcome).collect();
         let deleted = outcome(deleted);
         let any_created = created.iter().any(Result::is_ok);
@@ -1469,8 +1468,7 @@ async fn channel_policy_conditions_use_iam_operators() {
             .put_resource_policy()
             .resource_arn(&channel_arn)
             .resource_policy(
-                serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
-                    .to_string(),
+                serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string(),
             )
             .send()
     };
@@ -1496,9 +1494,16 @@ async fn channel_policy_conditions_use_iam_operators() {
     ]))
     .await
     .expect("put_resource_policy");
-    put(Some("tenant-42")).await.expect("tenant-* allows tenant-42");
+    put(Some("tenant-42"))
+        .await
+        .expect("tenant-* allows tenant-42");
     put(Some("p-07")).await.expect("p-?? allows p-07");
-    for refused in [Some("p-007"), Some("Tenant-42"), Some("tenant-blocked"), None] {
+    for refused in [
+        Some("p-007"),
+        Some("Tenant-42"),
+        Some("tenant-blocked"),
+        None,
+    ] {
         assert_eq!(
             code(put(refused).await),
             "ChannelInsufficientPermission",

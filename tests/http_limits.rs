@@ -493,7 +493,9 @@ async fn guard_refusals_answer_query_clients_in_their_protocol() {
         .expect_err("an origin the configuration does not name is refused");
     assert_eq!(refused.code(), Some("AccessDeniedException"), "{refused:?}");
     assert_eq!(
-        refused.raw_response().map(|response| response.status().as_u16()),
+        refused
+            .raw_response()
+            .map(|response| response.status().as_u16()),
         Some(403)
     );
     sts.get_caller_identity()

@@ -458,11 +458,7 @@ mod tests {
             Ok(())
         }
 
-        async fn writable(
-            &self,
-            target: &StreamTarget,
-            _: &Sender,
-        ) -> Result<bool, DeliveryError> {
+        async fn writable(&self, target: &StreamTarget, _: &Sender) -> Result<bool, DeliveryError> {
             Ok(!target.stream.starts_with("gone") && !target.stream.starts_with("theirs"))
         }
     }

@@ -39,7 +39,8 @@ pub trait Sink: Send + Sync + 'static {
     /// producer asks when a delivery is configured (CloudWatch Logs' test message), so that it
     /// never reads another service's records. `Err` only when the sink cannot tell (its
     /// store is unavailable).
-    async fn writable(&self, target: &Self::Target, sender: &Sender) -> Result<bool, DeliveryError>;
+    async fn writable(&self, target: &Self::Target, sender: &Sender)
+        -> Result<bool, DeliveryError>;
 }
 
 /// The sink of every kind of target.

@@ -291,9 +291,7 @@ fn equal_ignoring_case(a: &str, b: &str) -> bool {
 fn arn_like(pattern: &str, arn: &str) -> bool {
     let pattern: Vec<&str> = pattern.splitn(6, ':').collect();
     let arn: Vec<&str> = arn.splitn(6, ':').collect();
-    pattern.len() == 6
-        && arn.len() == 6
-        && pattern.iter().zip(&arn).all(|(p, a)| glob(p, a))
+    pattern.len() == 6 && arn.len() == 6 && pattern.iter().zip(&arn).all(|(p, a)| glob(p, a))
 }
 
 impl PolicyDocument {
@@ -875,7 +873,11 @@ mod tests {
         // ARNs match part by part: a `*` does not run across a colon.
         let arn = "arn:aws:iam::111122223333:role/a";
         assert!(holds("ArnLike", Some(arn), &["arn:aws:iam::*:role/*"]));
-        assert!(holds("ArnEquals", Some(arn), &["arn:aws:iam::111122223333:role/?"]));
+        assert!(holds(
+            "ArnEquals",
+            Some(arn),
+            &["arn:aws:iam::111122223333:role/?"]
+        ));
         assert!(!holds("ArnLike", Some(arn), &["arn:aws:*:role/a"]));
         assert!(holds("ArnNotLike", Some(arn), &["arn:aws:iam::*:user/*"]));
         assert!(holds("Bool", Some("true"), &["TRUE"]));

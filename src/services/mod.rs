@@ -58,7 +58,9 @@ pub fn registry(deps: &Deps, appfabric: &appfabric::Deps) -> Registry {
     registry.register(Arc::new(logs::LogsService::new(deps.clone())));
     registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
     registry.register(Arc::new(firehose::FirehoseService::new(deps.clone())));
-    registry.register(Arc::new(appfabric::AppFabricService::new(appfabric.clone())));
+    registry.register(Arc::new(appfabric::AppFabricService::new(
+        appfabric.clone(),
+    )));
     registry.register(Arc::new(cloudtrail::CloudTrailService::new(deps.clone())));
     registry.register(Arc::new(cloudtrail_data::CloudTrailDataService::new(
         deps.clone(),

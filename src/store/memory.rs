@@ -404,12 +404,19 @@ fn check_unique_keys(state: &State, batch: &[Write]) -> Result<(), StoreError> {
         let Some(key) = key_of(table, &value) else {
             continue;
         };
-        let stored = state.tables.get(table).map(Vec::as_slice).unwrap_or_default();
+        let stored = state
+            .tables
+            .get(table)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let exists = stored.iter().enumerate().any(|(position, existing)| {
             let position = i64::try_from(position).unwrap_or(i64::MAX);
             !deleted.contains(&(*table, position))
                 && key_of(table, &|column: &str| {
-                    existing.get(column).and_then(|v| v.as_str()).map(str::to_owned)
+                    existing
+                        .get(column)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
                 })
                 .as_ref()
                     == Some(&key)

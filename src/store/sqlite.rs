@@ -1127,7 +1127,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let _store = super::SqliteStore::open(dir.path()).await.expect("open");
         let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
-        let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+        let mut connection = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
         for table in super::super::TABLES {
             let indexes = sqlx::query(&format!("PRAGMA index_list({})", table.name))
                 .fetch_all(&mut connection)

@@ -23,12 +23,12 @@ use super::crypto::Sealed;
 use super::idempotency::{recall, Recall};
 use super::ingestions::IngestionRecord;
 use super::quotas::APP_AUTHORIZATIONS;
+use super::Deps;
 use super::{
     key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
     tags_from_list, AppFabricError, Kind, Tag, Tags, APP_AUTHORIZATION, INGESTION,
 };
 use crate::protocol::RequestContext;
-use super::Deps;
 use crate::store::{Expect, Write};
 
 /// The `Credential` union of the model. Never printed, never returned.

@@ -5,13 +5,13 @@ use serde_json::json;
 
 use super::idempotency::{recall, Recall};
 use super::quotas::APP_BUNDLES;
+use super::Deps;
 use super::{
     key, load, load_children, output, page, put, resolve, resource_arn, retry, tags_from_list,
     AppFabricError, Kind, Tag, Tags, ACCOUNT, APP_AUTHORIZATION, APP_BUNDLE, INGESTION,
 };
 use crate::arn;
 use crate::protocol::RequestContext;
-use super::Deps;
 use crate::store::{Expect, Write};
 
 /// An app bundle as stored.

@@ -14,12 +14,12 @@ use serde_json::{json, Value};
 use super::idempotency::{recall, Recall};
 use super::ingestions::{self, IngestionRecord};
 use super::quotas::INGESTION_DESTINATIONS;
+use super::Deps;
 use super::{
     key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
     tags_from_list, AppFabricError, Kind, Tag, Tags, INGESTION_DESTINATION,
 };
 use crate::protocol::RequestContext;
-use super::Deps;
 use crate::store::{Expect, Write};
 
 /// `ProcessingConfiguration` (a union with one member today).

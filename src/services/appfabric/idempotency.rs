@@ -15,9 +15,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Deps;
 use super::{key, load, put, AppFabricError, IDEMPOTENCY};
 use crate::protocol::RequestContext;
-use super::Deps;
 use crate::store::{Expect, Write};
 
 /// How long a token is remembered.

@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use super::bundles::{self, BundleRecord};
 use super::idempotency::{recall, Recall};
 use super::quotas::INGESTIONS;
+use super::Deps;
 use super::{
     key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
     tags_from_list, AppFabricError, Kind, Tag, Tags, INGESTION, INGESTION_DESTINATION,
 };
 use crate::protocol::RequestContext;
-use super::Deps;
 use crate::store::{Expect, Write};
 
 /// An ingestion as stored.

@@ -15,10 +15,10 @@ use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
+use super::records::FieldSelector;
 pub use super::records::{
     AdvancedEventSelector, EventDataStoreRecord, ENABLED, PENDING_DELETION, STOPPED_INGESTION,
 };
-use super::records::FieldSelector;
 
 const EXTENDABLE: &str = "EXTENDABLE_RETENTION_PRICING";
 const FIXED: &str = "FIXED_RETENTION_PRICING";
@@ -343,7 +343,11 @@ async fn create_once(
                 },
                 Expect::Absent,
             )?,
-            put(key(ctx, EVENT_DATA_STORE, &record.id), record, Expect::Absent)?,
+            put(
+                key(ctx, EVENT_DATA_STORE, &record.id),
+                record,
+                Expect::Absent,
+            )?,
             guard.claim()?,
         ])
         .await?;

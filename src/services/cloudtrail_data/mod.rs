@@ -25,8 +25,8 @@ use crate::policy::{Decision, PolicyDocument, Request};
 use crate::protocol::model::{ServiceModel, Violation};
 use crate::protocol::{ApiError, RequestContext, Service};
 use crate::services::cloudtrail::records::{
-    ChannelRecord, EventDataStoreRecord, IngestionStatus, CHANNEL, CHANNEL_INGESTION,
-    EVENTS_TABLE, EVENT_DATA_STORE,
+    ChannelRecord, EventDataStoreRecord, IngestionStatus, CHANNEL, CHANNEL_INGESTION, EVENTS_TABLE,
+    EVENT_DATA_STORE,
 };
 use crate::services::cloudtrail::{resolve, CloudTrailError, Reference, ResourceType};
 use crate::services::Deps;
@@ -345,7 +345,9 @@ pub async fn put_audit_events(
     let mut destinations = Vec::new();
     for store_id in channel.destination_ids() {
         let store_key = RecordKey::new(EVENT_DATA_STORE, &owner, &region, store_id);
-        if let Some((store, _)) = store::load::<EventDataStoreRecord>(&*deps.store, &store_key).await? {
+        if let Some((store, _)) =
+            store::load::<EventDataStoreRecord>(&*deps.store, &store_key).await?
+        {
             if store.is_active() {
                 destinations.push(format!(
                     "arn:{}:cloudtrail:{region}:{owner}:eventdatastore/{store_id}",

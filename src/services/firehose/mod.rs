@@ -118,7 +118,11 @@ impl Sink for LocalDeliveryStreams {
     /// The stream exists, is ACTIVE (AWS's test message fails while it is CREATING), and
     /// belongs to the sender's account: a Firehose stream has no resource policy to grant
     /// another account.
-    async fn writable(&self, target: &StreamTarget, sender: &Sender) -> Result<bool, DeliveryError> {
+    async fn writable(
+        &self,
+        target: &StreamTarget,
+        sender: &Sender,
+    ) -> Result<bool, DeliveryError> {
         if sender.account != target.account {
             return Ok(false);
         }

@@ -65,7 +65,9 @@ pub(super) async fn append(
         .first()
         .copied()
         .ok_or_else(|| {
-            FirehoseError::InternalFailure("the store gave the append no sequence number".to_owned())
+            FirehoseError::InternalFailure(
+                "the store gave the append no sequence number".to_owned(),
+            )
         })?;
     Ok((stream, sequence))
 }

@@ -139,8 +139,17 @@ impl Sink for LocalStreams {
 
     /// The stream exists, and its account is the sender's or its resource policy allows the
     /// sender (`policies.rs`). Sluice's streams are ACTIVE from creation.
-    async fn writable(&self, target: &StreamTarget, sender: &Sender) -> Result<bool, DeliveryError> {
-        let key = RecordKey::new(streams::STREAM, &target.account, &target.region, &target.stream);
+    async fn writable(
+        &self,
+        target: &StreamTarget,
+        sender: &Sender,
+    ) -> Result<bool, DeliveryError> {
+        let key = RecordKey::new(
+            streams::STREAM,
+            &target.account,
+            &target.region,
+            &target.stream,
+        );
         let stream = crate::store::load::<streams::StreamRecord>(self.store.as_ref(), &key)
             .await
             .map_err(|err| DeliveryError::Failed(err.to_string()))?;

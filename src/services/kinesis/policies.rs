@@ -181,7 +181,8 @@ async fn write(
     stream: &StreamRecord,
     version: i64,
 ) -> Result<(), KinesisError> {
-    let body = serde_json::to_value(stream).map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
+    let body = serde_json::to_value(stream)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     deps.store
         .write(vec![Write::Put {
             key: stream_key(ctx, &stream.name),

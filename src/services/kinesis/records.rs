@@ -117,12 +117,9 @@ pub async fn put_record(
     let (stream, _) = load(deps, ctx, &input.stream).await?;
     let (shard_id, write) = route(ctx, &stream, input.record)?;
     let sequences = deps.store.write(vec![write]).await?;
-    let sequence = sequences
-        .first()
-        .copied()
-        .ok_or_else(|| {
-            KinesisError::InternalFailure("the store gave the append no sequence number".to_owned())
-        })?;
+    let sequence = sequences.first().copied().ok_or_else(|| {
+        KinesisError::InternalFailure("the store gave the append no sequence number".to_owned())
+    })?;
     Ok(
         json!({ "ShardId": shard_id, "SequenceNumber": sequence_number(sequence), "EncryptionType": "NONE" }),
     )

@@ -189,7 +189,8 @@ pub(super) async fn load(
         .get(&stream_key(ctx, &name))
         .await?
         .ok_or_else(|| not_found(ctx, &name))?;
-    let stream = serde_json::from_value(record.body).map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
+    let stream = serde_json::from_value(record.body)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     Ok((stream, record.version))
 }
 
@@ -284,7 +285,8 @@ pub async fn create_stream(
         tags: input.tags,
         policy: None,
     };
-    let body = serde_json::to_value(&stream).map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
+    let body = serde_json::to_value(&stream)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     let write = Write::Put {
         key: stream_key(ctx, &input.stream_name),
         body,
@@ -470,7 +472,8 @@ pub async fn change_retention(
         _ => {}
     }
     stream.retention_hours = hours;
-    let body = serde_json::to_value(&stream).map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
+    let body = serde_json::to_value(&stream)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     deps.store
         .write(vec![Write::Put {
             key: stream_key(ctx, &stream.name),
@@ -540,7 +543,10 @@ pub async fn list_streams(
     records.truncate(limit);
     let streams: Vec<StreamRecord> = records
         .into_iter()
-        .map(|r| serde_json::from_value(r.body).map_err(|err| KinesisError::InternalFailure(err.to_string())))
+        .map(|r| {
+            serde_json::from_value(r.body)
+                .map_err(|err| KinesisError::InternalFailure(err.to_string()))
+        })
         .collect::<Result<_, _>>()?;
     let next_token = match streams.last() {
         Some(last) if more => Some(deps.tokens.issue(

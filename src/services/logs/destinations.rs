@@ -370,7 +370,12 @@ pub async fn put_destination_policy(
         .map_err(|err| LogsError::InvalidParameter(format!("Invalid access policy: {err}")))?;
     // AWS treats a destination policy as a resource policy whose principals are accounts or
     // organizations, so the principal must be present.
-    if policy.document().statements.iter().any(|s| s.principal.is_none()) {
+    if policy
+        .document()
+        .statements
+        .iter()
+        .any(|s| s.principal.is_none())
+    {
         return Err(LogsError::InvalidParameter(
             "Invalid access policy: every statement of a destination policy needs a Principal"
                 .to_owned(),

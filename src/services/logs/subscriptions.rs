@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::destinations::{check_role_arn, grants_organization, target_writable, DestinationRecord};
+use super::destinations::{
+    check_role_arn, grants_organization, target_writable, DestinationRecord,
+};
 use super::groups::{load_group, open_token};
 use super::pattern::FilterPattern;
 use super::{load, load_all, put, LogsError, DESTINATION, SUBSCRIPTION_FILTER};

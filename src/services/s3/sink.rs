@@ -73,7 +73,11 @@ impl Sink for ObjectSink {
     /// `s3:PutObject`. A bucket configured in `[[s3.external_buckets]]` has no record here and
     /// answers `false`: it cannot be tested without writing (no producer asks this of S3
     /// targets today).
-    async fn writable(&self, target: &ObjectTarget, sender: &Sender) -> Result<bool, DeliveryError> {
+    async fn writable(
+        &self,
+        target: &ObjectTarget,
+        sender: &Sender,
+    ) -> Result<bool, DeliveryError> {
         let bucket = &target.bucket;
         let record = self
             .objects
@@ -111,7 +115,8 @@ mod tests {
             region: "us-east-1".into(),
             created_millis: 0,
             tags: None,
-            policy: policy.map(|text| crate::policy::StoredPolicy::parse(text).expect("valid policy")),
+            policy: policy
+                .map(|text| crate::policy::StoredPolicy::parse(text).expect("valid policy")),
         };
         assert!(objects
             .create_bucket(name, &record)
