@@ -3,8 +3,8 @@
 //! A module may use its ancestors (the error type, the helpers of its service) and its parent
 //! may use it (the operation table); every other dependency must go one way, so that a module
 //! can be read, changed or split into a crate without the one it imports. This test reads the
-//! sources: each `use` and each `crate::`/`super::` path outside comments and `#[cfg(test)]` code is an
-//! edge to the deepest module it names.
+//! sources: each `use` and each `crate::`/`super::` path, outside comments and before a file's
+//! first `#[cfg(test)]`, is an edge to the deepest module it names.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
