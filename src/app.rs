@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use crate::config::{DataDir, ValidatedConfig};
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
-use crate::services::appfabric::{AppFabricDelivery, AppFabricMetrics, Apps, CredentialCipher};
+use crate::services::appfabric::{self, AppFabricDelivery, AppFabricMetrics, Apps};
 use crate::services::firehose::{Deliveries, FirehoseMetrics, LocalDeliveryStreams, Wakers};
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
@@ -36,12 +36,6 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     rand::thread_rng().fill_bytes(&mut fresh_key);
     let token_key = store
         .init_setting("token_key", &hex::encode(fresh_key))
-        .await?;
-    let credential_key = store
-        .init_setting(
-            crate::services::appfabric::crypto::KEY_SETTING,
-            &CredentialCipher::fresh_hex_key(),
-        )
         .await?;
     let data_path = match &config.data_dir {
         DataDir::Memory => None,
@@ -73,6 +67,11 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .context("cannot read the delivery queues")?;
     let delivery_signal = delivery.clone();
     let firehose = Arc::new(Wakers::default());
+    let sinks = Sinks {
+        kinesis: Arc::new(LocalStreams::new(store.clone())),
+        firehose: Arc::new(LocalDeliveryStreams::new(store.clone(), firehose.clone())),
+        objects: Arc::new(ObjectSink::new(storage.clone(), objects.clone())),
+    };
     let deps = Deps {
         objects: objects.clone(),
         storage: storage.clone(),
@@ -85,7 +84,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         tokens: TokenSigner::new(token_key.into_bytes()),
         delivery: delivery.clone(),
         firehose: firehose.clone(),
-        credentials: CredentialCipher::from_hex(&credential_key),
+        sinks: sinks.clone(),
         apps: Arc::new(
             Apps::new(config.appfabric.app_endpoints.clone())
                 .context("cannot build the HTTP client of AppFabric's app connectors")?,
@@ -93,14 +92,12 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         authenticator: config.authenticator.clone(),
         data_dir: data_path.map(std::path::Path::to_path_buf),
     };
+    let appfabric = appfabric::Deps::open(deps.clone())
+        .await
+        .context("cannot read AppFabric's credential key")?;
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues and the Firehose buffers.");
     } else {
-        let sinks = Sinks {
-            kinesis: Arc::new(LocalStreams::new(store.clone())),
-            firehose: Arc::new(LocalDeliveryStreams::new(store.clone(), firehose.clone())),
-            objects: Arc::new(ObjectSink::new(storage, objects.clone())),
-        };
         tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone()).run());
         tokio::spawn(
             Deliveries::new(
@@ -112,7 +109,12 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             .run(),
         );
         tokio::spawn(
-            AppFabricDelivery::new(deps.clone(), config.appfabric.clone(), appfabric_metrics).run(),
+            AppFabricDelivery::new(
+                appfabric.clone(),
+                config.appfabric.clone(),
+                appfabric_metrics,
+            )
+            .run(),
         );
     }
 
@@ -122,7 +124,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
-    let registry = registry(&deps);
+    let registry = registry(&deps, &appfabric);
     if config.authenticator.is_strict() {
         tracing::info!("Strict auth: every request's SigV4 signature is verified.");
     } else {

@@ -1,11 +1,11 @@
-//! The command line.
+//! The command line. A leaf: `config` reads the parsed flags; this module imports nothing of
+//! Sluice's.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-
-use crate::config::AuthMode;
+use serde::Deserialize;
 
 /// Sluice: AWS log and audit-event destinations, self-hosted.
 #[derive(Debug, Parser)]
@@ -51,4 +51,14 @@ pub struct ServeArgs {
     /// CloudTrail Lake events and client tokens [default: 60].
     #[arg(long, env = "SLUICE_SWEEP_INTERVAL", value_name = "SECONDS")]
     pub sweep_interval: Option<u64>,
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Any access key; the account is the key if it is 12 digits, else 000000000000.
+    Emulator,
+    /// Only configured keys, with verified signatures (production).
+    Strict,
 }

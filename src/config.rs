@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{AuthMode, ServeArgs};
 use crate::protocol::auth::{Authenticator, Credential};
 
 /// The default listen address: loopback only, LocalStack's port.
@@ -268,16 +268,6 @@ pub struct AuthConfig {
     /// Credentials for strict mode.
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
-}
-
-/// How requests are authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// Any access key; the account is the key if it is 12 digits, else 000000000000.
-    Emulator,
-    /// Only configured keys, with verified signatures (production).
-    Strict,
 }
 
 /// One `[[auth.credentials]]` entry.

@@ -18,6 +18,8 @@ pub mod app;
 pub mod arn;
 pub mod cli;
 pub mod config;
+#[cfg(test)]
+mod import_graph;
 pub mod listener;
 pub mod pipeline;
 pub mod policy;

@@ -120,6 +120,18 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
 
 async fn route(state: &AppState, request: Request, request_id: &str) -> Response {
     let (parts, body) = request.into_parts();
+    // Query-protocol clients (STS) read only XML errors, even before the body: the guards
+    // answer them as every other refusal does.
+    let query_shaped =
+        query::is_query_shaped(&parts.headers, parts.uri.query().unwrap_or_default());
+    let refuse_guard = |message: &str| {
+        let error = ApiError::with_status("AccessDeniedException", 403, message);
+        if query_shaped {
+            query::render_error(&query::common_error(error), None, request_id)
+        } else {
+            render_error(&error, Protocol::AwsJson)
+        }
+    };
 
     // DNS rebinding: a page on evil.example that resolves its name to 127.0.0.1 still sends
     // `Host: evil.example`, so a loopback listener answers only loopback host names.
@@ -130,11 +142,7 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !is_loopback_host(host) {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "AccessDeniedException",
-                "Sluice on a loopback address answers only loopback Host names",
-            );
+            return refuse_guard("Sluice on a loopback address answers only loopback Host names");
         }
     }
 
@@ -148,11 +156,7 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
         .as_ref()
         .is_some_and(|o| state.allowed_origins.iter().any(|a| a == o));
     if origin.is_some() && !origin_allowed {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            "Cross-origin requests are not allowed by this Sluice configuration",
-        );
+        return refuse_guard("Cross-origin requests are not allowed by this Sluice configuration");
     }
     if parts.method == Method::OPTIONS {
         let (Some(origin), true) = (&origin, origin_allowed) else {
@@ -200,16 +204,11 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
                     .handle(&state.authenticator, parts, Body::new(body), request_id)
                     .await
             }
-            None => {
-                // Query-protocol clients (STS) read only XML errors, even before the body.
-                let query_shaped =
-                    query::is_query_shaped(&parts.headers, parts.uri.query().unwrap_or_default());
-                match api_request(state, parts, body, request_id).await {
-                    Ok(response) => response,
-                    Err(refusal) if query_shaped => refusal.into_query_response(request_id),
-                    Err(refusal) => refusal.into_response(),
-                }
-            }
+            None => match api_request(state, parts, body, request_id).await {
+                Ok(response) => response,
+                Err(refusal) if query_shaped => refusal.into_query_response(request_id),
+                Err(refusal) => refusal.into_response(),
+            },
         },
     };
     if let (Some(origin), true) = (&origin, origin_allowed) {

@@ -1317,3 +1317,213 @@ async fn audit_events_survive_kill_9_and_read_back() {
     assert_eq!(row["raw_event_data"], event_data(&account, "u3").as_str());
     assert_eq!(row["channel_arn"], channel_arn.as_str());
 }
+
+/// The outcome of one call of a race: `Ok` or the error code.
+fn outcome<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> Result<(), String> {
+    result
+        .map(|_| ())
+        .map_err(|err| err.code().unwrap_or("<no code>").to_owned())
+}
+
+#[tokio::test]
+async fn concurrent_channel_creates_stop_exactly_at_the_quota() {
+    const QUOTA: usize = 25;
+    let client = cloudtrail_client(&fresh_account());
+    let activity = store(&client, "race-quota", "ActivityAuditLog").await;
+    for i in 0..QUOTA - 5 {
+        channel(&client, &format!("before-{i}"), "Custom", &activity).await;
+    }
+    // 20 creations at once for the last 5 places: the count each one reads must not go stale
+    // before its write commits.
+    let racers = (0..20).map(|i| {
+        client
+            .create_channel()
+            .name(format!("racer-{i}"))
+            .source("Custom")
+            .destinations(destination(&activity))
+            .send()
+    });
+    let outcomes: Vec<Result<(), String>> = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(outcome)
+        .collect();
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(created, 5, "{outcomes:?}");
+    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(refused, "ChannelMaxLimitExceededException");
+    }
+    let listed = client.list_channels().send().await.expect("list_channels");
+    assert_eq!(listed.channels().len(), QUOTA);
+}
+
+#[tokio::test]
+async fn a_store_is_never_deleted_while_a_channel_feeds_it() {
+    let client = cloudtrail_client(&fresh_account());
+    // Eight rounds, one store each: under the quota of ten stores per Region.
+    for round in 0..8 {
+        let target = store(&client, &format!("race-delete-{round}"), "ActivityAuditLog").await;
+        // Several creations against one deletion widen the window a lost race needs.
+        let creates = (0..4).map(|i| {
+            client
+                .create_channel()
+                .name(format!("feed-{round}-{i}"))
+                .source("Custom")
+                .destinations(destination(&target))
+                .send()
+        });
+        let delete = client
+            .delete_event_data_store()
+            .event_data_store(&target)
+            .send();
+        let (creates, deleted) = tokio::join!(futures_util::future::join_all(creates), delete);
+        let created: Vec<Result<(), String>> = creates.into_iter().map(outcome).collect();
+        let deleted = outcome(deleted);
+        let any_created = created.iter().any(Result::is_ok);
+        // Exactly one side wins: a channel now feeds the store, or the store is deleted.
+        assert_ne!(any_created, deleted.is_ok(), "{created:?} {deleted:?}");
+        if any_created {
+            assert_eq!(
+                deleted.as_ref().err().map(String::as_str),
+                Some("ChannelExistsForEDSException"),
+                "{deleted:?}"
+            );
+        } else {
+            for refused in created.iter().filter_map(|o| o.as_ref().err()) {
+                assert!(
+                    matches!(
+                        refused.as_str(),
+                        "InactiveEventDataStoreException" | "EventDataStoreNotFoundException"
+                    ),
+                    "{refused}"
+                );
+            }
+        }
+        let status = client
+            .get_event_data_store()
+            .event_data_store(&target)
+            .send()
+            .await
+            .expect("get_event_data_store")
+            .status()
+            .cloned();
+        assert_eq!(
+            status == Some(EventDataStoreStatus::PendingDeletion),
+            deleted.is_ok()
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_store_creates_stop_exactly_at_the_quota() {
+    const QUOTA: usize = 10;
+    let client = cloudtrail_client(&fresh_account());
+    for i in 0..QUOTA - 3 {
+        store(&client, &format!("before-{i}"), "ActivityAuditLog").await;
+    }
+    let racers = (0..12).map(|i| {
+        client
+            .create_event_data_store()
+            .name(format!("racer-{i}"))
+            .advanced_event_selectors(selector("ActivityAuditLog"))
+            .termination_protection_enabled(false)
+            .send()
+    });
+    let outcomes: Vec<Result<(), String>> = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(outcome)
+        .collect();
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(created, 3, "{outcomes:?}");
+    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(refused, "EventDataStoreMaxLimitExceededException");
+    }
+    let listed = client
+        .list_event_data_stores()
+        .send()
+        .await
+        .expect("list_event_data_stores");
+    assert_eq!(listed.event_data_stores().len(), QUOTA);
+}
+
+#[tokio::test]
+async fn channel_policy_conditions_use_iam_operators() {
+    let owner = fresh_account();
+    let partner = fresh_account();
+    let client = cloudtrail_client(&owner);
+    let store_arn = store(&client, "conditions", "ActivityAuditLog").await;
+    let channel_arn = channel(&client, "conditions", "Custom", &store_arn).await;
+    let partner_client = common::cloudtraildata_client(&partner);
+    let put = |external_id: Option<&str>| {
+        partner_client
+            .put_audit_events()
+            .channel_arn(&channel_arn)
+            .set_external_id(external_id.map(str::to_owned))
+            .audit_events(audit_event("c1", &event_data(&owner, "c-1")))
+            .send()
+    };
+    let set_policy = |statements: serde_json::Value| {
+        client
+            .put_resource_policy()
+            .resource_arn(&channel_arn)
+            .resource_policy(
+                serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string(),
+            )
+            .send()
+    };
+    let statement = |effect: &str, condition: serde_json::Value| {
+        serde_json::json!({
+            "Effect": effect,
+            "Principal": { "AWS": partner },
+            "Action": "cloudtrail-data:PutAuditEvents",
+            "Resource": channel_arn,
+            "Condition": condition,
+        })
+    };
+    // StringLike is a wildcard match, case-sensitive; a Deny on a case-insensitive match wins.
+    set_policy(serde_json::json!([
+        statement(
+            "Allow",
+            serde_json::json!({ "StringLike": { "cloudtrail:ExternalId": ["tenant-*", "p-??"] } })
+        ),
+        statement(
+            "Deny",
+            serde_json::json!({ "StringEqualsIgnoreCase": { "cloudtrail:ExternalId": "TENANT-BLOCKED" } })
+        ),
+    ]))
+    .await
+    .expect("put_resource_policy");
+    put(Some("tenant-42"))
+        .await
+        .expect("tenant-* allows tenant-42");
+    put(Some("p-07")).await.expect("p-?? allows p-07");
+    for refused in [
+        Some("p-007"),
+        Some("Tenant-42"),
+        Some("tenant-blocked"),
+        None,
+    ] {
+        assert_eq!(
+            code(put(refused).await),
+            "ChannelInsufficientPermission",
+            "{refused:?}"
+        );
+    }
+    // Null and a negated operator: any external ID but one, and one must be given.
+    set_policy(serde_json::json!([statement(
+        "Allow",
+        serde_json::json!({
+            "StringNotEquals": { "cloudtrail:ExternalId": "revoked" },
+            "Null": { "cloudtrail:ExternalId": "false" }
+        })
+    )]))
+    .await
+    .expect("put_resource_policy");
+    put(Some("anything")).await.expect("allowed");
+    assert_eq!(
+        code(put(Some("revoked")).await),
+        "ChannelInsufficientPermission"
+    );
+    assert_eq!(code(put(None).await), "ChannelInsufficientPermission");
+}

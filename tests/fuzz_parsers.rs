@@ -1109,11 +1109,18 @@ fn policies_parse_and_evaluate_with_explicit_deny_winning() {
             let _ = PolicyDocument::parse(&raw_text);
             // Half the requests come from a role of the account, half from the account alone.
             let role = format!("arn:aws:iam::{account}:role/writer");
+            // A third carry an external ID, a condition key beyond the principal's.
+            let external_id = [("cloudtrail:ExternalId", action)];
             let request = Request {
                 principal_account: account,
                 principal_arn: (resource.len() % 2 == 0).then_some(role.as_str()),
                 action,
                 resource,
+                keys: if resource.len() % 3 == 0 {
+                    &external_id[..]
+                } else {
+                    &[]
+                },
             };
             let parsed = PolicyDocument::parse(&document.to_string());
             accepted.count(parsed.is_ok());

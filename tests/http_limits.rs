@@ -460,3 +460,46 @@ async fn strict_mode_refuses_unsigned_amz_headers() {
         "the log group was not deleted"
     );
 }
+
+/// A browser page's STS call from an origin Sluice does not allow is refused in STS's own
+/// protocol (XML), so the SDK reads the code, as it reads every other refusal.
+#[tokio::test]
+async fn guard_refusals_answer_query_clients_in_their_protocol() {
+    use aws_sdk_sts::error::ProvideErrorMetadata as _;
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .endpoint_url(&common::shared().endpoint)
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            common::fresh_account(),
+            "x",
+            None,
+            None,
+            "tests",
+        ))
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(config);
+    let refused = sts
+        .get_caller_identity()
+        .customize()
+        .mutate_request(|request| {
+            request
+                .headers_mut()
+                .insert("origin", "http://evil.example");
+        })
+        .send()
+        .await
+        .expect_err("an origin the configuration does not name is refused");
+    assert_eq!(refused.code(), Some("AccessDeniedException"), "{refused:?}");
+    assert_eq!(
+        refused
+            .raw_response()
+            .map(|response| response.status().as_u16()),
+        Some(403)
+    );
+    sts.get_caller_identity()
+        .send()
+        .await
+        .expect("without the Origin header the call is served");
+}

@@ -457,6 +457,10 @@ mod tests {
                 .push((target.stream.clone(), item.data));
             Ok(())
         }
+
+        async fn writable(&self, target: &StreamTarget, _: &Sender) -> Result<bool, DeliveryError> {
+            Ok(!target.stream.starts_with("gone") && !target.stream.starts_with("theirs"))
+        }
     }
 
     struct NoObjects;
@@ -467,6 +471,10 @@ mod tests {
 
         async fn deliver(&self, target: &ObjectTarget, _: Item<'_>) -> Result<(), DeliveryError> {
             Err(DeliveryError::NotFound(target.bucket.clone()))
+        }
+
+        async fn writable(&self, _: &ObjectTarget, _: &Sender) -> Result<bool, DeliveryError> {
+            Ok(false)
         }
     }
 

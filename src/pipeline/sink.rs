@@ -33,6 +33,14 @@ pub trait Sink: Send + Sync + 'static {
     /// [`DeliveryError::NotFound`] and [`DeliveryError::Denied`] are final (the entry is
     /// dead-lettered at once, as waiting will not change them); `Failed` is retried.
     async fn deliver(&self, target: &Self::Target, item: Item<'_>) -> Result<(), DeliveryError>;
+
+    /// Whether `sender` could write into `target` now, without writing: the target exists,
+    /// is ready, and lets the sender in (its own account, or its resource policy). What a
+    /// producer asks when a delivery is configured (CloudWatch Logs' test message), so that it
+    /// never reads another service's records. `Err` only when the sink cannot tell (its
+    /// store is unavailable).
+    async fn writable(&self, target: &Self::Target, sender: &Sender)
+        -> Result<bool, DeliveryError>;
 }
 
 /// The sink of every kind of target.
@@ -53,6 +61,15 @@ impl Sinks {
             Target::KinesisStream(stream) => self.kinesis.deliver(stream, item).await,
             Target::FirehoseStream(stream) => self.firehose.deliver(stream, item).await,
             Target::S3Object(object) => self.objects.deliver(object, item).await,
+        }
+    }
+
+    /// Asks the sink of `target`'s kind whether `sender` could write there now.
+    pub async fn writable(&self, target: &Target, sender: &Sender) -> Result<bool, DeliveryError> {
+        match target {
+            Target::KinesisStream(stream) => self.kinesis.writable(stream, sender).await,
+            Target::FirehoseStream(stream) => self.firehose.writable(stream, sender).await,
+            Target::S3Object(object) => self.objects.writable(object, sender).await,
         }
     }
 }

@@ -71,6 +71,64 @@ pub enum PolicyError {
     Invalid(String),
 }
 
+/// A policy as a resource keeps it: the text exactly as put (what the Get operations return,
+/// byte for byte) and its parsed document (what evaluation reads). Every service stores its
+/// policies this one way: serialized as the text alone, parsed again when a record is read,
+/// so no parsed form is persisted and a change to [`PolicyDocument`] needs no migration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPolicy {
+    text: String,
+    document: PolicyDocument,
+}
+
+impl StoredPolicy {
+    /// Parses and validates a policy as put. Services check their own rules on
+    /// [`StoredPolicy::document`] before they store it.
+    pub fn parse(text: impl Into<String>) -> Result<Self, PolicyError> {
+        let text = text.into();
+        let document = PolicyDocument::parse(&text)?;
+        Ok(Self { text, document })
+    }
+
+    /// The policy exactly as it was put.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed policy.
+    pub fn document(&self) -> &PolicyDocument {
+        &self.document
+    }
+
+    /// Evaluates the policy for a request (see [`PolicyDocument::evaluate`]).
+    pub fn evaluate(&self, request: &Request) -> Decision {
+        self.document.evaluate(request)
+    }
+}
+
+impl Serialize for StoredPolicy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The text; or the `{text, document}` object Kinesis stream records held before
+        /// policies were stored one way, of which the text is kept.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Text(String),
+            WithDocument { text: String },
+        }
+        let text = match Stored::deserialize(deserializer)? {
+            Stored::Text(text) | Stored::WithDocument { text } => text,
+        };
+        StoredPolicy::parse(text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The outcome of evaluating a policy for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -94,16 +152,156 @@ pub struct Request<'a> {
     pub action: &'a str,
     /// The resource's ARN.
     pub resource: &'a str,
+    /// The request's other condition keys (`cloudtrail:ExternalId`, ...), name and value;
+    /// a key not listed is absent from the request.
+    pub keys: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Request<'a> {
+    /// The value of a condition key (names are case-insensitive, as in IAM), or `None` when
+    /// the request has no such key.
+    fn value(&self, key: &str) -> Option<&'a str> {
+        if key.eq_ignore_ascii_case("aws:PrincipalAccount") {
+            Some(self.principal_account)
+        } else if key.eq_ignore_ascii_case("aws:PrincipalArn") {
+            self.principal_arn
+        } else {
+            self.keys
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(key))
+                .map(|(_, value)| *value)
+        }
+    }
+}
+
+/// IAM's condition operators that Sluice's condition keys (strings and ARNs) can meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    StringEquals,
+    StringNotEquals,
+    StringEqualsIgnoreCase,
+    StringNotEqualsIgnoreCase,
+    StringLike,
+    StringNotLike,
+    ArnLike,
+    ArnNotLike,
+    Bool,
+}
+
+impl Operator {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "StringEquals" => Operator::StringEquals,
+            "StringNotEquals" => Operator::StringNotEquals,
+            "StringEqualsIgnoreCase" => Operator::StringEqualsIgnoreCase,
+            "StringNotEqualsIgnoreCase" => Operator::StringNotEqualsIgnoreCase,
+            "StringLike" => Operator::StringLike,
+            "StringNotLike" => Operator::StringNotLike,
+            // IAM matches ArnEquals exactly as ArnLike.
+            "ArnEquals" | "ArnLike" => Operator::ArnLike,
+            "ArnNotEquals" | "ArnNotLike" => Operator::ArnNotLike,
+            "Bool" => Operator::Bool,
+            _ => return None,
+        })
+    }
+
+    /// Whether the operator requires the key *not* to match; with the key absent such a
+    /// condition is true in IAM.
+    fn negated(self) -> bool {
+        matches!(
+            self,
+            Operator::StringNotEquals
+                | Operator::StringNotEqualsIgnoreCase
+                | Operator::StringNotLike
+                | Operator::ArnNotLike
+        )
+    }
+
+    /// Whether a present value matches: any one of the listed values will do (a negated
+    /// operator: none may match).
+    fn matches(self, actual: &str, expected: &[String]) -> bool {
+        let any = |test: &dyn Fn(&str) -> bool| expected.iter().any(|e| test(e));
+        match self {
+            Operator::StringEquals => any(&|e| e == actual),
+            Operator::StringNotEquals => !any(&|e| e == actual),
+            Operator::StringEqualsIgnoreCase => any(&|e| equal_ignoring_case(e, actual)),
+            Operator::StringNotEqualsIgnoreCase => !any(&|e| equal_ignoring_case(e, actual)),
+            Operator::StringLike => any(&|e| glob(e, actual)),
+            Operator::StringNotLike => !any(&|e| glob(e, actual)),
+            Operator::ArnLike => any(&|e| arn_like(e, actual)),
+            Operator::ArnNotLike => !any(&|e| arn_like(e, actual)),
+            Operator::Bool => any(&|e| e.eq_ignore_ascii_case(actual)),
+        }
+    }
+}
+
+/// Whether one condition (an operator on one key) holds, as IAM documents it:
+/// - a key absent from the request matches nothing, so the condition is false, except for
+///   negated operators (`StringNotEquals`, `StringNotLike`, `ArnNotLike` ...), which are then
+///   true, and `...IfExists` forms, which are then true;
+/// - `Null` tests presence: `true` holds when the key is absent, `false` when present;
+/// - `ForAnyValue:` / `ForAllValues:` on Sluice's single-valued keys test the one value; an
+///   absent key makes `ForAllValues` true and `ForAnyValue` false;
+/// - string comparisons are case-sensitive except the `IgnoreCase` forms; `StringLike` and
+///   `ArnLike` take `*` and `?`, ARNs component by component;
+/// - an operator Sluice does not evaluate (numeric, date, IP address, binary) never holds,
+///   so its statement does not apply, whether it allows or denies.
+fn condition_holds(operator: &str, actual: Option<&str>, expected: &[String]) -> bool {
+    let (set, operator) = match operator.split_once(':') {
+        Some((set @ ("ForAnyValue" | "ForAllValues"), inner)) => (Some(set), inner),
+        _ => (None, operator),
+    };
+    if operator == "Null" {
+        let wanted = if actual.is_none() { "true" } else { "false" };
+        return expected.iter().any(|e| e.eq_ignore_ascii_case(wanted));
+    }
+    let (base, if_exists) = match operator.strip_suffix("IfExists") {
+        Some(base) => (base, true),
+        None => (operator, false),
+    };
+    let Some(parsed) = Operator::parse(base) else {
+        return false;
+    };
+    match actual {
+        Some(actual) => parsed.matches(actual, expected),
+        None => match set {
+            Some("ForAllValues") => true,
+            Some(_) => false,
+            None => if_exists || parsed.negated(),
+        },
+    }
+}
+
+/// A condition value as text: IAM compares `true` and `10` as the strings they spell.
+fn condition_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// Case-insensitive string equality (`StringEqualsIgnoreCase`).
+fn equal_ignoring_case(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+/// `ArnLike`: each of the six colon-separated parts matched on its own, with wildcards.
+fn arn_like(pattern: &str, arn: &str) -> bool {
+    let pattern: Vec<&str> = pattern.splitn(6, ':').collect();
+    let arn: Vec<&str> = arn.splitn(6, ':').collect();
+    pattern.len() == 6 && arn.len() == 6 && pattern.iter().zip(&arn).all(|(p, a)| glob(p, a))
 }
 
 impl PolicyDocument {
     /// Evaluates the policy as IAM evaluates a resource policy: an explicit Deny wins, then any
     /// Allow, else the request is implicitly denied.
     ///
-    /// Conditions: `aws:PrincipalAccount` is evaluated; every other key is absent in Sluice
-    /// (it has no AWS Organizations, so `aws:PrincipalOrgID` and `aws:PrincipalOrgPaths` never
-    /// match) and a condition on an absent key is false, as in IAM, so such a statement does
-    /// not apply, whether it allows or denies.
+    /// Conditions are evaluated with IAM's operators (see [`condition_holds`]) on the keys the
+    /// request carries: `aws:PrincipalAccount`, `aws:PrincipalArn` for a named principal, and
+    /// [`Request::keys`]. Every other key is absent in Sluice (it has no AWS Organizations, so
+    /// `aws:PrincipalOrgID` and `aws:PrincipalOrgPaths` never match).
     pub fn evaluate(&self, request: &Request) -> Decision {
         let applies = |statement: &&Statement| statement.applies_to(request);
         if self
@@ -304,6 +502,8 @@ impl Statement {
         principal && action && resource && self.conditions_hold(request)
     }
 
+    /// Every operator of the `Condition` block holds, and within an operator every key:
+    /// IAM's AND across operators and keys, OR across the values listed for one key.
     fn conditions_hold(&self, request: &Request) -> bool {
         let Some(Value::Object(operators)) = &self.condition else {
             return true;
@@ -311,27 +511,11 @@ impl Statement {
         operators.iter().all(|(operator, keys)| {
             keys.as_object().is_some_and(|keys| {
                 keys.iter().all(|(key, values)| {
-                    let actual = if key.eq_ignore_ascii_case("aws:PrincipalAccount") {
-                        Some(request.principal_account)
-                    } else if key.eq_ignore_ascii_case("aws:PrincipalArn") {
-                        request.principal_arn
-                    } else {
-                        None
+                    let expected: Vec<String> = match values {
+                        Value::Array(items) => items.iter().filter_map(condition_value).collect(),
+                        other => condition_value(other).into_iter().collect(),
                     };
-                    let expected: Vec<&str> = match values {
-                        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-                        other => other.as_str().into_iter().collect(),
-                    };
-                    match (operator.as_str(), actual) {
-                        (_, None) => false,
-                        ("StringEquals", Some(actual)) => expected.contains(&actual),
-                        ("StringNotEquals", Some(actual)) => !expected.contains(&actual),
-                        ("StringLike", Some(actual)) => expected.iter().any(|p| glob(p, actual)),
-                        ("StringNotLike", Some(actual)) => {
-                            !expected.iter().any(|p| glob(p, actual))
-                        }
-                        _ => false,
-                    }
+                    condition_holds(operator, request.value(key), &expected)
                 })
             })
         })
@@ -563,6 +747,7 @@ mod tests {
             principal_arn: None,
             action: "logs:PutSubscriptionFilter",
             resource,
+            keys: &[],
         };
         let policy = PolicyDocument::parse(&format!(
             r#"{{"Statement":[
@@ -629,6 +814,7 @@ mod tests {
             principal_arn: Some(arn),
             action: "kinesis:PutRecord",
             resource,
+            keys: &[],
         };
         let decide = |principal: &str, arn| {
             PolicyDocument::parse(&format!(
@@ -663,6 +849,97 @@ mod tests {
             by_arn.evaluate(&request(other_role)),
             Decision::ImplicitDeny
         );
+    }
+
+    #[test]
+    fn condition_operators_follow_iam() {
+        let holds = |operator: &str, actual: Option<&str>, expected: &[&str]| {
+            let expected: Vec<String> = expected.iter().map(|e| (*e).to_owned()).collect();
+            condition_holds(operator, actual, &expected)
+        };
+        // Values: any one matches; case matters except in the IgnoreCase forms.
+        assert!(holds("StringEquals", Some("b"), &["a", "b"]));
+        assert!(!holds("StringEquals", Some("B"), &["b"]));
+        assert!(holds("StringEqualsIgnoreCase", Some("B"), &["b"]));
+        assert!(!holds("StringNotEquals", Some("b"), &["a", "b"]));
+        assert!(holds("StringNotEqualsIgnoreCase", Some("c"), &["B"]));
+        assert!(!holds("StringNotEqualsIgnoreCase", Some("b"), &["B"]));
+        // StringLike takes * and ?, and is not equality.
+        assert!(holds("StringLike", Some("tenant-42"), &["tenant-*"]));
+        assert!(holds("StringLike", Some("ab"), &["a?"]));
+        assert!(!holds("StringLike", Some("abc"), &["a?"]));
+        assert!(!holds("StringLike", Some("Tenant-42"), &["tenant-*"]));
+        assert!(!holds("StringNotLike", Some("tenant-42"), &["tenant-*"]));
+        // ARNs match part by part: a `*` does not run across a colon.
+        let arn = "arn:aws:iam::111122223333:role/a";
+        assert!(holds("ArnLike", Some(arn), &["arn:aws:iam::*:role/*"]));
+        assert!(holds(
+            "ArnEquals",
+            Some(arn),
+            &["arn:aws:iam::111122223333:role/?"]
+        ));
+        assert!(!holds("ArnLike", Some(arn), &["arn:aws:*:role/a"]));
+        assert!(holds("ArnNotLike", Some(arn), &["arn:aws:iam::*:user/*"]));
+        assert!(holds("Bool", Some("true"), &["TRUE"]));
+        // An absent key matches nothing: false, but true for negated operators and the
+        // IfExists forms; Null tests presence.
+        assert!(!holds("StringEquals", None, &["a"]));
+        assert!(!holds("StringLike", None, &["*"]));
+        assert!(holds("StringNotEquals", None, &["a"]));
+        assert!(holds("StringNotLike", None, &["a*"]));
+        assert!(holds("StringEqualsIfExists", None, &["a"]));
+        assert!(!holds("StringEqualsIfExists", Some("b"), &["a"]));
+        assert!(holds("StringLikeIfExists", Some("ab"), &["a*"]));
+        assert!(holds("Null", None, &["true"]));
+        assert!(!holds("Null", Some("x"), &["true"]));
+        assert!(holds("Null", Some("x"), &["false"]));
+        assert!(holds("ForAllValues:StringEquals", None, &["a"]));
+        assert!(!holds("ForAnyValue:StringEquals", None, &["a"]));
+        assert!(holds("ForAnyValue:StringLike", Some("ab"), &["a*"]));
+        // Operators Sluice does not evaluate never hold.
+        assert!(!holds("NumericLessThan", Some("1"), &["2"]));
+        assert!(!holds("StringMaybe", Some("a"), &["a"]));
+    }
+
+    #[test]
+    fn request_keys_are_condition_keys() {
+        let policy = PolicyDocument::parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"cloudtrail-data:PutAuditEvents","Resource":"*",
+                "Condition":{"StringLike":{"CloudTrail:externalid":"tenant-*"},"Null":{"aws:PrincipalOrgID":"true"}}}}"#,
+        )
+        .expect("valid");
+        let request = |keys| Request {
+            principal_account: "111111111111",
+            principal_arn: None,
+            action: "cloudtrail-data:PutAuditEvents",
+            resource: "arn:aws:cloudtrail:us-east-1:222222222222:channel/c",
+            keys,
+        };
+        assert_eq!(
+            policy.evaluate(&request(&[("cloudtrail:ExternalId", "tenant-7")])),
+            Decision::Allow
+        );
+        assert_eq!(
+            policy.evaluate(&request(&[("cloudtrail:ExternalId", "other")])),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(policy.evaluate(&request(&[])), Decision::ImplicitDeny);
+    }
+
+    #[test]
+    fn stored_policies_keep_their_text() {
+        let text = r#"{ "Statement": {"Effect":"Allow","Principal":"*","Action":"kinesis:*"} }"#;
+        let policy = StoredPolicy::parse(text).expect("valid");
+        let stored = serde_json::to_value(&policy).expect("serialize");
+        assert_eq!(stored, Value::String(text.to_owned()));
+        let read: StoredPolicy = serde_json::from_value(stored).expect("deserialize");
+        assert_eq!(read, policy);
+        assert_eq!(read.text(), text);
+        // Kinesis stream records once held the text beside its parsed form.
+        let earlier = serde_json::json!({ "text": text, "document": { "version": "x" } });
+        let read: StoredPolicy = serde_json::from_value(earlier).expect("earlier form");
+        assert_eq!(read, policy);
+        assert!(serde_json::from_value::<StoredPolicy>(Value::String("{".to_owned())).is_err());
     }
 
     #[test]

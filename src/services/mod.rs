@@ -5,6 +5,7 @@
 
 pub mod appfabric;
 pub mod cloudtrail;
+pub mod cloudtrail_data;
 pub mod firehose;
 pub mod kinesis;
 pub mod kit;
@@ -28,11 +29,12 @@ pub struct Deps {
     /// Told after a batch with delivery queue entries commits (`Signal::queued`); knows the
     /// delivery backlog.
     pub delivery: Arc<crate::pipeline::Signal>,
+    /// The sinks deliveries leave through; a producer asks them whether a target it is
+    /// configured with exists and is writable, instead of reading the target's records.
+    pub sinks: crate::pipeline::Sinks,
     /// Wakes Firehose flushers after a put commits (one per stream), and their supervisor
     /// after a stream is created or deleted.
     pub firehose: Arc<firehose::Wakers>,
-    /// Seals AppFabric credentials at rest (key kept as a server setting).
-    pub credentials: appfabric::CredentialCipher,
     /// AppFabric's app connectors (ConnectAppAuthorization tries a credential with them).
     pub apps: Arc<appfabric::Apps>,
     /// S3 buckets and objects on the local disk, as Sluice's S3 API serves them.
@@ -50,15 +52,18 @@ pub struct Deps {
     pub authenticator: crate::protocol::auth::Authenticator,
 }
 
-/// Builds the registry of every served service.
-pub fn registry(deps: &Deps) -> Registry {
+/// Builds the registry of every served service; AppFabric's dependencies add its own
+/// credential cipher to the shared ones.
+pub fn registry(deps: &Deps, appfabric: &appfabric::Deps) -> Registry {
     let mut registry = Registry::default();
     registry.register(Arc::new(logs::LogsService::new(deps.clone())));
     registry.register(Arc::new(kinesis::KinesisService::new(deps.clone())));
     registry.register(Arc::new(firehose::FirehoseService::new(deps.clone())));
-    registry.register(Arc::new(appfabric::AppFabricService::new(deps.clone())));
+    registry.register(Arc::new(appfabric::AppFabricService::new(
+        appfabric.clone(),
+    )));
     registry.register(Arc::new(cloudtrail::CloudTrailService::new(deps.clone())));
-    registry.register(Arc::new(cloudtrail::CloudTrailDataService::new(
+    registry.register(Arc::new(cloudtrail_data::CloudTrailDataService::new(
         deps.clone(),
     )));
     registry.register_query(

@@ -1,7 +1,7 @@
 //! An in-memory store: same contract as SQLite, nothing on disk. For unit tests and for
 //! `--data-dir :memory:` runs where losing state on exit is the point.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -85,6 +85,7 @@ impl Store for MemoryStore {
                 return Err(StoreError::Conflict(key.clone()));
             }
         }
+        check_unique_keys(&state, &batch)?;
         let mut sequences = Vec::new();
         for write in batch {
             match write {
@@ -370,6 +371,65 @@ impl Store for MemoryStore {
         // Nothing here can fail half-way, and nothing was promised beyond the process.
         StoreHealth::durable()
     }
+}
+
+/// Refuses a batch whose inserts repeat a table's unique key (among the rows the batch
+/// leaves in place, or within the batch), as SQLite's `UNIQUE` constraint does: the same
+/// error kind, nothing written. A key with a null column is never a repeat, as in SQL.
+fn check_unique_keys(state: &State, batch: &[Write]) -> Result<(), StoreError> {
+    type Key = (&'static str, Vec<String>);
+    let key_of = |table: &'static str, values: &dyn Fn(&str) -> Option<String>| -> Option<Key> {
+        let spec = super::TABLES.iter().find(|t| t.name == table)?;
+        let values: Option<Vec<String>> = spec.unique.iter().map(|column| values(column)).collect();
+        values.map(|values| (table, values))
+    };
+    let deleted: HashSet<(&'static str, i64)> = batch
+        .iter()
+        .filter_map(|write| match write {
+            Write::DeleteRows { table, rows } => Some(rows.iter().map(move |row| (*table, *row))),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut inserted: HashSet<Key> = HashSet::new();
+    for write in batch {
+        let Write::Insert { table, row } = write else {
+            continue;
+        };
+        let value = |column: &str| {
+            row.iter()
+                .find(|(name, _)| *name == column)
+                .and_then(|(_, value)| super::column_text(value))
+        };
+        let Some(key) = key_of(table, &value) else {
+            continue;
+        };
+        let stored = state
+            .tables
+            .get(table)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let exists = stored.iter().enumerate().any(|(position, existing)| {
+            let position = i64::try_from(position).unwrap_or(i64::MAX);
+            !deleted.contains(&(*table, position))
+                && key_of(table, &|column: &str| {
+                    existing
+                        .get(column)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                })
+                .as_ref()
+                    == Some(&key)
+        });
+        if exists || !inserted.insert(key) {
+            let spec = super::TABLES.iter().find(|t| t.name == *table);
+            let columns = spec.map(|t| t.unique.join(", ")).unwrap_or_default();
+            let reason = format!("UNIQUE constraint failed: {table} ({columns})");
+            tracing::error!(error = %reason, "A write was refused by the schema; nothing was written.");
+            return Err(StoreError::Unavailable(reason));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

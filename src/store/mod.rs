@@ -11,6 +11,7 @@
 //! several Sluice nodes sharing one state implements the same trait; the conditional writes are
 //! what make that safe without locks held across requests.
 
+pub mod expiry;
 pub mod memory;
 pub mod sqlite;
 
@@ -352,6 +353,23 @@ pub trait Store: Send + Sync + 'static {
     fn health(&self) -> StoreHealth;
 }
 
+/// A table declared by a migration, with the constraint every backend enforces alike.
+#[derive(Debug)]
+pub struct Table {
+    /// The table's name.
+    pub name: &'static str,
+    /// The columns of its unique key: an insert that repeats them (none null) is refused with
+    /// its whole batch, as SQLite refuses it.
+    pub unique: &'static [&'static str],
+}
+
+/// Every table of the migrations. The SQLite backend checks this list against its schema, so
+/// the memory backend, which has no schema, enforces the same keys.
+pub const TABLES: &[Table] = &[Table {
+    name: "cloudtrail_events",
+    unique: &["account", "region", "event_data_store", "event_id"],
+}];
+
 /// A row value as stored: text, or null; nested values become JSON text.
 pub fn column_text(value: &serde_json::Value) -> Option<String> {
     match value {
@@ -392,13 +410,20 @@ pub async fn load_all<T: DeserializeOwned>(
 
 /// A conditional put of a value in its owner's stored type.
 pub fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, StoreError> {
-    let body =
-        serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    let body = serde_json::to_value(value).map_err(|err| {
+        // A bug, not a store fault: the services map `Unavailable` to 503 without logging it
+        // again (the backends log their own faults), so the cause is logged here.
+        tracing::error!(kind = key.kind, error = %err, "A record cannot be encoded.");
+        StoreError::Unavailable(format!("cannot encode a {} record: {err}", key.kind))
+    })?;
     Ok(Write::Put { key, body, expect })
 }
 
 fn decode<T: DeserializeOwned>(record: Record) -> Result<(RecordKey, T, i64), StoreError> {
     let value = serde_json::from_value(record.body).map_err(|err| {
+        // Logged here for the same reason as in `put`: the store holds a record its owner
+        // cannot read, which no retry will mend.
+        tracing::error!(kind = record.key.kind, account = %record.key.account, name = %record.key.name, error = %err, "A stored record cannot be read as its type.");
         StoreError::Unavailable(format!("corrupt {} record: {err}", record.key.kind))
     })?;
     Ok((record.key, value, record.version))
@@ -605,6 +630,7 @@ pub(crate) mod conformance {
         time_index(store).await;
         scan(store).await;
         row_pages(store).await;
+        tables(store).await;
 
         assert_eq!(store.init_setting("k", "v1").await.expect("init"), "v1");
         assert_eq!(store.init_setting("k", "v2").await.expect("init"), "v1");
@@ -825,6 +851,85 @@ pub(crate) mod conformance {
     }
 
     /// Visiting every record of a kind across accounts and regions, in pages.
+    /// Inserts, the unique key (across batches and within one, a refused batch leaving
+    /// nothing), and selection by column.
+    async fn tables(store: &dyn Store) {
+        let row = |store_name: &str, id: &str, source: serde_json::Value| Write::Insert {
+            table: "cloudtrail_events",
+            row: vec![
+                ("account", json!("444444444444")),
+                ("region", json!("us-east-1")),
+                ("event_data_store", json!(store_name)),
+                ("event_id", json!(id)),
+                ("event_source", source),
+                ("user_identity", json!({"type": "User"})),
+                ("raw_event_data", json!("{}")),
+            ],
+        };
+        let select = |store_name: &'static str| async move {
+            store
+                .select_rows("cloudtrail_events", "event_data_store", store_name)
+                .await
+                .expect("select")
+        };
+        store
+            .write(vec![
+                row("tables", "e1", json!("app")),
+                row("tables", "e2", serde_json::Value::Null),
+            ])
+            .await
+            .expect("insert");
+        let rows = select("tables").await;
+        let ids: Vec<&str> = rows.iter().filter_map(|r| r["event_id"].as_str()).collect();
+        assert_eq!(ids, ["e1", "e2"], "insertion order");
+        assert_eq!(rows[0]["event_source"], json!("app"));
+        assert_eq!(rows[1]["event_source"], serde_json::Value::Null);
+        // Nested values are stored as JSON text.
+        assert_eq!(rows[0]["user_identity"], json!(r#"{"type":"User"}"#));
+
+        // The unique key: a repeat is refused with its whole batch.
+        let marker = RecordKey::new("test/table-marker", "444444444444", "us-east-1", "m");
+        let repeat = store
+            .write(vec![
+                Write::Put {
+                    key: marker.clone(),
+                    body: json!({}),
+                    expect: Expect::Absent,
+                },
+                row("tables", "e3", json!("app")),
+                row("tables", "e1", json!("again")),
+            ])
+            .await;
+        assert!(
+            matches!(repeat, Err(StoreError::Unavailable(_))),
+            "{repeat:?}"
+        );
+        assert!(store.get(&marker).await.expect("get").is_none());
+        assert_eq!(select("tables").await.len(), 2);
+        // Within one batch too.
+        let twice = store
+            .write(vec![
+                row("tables", "e4", json!("app")),
+                row("tables", "e4", json!("app")),
+            ])
+            .await;
+        assert!(twice.is_err());
+        assert_eq!(select("tables").await.len(), 2);
+        // The key is the whole tuple: the same event ID in another store is another row.
+        store
+            .write(vec![row("tables-2", "e1", json!("app"))])
+            .await
+            .expect("same id, other store");
+        assert_eq!(select("tables-2").await.len(), 1);
+        // The store stays writable after a refusal.
+        store
+            .write(vec![row("tables", "e3", json!("app"))])
+            .await
+            .expect("insert after a refusal");
+        assert_eq!(select("tables").await.len(), 3);
+        assert_eq!(store.health(), StoreHealth::durable());
+    }
+
     async fn scan(store: &dyn Store) {
         for (account, region, name) in [("2", "a", "x"), ("1", "b", "y"), ("1", "b", "x")] {
             store

@@ -425,7 +425,13 @@ impl Writer {
         match self.run(connection, body).await {
             Ok(value) => Ok(value),
             Err(Failure::Conflict(key)) => Err(StoreError::Conflict(key)),
-            Err(Failure::Rejected(reason)) => Err(StoreError::Unavailable(reason)),
+            Err(Failure::Rejected(reason)) => {
+                // A statement the schema refuses (a repeated unique key, a bad name) is a bug
+                // of the caller, not a fault of the store: logged here, as the services do not
+                // log `Unavailable` again.
+                tracing::error!(error = %reason, "A write was refused by the schema; nothing was written.");
+                Err(StoreError::Unavailable(reason))
+            }
             Err(Failure::Fault(reason)) => {
                 *slot = None;
                 let lost = self.check_identity();
@@ -1113,6 +1119,42 @@ mod tests {
                 && !super::is_identifier("a b")
                 && !super::is_identifier("1a")
         );
+    }
+
+    #[tokio::test]
+    async fn declared_unique_keys_match_the_schema() {
+        use sqlx::{Connection, Row};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _store = super::SqliteStore::open(dir.path()).await.expect("open");
+        let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
+        let mut connection = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        for table in super::super::TABLES {
+            let indexes = sqlx::query(&format!("PRAGMA index_list({})", table.name))
+                .fetch_all(&mut connection)
+                .await
+                .expect("index_list");
+            let mut keys = Vec::new();
+            for index in indexes {
+                let unique: i64 = index.try_get("unique").expect("unique");
+                let origin: String = index.try_get("origin").expect("origin");
+                if unique == 0 || origin == "pk" {
+                    continue;
+                }
+                let name: String = index.try_get("name").expect("name");
+                let columns = sqlx::query(&format!("PRAGMA index_info('{name}')"))
+                    .fetch_all(&mut connection)
+                    .await
+                    .expect("index_info");
+                let columns: Vec<String> = columns
+                    .iter()
+                    .map(|c| c.try_get("name").expect("column"))
+                    .collect();
+                keys.push(columns);
+            }
+            assert_eq!(keys, [table.unique.to_vec()], "{}", table.name);
+        }
     }
 
     #[tokio::test]

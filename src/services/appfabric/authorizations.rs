@@ -23,6 +23,7 @@ use super::crypto::Sealed;
 use super::idempotency::{recall, Recall};
 use super::ingestions::IngestionRecord;
 use super::quotas::APP_AUTHORIZATIONS;
+use super::Deps;
 use super::{
     key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
     APP_AUTHORIZATION, DEFAULT_MAX_RESULTS, INGESTION,
@@ -30,7 +31,6 @@ use super::{
 use crate::protocol::model::Iso8601;
 use crate::protocol::RequestContext;
 use crate::services::kit::{self, load, load_records, put, retry, Pages};
-use crate::services::Deps;
 use crate::store::{Expect, Write};
 
 /// The `Credential` union of the model. Never printed, never returned.

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::idempotency::{recall, Recall};
 use super::quotas::APP_BUNDLES;
+use super::Deps;
 use super::{
     key, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags, ACCOUNT,
     APP_AUTHORIZATION, APP_BUNDLE, DEFAULT_MAX_RESULTS, INGESTION,
@@ -12,7 +13,6 @@ use super::{
 use crate::arn;
 use crate::protocol::RequestContext;
 use crate::services::kit::{self, load, load_records, put, retry, Pages};
-use crate::services::Deps;
 use crate::store::{Expect, Write};
 
 /// An app bundle as stored.

@@ -64,6 +64,15 @@ impl CredentialCipher {
         Self { key }
     }
 
+    /// The cipher under this data directory's key, generated and kept as a store setting on
+    /// first use.
+    pub async fn load(store: &dyn crate::store::Store) -> Result<Self, crate::store::StoreError> {
+        let hex_key = store
+            .init_setting(KEY_SETTING, &Self::fresh_hex_key())
+            .await?;
+        Ok(Self::from_hex(&hex_key))
+    }
+
     /// A fresh random key, hex-encoded, for the first start of a data directory.
     pub fn fresh_hex_key() -> String {
         let mut key = [0u8; 32];

@@ -33,12 +33,12 @@ use super::authorizations::AuthorizationRecord;
 use super::connectors::{AppConnector, ConnectorError};
 use super::destinations::{DestinationRecord, DestinationTarget};
 use super::ingestions::IngestionRecord;
+use super::Deps;
 use super::{encode, APP_AUTHORIZATION, INGESTION, INGESTION_DESTINATION};
 use crate::config::AppFabricSettings;
 use crate::pipeline::Backoff;
 use crate::protocol::RequestContext;
 use crate::services::s3::storage::{NewObject, StorageError};
-use crate::services::Deps;
 use crate::store::{self, Expect, LogEntry, NewEntry, RecordKey, StoreError, Write};
 
 /// Record kind of an ingestion's poll cursor, named `BUNDLE/INGESTION`.

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::idempotency::{recall, Recall};
 use super::ingestions::{self, IngestionRecord};
 use super::quotas::INGESTION_DESTINATIONS;
+use super::Deps;
 use super::{
     key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
     DEFAULT_MAX_RESULTS, INGESTION_DESTINATION,
@@ -21,7 +22,6 @@ use super::{
 use crate::protocol::model::Iso8601;
 use crate::protocol::RequestContext;
 use crate::services::kit::{self, load, load_records, put, retry, Pages};
-use crate::services::Deps;
 use crate::store::{Expect, Write};
 
 /// `ProcessingConfiguration` (a union with one member today).

@@ -15,10 +15,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Deps;
 use super::{key, AppFabricError, IDEMPOTENCY};
 use crate::protocol::RequestContext;
 use crate::services::kit::{load, put};
-use crate::services::Deps;
 use crate::store::{Expect, Write};
 
 /// How long a token is remembered.
@@ -113,8 +113,8 @@ pub async fn expire(
     now: i64,
     limit: usize,
 ) -> Result<usize, crate::store::StoreError> {
-    let mut budget = crate::sweeper::Budget::new(limit);
-    let mut scan = crate::sweeper::RecordScan::new(store, IDEMPOTENCY);
+    let mut budget = crate::store::expiry::Budget::new(limit);
+    let mut scan = crate::store::expiry::RecordScan::new(store, IDEMPOTENCY);
     while let Some(page) = scan.next_page().await? {
         let expired: Vec<Write> = page
             .iter()

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::bundles::{self, BundleRecord};
 use super::idempotency::{recall, Recall};
 use super::quotas::INGESTIONS;
+use super::Deps;
 use super::{
     key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
     DEFAULT_MAX_RESULTS, INGESTION, INGESTION_DESTINATION,
@@ -22,7 +23,6 @@ use super::{
 use crate::protocol::model::Iso8601;
 use crate::protocol::RequestContext;
 use crate::services::kit::{self, load, load_records, put, retry, Pages};
-use crate::services::Deps;
 use crate::store::{Expect, Write};
 
 /// An ingestion as stored.

@@ -39,8 +39,8 @@ pub use error::{AppFabricError, ValidationReason};
 
 use crate::arn::{self, Arn};
 use crate::protocol::RequestContext;
-use crate::services::{kit, Deps};
-use crate::store::RecordKey;
+use crate::services::kit;
+use crate::store::{RecordKey, StoreError};
 
 /// Record kind of app bundles, named `BUNDLE`.
 const APP_BUNDLE: &str = "appfabric/app-bundle";
@@ -59,13 +59,42 @@ const ACCOUNT: &str = "appfabric/account";
 /// largest page is used.
 const DEFAULT_MAX_RESULTS: usize = 100;
 
+/// What AppFabric is built from: the services' shared dependencies (reached through `Deref`)
+/// and AppFabric's own credential cipher, which no other service holds.
+#[derive(Clone)]
+pub struct Deps {
+    shared: crate::services::Deps,
+    /// Seals AppFabric credentials at rest and keys the client-token fingerprints.
+    credentials: CredentialCipher,
+}
+
+impl Deps {
+    /// AppFabric's dependencies, with the cipher under the data directory's key (generated
+    /// and kept as a store setting on first start).
+    pub async fn open(shared: crate::services::Deps) -> Result<Self, StoreError> {
+        let credentials = CredentialCipher::load(shared.store.as_ref()).await?;
+        Ok(Self {
+            shared,
+            credentials,
+        })
+    }
+}
+
+impl std::ops::Deref for Deps {
+    type Target = crate::services::Deps;
+
+    fn deref(&self) -> &Self::Target {
+        &self.shared
+    }
+}
+
 /// The AppFabric service.
 pub struct AppFabricService {
     deps: Deps,
 }
 
 impl AppFabricService {
-    /// Builds the service over shared dependencies.
+    /// Builds the service over its dependencies.
     pub fn new(deps: Deps) -> Self {
         Self { deps }
     }

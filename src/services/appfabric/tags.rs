@@ -9,11 +9,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::Deps;
 use super::{key, tags_to_list, AppFabricError, Kind, Tag, Tags};
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
 use crate::services::kit::retry;
-use crate::services::Deps;
 use crate::store::{Expect, RecordKey, StoreError, Write};
 
 /// The most tags a resource can carry (the model's `TagList` maximum).

@@ -4,13 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::IngestionStatus;
 use super::event_data_stores::{self, Family};
 use super::limits::{self, MAX_CHANNELS};
+pub use super::records::ChannelRecord;
+use super::records::IngestionStatus;
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, Tag, TagInput, Tags, CHANNEL, CHANNEL_INGESTION,
-    CHANNEL_NAME, CHANNEL_SOURCE, EVENT_DATA_STORE,
+    Guard, Reference, Reservation, ResourceType, Tag, TagInput, Tags, CHANNEL, CHANNEL_INGESTION,
+    CHANNEL_NAME, CHANNEL_SET, CHANNEL_SOURCE, EVENT_DATA_STORE,
 };
 use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
@@ -18,39 +19,7 @@ use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
-/// A channel as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChannelRecord {
-    /// The UUID in the ARN.
-    pub id: String,
-    name: String,
-    source: String,
-    /// IDs of the destination event data stores, in request order.
-    destinations: Vec<String>,
-    created: i64,
-    /// Tags, kept inside the record so they go with the channel.
-    pub tags: Tags,
-    /// The resource policy, as put: which other accounts may put events.
-    #[serde(default)]
-    pub policy: Option<String>,
-}
-
 impl ChannelRecord {
-    /// Whether the channel delivers to the store with this ID.
-    pub fn targets(&self, store_id: &str) -> bool {
-        self.destinations.iter().any(|d| d == store_id)
-    }
-
-    /// The IDs of the destination event data stores.
-    pub fn destination_ids(&self) -> impl Iterator<Item = &str> {
-        self.destinations.iter().map(String::as_str)
-    }
-
-    /// The channel's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     fn destinations_output(&self, ctx: &RequestContext) -> Vec<Destination> {
         self.destinations
             .iter()
@@ -138,13 +107,16 @@ pub struct DestinationInput {
 }
 
 /// Checks destinations and returns the store IDs they name: stores of the caller's own
-/// account and Region that collect `ActivityAuditLog` events and are enabled.
+/// account and Region that collect `ActivityAuditLog` events and are enabled. With them come
+/// rewrites of those stores at the versions read, for the channel's batch: it commits only
+/// while every destination is still as checked (not deleted meanwhile).
 async fn check_destinations(
     deps: &Deps,
     ctx: &RequestContext,
     destinations: &[DestinationInput],
-) -> Result<Vec<String>, CloudTrailError> {
+) -> Result<(Vec<String>, Vec<Write>), CloudTrailError> {
     let mut ids: Vec<String> = Vec::new();
+    let mut unchanged = Vec::new();
     for destination in destinations {
         if destination.kind != "EVENT_DATA_STORE" {
             return Err(CloudTrailError::UnsupportedOperation(
@@ -165,9 +137,9 @@ async fn check_destinations(
                 )))
             }
         };
-        let Some((store, _)) =
-            load::<event_data_stores::EventDataStoreRecord>(deps, &key(ctx, EVENT_DATA_STORE, &id))
-                .await?
+        let store_key = key(ctx, EVENT_DATA_STORE, &id);
+        let Some((store, version)) =
+            load::<event_data_stores::EventDataStoreRecord>(deps, &store_key).await?
         else {
             return Err(event_data_stores::not_found(location));
         };
@@ -187,9 +159,10 @@ async fn check_destinations(
                 "The event data store {location} is listed more than once in Destinations."
             )));
         }
+        unchanged.push(put(store_key, &store, Expect::Version(version))?);
         ids.push(id);
     }
-    Ok(ids)
+    Ok((ids, unchanged))
 }
 
 fn already_exists(name: &str) -> CloudTrailError {
@@ -220,10 +193,26 @@ pub async fn create(
             input.source
         )));
     }
+    // The quota and the destinations' state are checked against what the batch commits on:
+    // it claims the channel set's guard and expects each destination store as read.
+    let record = super::retry(|| create_once(deps, ctx, &input)).await?;
+    Ok(ChannelOutput {
+        tags: Some(tags_output(&record.tags)),
+        ..record.to_output(ctx)
+    })
+}
+
+/// One attempt of CreateChannel's checks and batch.
+async fn create_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &CreateInput,
+) -> Result<ChannelRecord, CloudTrailError> {
     let name_key = key(ctx, CHANNEL_NAME, &input.name);
     if load::<Reservation>(deps, &name_key).await?.is_some() {
         return Err(already_exists(&input.name));
     }
+    let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
     let existing: Vec<ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
     if existing.len() >= MAX_CHANNELS {
         return Err(CloudTrailError::ChannelMaxLimitExceeded(format!(
@@ -239,11 +228,11 @@ pub async fn create(
     }
     let mut tags = Tags::new();
     merge_tags(&mut tags, &input.tags)?;
-    let destinations = check_destinations(deps, ctx, &input.destinations).await?;
+    let (destinations, unchanged) = check_destinations(deps, ctx, &input.destinations).await?;
     let record = ChannelRecord {
         id: uuid::Uuid::new_v4().to_string(),
-        name: input.name,
-        source: input.source,
+        name: input.name.clone(),
+        source: input.source.clone(),
         destinations,
         created: ctx.received_at.unix_timestamp(),
         tags,
@@ -255,7 +244,9 @@ pub async fn create(
     let mut writes = vec![
         put(name_key, &reservation, Expect::Absent)?,
         put(key(ctx, CHANNEL, &record.id), &record, Expect::Absent)?,
+        guard.claim()?,
     ];
+    writes.extend(unchanged);
     if partner {
         writes.push(put(
             key(ctx, CHANNEL_SOURCE, &record.source),
@@ -264,10 +255,7 @@ pub async fn create(
         )?);
     }
     deps.store.write(writes).await?;
-    Ok(ChannelOutput {
-        tags: Some(tags_output(&record.tags)),
-        ..record.to_output(ctx)
-    })
+    Ok(record)
 }
 
 /// Loads a channel named by ARN or ID.
@@ -395,12 +383,23 @@ pub async fn update(
     ctx: &RequestContext,
     input: UpdateInput,
 ) -> Result<ChannelOutput, CloudTrailError> {
+    let record = super::retry(|| update_once(deps, ctx, &input)).await?;
+    Ok(record.to_output(ctx))
+}
+
+/// One attempt of UpdateChannel's checks and batch. New destinations claim the channel set
+/// (a store being deleted checks that no channel feeds it) and expect each store as read.
+async fn update_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &UpdateInput,
+) -> Result<ChannelRecord, CloudTrailError> {
     let (mut record, version) = load_channel(deps, ctx, &input.channel).await?;
     let mut writes = Vec::new();
-    if let Some(name) = input.name.filter(|name| *name != record.name) {
-        let new_key = key(ctx, CHANNEL_NAME, &name);
+    if let Some(name) = input.name.as_ref().filter(|name| **name != record.name) {
+        let new_key = key(ctx, CHANNEL_NAME, name);
         if load::<Reservation>(deps, &new_key).await?.is_some() {
-            return Err(already_exists(&name));
+            return Err(already_exists(name));
         }
         writes.push(Write::Delete {
             key: key(ctx, CHANNEL_NAME, &record.name),
@@ -413,10 +412,14 @@ pub async fn update(
             },
             Expect::Absent,
         )?);
-        record.name = name;
+        record.name.clone_from(name);
     }
     if let Some(destinations) = &input.destinations {
-        record.destinations = check_destinations(deps, ctx, destinations).await?;
+        let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
+        let (ids, unchanged) = check_destinations(deps, ctx, destinations).await?;
+        record.destinations = ids;
+        writes.push(guard.claim()?);
+        writes.extend(unchanged);
     }
     writes.push(put(
         key(ctx, CHANNEL, &record.id),
@@ -424,7 +427,7 @@ pub async fn update(
         Expect::Version(version),
     )?);
     deps.store.write(writes).await?;
-    Ok(record.to_output(ctx))
+    Ok(record)
 }
 
 /// Deletes a channel and frees its name and, for a partner, its source.
@@ -433,8 +436,19 @@ pub async fn delete(
     ctx: &RequestContext,
     input: ChannelInput,
 ) -> Result<(), CloudTrailError> {
+    super::retry(|| delete_once(deps, ctx, &input)).await
+}
+
+/// One attempt of DeleteChannel's batch, which claims the channel set it leaves.
+async fn delete_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &ChannelInput,
+) -> Result<(), CloudTrailError> {
+    let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
     let (record, version) = load_channel(deps, ctx, &input.channel).await?;
     let mut writes = vec![
+        guard.claim()?,
         Write::Delete {
             key: key(ctx, CHANNEL, &record.id),
             expect: Expect::Version(version),

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::limits::{self, MAX_EVENT_DATA_STORES, MAX_SELECTOR_VALUES};
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, Tag, TagInput, Tags, CHANNEL, EVENT_DATA_STORE,
-    EVENT_DATA_STORE_NAME,
+    Guard, Reference, Reservation, ResourceType, Tag, TagInput, Tags, CHANNEL, CHANNEL_SET,
+    EVENT_DATA_STORE, EVENT_DATA_STORE_NAME, EVENT_DATA_STORE_SET,
 };
 use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
@@ -16,59 +16,13 @@ use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
-/// The store ingests events.
-pub const ENABLED: &str = "ENABLED";
-/// The store was deleted and can be restored.
-pub const PENDING_DELETION: &str = "PENDING_DELETION";
-/// The store keeps its events but ingests no new ones.
-pub const STOPPED_INGESTION: &str = "STOPPED_INGESTION";
+use super::records::FieldSelector;
+pub use super::records::{
+    AdvancedEventSelector, EventDataStoreRecord, ENABLED, PENDING_DELETION, STOPPED_INGESTION,
+};
 
 const EXTENDABLE: &str = "EXTENDABLE_RETENTION_PRICING";
 const FIXED: &str = "FIXED_RETENTION_PRICING";
-
-/// One advanced event selector. Stored as AWS writes it, since the selector document is the
-/// user's own configuration and is returned verbatim.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct AdvancedEventSelector {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    field_selectors: Vec<FieldSelector>,
-}
-
-/// One condition of a selector.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct FieldSelector {
-    field: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    equals: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    starts_with: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ends_with: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    not_equals: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    not_starts_with: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    not_ends_with: Option<Vec<String>>,
-}
-
-impl FieldSelector {
-    fn operators(&self) -> impl Iterator<Item = &Vec<String>> {
-        [
-            &self.equals,
-            &self.starts_with,
-            &self.ends_with,
-            &self.not_equals,
-            &self.not_starts_with,
-            &self.not_ends_with,
-        ]
-        .into_iter()
-        .flatten()
-    }
-}
 
 /// What kind of events a store holds; a store's selectors all name one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,45 +165,10 @@ fn default_selectors() -> Vec<AdvancedEventSelector> {
     }]
 }
 
-/// An event data store as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EventDataStoreRecord {
-    /// The UUID in the ARN.
-    pub id: String,
-    name: String,
-    /// One of AWS's `EventDataStoreStatus` values.
-    pub status: String,
-    selectors: Vec<AdvancedEventSelector>,
-    multi_region: bool,
-    organization: bool,
-    retention_period: i64,
-    termination_protection: bool,
-    billing_mode: String,
-    #[serde(default)]
-    kms_key_id: Option<String>,
-    created: i64,
-    updated: i64,
-    /// Tags, kept inside the record so they go with the store.
-    pub tags: Tags,
-    /// The status to return to when a deleted store is restored.
-    #[serde(default)]
-    restore_status: Option<String>,
-}
-
 impl EventDataStoreRecord {
     /// The family of events the store's selectors select.
     pub fn family(&self) -> Result<Family, CloudTrailError> {
         selectors_family(&self.selectors)
-    }
-
-    /// How many days events are kept, by eventTime.
-    pub fn retention_days(&self) -> i64 {
-        self.retention_period
-    }
-
-    /// Whether the store is neither deleted nor stopped, so it can take channel events.
-    pub fn is_active(&self) -> bool {
-        self.status == ENABLED
     }
 
     fn to_output(&self, ctx: &RequestContext, with_tags: bool) -> EventDataStoreOutput {
@@ -389,16 +308,6 @@ pub async fn create(
     check_retention(&billing_mode, retention)?;
     let mut tags = Tags::new();
     merge_tags(&mut tags, &input.tags_list)?;
-    let name_key = key(ctx, EVENT_DATA_STORE_NAME, &input.name);
-    if load::<Reservation>(deps, &name_key).await?.is_some() {
-        return Err(already_exists(&input.name));
-    }
-    let existing: Vec<EventDataStoreRecord> = load_all(deps, ctx, EVENT_DATA_STORE).await?;
-    if existing.len() >= MAX_EVENT_DATA_STORES {
-        return Err(CloudTrailError::EventDataStoreMaxLimitExceeded(format!(
-            "Your account has reached the maximum number of event data stores ({MAX_EVENT_DATA_STORES}) in this Region."
-        )));
-    }
     let now = ctx.received_at.unix_timestamp();
     let record = EventDataStoreRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -420,6 +329,28 @@ pub async fn create(
         tags,
         restore_status: None,
     };
+    // The quota is checked against what the batch commits on: it claims the store set.
+    super::retry(|| create_once(deps, ctx, &record)).await?;
+    Ok(record.to_output(ctx, true))
+}
+
+/// One attempt of CreateEventDataStore's name and quota checks and batch.
+async fn create_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    record: &EventDataStoreRecord,
+) -> Result<(), CloudTrailError> {
+    let name_key = key(ctx, EVENT_DATA_STORE_NAME, &record.name);
+    if load::<Reservation>(deps, &name_key).await?.is_some() {
+        return Err(already_exists(&record.name));
+    }
+    let guard = Guard::read(deps, ctx, EVENT_DATA_STORE_SET).await?;
+    let existing: Vec<EventDataStoreRecord> = load_all(deps, ctx, EVENT_DATA_STORE).await?;
+    if existing.len() >= MAX_EVENT_DATA_STORES {
+        return Err(CloudTrailError::EventDataStoreMaxLimitExceeded(format!(
+            "Your account has reached the maximum number of event data stores ({MAX_EVENT_DATA_STORES}) in this Region."
+        )));
+    }
     deps.store
         .write(vec![
             put(
@@ -431,12 +362,13 @@ pub async fn create(
             )?,
             put(
                 key(ctx, EVENT_DATA_STORE, &record.id),
-                &record,
+                record,
                 Expect::Absent,
             )?,
+            guard.claim()?,
         ])
         .await?;
-    Ok(record.to_output(ctx, true))
+    Ok(())
 }
 
 /// Input of the operations that name one store.
@@ -617,6 +549,17 @@ pub async fn delete(
     ctx: &RequestContext,
     input: StoreInput,
 ) -> Result<(), CloudTrailError> {
+    // "No channel feeds this store" is checked against what the batch commits on: it claims
+    // the channel set, which every channel create, update and delete claims too.
+    super::retry(|| delete_once(deps, ctx, &input)).await
+}
+
+/// One attempt of DeleteEventDataStore's checks and batch.
+async fn delete_once(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: &StoreInput,
+) -> Result<(), CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status == PENDING_DELETION {
         return Err(inactive(&input.event_data_store));
@@ -629,7 +572,8 @@ pub async fn delete(
             ),
         ));
     }
-    let channels: Vec<super::channels::ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
+    let guard = Guard::read(deps, ctx, CHANNEL_SET).await?;
+    let channels: Vec<super::records::ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
     if let Some(channel) = channels.iter().find(|c| c.targets(&record.id)) {
         return Err(CloudTrailError::ChannelExistsForEds(format!(
             "Event data store {} cannot be deleted because channel {} delivers events to it.",
@@ -643,11 +587,14 @@ pub async fn delete(
     ));
     record.updated = ctx.received_at.unix_timestamp();
     deps.store
-        .write(vec![put(
-            key(ctx, EVENT_DATA_STORE, &record.id),
-            &record,
-            Expect::Version(version),
-        )?])
+        .write(vec![
+            put(
+                key(ctx, EVENT_DATA_STORE, &record.id),
+                &record,
+                Expect::Version(version),
+            )?,
+            guard.claim()?,
+        ])
         .await?;
     Ok(())
 }

@@ -9,40 +9,30 @@
 //! one name cannot both succeed.
 
 mod channels;
-mod data;
 mod error;
 mod event_data_stores;
 mod lake;
 mod limits;
 mod policies;
+pub(crate) mod records;
 mod tags;
 
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use data::{CloudTrailDataService, EVENTS_TABLE};
 pub use error::CloudTrailError;
+pub use records::EVENTS_TABLE;
+use records::{
+    Reservation, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME, CHANNEL_SET, CHANNEL_SOURCE,
+    EVENT_DATA_STORE, EVENT_DATA_STORE_NAME, EVENT_DATA_STORE_SET,
+};
 
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
-use crate::services::kit::{self, load, put, Pages};
+use crate::services::kit::{self, load, put, retry, Pages};
 use crate::services::Deps;
-use crate::store::{self, RecordKey};
-
-/// Record kind of event data stores, named by their ID (a UUID).
-const EVENT_DATA_STORE: &str = "cloudtrail/event-data-store";
-/// Record kind that reserves an event data store name; the body names the store's ID.
-const EVENT_DATA_STORE_NAME: &str = "cloudtrail/event-data-store-name";
-/// Record kind of channels, named by their ID (a UUID).
-const CHANNEL: &str = "cloudtrail/channel";
-/// Record kind that reserves a channel name; the body names the channel's ID.
-const CHANNEL_NAME: &str = "cloudtrail/channel-name";
-/// Record kind that reserves a partner source (one channel per partner source).
-const CHANNEL_SOURCE: &str = "cloudtrail/channel-source";
-/// Record kind of a channel's latest ingestion attempt and success, named by channel ID.
-const CHANNEL_INGESTION: &str = "cloudtrail/channel-ingestion";
+use crate::store::{self, Expect, RecordKey, Write};
 
 /// Removes events older than their event data store's retention period, at most about
 /// `limit`, a bounded transaction at a time; returns how many went. CloudTrail Lake decides by
@@ -54,8 +44,8 @@ pub async fn expire(
     limit: usize,
 ) -> Result<usize, store::StoreError> {
     const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
-    let mut budget = crate::sweeper::Budget::new(limit);
-    let mut scan = crate::sweeper::RecordScan::new(store, EVENT_DATA_STORE);
+    let mut budget = crate::store::expiry::Budget::new(limit);
+    let mut scan = crate::store::expiry::RecordScan::new(store, EVENT_DATA_STORE);
     while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Some(days) = record.body.get("retention_period").and_then(Value::as_i64) else {
@@ -88,10 +78,43 @@ pub async fn expire(
     Ok(budget.removed())
 }
 
-/// The body of a name or source reservation: which resource holds it.
-#[derive(Debug, Serialize, Deserialize)]
-struct Reservation {
-    id: String,
+/// A set's guard as read: rewrite it (`claim`) in the batch that relies on the set.
+struct Guard {
+    key: RecordKey,
+    guard: records::SetGuard,
+    expect: Expect,
+}
+
+impl Guard {
+    /// Reads the guard of the caller's set of `kind`. Read it before the set itself, so that
+    /// the set read is no older than the version the batch expects.
+    async fn read(
+        deps: &Deps,
+        ctx: &RequestContext,
+        kind: &'static str,
+    ) -> Result<Self, CloudTrailError> {
+        let key = key(ctx, kind, records::SET_GUARD);
+        Ok(match load::<records::SetGuard>(deps, &key).await? {
+            Some((guard, version)) => Guard {
+                key,
+                guard,
+                expect: Expect::Version(version),
+            },
+            None => Guard {
+                key,
+                guard: records::SetGuard::default(),
+                expect: Expect::Absent,
+            },
+        })
+    }
+
+    /// The write that commits only if no other batch claimed the set since it was read.
+    fn claim(self) -> Result<Write, CloudTrailError> {
+        let next = records::SetGuard {
+            generation: self.guard.generation.wrapping_add(1),
+        };
+        Ok(put(self.key, &next, self.expect)?)
+    }
 }
 
 /// A key in the caller's account and region.
@@ -101,8 +124,10 @@ fn key(ctx: &RequestContext, kind: &'static str, name: &str) -> RecordKey {
 
 /// Which kind of CloudTrail resource an ARN or ID names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResourceType {
+pub(crate) enum ResourceType {
+    /// `eventdatastore/ID`.
     EventDataStore,
+    /// `channel/ID`.
     Channel,
 }
 
@@ -130,7 +155,7 @@ fn resource_arn(ctx: &RequestContext, kind: ResourceType, id: &str) -> String {
 
 /// How an argument that names a store or channel resolves.
 #[derive(Debug, PartialEq, Eq)]
-enum Reference {
+pub(crate) enum Reference {
     /// An ID of the caller's account and region.
     Own(String),
     /// A well-formed ARN of another account or region.
@@ -140,7 +165,7 @@ enum Reference {
 }
 
 /// Resolves "the ARN or the ID suffix of the ARN", as CloudTrail accepts both. IDs are UUIDs.
-fn resolve(ctx: &RequestContext, kind: ResourceType, text: &str) -> Reference {
+pub(crate) fn resolve(ctx: &RequestContext, kind: ResourceType, text: &str) -> Reference {
     let is_id = |id: &str| uuid::Uuid::try_parse(id).is_ok();
     if !text.contains(':') {
         return if is_id(text) {
@@ -164,9 +189,6 @@ fn resolve(ctx: &RequestContext, kind: ResourceType, text: &str) -> Reference {
     }
     Reference::Own(id.to_ascii_lowercase())
 }
-
-/// Tags as stored inside a store's or channel's record.
-type Tags = BTreeMap<String, String>;
 
 /// One tag on the wire.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::channels::{self, ChannelRecord};
 use super::{key, put, resolve, CloudTrailError, Reference, ResourceType, CHANNEL};
 use crate::arn::{is_account_id, Arn};
-use crate::policy::{PolicyDocument, Principals};
+use crate::policy::{Principals, StoredPolicy};
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::Expect;
@@ -70,8 +70,9 @@ fn policy_invalid(message: impl Into<String>) -> CloudTrailError {
 }
 
 /// Checks a channel policy: a valid IAM document within CloudTrail's channel rules.
-pub fn check_policy(text: &str) -> Result<PolicyDocument, CloudTrailError> {
-    let document = PolicyDocument::parse(text).map_err(|err| policy_invalid(err.to_string()))?;
+pub fn check_policy(text: &str) -> Result<StoredPolicy, CloudTrailError> {
+    let policy = StoredPolicy::parse(text).map_err(|err| policy_invalid(err.to_string()))?;
+    let document = policy.document();
     if document.statements.len() > MAX_STATEMENTS {
         return Err(policy_invalid(format!(
             "The resource policy can have at most {MAX_STATEMENTS} statements."
@@ -126,7 +127,7 @@ pub fn check_policy(text: &str) -> Result<PolicyDocument, CloudTrailError> {
             }
         }
     }
-    Ok(document)
+    Ok(policy)
 }
 
 /// PutResourcePolicy input.
@@ -144,8 +145,7 @@ pub async fn put_resource_policy(
     input: PutInput,
 ) -> Result<ResourcePolicyOutput, CloudTrailError> {
     let (mut record, version) = load_target(deps, ctx, &input.resource_arn).await?;
-    check_policy(&input.resource_policy)?;
-    record.policy = Some(input.resource_policy);
+    record.policy = Some(check_policy(&input.resource_policy)?);
     deps.store
         .write(vec![put(
             key(ctx, CHANNEL, &record.id),
@@ -155,7 +155,7 @@ pub async fn put_resource_policy(
         .await?;
     Ok(ResourcePolicyOutput {
         resource_arn: input.resource_arn,
-        resource_policy: record.policy,
+        resource_policy: record.policy.as_ref().map(|policy| policy.text().to_owned()),
     })
 }
 
@@ -193,7 +193,7 @@ pub async fn get_resource_policy(
         .ok_or_else(|| no_policy(&input.resource_arn))?;
     Ok(ResourcePolicyOutput {
         resource_arn: input.resource_arn,
-        resource_policy: Some(policy),
+        resource_policy: Some(policy.text().to_owned()),
     })
 }
 

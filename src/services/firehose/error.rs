@@ -27,11 +27,12 @@ pub enum FirehoseError {
     /// A quota would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
-    /// A stored record could not be encoded or read back.
+    /// A stored record could not be encoded or read back. Holds the cause, which is logged
+    /// where the error is mapped and never sent.
     #[error(
         "The request processing has failed because of an unknown error, exception or failure."
     )]
-    InternalFailure,
+    InternalFailure(String),
     /// The store cannot take the request durably now, or the stream's buffer is full: the
     /// SDKs retry it.
     #[error("{0}")]
@@ -94,7 +95,10 @@ impl From<FirehoseError> for ApiError {
             FirehoseError::ServiceUnavailable(_) => {
                 ApiError::new("ServiceUnavailableException", message)
             }
-            FirehoseError::InternalFailure => ApiError::new("InternalFailureException", message),
+            FirehoseError::InternalFailure(cause) => {
+                tracing::error!(error = %cause, "Firehose internal failure.");
+                ApiError::new("InternalFailureException", message)
+            }
         }
     }
 }

@@ -20,9 +20,9 @@ use async_trait::async_trait;
 pub use delivery::{Deliveries, FirehoseMetrics, Wakers};
 pub use error::FirehoseError;
 
-use crate::pipeline::{DeliveryError, Item, Sink, StreamTarget};
+use crate::pipeline::{DeliveryError, Item, Sender, Sink, StreamTarget};
 use crate::services::{kit, Deps};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The Firehose service.
 pub struct FirehoseService {
@@ -34,22 +34,6 @@ impl FirehoseService {
     pub fn new(deps: Deps) -> Self {
         Self { deps }
     }
-}
-
-/// Whether the delivery stream `name` of `account` in `region` exists and is ACTIVE: what
-/// CloudWatch Logs checks before it delivers to a stream (AWS's test message).
-pub async fn is_active(
-    store: &dyn Store,
-    account: &str,
-    region: &str,
-    name: &str,
-) -> Result<bool, StoreError> {
-    let key = streams::stream_key(account, region, name);
-    let Some((stream, _)) = crate::store::load::<streams::StreamRecord>(store, &key).await? else {
-        return Ok(false);
-    };
-    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    Ok(stream.status(now) == "ACTIVE")
 }
 
 /// Appends records to the DirectPut stream `name` in one durable batch and wakes its
@@ -116,6 +100,25 @@ impl Sink for LocalDeliveryStreams {
             Err(FirehoseError::InvalidArgument(message)) => Err(DeliveryError::Denied(message)),
             Err(err) => Err(DeliveryError::Failed(err.to_string())),
         }
+    }
+
+    /// The stream exists, is ACTIVE (AWS's test message fails while it is CREATING), and
+    /// belongs to the sender's account: a Firehose stream has no resource policy to grant
+    /// another account.
+    async fn writable(
+        &self,
+        target: &StreamTarget,
+        sender: &Sender,
+    ) -> Result<bool, DeliveryError> {
+        if sender.account != target.account {
+            return Ok(false);
+        }
+        let key = streams::stream_key(&target.account, &target.region, &target.stream);
+        let stream = crate::store::load::<streams::StreamRecord>(self.store.as_ref(), &key)
+            .await
+            .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        Ok(stream.is_some_and(|(stream, _)| stream.status(now) == "ACTIVE"))
     }
 }
 

@@ -63,7 +63,11 @@ pub(super) async fn append(
         .await?
         .first()
         .copied()
-        .ok_or(FirehoseError::InternalFailure)?;
+        .ok_or_else(|| {
+            FirehoseError::InternalFailure(
+                "the store gave the append no sequence number".to_owned(),
+            )
+        })?;
     Ok((stream, sequence))
 }
 

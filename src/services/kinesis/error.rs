@@ -33,11 +33,12 @@ pub enum KinesisError {
     /// A quota would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
-    /// A stored record could not be encoded or read back; the client may retry.
+    /// A stored record could not be encoded or read back; the client may retry. Holds the
+    /// cause, which is logged where the error is mapped and never sent.
     #[error(
         "The request processing has failed because of an unknown error, exception or failure."
     )]
-    InternalFailure,
+    InternalFailure(String),
     /// `ServiceUnavailableException` (503): the store cannot take the request durably now
     /// (see `/_sluice/health`); the SDKs retry it.
     #[error("The service is unavailable. Back off and retry the operation.")]
@@ -107,7 +108,56 @@ impl From<KinesisError> for ApiError {
             KinesisError::ServiceUnavailable => {
                 ApiError::new("ServiceUnavailableException", message)
             }
-            KinesisError::InternalFailure => ApiError::new("InternalFailureException", message),
+            KinesisError::InternalFailure(cause) => {
+                tracing::error!(error = %cause, "Kinesis internal failure.");
+                ApiError::new("InternalFailureException", message)
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log sink the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn internal_failures_log_their_cause_and_never_send_it() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let error = tracing::subscriber::with_default(subscriber, || {
+            ApiError::from(KinesisError::InternalFailure(
+                "stream s has no shard for hash key 7".to_owned(),
+            ))
+        });
+        let logged = String::from_utf8_lossy(&captured.0.lock().expect("log")).into_owned();
+        assert!(logged.contains("ERROR"), "{logged}");
+        assert!(logged.contains("no shard for hash key 7"), "{logged}");
+        assert_eq!(error.status, 500);
+        assert!(!format!("{error:?}").contains("hash key 7"));
     }
 }

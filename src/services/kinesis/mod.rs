@@ -4,8 +4,8 @@
 //! A stream is a record (`streams.rs`); each shard is an append-only log in the store
 //! (`records.rs`), so a record is durable once PutRecord answers and reads come back in
 //! sequence order. A stream's resource policy lives in its record (`policies.rs`) and is
-//! the only way another account's delivery may write into it ([`may_write`], and
-//! [`LocalStreams`] at every delivery). Start at the operation table below.
+//! the only way another account's delivery may write into it ([`LocalStreams`] checks it
+//! when a producer asks `writable` and at every delivery). Start at the operation table below.
 
 mod error;
 mod policies;
@@ -32,28 +32,6 @@ impl KinesisService {
     pub fn new(deps: Deps) -> Self {
         Self { deps }
     }
-}
-
-/// Record kind of streams, for services that check a stream exists.
-pub const STREAM_KIND: &str = streams::STREAM;
-
-/// Whether `sender` may write into the stream `name` of `account` in `region`: false when the
-/// stream does not exist, or belongs to another account whose resource policy does not allow
-/// the sender (see `policies.rs`). For services that configure deliveries into streams.
-pub async fn may_write(
-    store: &dyn Store,
-    account: &str,
-    region: &str,
-    name: &str,
-    sender: &Sender,
-) -> Result<bool, StoreError> {
-    let key = RecordKey::new(streams::STREAM, account, region, name);
-    let Some(record) = store.get(&key).await? else {
-        return Ok(false);
-    };
-    let stream: streams::StreamRecord = serde_json::from_value(record.body)
-        .map_err(|err| StoreError::Unavailable(format!("corrupt stream record: {err}")))?;
-    Ok(policies::may_write(&stream, account, sender))
 }
 
 /// The shards of the stream `name` and the store address of each shard's log, in shard
@@ -145,14 +123,33 @@ impl Sink for LocalStreams {
             .map_err(|err| DeliveryError::Failed(err.to_string()))?;
         Ok(())
     }
+
+    /// The stream exists, and its account is the sender's or its resource policy allows the
+    /// sender (`policies.rs`). Sluice's streams are ACTIVE from creation.
+    async fn writable(
+        &self,
+        target: &StreamTarget,
+        sender: &Sender,
+    ) -> Result<bool, DeliveryError> {
+        let key = RecordKey::new(
+            streams::STREAM,
+            &target.account,
+            &target.region,
+            &target.stream,
+        );
+        let stream = crate::store::load::<streams::StreamRecord>(self.store.as_ref(), &key)
+            .await
+            .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        Ok(stream.is_some_and(|(stream, _)| policies::may_write(&stream, &target.account, sender)))
+    }
 }
 
 /// Removes records older than their own stream's retention period, at most about `limit`, a
 /// bounded transaction at a time. Each shard keeps its last record, so sequence numbers carry on from it; readers no longer
 /// see it once it is past retention. Returns how many records went.
 pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
-    let mut budget = crate::sweeper::Budget::new(limit);
-    let mut scan = crate::sweeper::RecordScan::new(store, streams::STREAM);
+    let mut budget = crate::store::expiry::Budget::new(limit);
+    let mut scan = crate::store::expiry::RecordScan::new(store, streams::STREAM);
     while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Ok(stream) = serde_json::from_value::<streams::StreamRecord>(record.body.clone())

@@ -4,16 +4,16 @@
 //! Sluice has no IAM, so a stream of another account is writable only where the stream's own
 //! resource policy allows the writer, as IAM decides for a cross-account principal: the
 //! writer's side (its identity policy) is taken as granted, the resource policy must allow.
-//! CloudWatch Logs asks at PutDestination time ([`super::may_write`]) and the pipeline's sink
-//! asks again at every delivery, since the owner may remove the grant at any time.
+//! CloudWatch Logs asks at PutDestination time (through the pipeline's sink,
+//! `LocalStreams::writable`) and the sink asks again at every delivery, since the owner may remove the grant at any time.
 
 use serde::{Deserialize, Serialize};
 
-use super::streams::{load, stream_key, StreamPolicy, StreamRecord, StreamRef};
+use super::streams::{load, stream_key, StreamRecord, StreamRef};
 use super::KinesisError;
 use crate::arn::Arn;
 use crate::pipeline::Sender;
-use crate::policy::{Decision, PolicyDocument, Request};
+use crate::policy::{Decision, Request, StoredPolicy};
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
@@ -40,11 +40,12 @@ pub(super) fn may_write(stream: &StreamRecord, owner: &str, sender: &Sender) -> 
     if role.is_some_and(|role| Arn::parse(role).is_none_or(|arn| arn.account != sender.account)) {
         return false;
     }
-    policy.document.evaluate(&Request {
+    policy.evaluate(&Request {
         principal_account: &sender.account,
         principal_arn: role,
         action: WRITE_ACTION,
         resource: &stream.arn,
+        keys: &[],
     }) == Decision::Allow
 }
 
@@ -101,7 +102,7 @@ async fn load_owned(
 
 /// Checks a stream policy: a valid IAM document, within the size bound, whose statements all
 /// name principals (a resource policy says *who*) and only Kinesis actions.
-fn check_policy(text: &str) -> Result<PolicyDocument, KinesisError> {
+fn check_policy(text: &str) -> Result<StoredPolicy, KinesisError> {
     let invalid = |why: String| KinesisError::InvalidArgument(format!("Invalid policy: {why}"));
     if text.len() > MAX_POLICY_BYTES {
         return Err(invalid(format!(
@@ -109,8 +110,8 @@ fn check_policy(text: &str) -> Result<PolicyDocument, KinesisError> {
             text.len()
         )));
     }
-    let document = PolicyDocument::parse(text).map_err(|err| invalid(err.to_string()))?;
-    for statement in &document.statements {
+    let policy = StoredPolicy::parse(text).map_err(|err| invalid(err.to_string()))?;
+    for statement in &policy.document().statements {
         if statement.principal.is_none() {
             return Err(invalid(
                 "every statement of a resource policy needs a Principal".to_owned(),
@@ -124,7 +125,7 @@ fn check_policy(text: &str) -> Result<PolicyDocument, KinesisError> {
             )));
         }
     }
-    Ok(document)
+    Ok(policy)
 }
 
 /// Attaches (or replaces) a stream's resource policy.
@@ -137,8 +138,7 @@ pub async fn put_resource_policy(
         load_owned(deps, ctx, &input.resource_arn, "PutResourcePolicy").await?;
     // The model makes Policy required, so it is present here.
     let text = input.policy.unwrap_or_default();
-    let document = check_policy(&text)?;
-    stream.policy = Some(StreamPolicy { text, document });
+    stream.policy = Some(check_policy(&text)?);
     write(deps, ctx, &stream, version).await
 }
 
@@ -151,7 +151,7 @@ pub async fn get_resource_policy(
     let (stream, _) = load_owned(deps, ctx, &input.resource_arn, "GetResourcePolicy").await?;
     let text = stream
         .policy
-        .map_or_else(|| "{}".to_owned(), |policy| policy.text);
+        .map_or_else(|| "{}".to_owned(), |policy| policy.text().to_owned());
     Ok(GetResourcePolicyOutput { policy: text })
 }
 
@@ -187,7 +187,8 @@ async fn write(
     stream: &StreamRecord,
     version: i64,
 ) -> Result<(), KinesisError> {
-    let body = serde_json::to_value(stream).map_err(|_| KinesisError::InternalFailure)?;
+    let body = serde_json::to_value(stream)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     deps.store
         .write(vec![Write::Put {
             key: stream_key(ctx, &stream.name),
@@ -210,10 +211,7 @@ mod tests {
             "created": 0.0,
             "mode": "PROVISIONED",
             "shards": [],
-            "policy": policy.map(|text| json!({
-                "text": text,
-                "document": PolicyDocument::parse(text).expect("valid"),
-            })),
+            "policy": policy,
         }))
         .expect("stream record")
     }

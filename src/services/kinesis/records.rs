@@ -79,9 +79,12 @@ pub(super) fn append(
         })?,
         None => hash_key(&partition_key),
     };
-    let shard = stream
-        .shard_for(hash)
-        .ok_or(KinesisError::InternalFailure)?;
+    let shard = stream.shard_for(hash).ok_or_else(|| {
+        KinesisError::InternalFailure(format!(
+            "stream {} has no shard for hash key {hash}",
+            stream.name
+        ))
+    })?;
     let entry = NewEntry {
         at_millis,
         meta: partition_key,
@@ -115,10 +118,9 @@ pub async fn put_record(
     let (stream, _) = load(deps, ctx, &input.stream).await?;
     let (shard_id, write) = route(ctx, &stream, input.record)?;
     let sequences = deps.store.write(vec![write]).await?;
-    let sequence = sequences
-        .first()
-        .copied()
-        .ok_or(KinesisError::InternalFailure)?;
+    let sequence = sequences.first().copied().ok_or_else(|| {
+        KinesisError::InternalFailure("the store gave the append no sequence number".to_owned())
+    })?;
     Ok(PutRecordOutput {
         shard_id,
         sequence_number: sequence_number(sequence),

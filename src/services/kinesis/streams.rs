@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::KinesisError;
 use crate::arn::{self, Arn};
-use crate::policy::PolicyDocument;
+use crate::policy::StoredPolicy;
 use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
 use crate::services::kit::{Pages, ServiceError};
@@ -56,15 +56,7 @@ pub(super) struct StreamRecord {
     /// The resource policy (PutResourcePolicy), kept in the stream's own record so that it is
     /// changed conditionally with the stream and goes when the stream is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<StreamPolicy>,
-}
-
-/// A stream's resource policy: the text as given, answered by GetResourcePolicy, and its
-/// parsed form, evaluated for writers of other accounts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct StreamPolicy {
-    pub text: String,
-    pub document: PolicyDocument,
+    pub policy: Option<StoredPolicy>,
 }
 
 /// A shard's fixed hash-key range.
@@ -198,7 +190,8 @@ pub(super) async fn load(
         .get(&stream_key(ctx, &name))
         .await?
         .ok_or_else(|| not_found(ctx, &name))?;
-    let stream = serde_json::from_value(record.body).map_err(|_| KinesisError::InternalFailure)?;
+    let stream = serde_json::from_value(record.body)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     Ok((stream, record.version))
 }
 
@@ -293,7 +286,8 @@ pub async fn create_stream(
         tags: input.tags,
         policy: None,
     };
-    let body = serde_json::to_value(&stream).map_err(|_| KinesisError::InternalFailure)?;
+    let body = serde_json::to_value(&stream)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     let write = Write::Put {
         key: stream_key(ctx, &input.stream_name),
         body,
@@ -623,7 +617,8 @@ async fn change_retention(
         _ => {}
     }
     stream.retention_hours = hours;
-    let body = serde_json::to_value(&stream).map_err(|_| KinesisError::InternalFailure)?;
+    let body = serde_json::to_value(&stream)
+        .map_err(|err| KinesisError::InternalFailure(err.to_string()))?;
     deps.store
         .write(vec![Write::Put {
             key: stream_key(ctx, &stream.name),

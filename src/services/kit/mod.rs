@@ -336,7 +336,7 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, StoreError> {
 }
 
 /// How often [`retry`] runs a step that keeps losing races before giving up.
-const ATTEMPTS: usize = 8;
+const ATTEMPTS: usize = 16;
 
 /// Runs a read-check-write step again while its conditional write loses races to concurrent
 /// writers (`ServiceError::is_conflict`), a bounded number of times; the last attempt's error

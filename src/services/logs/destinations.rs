@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{LogsError, DESTINATION};
 use crate::arn::{self, Arn};
-use crate::pipeline::Sender;
-use crate::policy::PolicyDocument;
+use crate::pipeline::{Sender, StreamTarget, Target};
+use crate::policy::StoredPolicy;
 use crate::protocol::RequestContext;
 use crate::services::kit::{load, put, Pages};
-use crate::services::{firehose, kinesis, Deps};
+use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 
 /// The default and largest page of DescribeDestinations.
@@ -29,9 +29,9 @@ pub(super) struct DestinationRecord {
     pub arn: String,
     pub target_arn: String,
     pub role_arn: String,
-    pub access_policy: Option<String>,
-    /// The parsed access policy, kept for evaluating subscription requests.
-    pub policy: Option<PolicyDocument>,
+    /// The access policy as put, parsed for evaluating subscription requests. (Records from
+    /// before policies were stored one way also hold a `policy` member, now ignored.)
+    pub access_policy: Option<StoredPolicy>,
     /// Epoch milliseconds.
     pub creation_time: i64,
     #[serde(default)]
@@ -57,7 +57,10 @@ impl From<&DestinationRecord> for Destination {
             destination_name: record.name.clone(),
             target_arn: record.target_arn.clone(),
             role_arn: record.role_arn.clone(),
-            access_policy: record.access_policy.clone(),
+            access_policy: record
+                .access_policy
+                .as_ref()
+                .map(|policy| policy.text().to_owned()),
             arn: record.arn.clone(),
             creation_time: record.creation_time,
         }
@@ -177,28 +180,25 @@ async fn check_target_writable(
         account: ctx.account_id.clone(),
         role_arn: Some(role_arn.to_owned()),
     };
-    let writable = match (parsed.service, parsed.resource.strip_prefix("stream/")) {
-        ("kinesis", Some(stream)) => {
-            kinesis::may_write(
-                deps.store.as_ref(),
-                parsed.account,
-                parsed.region,
-                stream,
-                &sender,
-            )
-            .await?
-        }
-        // Same account only: a Firehose stream has no resource policy to grant another
-        // account, so AWS delivers across accounts only through a destination in the
-        // stream's own account.
-        ("firehose", _) => match parsed.resource.strip_prefix("deliverystream/") {
-            Some(stream) if parsed.account == ctx.account_id => {
-                firehose::is_active(deps.store.as_ref(), parsed.account, parsed.region, stream)
-                    .await?
-            }
-            _ => false,
-        },
-        _ => false,
+    let stream = |stream: &str| StreamTarget {
+        account: parsed.account.to_owned(),
+        region: parsed.region.to_owned(),
+        stream: stream.to_owned(),
+    };
+    let target = match (parsed.service, parsed.resource.strip_prefix("stream/")) {
+        ("kinesis", Some(name)) => Some(Target::KinesisStream(stream(name))),
+        // Same account only (the sink checks it): a Firehose stream has no resource policy
+        // to grant another account, so AWS delivers across accounts only through a
+        // destination in the stream's own account.
+        ("firehose", _) => parsed
+            .resource
+            .strip_prefix("deliverystream/")
+            .map(|name| Target::FirehoseStream(stream(name))),
+        _ => None,
+    };
+    let writable = match &target {
+        Some(target) => target_writable(deps, target, &sender).await?,
+        None => false,
     };
     if writable {
         return Ok(());
@@ -216,6 +216,19 @@ async fn check_target_writable(
             "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned()
         },
     ))
+}
+
+/// Asks the pipeline's sinks, which own the targets, whether `sender` could write into
+/// `target` now: CloudWatch Logs never reads another service's records.
+pub(super) async fn target_writable(
+    deps: &Deps,
+    target: &Target,
+    sender: &Sender,
+) -> Result<bool, LogsError> {
+    deps.sinks.writable(target, sender).await.map_err(|err| {
+        tracing::error!(error = %err, "CloudWatch Logs cannot check a delivery target.");
+        LogsError::ServiceUnavailable
+    })
 }
 
 pub(super) fn check_role_arn(role_arn: &str) -> Result<(), LogsError> {
@@ -280,7 +293,6 @@ pub async fn put_destination(
                 target_arn: input.target_arn,
                 role_arn: input.role_arn,
                 access_policy: None,
-                policy: None,
                 creation_time: ctx.received_at_millis(),
                 tags: input.tags,
             },
@@ -351,11 +363,16 @@ pub async fn put_destination_policy(
             input.access_policy.len()
         )));
     }
-    let policy = PolicyDocument::parse(&input.access_policy)
+    let policy = StoredPolicy::parse(input.access_policy)
         .map_err(|err| LogsError::InvalidParameter(format!("Invalid access policy: {err}")))?;
     // AWS treats a destination policy as a resource policy whose principals are accounts or
     // organizations, so the principal must be present.
-    if policy.statements.iter().any(|s| s.principal.is_none()) {
+    if policy
+        .document()
+        .statements
+        .iter()
+        .any(|s| s.principal.is_none())
+    {
         return Err(LogsError::InvalidParameter(
             "Invalid access policy: every statement of a destination policy needs a Principal"
                 .to_owned(),
@@ -368,24 +385,24 @@ pub async fn put_destination_policy(
         .await?
         .ok_or_else(not_found)?;
     if !input.force_update
-        && grants_accounts(record.policy.as_ref())
+        && grants_accounts(record.access_policy.as_ref())
         && grants_organization(&policy)
     {
         return Err(LogsError::InvalidParameter(
             "Changing the destination policy from account principals to an organization (aws:PrincipalOrgID) can break existing subscription filters; update them first and set forceUpdate to true.".to_owned(),
         ));
     }
-    record.access_policy = Some(input.access_policy);
-    record.policy = Some(policy);
+    record.access_policy = Some(policy);
     deps.store
         .write(vec![put(key, &record, Expect::Version(version))?])
         .await?;
     Ok(())
 }
 
-fn grants_accounts(policy: Option<&PolicyDocument>) -> bool {
+fn grants_accounts(policy: Option<&StoredPolicy>) -> bool {
     policy.is_some_and(|policy| {
         policy
+            .document()
             .statements
             .iter()
             .filter_map(|s| s.principal.as_ref())
@@ -395,8 +412,8 @@ fn grants_accounts(policy: Option<&PolicyDocument>) -> bool {
 
 /// Whether a destination policy grants through an organization (`aws:PrincipalOrgID` or
 /// `aws:PrincipalOrgPaths`), where AWS takes the subscriber's role.
-pub(super) fn grants_organization(policy: &PolicyDocument) -> bool {
-    policy.statements.iter().any(|s| {
+pub(super) fn grants_organization(policy: &StoredPolicy) -> bool {
+    policy.document().statements.iter().any(|s| {
         !s.condition_values("aws:PrincipalOrgID").is_empty()
             || !s.condition_values("aws:PrincipalOrgPaths").is_empty()
     })

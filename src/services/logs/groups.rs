@@ -92,8 +92,8 @@ impl Expiry {
 /// policy change runs, batches stored before the change are left alone, as reads show them.
 /// Each stream keeps its last batch, so numbering carries on.
 pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, StoreError> {
-    let mut budget = crate::sweeper::Budget::new(limit);
-    let mut scan = crate::sweeper::RecordScan::new(store, LOG_GROUP);
+    let mut budget = crate::store::expiry::Budget::new(limit);
+    let mut scan = crate::store::expiry::RecordScan::new(store, LOG_GROUP);
     while let Some(page) = scan.next_page().await? {
         for record in &page {
             let Ok(group) = serde_json::from_value::<LogGroupRecord>(record.body.clone()) else {

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{LogsError, RESOURCE_POLICY};
-use crate::policy::PolicyDocument;
+use crate::policy::StoredPolicy;
 use crate::protocol::RequestContext;
 use crate::services::kit::{load, load_all, put, Pages};
 use crate::services::Deps;
@@ -25,7 +25,7 @@ const DEFAULT_LIMIT: usize = 50;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PolicyRecord {
     name: String,
-    document: String,
+    document: StoredPolicy,
     /// Epoch milliseconds.
     last_updated_time: i64,
 }
@@ -44,7 +44,7 @@ impl From<PolicyRecord> for ResourcePolicy {
     fn from(record: PolicyRecord) -> Self {
         ResourcePolicy {
             policy_name: record.name,
-            policy_document: record.document,
+            policy_document: record.document.text().to_owned(),
             last_updated_time: record.last_updated_time,
             policy_scope: "ACCOUNT",
         }
@@ -126,7 +126,7 @@ pub async fn put_resource_policy(
     let document = input
         .policy_document
         .ok_or_else(|| LogsError::InvalidParameter("policyDocument is required.".to_owned()))?;
-    PolicyDocument::parse(&document)
+    let document = StoredPolicy::parse(document)
         .map_err(|err| LogsError::InvalidParameter(format!("Invalid policy document: {err}")))?;
     let key = key(ctx, &name);
     let expect = match load::<PolicyRecord>(deps, &key).await? {

@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::destinations::{check_role_arn, grants_organization, DestinationRecord};
+use super::destinations::{
+    check_role_arn, grants_organization, target_writable, DestinationRecord,
+};
 use super::groups::load_group;
 use super::pattern::FilterPattern;
 use super::{LogsError, DESTINATION, SUBSCRIPTION_FILTER};
@@ -19,7 +21,7 @@ use crate::pipeline::{Delivery, Encoding, Enqueued, Sender, StreamTarget, Target
 use crate::policy::{Decision, Request};
 use crate::protocol::RequestContext;
 use crate::services::kit::{load, load_all, put, Pages};
-use crate::services::{firehose, kinesis, Deps};
+use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 
 /// Subscription filters per log group (AWS's quota, not adjustable).
@@ -86,30 +88,31 @@ async fn resolve_target(
             if parsed.account != ctx.account_id || parsed.region != ctx.region {
                 return Err(invalid("a Kinesis stream target must be in the caller's account and region; use a destination for other accounts"));
             }
-            let key = RecordKey::new(crate::services::kinesis::STREAM_KIND, parsed.account, parsed.region, stream);
-            if deps.store.get(&key).await?.is_none() {
+            let route = Route {
+                target: Target::KinesisStream(StreamTarget { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() }),
+                sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
+            };
+            if !target_writable(deps, &route.target, &route.sender).await? {
                 return Err(LogsError::InvalidParameter(
                     "Could not deliver test message to specified Kinesis stream. Check if the given kinesis stream is in ACTIVE state.".to_owned(),
                 ));
             }
-            Ok(Route {
-                target: Target::KinesisStream(StreamTarget { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() }),
-                sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
-            })
+            Ok(route)
         }
         ("firehose", Some(("deliverystream", stream))) => {
             if parsed.account != ctx.account_id || parsed.region != ctx.region {
                 return Err(invalid("a Firehose stream target must be in the caller's account and region; use a destination for other accounts"));
             }
-            if !firehose::is_active(deps.store.as_ref(), parsed.account, parsed.region, stream).await? {
+            let route = Route {
+                target: Target::FirehoseStream(StreamTarget { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() }),
+                sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
+            };
+            if !target_writable(deps, &route.target, &route.sender).await? {
                 return Err(LogsError::InvalidParameter(
                     "Could not deliver test message to specified Firehose stream. Check if the given Firehose stream is in ACTIVE state.".to_owned(),
                 ));
             }
-            Ok(Route {
-                target: Target::FirehoseStream(StreamTarget { account: parsed.account.to_owned(), region: parsed.region.to_owned(), stream: stream.to_owned() }),
-                sender: Sender { account: ctx.account_id.clone(), role_arn: role_arn.map(str::to_owned) },
-            })
+            Ok(route)
         }
         ("lambda", _) => Err(invalid("Lambda functions are not a target Sluice can deliver to")),
         ("logs", Some(("destination", name))) => {
@@ -120,18 +123,19 @@ async fn resolve_target(
             // A destination writes with its own role; the subscriber's role is for its own
             // Kinesis and Firehose streams only. AWS takes one from the subscriber only where
             // the destination grants an organization (aws:PrincipalOrgID).
-            if role_arn.is_some() && !destination.policy.as_ref().is_some_and(grants_organization) {
+            if role_arn.is_some() && !destination.access_policy.as_ref().is_some_and(grants_organization) {
                 return Err(LogsError::InvalidParameter(
                     "destinationArn for vendor logs cannot be used with roleArn".to_owned(),
                 ));
             }
             if parsed.account != ctx.account_id {
-                let decision = destination.policy.as_ref().map_or(Decision::ImplicitDeny, |policy| {
+                let decision = destination.access_policy.as_ref().map_or(Decision::ImplicitDeny, |policy| {
                     policy.evaluate(&Request {
                         principal_account: &ctx.account_id,
                         principal_arn: None,
                         action: "logs:PutSubscriptionFilter",
                         resource: destination_arn,
+                        keys: &[],
                     })
                 });
                 if decision != Decision::Allow {
@@ -147,7 +151,7 @@ async fn resolve_target(
             let writable = match &route.target {
                 Target::KinesisStream(t) => {
                     t.account == route.sender.account
-                        || kinesis::may_write(deps.store.as_ref(), &t.account, &t.region, &t.stream, &route.sender).await?
+                        || target_writable(deps, &route.target, &route.sender).await?
                 }
                 // A Firehose stream has no resource policy: only its own account writes.
                 Target::FirehoseStream(t) => t.account == route.sender.account,

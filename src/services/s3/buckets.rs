@@ -362,10 +362,10 @@ pub(crate) async fn put_bucket_policy(
             "Policies must be no larger than 20480 bytes",
         ));
     }
-    let document = crate::policy::PolicyDocument::parse(&text)
+    let policy = crate::policy::StoredPolicy::parse(text)
         .map_err(|error| malformed_policy(error.to_string()))?;
     let bucket_arn = format!("arn:aws:s3:::{bucket}");
-    for statement in &document.statements {
+    for statement in &policy.document().statements {
         if statement.resources.is_empty() {
             return Err(malformed_policy("Missing required field Resource"));
         }
@@ -377,7 +377,7 @@ pub(crate) async fn put_bucket_policy(
         }
     }
     objects
-        .update_bucket(bucket, |record| record.policy = Some(text.clone()))
+        .update_bucket(bucket, |record| record.policy = Some(policy.clone()))
         .await
         .map_err(|error| storage_error(error, bucket))?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -392,7 +392,7 @@ pub(crate) fn get_bucket_policy(record: &BucketRecord, bucket: &str) -> Result<R
         )
         .bucket(bucket));
     };
-    let mut response = Response::new(Body::from(policy.clone()));
+    let mut response = Response::new(Body::from(policy.text().to_owned()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -655,17 +655,20 @@ pub(crate) async fn authorize(
 }
 
 /// Evaluates a stored bucket policy for one request.
-pub(crate) fn policy_allows(policy: &str, account: &str, action: &str, resource: &str) -> bool {
-    let Ok(document) = crate::policy::PolicyDocument::parse(policy) else {
-        return false;
-    };
+pub(crate) fn policy_allows(
+    policy: &crate::policy::StoredPolicy,
+    account: &str,
+    action: &str,
+    resource: &str,
+) -> bool {
     let request = crate::policy::Request {
         principal_account: account,
         principal_arn: None,
         action,
         resource,
+        keys: &[],
     };
-    document.evaluate(&request) == crate::policy::Decision::Allow
+    policy.evaluate(&request) == crate::policy::Decision::Allow
 }
 
 #[cfg(test)]

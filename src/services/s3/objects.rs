@@ -501,13 +501,15 @@ pub(crate) async fn delete_objects(
     }
     // Another account (let in by the bucket policy) needs s3:DeleteObject on each key.
     let record = authorize(objects, request, bucket, None).await?;
-    let foreign_policy =
-        (record.owner != request.account()).then(|| record.policy.unwrap_or_default());
+    let foreign_policy = (record.owner != request.account()).then_some(record.policy);
     let mut out = format!("<DeleteResult xmlns=\"{XMLNS}\">");
     for entry in delete.objects {
         if let Some(policy) = &foreign_policy {
             let resource = format!("arn:aws:s3:::{bucket}/{}", entry.key);
-            if !policy_allows(policy, request.account(), "s3:DeleteObject", &resource) {
+            let allowed = policy.as_ref().is_some_and(|policy| {
+                policy_allows(policy, request.account(), "s3:DeleteObject", &resource)
+            });
+            if !allowed {
                 out.push_str(&format!(
                     "<Error><Key>{}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
                     escape(&entry.key)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::storage::{LocalObjects, NewObject, ObjectStorage, StorageError};
-use crate::pipeline::{DeliveryError, Item, ObjectTarget, Sink};
+use crate::pipeline::{DeliveryError, Item, ObjectTarget, Sender, Sink};
 
 /// The pipeline's sink for [`ObjectTarget`]s.
 pub struct ObjectSink {
@@ -38,7 +38,7 @@ impl Sink for ObjectSink {
         if let (Some(record), Some(sender)) = (record, item.sender) {
             let resource = format!("arn:aws:s3:::{bucket}/{}", target.key);
             let allowed = record.owner == sender.account
-                || record.policy.as_deref().is_some_and(|policy| {
+                || record.policy.as_ref().is_some_and(|policy| {
                     super::policy_allows(policy, &sender.account, "s3:PutObject", &resource)
                 });
             if !allowed {
@@ -68,6 +68,30 @@ impl Sink for ObjectSink {
             Err(err) => Err(DeliveryError::Failed(err.to_string())),
         }
     }
+
+    /// The bucket is Sluice's own and its owner is the sender or its policy allows the sender
+    /// `s3:PutObject`. A bucket configured in `[[s3.external_buckets]]` has no record here and
+    /// answers `false`: it cannot be tested without writing (no producer asks this of S3
+    /// targets today).
+    async fn writable(
+        &self,
+        target: &ObjectTarget,
+        sender: &Sender,
+    ) -> Result<bool, DeliveryError> {
+        let bucket = &target.bucket;
+        let record = self
+            .objects
+            .bucket(bucket)
+            .await
+            .map_err(|err| DeliveryError::Failed(err.to_string()))?;
+        Ok(record.is_some_and(|record| {
+            let resource = format!("arn:aws:s3:::{bucket}/{}", target.key);
+            record.owner == sender.account
+                || record.policy.as_ref().is_some_and(|policy| {
+                    super::policy_allows(policy, &sender.account, "s3:PutObject", &resource)
+                })
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -91,7 +115,8 @@ mod tests {
             region: "us-east-1".into(),
             created_millis: 0,
             tags: None,
-            policy,
+            policy: policy
+                .map(|text| crate::policy::StoredPolicy::parse(text).expect("valid policy")),
         };
         assert!(objects
             .create_bucket(name, &record)

@@ -75,7 +75,7 @@ pub struct BucketRecord {
     pub tags: Option<BTreeMap<String, String>>,
     /// The bucket policy as the owner put it (validated), which grants other accounts access.
     #[serde(default)]
-    pub policy: Option<String>,
+    pub policy: Option<crate::policy::StoredPolicy>,
 }
 
 /// An object's metadata as stored.

@@ -534,7 +534,7 @@ pub async fn expire(
     limit: usize,
 ) -> Result<usize, crate::store::StoreError> {
     let mut removed = 0;
-    let mut scan = crate::sweeper::RecordScan::new(store, QUERY);
+    let mut scan = crate::store::expiry::RecordScan::new(store, QUERY);
     while let Some(page) = scan.next_page().await? {
         for record in page {
             let created = record.body.get("created").and_then(Value::as_i64);

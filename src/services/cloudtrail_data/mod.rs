@@ -8,29 +8,28 @@
 //! metadata is the CloudTrail event ID and its payload the full CloudTrail Lake record (the
 //! fields CloudTrail adds as top-level members, `eventData` parsed, and the raw `eventData`
 //! text kept as given), so the query issue can read it back as rows.
+//!
+//! Its own service (its own model, errors and signing name), reading CloudTrail's channels and
+//! stores through `cloudtrail::records` only; CloudTrail does not depend on it.
 
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::channels::ChannelRecord;
-use super::event_data_stores::EventDataStoreRecord;
-use super::{
-    load, resolve, CloudTrailError, Reference, ResourceType, CHANNEL, CHANNEL_INGESTION,
-    EVENT_DATA_STORE,
-};
 use crate::arn::Arn;
 use crate::policy::{Decision, PolicyDocument, Request};
 use crate::protocol::model::Violation;
 use crate::protocol::{ApiError, RequestContext};
+use crate::services::cloudtrail::records::{
+    ChannelRecord, EventDataStoreRecord, IngestionStatus, CHANNEL, CHANNEL_INGESTION, EVENTS_TABLE,
+    EVENT_DATA_STORE,
+};
+use crate::services::cloudtrail::{resolve, CloudTrailError, Reference, ResourceType};
 use crate::services::kit::{self, ServiceError};
 use crate::services::Deps;
-use crate::store::{Expect, RecordKey, Write};
+use crate::store::{self, Expect, RecordKey, Write};
 use crate::token::TokenError;
-
-/// Log kind of an event data store's events, named by the store's ID.
-pub const EVENTS_TABLE: &str = "cloudtrail_events";
 
 /// The action a channel's resource policy must allow for another account.
 const PUT_AUDIT_EVENTS: &str = "cloudtrail-data:PutAuditEvents";
@@ -41,23 +40,6 @@ const EVENT_VERSION: &str = "1.09";
 /// Most bytes of event data in one call ("up to 100 activity events (or up to 1 MB) per
 /// PutAuditEvents request", CloudTrail quotas); the 100 events are the model's list limit.
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
-
-/// The latest ingestion attempt and success of a channel, shown by GetChannel. Kept beside
-/// the channel's record (not in it), so puts never conflict with channel updates; last
-/// writer wins, as "latest" means.
-#[derive(Debug, Default, serde::Serialize, Deserialize)]
-pub struct IngestionStatus {
-    /// ID of the last event accepted or refused.
-    pub attempt_event_id: Option<String>,
-    /// When that was, epoch seconds.
-    pub attempt_time: Option<i64>,
-    /// The error code of the last refused event, if the last attempt failed.
-    pub error_code: Option<String>,
-    /// CloudTrail event ID of the last accepted event.
-    pub success_event_id: Option<String>,
-    /// When that was, epoch seconds.
-    pub success_time: Option<i64>,
-}
 
 /// Errors of `cloudtrail-data`, a separate model with its own error shapes.
 #[derive(Debug, thiserror::Error)]
@@ -257,56 +239,24 @@ pub fn check_event(
     Ok(data)
 }
 
-/// Whether the channel's resource policy lets `caller` put events with `external_id`.
-/// `cloudtrail:ExternalId` conditions are decided here (Sluice's IAM evaluator knows only
-/// `aws:PrincipalAccount`); the rest of the policy is evaluated as IAM does.
-fn policy_allows(policy: &str, caller: &str, channel_arn: &str, external_id: Option<&str>) -> bool {
-    let Ok(mut document) = PolicyDocument::parse(policy) else {
-        return false;
-    };
-    document.statements.retain_mut(|statement| {
-        let Some(Value::Object(operators)) = &mut statement.condition else {
-            return true;
-        };
-        let mut holds = true;
-        for (operator, keys) in operators.iter_mut() {
-            let Some(keys) = keys.as_object_mut() else {
-                continue;
-            };
-            let names: Vec<String> = keys
-                .keys()
-                .filter(|k| k.eq_ignore_ascii_case("cloudtrail:ExternalId"))
-                .cloned()
-                .collect();
-            for name in names {
-                let expected: Vec<String> = match keys.remove(&name) {
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect(),
-                    Some(Value::String(one)) => vec![one],
-                    _ => Vec::new(),
-                };
-                let matched = external_id.is_some_and(|id| expected.iter().any(|e| e == id));
-                holds &= match operator.as_str() {
-                    "StringEquals" | "StringLike" => matched,
-                    "StringNotEquals" | "StringNotLike" => external_id.is_some() && !matched,
-                    _ => false,
-                };
-            }
-        }
-        operators.retain(|_, keys| keys.as_object().is_none_or(|k| !k.is_empty()));
-        if operators.is_empty() {
-            statement.condition = None;
-        }
-        holds
-    });
-    document.evaluate(&Request {
+/// Whether the channel's resource policy lets `caller` put events with `external_id`, the
+/// request's `cloudtrail:ExternalId` condition key (absent when the caller gives none).
+fn policy_allows(
+    policy: &PolicyDocument,
+    caller: &str,
+    channel_arn: &str,
+    external_id: Option<&str>,
+) -> bool {
+    let external_id: Vec<(&str, &str)> = external_id
+        .map(|id| ("cloudtrail:ExternalId", id))
+        .into_iter()
+        .collect();
+    policy.evaluate(&Request {
         principal_account: caller,
         principal_arn: None,
         action: PUT_AUDIT_EVENTS,
         resource: channel_arn,
+        keys: &external_id,
     }) == Decision::Allow
 }
 
@@ -333,7 +283,7 @@ pub async fn put_audit_events(
         Reference::Invalid => return Err(invalid_arn(reference)),
     };
     let channel_key = RecordKey::new(CHANNEL, &owner, &region, &id);
-    let Some((channel, _)) = load::<ChannelRecord>(deps, &channel_key).await? else {
+    let Some((channel, _)) = store::load::<ChannelRecord>(&*deps.store, &channel_key).await? else {
         return Err(DataError::ChannelNotFound(format!(
             "The channel {reference} was not found."
         )));
@@ -343,9 +293,9 @@ pub async fn put_audit_events(
         crate::arn::partition(&region)
     );
     if ctx.account_id != owner {
-        let allowed = channel.policy.as_deref().is_some_and(|policy| {
+        let allowed = channel.policy.as_ref().is_some_and(|policy| {
             policy_allows(
-                policy,
+                policy.document(),
                 &ctx.account_id,
                 &channel_arn,
                 input.external_id.as_deref(),
@@ -380,7 +330,9 @@ pub async fn put_audit_events(
     let mut destinations = Vec::new();
     for store_id in channel.destination_ids() {
         let store_key = RecordKey::new(EVENT_DATA_STORE, &owner, &region, store_id);
-        if let Some((store, _)) = load::<EventDataStoreRecord>(deps, &store_key).await? {
+        if let Some((store, _)) =
+            store::load::<EventDataStoreRecord>(&*deps.store, &store_key).await?
+        {
             if store.is_active() {
                 destinations.push(format!(
                     "arn:{}:cloudtrail:{region}:{owner}:eventdatastore/{store_id}",
@@ -397,7 +349,7 @@ pub async fn put_audit_events(
     let mut failed = Vec::new();
     let mut writes = Vec::new();
     let status_key = RecordKey::new(CHANNEL_INGESTION, &owner, &region, &id);
-    let mut status: IngestionStatus = load(deps, &status_key)
+    let mut status: IngestionStatus = store::load(&*deps.store, &status_key)
         .await?
         .map(|(status, _)| status)
         .unwrap_or_default();
@@ -439,7 +391,7 @@ pub async fn put_audit_events(
             event_id,
         });
     }
-    writes.push(super::put(status_key, &status, Expect::Any)?);
+    writes.push(store::put(status_key, &status, Expect::Any)?);
     deps.store.write(writes).await?;
     Ok(PutAuditEventsOutput { successful, failed })
 }
@@ -592,6 +544,7 @@ mod tests {
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
             "Principal":{"AWS":"444455556666"},"Action":"cloudtrail-data:PutAuditEvents",
             "Condition":{"StringEquals":{"cloudtrail:ExternalId":"secret"}}}]}"#;
+        let policy = &PolicyDocument::parse(policy).expect("valid");
         let arn = "arn:aws:cloudtrail:us-east-1:111122223333:channel/x";
         assert!(policy_allows(policy, "444455556666", arn, Some("secret")));
         assert!(!policy_allows(policy, "444455556666", arn, Some("wrong")));
