@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use sqlx::error::ErrorKind;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Column, ConnectOptions, Connection, Row};
+use sqlx::{Column, Connection, Row};
 
 use super::{
     is_identifier, EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError,
@@ -1057,6 +1057,7 @@ pub(crate) async fn test_database() -> Option<String> {
         eprintln!("SLUICE_TEST_POSTGRES is not set: PostgreSQL store test skipped.");
         return None;
     };
+    use sqlx::ConnectOptions;
     let name = format!("sluice_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&base)
         .await
