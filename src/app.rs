@@ -6,7 +6,7 @@ use anyhow::Context;
 use rand::RngCore;
 use tokio::io::AsyncReadExt;
 
-use crate::config::{DataDir, ValidatedConfig};
+use crate::config::{DataDir, StoreChoice, ValidatedConfig};
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
 use crate::services::appfabric::{self, AppFabricDelivery, AppFabricMetrics, Apps};
@@ -17,6 +17,7 @@ use crate::services::s3::storage::LocalObjects;
 use crate::services::s3::ObjectSink;
 use crate::services::{registry, Deps};
 use crate::store::memory::MemoryStore;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::sweeper::Sweeper;
@@ -24,9 +25,14 @@ use crate::token::TokenSigner;
 
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = match &config.data_dir {
-        DataDir::Memory => Arc::new(MemoryStore::default()),
-        DataDir::Path(dir) => Arc::new(
+    let store: Arc<dyn Store> = match (&config.store, &config.data_dir) {
+        (StoreChoice::Postgres(url), _) => Arc::new(
+            PostgresStore::open(url.expose())
+                .await
+                .with_context(|| format!("cannot open the store at {url:?}"))?,
+        ),
+        (StoreChoice::Embedded, DataDir::Memory) => Arc::new(MemoryStore::default()),
+        (StoreChoice::Embedded, DataDir::Path(dir)) => Arc::new(
             SqliteStore::open(dir)
                 .await
                 .with_context(|| format!("cannot open the store in {}", dir.display()))?,
@@ -130,7 +136,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     } else {
         tracing::warn!("Emulator mode: any access key is accepted and secrets are not checked. Use --auth strict in production.");
     }
-    tracing::info!(data_dir = ?config.data_dir, services = ?registry.names(), "Sluice is ready.");
+    tracing::info!(data_dir = ?config.data_dir, store = ?config.store, services = ?registry.names(), "Sluice is ready.");
     let shutdown = shutdown_signal(config.exit_with_stdin)?;
     // The first line on stdout is the address, so that scripts and tests can find a port 0 bind.
     println!("sluice listening on http://{local}");

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Directory for state, or `:memory:` [default: $XDG_DATA_HOME/sluice or ~/.local/share/sluice].
     #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store: `sqlite` (in the data directory) or `postgres://user:password@host/db`
+    /// [default: sqlite].
+    #[arg(long, env = "SLUICE_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// TOML configuration file.
     #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

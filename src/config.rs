@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// Where state lives; `:memory:` keeps it in memory only.
     pub data_dir: Option<PathBuf>,
+    /// The store: `sqlite` (the default, in the data directory) or a `postgres://` URL.
+    pub store: Option<String>,
     /// Authentication settings.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -454,13 +456,68 @@ pub enum DataDir {
     Memory,
 }
 
+/// Which store keeps the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// SQLite in the data directory (or memory for `:memory:`).
+    Embedded,
+    /// PostgreSQL; the data directory keeps only S3 objects and CloudTrail Lake segments.
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL URL, whose password `Debug` never shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// Checks that `url` is a PostgreSQL URL sqlx can connect with.
+    fn parse(url: &str) -> anyhow::Result<Self> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("store must be `sqlite` or a postgres:// URL");
+        }
+        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+            .map_err(|err| anyhow::anyhow!("invalid PostgreSQL URL in store: {err}"))?;
+        Ok(Self(url.to_owned()))
+    }
+
+    /// The URL itself, for the one place that connects with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `scheme://user:password@host...`: everything between the first ':' after the scheme
+        // and the last '@' of the authority is the password.
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let shown = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:<redacted>@{host}"),
+                None => format!("{userinfo}@{host}"),
+            },
+            None => authority.to_owned(),
+        };
+        // A password may also come as a query parameter.
+        let path = match path.find("password=") {
+            Some(at) => format!("{}password=<redacted>", &path[..at]),
+            None => path.to_owned(),
+        };
+        write!(f, "\"{scheme}://{shown}{path}\"")
+    }
+}
+
 /// The checked configuration the server runs with.
 #[derive(Debug)]
 pub struct ValidatedConfig {
     /// Listen address.
     pub listen: SocketAddr,
-    /// State location.
+    /// State location (with PostgreSQL: S3 objects and Lake segments only).
     pub data_dir: DataDir,
+    /// The store.
+    pub store: StoreChoice,
     /// Authentication.
     pub authenticator: Authenticator,
     /// Allowed CORS origins.
@@ -520,6 +577,10 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
     } else {
         DataDir::Path(data_dir)
     };
+    let store = match args.store.as_deref().or(file.store.as_deref()) {
+        None | Some("sqlite") => StoreChoice::Embedded,
+        Some(url) => StoreChoice::Postgres(PostgresUrl::parse(url)?),
+    };
     let mode = args.auth.or(file.auth.mode).unwrap_or(AuthMode::Emulator);
     let authenticator = match mode {
         AuthMode::Emulator => Authenticator::Emulator,
@@ -575,6 +636,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
     Ok(ValidatedConfig {
         listen,
         data_dir,
+        store,
         authenticator,
         allowed_origins: file.cors.allowed_origins,
         exit_with_stdin: args.exit_with_stdin,
@@ -644,6 +706,43 @@ mod tests {
         let defaults = resolve(&ServeArgs::default()).expect("valid");
         assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
         assert!(!defaults.authenticator.is_strict());
+    }
+
+    #[test]
+    fn the_store_is_sqlite_unless_a_postgres_url_is_given_and_its_password_never_shows() {
+        assert_eq!(
+            resolve(&ServeArgs::default()).expect("valid").store,
+            StoreChoice::Embedded
+        );
+        let config = file("store = \"postgres://sluice:hunter2@db.internal:5432/sluice\"\n");
+        let mut args = ServeArgs {
+            config: Some(config.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        let resolved = resolve(&args).expect("valid");
+        let StoreChoice::Postgres(url) = &resolved.store else {
+            panic!("expected PostgreSQL, got {:?}", resolved.store);
+        };
+        assert_eq!(
+            url.expose(),
+            "postgres://sluice:hunter2@db.internal:5432/sluice"
+        );
+        let shown = format!("{resolved:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("sluice:<redacted>@db.internal:5432/sluice"),
+            "{shown}"
+        );
+        let query =
+            PostgresUrl::parse("postgres://db/sluice?user=u&password=hunter2").expect("valid");
+        assert!(!format!("{query:?}").contains("hunter2"));
+        // The flag beats the file.
+        args.store = Some("sqlite".into());
+        assert_eq!(resolve(&args).expect("valid").store, StoreChoice::Embedded);
+        for bad in ["mysql://db/x", "postgres://db:notaport/x", "sqlite3"] {
+            args.store = Some(bad.into());
+            assert!(resolve(&args).is_err(), "{bad}");
+        }
     }
 
     #[test]

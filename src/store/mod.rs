@@ -13,6 +13,7 @@
 
 pub mod expiry;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -427,6 +428,16 @@ fn decode<T: DeserializeOwned>(record: Record) -> Result<(RecordKey, T, i64), St
         StoreError::Unavailable(format!("corrupt {} record: {err}", record.key.kind))
     })?;
     Ok((record.key, value, record.version))
+}
+
+/// Whether a name is a plain SQL identifier (`[a-z_][a-z0-9_]*`): table and column names come
+/// from the code, never from a request, and are checked anyway before they go into a
+/// statement's text.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]

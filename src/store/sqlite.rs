@@ -39,8 +39,8 @@ use sqlx::sqlite::{
 use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
 use super::{
-    EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth,
-    TimeOrder, Write,
+    is_identifier, EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError,
+    StoreHealth, TimeOrder, Write,
 };
 
 /// How often the background task probes a faulted store, and checks that `sluice.db` is still
@@ -1074,14 +1074,6 @@ fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<LogEntry, StoreError>
     })
 }
 
-/// Whether a name is a plain SQL identifier (`[a-z_][a-z0-9_]*`).
-fn is_identifier(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
 #[cfg(test)]
 mod tests {
     #[tokio::test]
@@ -1115,9 +1107,9 @@ mod tests {
         };
         assert!(store.write(vec![bad]).await.is_err());
         assert!(
-            super::is_identifier("event_id")
-                && !super::is_identifier("a b")
-                && !super::is_identifier("1a")
+            super::super::is_identifier("event_id")
+                && !super::super::is_identifier("a b")
+                && !super::super::is_identifier("1a")
         );
     }
 
