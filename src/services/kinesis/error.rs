@@ -150,9 +150,10 @@ mod tests {
             .with_ansi(false)
             .finish();
         let error = tracing::subscriber::with_default(subscriber, || {
-            ApiError::from(KinesisError::InternalFailure(
-                "stream s has no shard for hash key 7".to_owned(),
-            ))
+            crate::services::kit::wire_error(
+                crate::services::kit::embedded_model("kinesis"),
+                KinesisError::InternalFailure("stream s has no shard for hash key 7".to_owned()),
+            )
         });
         let logged = String::from_utf8_lossy(&captured.0.lock().expect("log")).into_owned();
         assert!(logged.contains("ERROR"), "{logged}");
