@@ -17,7 +17,6 @@ mod policies;
 pub(crate) mod records;
 mod tags;
 
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

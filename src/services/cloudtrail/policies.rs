@@ -155,7 +155,10 @@ pub async fn put_resource_policy(
         .await?;
     Ok(ResourcePolicyOutput {
         resource_arn: input.resource_arn,
-        resource_policy: record.policy.as_ref().map(|policy| policy.text().to_owned()),
+        resource_policy: record
+            .policy
+            .as_ref()
+            .map(|policy| policy.text().to_owned()),
     })
 }
 
