@@ -73,6 +73,10 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .context("cannot read the delivery queues")?;
     let delivery_signal = delivery.clone();
     let firehose = Arc::new(Wakers::default());
+    let lake_files = Arc::new(crate::services::cloudtrail::LakeFiles::new(
+        store.clone(),
+        data_path,
+    ));
     let deps = Deps {
         objects: objects.clone(),
         storage: storage.clone(),
@@ -92,6 +96,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         ),
         authenticator: config.authenticator.clone(),
         data_dir: data_path.map(std::path::Path::to_path_buf),
+        lake_files: lake_files.clone(),
     };
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues and the Firehose buffers.");
@@ -137,7 +142,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         registry,
         authenticator: config.authenticator,
         store,
-        reset_hooks: vec![objects, delivery_signal],
+        reset_hooks: vec![objects, delivery_signal, lake_files],
         metrics: Arc::new(metrics),
         allowed_origins: config.allowed_origins,
         loopback: local.ip().is_loopback(),

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 pub use data::{CloudTrailDataService, EVENTS_TABLE};
 pub use error::CloudTrailError;
+pub use lake::LakeFiles;
 
 use crate::arn::Arn;
 use crate::protocol::model::{ServiceModel, Violation};
@@ -346,6 +347,7 @@ impl Service for CloudTrailService {
             "GetQueryResults" => lake::queries::results(&self.lake, ctx, input(value)?).await,
             "ListQueries" => lake::queries::list(&self.lake, ctx, input(value)?).await,
             "CancelQuery" => lake::queries::cancel(&self.lake, ctx, input(value)?).await,
+            "ListPublicKeys" => lake::delivery::list_public_keys(&self.lake, input(value)?).await,
             other => return Err(ApiError::not_implemented("cloudtrail", other)),
         };
         result.map_err(ApiError::from)

@@ -6,7 +6,7 @@
 //! bounded ([`MEMORY_LIMIT`]): a query that needs more fails rather than growing the process.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::delivery::Delivery;
 use super::queries::{QueryRecord, Status, MAX_CONCURRENT, PAGE_ROWS, RESULTS};
 use super::sql::{self, Prepared};
 use super::table::{EventDataStoreTable, ScanCounters};
@@ -31,6 +32,11 @@ const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 
 /// A query running longer than this ends TIMED_OUT. Not confirmed: AWS documents no figure.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Most result rows one query may produce; a query that would return more fails. Not
+/// confirmed: AWS documents no limit on a query's results; this one bounds what Sluice stores
+/// (results are kept seven days) and delivers.
+pub const MAX_RESULTS: u64 = 1_000_000;
 
 /// Longest ErrorMessage the model allows.
 const MAX_ERROR: usize = 1000;
@@ -47,6 +53,8 @@ pub struct Lake {
     /// Held shared while a query runs; a segment is committed under it exclusively, so a
     /// query sees each event once, in a segment or in the tail.
     compaction: Arc<tokio::sync::RwLock<()>>,
+    /// Writes results to DeliveryS3Uri and signs them.
+    delivery: Arc<Delivery>,
 }
 
 struct Active {
@@ -69,17 +77,16 @@ impl Lake {
             .with_memory_limit(MEMORY_LIMIT, 1.0)
             .build_arc()
             .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
-        let segments = deps.data_dir.as_ref().map(|dir| dir.join("lake"));
-        let compaction = Arc::new(tokio::sync::RwLock::new(()));
-        if let (Some(root), Ok(handle)) = (&segments, tokio::runtime::Handle::try_current()) {
-            let compactor = super::segments::Compactor::new(
-                deps.store.clone(),
-                root.clone(),
-                compaction.clone(),
-            );
+        let segments = deps.lake_files.root().map(std::path::Path::to_path_buf);
+        let compaction = deps.lake_files.lock();
+        if let (Some(compactor), Ok(handle)) = (
+            super::segments::Compactor::new(deps.lake_files.clone()),
+            tokio::runtime::Handle::try_current(),
+        ) {
             handle.spawn(compactor.run());
         }
         Self {
+            delivery: Arc::new(Delivery::new(deps.store.clone())),
             deps,
             boot: uuid::Uuid::new_v4().to_string(),
             runtime,
@@ -95,6 +102,11 @@ impl Lake {
 
     pub fn boot(&self) -> &str {
         &self.boot
+    }
+
+    /// Writes and signs delivered results.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Active>> {
@@ -213,6 +225,7 @@ impl Lake {
         let deps = self.deps.clone();
         let active = self.active.clone();
         let compaction = self.compaction.clone();
+        let delivery = self.delivery.clone();
         /// Frees the query's slot however its task ends (a panic included).
         struct Slot(Arc<Mutex<HashMap<String, Active>>>, String);
         impl Drop for Slot {
@@ -226,7 +239,7 @@ impl Lake {
         let slot = Slot(active, record.id.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            run(&deps, &compaction, cancel, key, record, planned).await;
+            run(&deps, &delivery, &compaction, cancel, key, record, planned).await;
         });
     }
 }
@@ -257,8 +270,18 @@ enum Outcome {
     Cancelled,
 }
 
+/// What a run needs besides its plan: where it is recorded and what it may hold.
+struct Run<'a> {
+    deps: &'a Deps,
+    key: RecordKey,
+    results_log: RecordKey,
+    /// Result rows stored so far (whole pages): what a cancelled or timed-out query keeps.
+    stored: Arc<AtomicU64>,
+}
+
 async fn run(
     deps: &Deps,
+    delivery: &Delivery,
     compaction: &tokio::sync::RwLock<()>,
     cancel: CancellationToken,
     key: RecordKey,
@@ -266,9 +289,15 @@ async fn run(
     planned: Planned,
 ) {
     let results_log = RecordKey::new(RESULTS, &key.account, &key.region, &key.name);
+    let run = Run {
+        deps,
+        key,
+        results_log,
+        stored: Arc::default(),
+    };
     record.status = Status::Running;
     let mut version = 1;
-    match write_record(deps, &key, &record, version, Vec::new()).await {
+    match write_record(deps, &run.key, &record, version, Vec::new()).await {
         Ok(()) => version += 1,
         // Cancelled before it started (or the store refuses writes): nothing to do.
         Err(_) => return,
@@ -279,7 +308,7 @@ async fn run(
     let shared = compaction.read().await;
     let outcome = tokio::select! {
         () = cancel.cancelled() => Outcome::Cancelled,
-        done = tokio::time::timeout(QUERY_TIMEOUT, execute(deps, &results_log, planned)) => {
+        done = tokio::time::timeout(QUERY_TIMEOUT, execute(&run, planned)) => {
             match done {
                 Ok(Ok((results, matched))) => Outcome::Finished { results, matched },
                 Ok(Err(message)) => Outcome::Failed(message),
@@ -292,6 +321,7 @@ async fn run(
     record.events_scanned = counters.events.load(Ordering::Relaxed);
     record.bytes_scanned = counters.bytes.load(Ordering::Relaxed);
     record.columns = columns;
+    record.results = run.stored.load(Ordering::Relaxed);
     let mut extra = Vec::new();
     match outcome {
         Outcome::Finished { results, matched } => {
@@ -302,36 +332,67 @@ async fn run(
         Outcome::Failed(message) => {
             record.status = Status::Failed;
             record.error = Some(clip(&message));
+            record.results = 0;
+            extra.push(Write::DeleteLog {
+                log: run.results_log.clone(),
+            });
         }
+        // "You can still get partial results that were processed before the query timed
+        // out. CloudTrail does not deliver partial query results to an S3 bucket."
         Outcome::TimedOut => {
             record.status = Status::TimedOut;
             record.error = Some(format!(
-                "The query ran longer than {} minutes.",
+                "The query ran longer than {} minutes; the results found until then are kept.",
                 QUERY_TIMEOUT.as_secs() / 60
             ));
         }
-        // CancelQuery wrote the status and removed the results; remove any page written
-        // since.
+        // CancelQuery wrote the status; the rows stored until now stay, as on a timeout.
         Outcome::Cancelled => {
-            let _ = deps
-                .store
-                .write(vec![Write::DeleteLog { log: results_log }])
-                .await;
+            keep_cancelled(&run, &record).await;
             return;
         }
     }
-    if record.status != Status::Finished {
-        extra.push(Write::DeleteLog {
-            log: results_log.clone(),
-        });
+    if record.delivery_uri.is_some() && record.status != Status::Finished {
+        record.delivery_status = Some(super::delivery::FAILED.to_owned());
     }
-    if let Err(err) = write_record(deps, &key, &record, version, extra).await {
-        // Cancelled at the last moment: the cancellation stands, its results go.
-        if matches!(err, StoreError::Conflict(_)) {
-            let _ = deps
-                .store
-                .write(vec![Write::DeleteLog { log: results_log }])
-                .await;
+    match write_record(deps, &run.key, &record, version, extra).await {
+        Ok(()) => version += 1,
+        // Cancelled at the last moment: the cancellation stands, with what was stored.
+        Err(StoreError::Conflict(_)) => {
+            keep_cancelled(&run, &record).await;
+            return;
+        }
+        Err(_) => return,
+    }
+    if record.status == Status::Finished && record.delivery_uri.is_some() {
+        record.delivery_status = Some(delivery.deliver(deps, &run.results_log, &record).await);
+        if let Err(err) = write_record(deps, &run.key, &record, version, Vec::new()).await {
+            tracing::warn!(error = %err, query = %record.id, "Could not record the delivery status of a query.");
+        }
+    }
+}
+
+/// Records on a query that CancelQuery ended what it found until then (statistics, columns,
+/// the rows stored), keeping the status CancelQuery wrote.
+async fn keep_cancelled(run: &Run<'_>, ran: &QueryRecord) {
+    for _ in 0..3 {
+        let Ok(Some(found)) = run.deps.store.get(&run.key).await else {
+            return;
+        };
+        let Ok(mut record) = serde_json::from_value::<QueryRecord>(found.body) else {
+            return;
+        };
+        if record.status != Status::Cancelled {
+            return;
+        }
+        record.columns = ran.columns.clone();
+        record.results = run.stored.load(Ordering::Relaxed);
+        record.events_scanned = ran.events_scanned;
+        record.bytes_scanned = ran.bytes_scanned;
+        record.execution_millis = ran.execution_millis;
+        match write_record(run.deps, &run.key, &record, found.version, Vec::new()).await {
+            Err(StoreError::Conflict(_)) => continue,
+            _ => return,
         }
     }
 }
@@ -349,12 +410,8 @@ async fn write_record(
 }
 
 /// Executes the plan, appending result pages; returns the result count and the events that
-/// matched the query's filters.
-async fn execute(
-    deps: &Deps,
-    results_log: &RecordKey,
-    planned: Planned,
-) -> Result<(u64, u64), String> {
+/// matched the query's filters. More than [`MAX_RESULTS`] rows fail the query.
+async fn execute(run: &Run<'_>, planned: Planned) -> Result<(u64, u64), String> {
     let failed = |err: datafusion::error::DataFusionError| err.to_string();
     let frame = planned
         .context
@@ -368,6 +425,11 @@ async fn execute(
     let mut results = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(failed)?;
+        if results + batch.num_rows() as u64 > MAX_RESULTS {
+            return Err(format!(
+                "The query returns more than {MAX_RESULTS} rows, the most Sluice keeps for one query. Narrow it with WHERE (an eventTime range) or LIMIT, or aggregate."
+            ));
+        }
         for row in 0..batch.num_rows() {
             page.push(
                 batch
@@ -377,23 +439,20 @@ async fn execute(
                     .collect(),
             );
             if page.len() == PAGE_ROWS {
-                append_page(deps, results_log, &mut page).await?;
+                append_page(run, &mut page).await?;
             }
         }
         results += batch.num_rows() as u64;
     }
     if !page.is_empty() {
-        append_page(deps, results_log, &mut page).await?;
+        append_page(run, &mut page).await?;
     }
     Ok((results, matched(physical.as_ref())))
 }
 
-async fn append_page(
-    deps: &Deps,
-    log: &RecordKey,
-    page: &mut Vec<Vec<Option<String>>>,
-) -> Result<(), String> {
+async fn append_page(run: &Run<'_>, page: &mut Vec<Vec<Option<String>>>) -> Result<(), String> {
     let data = serde_json::to_vec(page).map_err(|err| err.to_string())?;
+    let rows = page.len() as u64;
     page.clear();
     let entry = NewEntry {
         at_millis: 0,
@@ -401,14 +460,16 @@ async fn append_page(
         data,
         span: None,
     };
-    deps.store
+    run.deps
+        .store
         .write(vec![Write::Append {
-            log: log.clone(),
+            log: run.results_log.clone(),
             entry,
         }])
         .await
-        .map(|_| ())
-        .map_err(|err| format!("The query results could not be stored: {err}"))
+        .map_err(|err| format!("The query results could not be stored: {err}"))?;
+    run.stored.fetch_add(rows, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Events that passed the filters right above the scans (all scanned events when a scan has
