@@ -1141,7 +1141,10 @@ async fn delivered_results_are_signed_gzip_csv_in_s3() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let described = described.expect("delivery ended");
-    assert_eq!(described.delivery_status().map(|s| s.as_str()), Some("SUCCESS"));
+    assert_eq!(
+        described.delivery_status().map(|s| s.as_str()),
+        Some("SUCCESS")
+    );
     assert_eq!(
         described.delivery_s3_uri(),
         Some(format!("s3://{bucket}/lake/results").as_str())
@@ -1150,7 +1153,9 @@ async fn delivered_results_are_signed_gzip_csv_in_s3() {
     let listed = s3
         .list_objects_v2()
         .bucket(&bucket)
-        .prefix(format!("lake/results/AWSLogs/{account}/CloudTrail-Lake/Query/"))
+        .prefix(format!(
+            "lake/results/AWSLogs/{account}/CloudTrail-Lake/Query/"
+        ))
         .send()
         .await
         .expect("list");

@@ -259,19 +259,22 @@ pub async fn start(
         ))
     })?;
     let record_key = key(ctx, QUERY, &id);
-    let written = match store::put(record_key.clone(), &record, Expect::Absent) {
-        Ok(write) => deps
-            .store
-            .write(vec![write])
-            .await
-            .map_err(CloudTrailError::from),
-        Err(err) => Err(err.into()),
+    let write = match store::put(record_key.clone(), &record, Expect::Absent) {
+        Ok(write) => write,
+        Err(err) => {
+            lake.release(&id);
+            return Err(err.into());
+        }
     };
-    if let Err(err) = written {
-        lake.release(&id);
-        return Err(err);
+    // The query starts while its record is committed; it records its end only after.
+    let (recorded, told) = tokio::sync::oneshot::channel();
+    lake.spawn(slot.clone(), record_key, record, planned, told);
+    if let Err(err) = deps.store.write(vec![write]).await {
+        slot.cancel();
+        let _ = recorded.send(false);
+        return Err(err.into());
     }
-    lake.spawn(slot, record_key, record, planned);
+    let _ = recorded.send(true);
     Ok(json!({ "QueryId": id }))
 }
 
@@ -340,7 +343,7 @@ pub async fn describe(
     let mut out = json!({
         "QueryId": record.id,
         "QueryString": record.statement,
-        "QueryStatus": record.status.as_str(),
+        "QueryStatus": lake.effective_status(&record).as_str(),
         "QueryStatistics": {
             "EventsMatched": record.events_matched,
             "EventsScanned": record.events_scanned,
@@ -380,7 +383,7 @@ pub async fn results(
         None => 0,
     };
     let mut out = json!({
-        "QueryStatus": record.status.as_str(),
+        "QueryStatus": lake.effective_status(&record).as_str(),
         "QueryStatistics": {
             "ResultsCount": 0,
             "TotalResultsCount": record.results,

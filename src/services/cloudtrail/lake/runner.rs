@@ -38,6 +38,10 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// (results are kept seven days) and delivers.
 pub const MAX_RESULTS: u64 = 1_000_000;
 
+/// Result pages held in memory before they are stored: a small result is committed with the
+/// query's final record, in one commit.
+const BUFFERED_PAGES: usize = 8;
+
 /// Longest ErrorMessage the model allows.
 const MAX_ERROR: usize = 1000;
 
@@ -60,6 +64,9 @@ pub struct Lake {
 struct Active {
     account: String,
     cancel: CancellationToken,
+    /// Set once the query runs: its record still says QUEUED (RUNNING is not written, to
+    /// save a commit per query), and DescribeQuery reports RUNNING from here.
+    started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A planned query, ready to run.
@@ -126,6 +133,7 @@ impl Lake {
             Active {
                 account: account.to_owned(),
                 cancel: cancel.clone(),
+                started: Arc::default(),
             },
         );
         Some(cancel)
@@ -143,10 +151,18 @@ impl Lake {
         }
     }
 
-    /// A record's status, counting an active query of a gone process as failed.
+    /// A record's status, counting an active query of a gone process as failed, and a
+    /// QUEUED query of this process that has started as RUNNING.
     pub fn effective_status(&self, record: &QueryRecord) -> Status {
         if record.status.is_active() && record.runner != self.boot {
             Status::Failed
+        } else if record.status == Status::Queued
+            && self
+                .lock()
+                .get(&record.id)
+                .is_some_and(|a| a.started.load(Ordering::Relaxed))
+        {
+            Status::Running
         } else {
             record.status
         }
@@ -214,14 +230,22 @@ impl Lake {
         })
     }
 
-    /// Runs a planned query in the background; its slot is freed when it ends.
+    /// Runs a planned query in the background; its slot is freed when it ends. It starts at
+    /// once, while StartQuery commits its record; it records its end only after `recorded`
+    /// says that commit succeeded (and stops if it failed).
     pub fn spawn(
         &self,
         cancel: CancellationToken,
         key: RecordKey,
         record: QueryRecord,
         planned: Planned,
+        recorded: tokio::sync::oneshot::Receiver<bool>,
     ) {
+        let started = self
+            .lock()
+            .get(&record.id)
+            .map(|a| a.started.clone())
+            .unwrap_or_default();
         let deps = self.deps.clone();
         let active = self.active.clone();
         let compaction = self.compaction.clone();
@@ -239,7 +263,12 @@ impl Lake {
         let slot = Slot(active, record.id.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            run(&deps, &delivery, &compaction, cancel, key, record, planned).await;
+            let start = Start {
+                cancel,
+                started,
+                recorded,
+            };
+            run(&deps, &delivery, &compaction, start, key, record, planned).await;
         });
     }
 }
@@ -275,15 +304,45 @@ struct Run<'a> {
     deps: &'a Deps,
     key: RecordKey,
     results_log: RecordKey,
-    /// Result rows stored so far (whole pages): what a cancelled or timed-out query keeps.
+    /// Result rows found so far, in pages stored or buffered: what a cancelled or timed-out
+    /// query keeps.
     stored: Arc<AtomicU64>,
+    /// Result pages not yet stored: they go with the query's final record in one commit
+    /// (or, past [`BUFFERED_PAGES`], in a commit of their own).
+    buffered: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Run<'_> {
+    /// The buffered pages, as appends to the results log.
+    fn take_buffered(&self) -> Vec<Write> {
+        let pages = std::mem::take(&mut *self.buffered.lock().unwrap_or_else(|e| e.into_inner()));
+        pages
+            .into_iter()
+            .map(|data| Write::Append {
+                log: self.results_log.clone(),
+                entry: NewEntry {
+                    at_millis: 0,
+                    meta: String::new(),
+                    data,
+                    span: None,
+                },
+            })
+            .collect()
+    }
+}
+
+/// How a run begins: its cancellation, the flag DescribeQuery reads, and word of its record.
+struct Start {
+    cancel: CancellationToken,
+    started: Arc<std::sync::atomic::AtomicBool>,
+    recorded: tokio::sync::oneshot::Receiver<bool>,
 }
 
 async fn run(
     deps: &Deps,
     delivery: &Delivery,
     compaction: &tokio::sync::RwLock<()>,
-    cancel: CancellationToken,
+    start: Start,
     key: RecordKey,
     mut record: QueryRecord,
     planned: Planned,
@@ -294,14 +353,16 @@ async fn run(
         key,
         results_log,
         stored: Arc::default(),
+        buffered: Mutex::default(),
     };
-    record.status = Status::Running;
+    let Start {
+        cancel,
+        started: running,
+        recorded,
+    } = start;
+    running.store(true, Ordering::Relaxed);
+    // The record as StartQuery commits it, QUEUED, is version 1.
     let mut version = 1;
-    match write_record(deps, &run.key, &record, version, Vec::new()).await {
-        Ok(()) => version += 1,
-        // Cancelled before it started (or the store refuses writes): nothing to do.
-        Err(_) => return,
-    }
     let started = Instant::now();
     let counters = planned.counters.clone();
     let columns = planned.columns.clone();
@@ -317,12 +378,21 @@ async fn run(
         }
     };
     drop(shared);
+    if !matches!(recorded.await, Ok(true)) {
+        // StartQuery could not record the query: it answered an error, nothing to record.
+        return;
+    }
     record.execution_millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     record.events_scanned = counters.events.load(Ordering::Relaxed);
     record.bytes_scanned = counters.bytes.load(Ordering::Relaxed);
     record.columns = columns;
     record.results = run.stored.load(Ordering::Relaxed);
-    let mut extra = Vec::new();
+    // CancelQuery wrote the status; the rows found until now stay, as on a timeout.
+    if matches!(outcome, Outcome::Cancelled) {
+        keep_cancelled(&run, &record).await;
+        return;
+    }
+    let mut extra = run.take_buffered();
     match outcome {
         Outcome::Finished { results, matched } => {
             record.status = Status::Finished;
@@ -333,6 +403,7 @@ async fn run(
             record.status = Status::Failed;
             record.error = Some(clip(&message));
             record.results = 0;
+            extra.clear();
             extra.push(Write::DeleteLog {
                 log: run.results_log.clone(),
             });
@@ -346,19 +417,26 @@ async fn run(
                 QUERY_TIMEOUT.as_secs() / 60
             ));
         }
-        // CancelQuery wrote the status; the rows stored until now stay, as on a timeout.
-        Outcome::Cancelled => {
-            keep_cancelled(&run, &record).await;
-            return;
-        }
+        Outcome::Cancelled => return,
     }
     if record.delivery_uri.is_some() && record.status != Status::Finished {
         record.delivery_status = Some(super::delivery::FAILED.to_owned());
     }
+    let pages: Vec<Vec<u8>> = extra
+        .iter()
+        .filter_map(|w| match w {
+            Write::Append { entry, .. } => Some(entry.data.clone()),
+            _ => None,
+        })
+        .collect();
     match write_record(deps, &run.key, &record, version, extra).await {
         Ok(()) => version += 1,
-        // Cancelled at the last moment: the cancellation stands, with what was stored.
+        // Cancelled at the last moment: the cancellation stands, with what was found.
         Err(StoreError::Conflict(_)) => {
+            run.buffered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(pages);
             keep_cancelled(&run, &record).await;
             return;
         }
@@ -390,8 +468,18 @@ async fn keep_cancelled(run: &Run<'_>, ran: &QueryRecord) {
         record.events_scanned = ran.events_scanned;
         record.bytes_scanned = ran.bytes_scanned;
         record.execution_millis = ran.execution_millis;
-        match write_record(run.deps, &run.key, &record, found.version, Vec::new()).await {
-            Err(StoreError::Conflict(_)) => continue,
+        let pages = run.take_buffered();
+        match write_record(run.deps, &run.key, &record, found.version, pages.clone()).await {
+            Err(StoreError::Conflict(_)) => {
+                run.buffered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(pages.into_iter().filter_map(|w| match w {
+                        Write::Append { entry, .. } => Some(entry.data),
+                        _ => None,
+                    }));
+                continue;
+            }
             _ => return,
         }
     }
@@ -450,33 +538,38 @@ async fn execute(run: &Run<'_>, planned: Planned) -> Result<(u64, u64), String> 
     Ok((results, matched(physical.as_ref())))
 }
 
+/// Buffers a result page; past [`BUFFERED_PAGES`] the buffer is stored in one commit.
 async fn append_page(run: &Run<'_>, page: &mut Vec<Vec<Option<String>>>) -> Result<(), String> {
     let data = serde_json::to_vec(page).map_err(|err| err.to_string())?;
     let rows = page.len() as u64;
     page.clear();
-    let entry = NewEntry {
-        at_millis: 0,
-        meta: String::new(),
-        data,
-        span: None,
+    let full = {
+        let mut buffered = run.buffered.lock().unwrap_or_else(|e| e.into_inner());
+        buffered.push(data);
+        buffered.len() >= BUFFERED_PAGES
     };
-    run.deps
-        .store
-        .write(vec![Write::Append {
-            log: run.results_log.clone(),
-            entry,
-        }])
-        .await
-        .map_err(|err| format!("The query results could not be stored: {err}"))?;
     run.stored.fetch_add(rows, Ordering::Relaxed);
+    if full {
+        let pages = run.take_buffered();
+        run.deps
+            .store
+            .write(pages)
+            .await
+            .map_err(|err| format!("The query results could not be stored: {err}"))?;
+    }
     Ok(())
+}
+
+/// A scan of a store: its tail (rows) or its segments (Parquet, filters pushed inside).
+fn is_scan(plan: &dyn ExecutionPlan) -> bool {
+    matches!(plan.name(), "StreamingTableExec" | "DataSourceExec")
 }
 
 /// Events that passed the filters right above the scans (all scanned events when a scan has
 /// no filter): QueryStatistics' EventsMatched.
 fn matched(plan: &dyn ExecutionPlan) -> u64 {
     fn reads_table(plan: &dyn ExecutionPlan) -> bool {
-        plan.name() == "StreamingTableExec"
+        is_scan(plan)
             || plan
                 .children()
                 .iter()
@@ -487,7 +580,7 @@ fn matched(plan: &dyn ExecutionPlan) -> u64 {
             .and_then(|m| m.output_rows())
             .unwrap_or_default() as u64
     };
-    if plan.name() == "StreamingTableExec" || (plan.name() == "FilterExec" && reads_table(plan)) {
+    if is_scan(plan) || (plan.name() == "FilterExec" && reads_table(plan)) {
         return rows(plan);
     }
     plan.children()

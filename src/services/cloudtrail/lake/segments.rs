@@ -42,6 +42,10 @@ pub const MIN_ROWS: usize = 20_000;
 pub const MAX_WAIT_MILLIS: i64 = 60_000;
 /// Most events in one segment (bounds the compactor's memory and the commit's length).
 const MAX_ROWS: usize = 50_000;
+/// Rows per Parquet row group, and at most per data page: small enough that the statistics of
+/// a sorted segment narrow a time range to a few thousand rows.
+const ROW_GROUP_ROWS: usize = 16 * 1024;
+const PAGE_ROWS_LIMIT: usize = 2048;
 /// Rows read from the store at a time.
 const PAGE: usize = 4096;
 /// How long a commit waits for running queries before it gives up until the next pass.
@@ -355,7 +359,8 @@ impl Compactor {
         let sequence = rows.iter().copied().max().unwrap_or_default();
         let file = format!("{sequence:020}.parquet");
         let dir = store_dir(&self.root, store_id);
-        let bytes = write_file(&dir, &file, batches).await?;
+        let sorted = sort_by_time(&batches)?;
+        let bytes = write_file(&dir, &file, vec![sorted]).await?;
         let segment = SegmentRecord {
             file: file.clone(),
             rows: rows.len() as u64,
@@ -416,8 +421,21 @@ fn with_raw(rows: &[Map<String, Value>]) -> Result<RecordBatch, CompactError> {
     RecordBatch::try_new(file_schema(), columns).map_err(|e| CompactError::Encode(e.to_string()))
 }
 
+/// The rows of a segment in eventTime order, so that the row groups' and pages' statistics
+/// let a time-range query skip most of a segment.
+fn sort_by_time(batches: &[RecordBatch]) -> Result<RecordBatch, CompactError> {
+    use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+    let encode = |e: datafusion::arrow::error::ArrowError| CompactError::Encode(e.to_string());
+    let all = concat_batches(&file_schema(), batches).map_err(encode)?;
+    let time = all
+        .column_by_name("eventtime")
+        .ok_or_else(|| CompactError::Encode("no eventtime column".to_owned()))?;
+    let order = sort_to_indices(time, None, None).map_err(encode)?;
+    take_record_batch(&all, &order).map_err(encode)
+}
+
 /// Writes a segment file durably (temporary name, fsync, rename, directory fsync); its size.
-async fn write_file(
+pub(super) async fn write_file(
     dir: &Path,
     name: &str,
     batches: Vec<RecordBatch>,
@@ -430,7 +448,9 @@ async fn write_file(
         let file = std::fs::File::create(&temporary)?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(32 * 1024))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_data_page_row_count_limit(PAGE_ROWS_LIMIT)
+            .set_write_batch_size(PAGE_ROWS_LIMIT)
             .build();
         let encode =
             |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
@@ -448,4 +468,10 @@ async fn write_file(
     })
     .await
     .map_err(|e| CompactError::Encode(e.to_string()))?
+}
+
+/// A segment batch of stored rows, for tests elsewhere in the Lake.
+#[cfg(test)]
+pub(super) fn tests_batch(rows: &[Map<String, Value>]) -> RecordBatch {
+    with_raw(rows).expect("batch")
 }

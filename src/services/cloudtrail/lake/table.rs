@@ -31,8 +31,6 @@ use datafusion::physical_expr::expressions::{
     BinaryExpr as PhysicalBinary, Column as PhysicalColumn, Literal as PhysicalLiteral,
 };
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::union::UnionExec;
@@ -250,37 +248,12 @@ impl EventDataStoreTable {
             return Ok(None);
         }
         let file_schema = super::segments::file_schema();
-        let source = Arc::new(ParquetSource::new(file_schema.clone()));
-        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
-        for segment in &overlapping {
-            let path = dir.join(&segment.file);
-            builder = builder.with_file(PartitionedFile::new(
-                path.to_string_lossy().into_owned(),
-                segment.bytes,
-            ));
-            self.counters
-                .events
-                .fetch_add(segment.rows, Ordering::Relaxed);
-            self.counters
-                .bytes
-                .fetch_add(segment.bytes, Ordering::Relaxed);
-        }
-        // Read the requested columns and eventTime, keep the range, then drop eventTime if it
-        // was not requested.
-        let wanted: Vec<usize> = projection
-            .cloned()
-            .unwrap_or_else(|| (0..schema().fields().len()).collect());
-        let mut read = wanted.clone();
-        if !read.contains(&EVENT_TIME) {
-            read.push(EVENT_TIME);
-        }
-        let builder = builder.with_projection_indices(Some(read.clone()))?;
-        let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
-        let time_at = read
-            .iter()
-            .position(|i| *i == EVENT_TIME)
-            .unwrap_or_default();
-        let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", time_at));
+        // The range is given to the Parquet reader: row-group and page statistics skip what
+        // lies outside it (segments are sorted by eventTime), and the rest is filtered while
+        // decoding, before any other column is read. With no filter left above the scan,
+        // DataFusion can push the query's own filters and nested-field projections (such as
+        // `eventdata.eventname`) into it, so only the Parquet leaves a query names are read.
+        let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", EVENT_TIME));
         let bound = |op, millis: i64| -> Arc<dyn PhysicalExpr> {
             Arc::new(PhysicalBinary::new(
                 time.clone(),
@@ -296,20 +269,32 @@ impl EventDataStoreTable {
             Operator::And,
             bound(Operator::Lt, range.until),
         ));
-        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, exec)?);
-        let fields = schema();
-        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = wanted
-            .iter()
-            .enumerate()
-            .map(|(at, index)| {
-                let name = fields.field(*index).name().clone();
-                (
-                    Arc::new(PhysicalColumn::new(&name, at)) as Arc<dyn PhysicalExpr>,
-                    name,
-                )
-            })
-            .collect();
-        Ok(Some(Arc::new(ProjectionExec::try_new(exprs, filtered)?)))
+        let source = Arc::new(
+            ParquetSource::new(file_schema.clone())
+                .with_pushdown_filters(true)
+                .with_reorder_filters(true)
+                .with_enable_page_index(true)
+                .with_predicate(predicate),
+        );
+        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
+        for segment in &overlapping {
+            let path = dir.join(&segment.file);
+            builder = builder.with_file(PartitionedFile::new(
+                path.to_string_lossy().into_owned(),
+                segment.bytes,
+            ));
+            self.counters
+                .events
+                .fetch_add(segment.rows, Ordering::Relaxed);
+            self.counters
+                .bytes
+                .fetch_add(segment.bytes, Ordering::Relaxed);
+        }
+        let wanted: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..schema().fields().len()).collect());
+        let builder = builder.with_projection_indices(Some(wanted))?;
+        Ok(Some(DataSourceExec::from_data_source(builder.build())))
     }
 }
 
@@ -633,6 +618,60 @@ mod tests {
             unreachable!()
         };
         map
+    }
+
+    /// The plan of a GROUP BY over one segment, printed for inspection.
+    #[tokio::test]
+    async fn plan_over_a_segment() {
+        use crate::store::Store;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows: Vec<Map<String, Value>> = (0..100).map(|_| row()).collect();
+        let batch = super::super::segments::tests_batch(&rows);
+        let bytes = super::super::segments::write_file(dir.path(), "1.parquet", vec![batch])
+            .await
+            .expect("write");
+        let store = Arc::new(crate::store::memory::MemoryStore::default());
+        let record = super::super::segments::SegmentRecord {
+            file: "1.parquet".into(),
+            rows: 100,
+            bytes,
+            min_time: 0,
+            max_time: i64::MAX / 2,
+        };
+        store
+            .write(vec![crate::store::put(
+                crate::store::RecordKey::new(
+                    super::super::segments::SEGMENT,
+                    "111122223333",
+                    "us-east-1",
+                    "s1/00000000000000000001",
+                ),
+                &record,
+                crate::store::Expect::Absent,
+            )
+            .expect("put")])
+            .await
+            .expect("write record");
+        let table = EventDataStoreTable::new(
+            store,
+            "111122223333",
+            "us-east-1",
+            "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/s1",
+            0,
+            Arc::default(),
+            Some(dir.path().to_path_buf()),
+        );
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_table("s1", Arc::new(table)).expect("register");
+        let frame = ctx
+            .sql("EXPLAIN SELECT eventdata.eventname, count(*) FROM s1 WHERE eventtime > '2020-01-01 00:00:00' GROUP BY 1")
+            .await
+            .expect("sql");
+        let batches = frame.collect().await.expect("collect");
+        println!(
+            "{}",
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches).expect("pretty")
+        );
     }
 
     #[test]
