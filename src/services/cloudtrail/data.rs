@@ -118,12 +118,17 @@ impl From<DataError> for ApiError {
 /// The CloudTrail Data service.
 pub struct CloudTrailDataService {
     deps: Deps,
+    /// Commits the events of concurrent calls together (one fsync for several calls).
+    commits: super::lake::ingest::GroupCommit,
 }
 
 impl CloudTrailDataService {
     /// Builds the service over shared dependencies.
     pub fn new(deps: Deps) -> Self {
-        Self { deps }
+        Self {
+            deps,
+            commits: Default::default(),
+        }
     }
 }
 
@@ -147,7 +152,7 @@ impl Service for CloudTrailDataService {
             "PutAuditEvents" => {
                 let input: PutAuditEventsInput = serde_json::from_value(value)
                     .map_err(|err| DataError::Validation(err.to_string()))?;
-                Ok(put_audit_events(&self.deps, ctx, input).await?)
+                Ok(put_audit_events(&self.deps, &self.commits, ctx, input).await?)
             }
             other => Err(ApiError::not_implemented("cloudtrail-data", other)),
         }
@@ -328,6 +333,7 @@ fn policy_allows(policy: &str, caller: &str, channel_arn: &str, external_id: Opt
 /// PutAuditEvents.
 pub async fn put_audit_events(
     deps: &Deps,
+    commits: &super::lake::ingest::GroupCommit,
     ctx: &RequestContext,
     input: PutAuditEventsInput,
 ) -> Result<Value, DataError> {
@@ -452,13 +458,15 @@ pub async fn put_audit_events(
         successful.push(json!({ "id": event.id, "eventID": event_id }));
     }
     writes.push(super::put(status_key, &status, Expect::Any)?);
-    deps.store.write(writes).await?;
+    commits.write(&*deps.store, writes).await?;
     Ok(json!({ "successful": successful, "failed": failed }))
 }
 
-/// The row of one accepted event in one event data store: the CloudTrail Lake integration
-/// event's fields as columns (nested parts as JSON text), what CloudTrail adds (event ID,
-/// category, type, version, region, ingestion metadata), and the raw eventData as sent.
+/// The row of one accepted event in one event data store: what CloudTrail adds (event ID,
+/// version, category, type, Region, ingestion metadata), eventTime as epoch milliseconds (the
+/// retention and time index), and the eventData as sent. The integration schema's fields are
+/// read from the eventData when the row is compacted or queried (rows written before kept
+/// them as columns too, and still read so).
 #[allow(clippy::too_many_arguments)]
 fn event_row(
     owner: &str,
@@ -470,8 +478,6 @@ fn event_row(
     channel_arn: &str,
     ingestion_time: &str,
 ) -> Write {
-    let field = |name: &str| data.get(name).cloned().unwrap_or(Value::Null);
-    let identity = field("userIdentity");
     // Retention goes by eventTime (checked as RFC 3339 before), kept as epoch milliseconds.
     let event_time_millis = data
         .get("eventTime")
@@ -492,29 +498,7 @@ fn event_row(
             ("event_version", json!(EVENT_VERSION)),
             ("event_category", json!("ActivityAuditLog")),
             ("event_type", json!("ActivityLog")),
-            ("event_time", field("eventTime")),
             ("event_time_millis", event_time_millis),
-            ("event_source", field("eventSource")),
-            ("event_name", field("eventName")),
-            ("data_version", field("version")),
-            (
-                "user_identity_type",
-                identity.get("type").cloned().unwrap_or(Value::Null),
-            ),
-            (
-                "user_identity_principal_id",
-                identity.get("principalId").cloned().unwrap_or(Value::Null),
-            ),
-            ("user_identity", identity),
-            ("user_agent", field("userAgent")),
-            ("source_ip_address", field("sourceIPAddress")),
-            ("recipient_account_id", field("recipientAccountId")),
-            ("uid", field("UID")),
-            ("error_code", field("errorCode")),
-            ("error_message", field("errorMessage")),
-            ("request_parameters", field("requestParameters")),
-            ("response_elements", field("responseElements")),
-            ("additional_event_data", field("additionalEventData")),
             ("aws_region", json!(region)),
             ("channel_arn", json!(channel_arn)),
             ("ingestion_time", json!(ingestion_time)),

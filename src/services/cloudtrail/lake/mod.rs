@@ -10,6 +10,7 @@
 
 pub mod delivery;
 mod functions;
+pub mod ingest;
 pub mod queries;
 mod runner;
 mod segments;
