@@ -12,7 +12,7 @@
 #    range, beside DuckDB over the same events in one Parquet file (best of 3, in process).
 #
 # Env: EVENTS (1000000), CLIENTS (4), CEILING_EVENTS (200000), SLUICE_PORT (4640),
-#      CEILING_PORT (4641). Traffic goes to 127.0.0.1 only. Results and server logs are kept in
+#      CEILING_PORT (4641), SLUICE_BIN (a release binary to use instead of building one). Traffic goes to 127.0.0.1 only. Results and server logs are kept in
 #      /tmp/sluice-bench-results/lake-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +33,14 @@ if ! "$PY" -c "import boto3, duckdb; assert boto3.__version__ == '$BOTO_VERSION'
   "$VENV/bin/pip" install -q "boto3==$BOTO_VERSION" "botocore==$BOTO_VERSION" "duckdb==$DUCKDB_VERSION"
 fi
 
-cargo build --release --quiet
+if [ -z "${SLUICE_BIN:-}" ]; then
+  cargo build --release --quiet
+  SLUICE_BIN="${CARGO_TARGET_DIR:-target}/release/sluice"
+fi
 RESULTS="/tmp/sluice-bench-results/lake-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$RESULTS"
 WORK=$(mktemp -d /tmp/sluice-bench-lake.XXXXXX)
-mkdir "$WORK/bin" && cp "${CARGO_TARGET_DIR:-target}/release/sluice" "$WORK/bin/sluice"
+mkdir "$WORK/bin" && cp "$SLUICE_BIN" "$WORK/bin/sluice"
 export LAKE_BENCH_NOW="$(date +%s)"
 
 PIDS=()
