@@ -121,7 +121,7 @@ impl Target {
 /// `cloudtrail.amazonaws.com`; Sluice's principals are accounts, so the grant checked is the
 /// caller's.
 pub async fn check(deps: &Deps, account: &str, target: &Target) -> Result<(), CloudTrailError> {
-    if deps.external_buckets.iter().any(|b| *b == target.bucket) {
+    if deps.external_buckets.contains(&target.bucket) {
         return Ok(());
     }
     let record = deps
@@ -311,7 +311,7 @@ impl Delivery {
             .key()
             .await
             .map_err(|e| Stopped(FAILED_SIGNING_FILE, e))?;
-        let sign = sign_file(&key, &deps_region(results_log), &files, completed)
+        let sign = sign_file(&key, &results_log.region, &files, completed)
             .map_err(|e| Stopped(FAILED_SIGNING_FILE, e))?;
         let mut body = sign.as_slice();
         deps.storage
@@ -360,10 +360,6 @@ impl Delivery {
             .map_err(|e| storage_stop(&e, false))?;
         Ok((name, hash))
     }
-}
-
-fn deps_region(key: &RecordKey) -> String {
-    key.region.clone()
 }
 
 fn storage_stop(err: &StorageError, sign_file: bool) -> Stopped {
@@ -450,9 +446,9 @@ pub struct ListPublicKeysInput {
     start_time: Option<f64>,
     #[serde(default)]
     end_time: Option<f64>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    next_token: Option<String>,
+    /// Accepted and ignored: there is only ever one key, so one page.
+    #[serde(default, rename = "NextToken")]
+    _next_token: Option<String>,
 }
 
 /// ListPublicKeys: Sluice's one signing key, valid from its creation on (it is never
@@ -476,15 +472,17 @@ pub async fn list_public_keys(
     let now = now_millis();
     let created = key.created as f64 / 1000.0;
     let mut keys = Vec::new();
-    if input.end_time.is_none_or(|end| end >= created) {
+    let now_seconds = now as f64 / 1000.0;
+    if input.end_time.is_none_or(|end| end >= created)
+        && input.start_time.is_none_or(|start| start <= now_seconds)
+    {
         keys.push(json!({
             "Value": base64::engine::general_purpose::STANDARD.encode(&key.public),
             "ValidityStartTime": created,
-            "ValidityEndTime": now as f64 / 1000.0,
+            "ValidityEndTime": now_seconds,
             "Fingerprint": key.fingerprint,
         }));
     }
-    let _ = input.start_time;
     Ok(json!({ "PublicKeyList": keys }))
 }
 
