@@ -67,6 +67,7 @@ echo "== PutAuditEvents into a data directory ($EVENTS events, $CLIENTS clients)
 start "$SLUICE_PORT" "$WORK/data" "$RESULTS/sluice.log"
 timeout 3600 "$PY" "$HELPER" ingest "http://127.0.0.1:$SLUICE_PORT" "$ACCOUNT" "$EVENTS" "$CLIENTS" \
   | tee "$RESULTS/ingest.json"
+echo "Sluice RSS after the puts: $(awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "%d MB (peak %d MB)", r/1024, h/1024}' "/proc/${PIDS[0]}/status")"
 STORE=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['store'])" "$RESULTS/ingest.json")
 
 echo "== PutAuditEvents into :memory: ($CEILING_EVENTS events, $CLIENTS clients)"
@@ -90,5 +91,5 @@ echo "== queries: Sluice"
 timeout 600 "$PY" "$HELPER" query "http://127.0.0.1:$SLUICE_PORT" "$ACCOUNT" "$STORE" | tee "$RESULTS/sluice-queries.json"
 echo "== queries: DuckDB $("$PY" -c 'import duckdb; print(duckdb.__version__)') over one Parquet file"
 timeout 600 "$PY" "$HELPER" duckdb "$EVENTS" "$WORK/events.parquet" | tee "$RESULTS/duckdb-queries.json"
-echo "Sluice RSS after the queries: $(awk '/VmRSS/ {print $2, $3}' "/proc/${PIDS[0]}/status")"
+echo "Sluice RSS after the queries: $(awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "%d MB (peak %d MB)", r/1024, h/1024}' "/proc/${PIDS[0]}/status")"
 echo "results in $RESULTS"
