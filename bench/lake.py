@@ -6,6 +6,10 @@
   lake.py query ENDPOINT ACCOUNT STORE             -> the two queries, StartQuery to FINISHED
   lake.py duckdb EVENTS PARQUET                    -> the same events in one Parquet file, the
                                                       same two queries in DuckDB
+  lake.py setup ENDPOINT ACCOUNT                   -> a store + channel; prints their IDs
+  lake.py append ENDPOINT ACCOUNT CHANNEL FIRST COUNT CLIENTS TOTAL
+                                                   -> puts events FIRST.. FIRST+COUNT-1 (of a
+                                                      TOTAL-event run) into the channel
 
 Events are generated deterministically (event i is the same in every mode), so Sluice and
 DuckDB see the same data.
@@ -77,7 +81,7 @@ def put_range(args):
     return last - first
 
 
-def ingest(endpoint, account, total, clients):
+def setup(endpoint, account):
     ct = client("cloudtrail", endpoint, account)
     arn = ct.create_event_data_store(
         Name="bench", TerminationProtectionEnabled=False,
@@ -85,15 +89,26 @@ def ingest(endpoint, account, total, clients):
             {"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}])["EventDataStoreArn"]
     channel = ct.create_channel(Name="bench", Source="Custom", Destinations=[
         {"Type": "EVENT_DATA_STORE", "Location": arn}])["ChannelArn"]
-    share = (total + clients - 1) // clients
+    return arn.rsplit("/", 1)[1], channel
+
+
+def append(endpoint, account, channel, first, count, clients, total):
+    """Puts events first..first+count-1 with `clients` processes; (events, seconds)."""
+    share = (count + clients - 1) // clients
     share = (share + 99) // 100 * 100
-    ranges = [(endpoint, account, channel, c * share, min(total, (c + 1) * share), total)
-              for c in range(clients) if c * share < total]
+    ranges = [(endpoint, account, channel, first + c * share,
+               min(first + count, first + (c + 1) * share), total)
+              for c in range(clients) if c * share < count]
     started = time.monotonic()
     with multiprocessing.Pool(len(ranges)) as pool:
         done = sum(pool.map(put_range, ranges))
-    elapsed = time.monotonic() - started
-    print(json.dumps({"store": arn.rsplit("/", 1)[1], "events": done,
+    return done, time.monotonic() - started
+
+
+def ingest(endpoint, account, total, clients):
+    store, channel = setup(endpoint, account)
+    done, elapsed = append(endpoint, account, channel, 0, total, clients, total)
+    print(json.dumps({"store": store, "events": done,
                       "seconds": round(elapsed, 2), "events_per_second": round(done / elapsed)}))
 
 
@@ -167,5 +182,12 @@ if __name__ == "__main__":
         query(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "duckdb":
         duck(int(sys.argv[2]), sys.argv[3])
+    elif mode == "setup":
+        print(json.dumps(dict(zip(("store", "channel"), setup(sys.argv[2], sys.argv[3])))))
+    elif mode == "append":
+        done, elapsed = append(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]),
+                               int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]))
+        print(json.dumps({"events": done, "seconds": round(elapsed, 2),
+                          "events_per_second": round(done / elapsed)}))
     else:
         raise SystemExit(__doc__)

@@ -7,12 +7,12 @@
 #    100 events per call, into a release build with a data directory (SQLite, fsync per
 #    batch); then the same load (CEILING_EVENTS events) into a server with
 #    `--data-dir :memory:`: the same HTTP, validation and encoding without the disk.
-# 2. Once the compactor has written its segments: StartQuery-to-FINISHED (best of 3, polling
+# 2. Once the compactor has written its segments (the whole store columnar): StartQuery-to-FINISHED (best of 3, polling
 #    DescribeQuery every 5 ms) for a GROUP BY over all events and a selective one-hour time
 #    range, beside DuckDB over the same events in one Parquet file (best of 3, in process).
 #
 # Env: EVENTS (1000000), CLIENTS (4), CEILING_EVENTS (200000), SLUICE_PORT (4640),
-#      CEILING_PORT (4641). Traffic goes to 127.0.0.1 only. Results and server logs are kept in
+#      CEILING_PORT (4641), SLUICE_BIN (a release binary to use instead of building one). Traffic goes to 127.0.0.1 only. Results and server logs are kept in
 #      /tmp/sluice-bench-results/lake-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +33,14 @@ if ! "$PY" -c "import boto3, duckdb; assert boto3.__version__ == '$BOTO_VERSION'
   "$VENV/bin/pip" install -q "boto3==$BOTO_VERSION" "botocore==$BOTO_VERSION" "duckdb==$DUCKDB_VERSION"
 fi
 
-cargo build --release --quiet
+if [ -z "${SLUICE_BIN:-}" ]; then
+  cargo build --release --quiet
+  SLUICE_BIN="${CARGO_TARGET_DIR:-target}/release/sluice"
+fi
 RESULTS="/tmp/sluice-bench-results/lake-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$RESULTS"
 WORK=$(mktemp -d /tmp/sluice-bench-lake.XXXXXX)
-mkdir "$WORK/bin" && cp "${CARGO_TARGET_DIR:-target}/release/sluice" "$WORK/bin/sluice"
+mkdir "$WORK/bin" && cp "$SLUICE_BIN" "$WORK/bin/sluice"
 export LAKE_BENCH_NOW="$(date +%s)"
 
 PIDS=()
@@ -64,6 +67,7 @@ echo "== PutAuditEvents into a data directory ($EVENTS events, $CLIENTS clients)
 start "$SLUICE_PORT" "$WORK/data" "$RESULTS/sluice.log"
 timeout 3600 "$PY" "$HELPER" ingest "http://127.0.0.1:$SLUICE_PORT" "$ACCOUNT" "$EVENTS" "$CLIENTS" \
   | tee "$RESULTS/ingest.json"
+echo "Sluice RSS after the puts: $(awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "%d MB (peak %d MB)", r/1024, h/1024}' "/proc/${PIDS[0]}/status")"
 STORE=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['store'])" "$RESULTS/ingest.json")
 
 echo "== PutAuditEvents into :memory: ($CEILING_EVENTS events, $CLIENTS clients)"
@@ -71,12 +75,14 @@ start "$CEILING_PORT" ":memory:" "$RESULTS/ceiling.log"
 timeout 3600 "$PY" "$HELPER" ingest "http://127.0.0.1:$CEILING_PORT" "$ACCOUNT" "$CEILING_EVENTS" "$CLIENTS" \
   | tee "$RESULTS/ceiling.json"
 
-echo "== waiting for the compactor (no new segment for 15 s)"
+# The compactor leaves a tail of fewer than 20,000 events as rows until its oldest has waited
+# 60 s: wait until no new segment has come for 70 s, so the queries read segments only.
+echo "== waiting for the compactor (no new segment for 70 s)"
 last=-1; stable=0
 for _ in $(seq 1 600); do
   n=$(find "$WORK/data/lake" -name '*.parquet' 2>/dev/null | wc -l)
   if [ "$n" = "$last" ]; then stable=$((stable + 1)); else stable=0; last=$n; fi
-  [ "$stable" -ge 15 ] && break
+  [ "$stable" -ge 70 ] && break
   sleep 1
 done
 echo "segments: $last ($(du -sh "$WORK/data/lake" | cut -f1)); sluice.db: $(du -sh "$WORK/data/sluice.db" | cut -f1)"
@@ -85,5 +91,5 @@ echo "== queries: Sluice"
 timeout 600 "$PY" "$HELPER" query "http://127.0.0.1:$SLUICE_PORT" "$ACCOUNT" "$STORE" | tee "$RESULTS/sluice-queries.json"
 echo "== queries: DuckDB $("$PY" -c 'import duckdb; print(duckdb.__version__)') over one Parquet file"
 timeout 600 "$PY" "$HELPER" duckdb "$EVENTS" "$WORK/events.parquet" | tee "$RESULTS/duckdb-queries.json"
-echo "Sluice RSS after the queries: $(awk '/VmRSS/ {print $2, $3}' "/proc/${PIDS[0]}/status")"
+echo "Sluice RSS after the queries: $(awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "%d MB (peak %d MB)", r/1024, h/1024}' "/proc/${PIDS[0]}/status")"
 echo "results in $RESULTS"

@@ -78,6 +78,10 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         firehose: Arc::new(LocalDeliveryStreams::new(store.clone(), firehose.clone())),
         objects: Arc::new(ObjectSink::new(storage.clone(), objects.clone())),
     };
+    let lake_files = Arc::new(crate::services::cloudtrail::LakeFiles::new(
+        store.clone(),
+        data_path,
+    ));
     let deps = Deps {
         objects: objects.clone(),
         storage: storage.clone(),
@@ -97,6 +101,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         ),
         authenticator: config.authenticator.clone(),
         data_dir: data_path.map(std::path::Path::to_path_buf),
+        lake_files: lake_files.clone(),
     };
     let appfabric = appfabric::Deps::open(deps.clone())
         .await
@@ -145,7 +150,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         registry,
         authenticator: config.authenticator,
         store,
-        reset_hooks: vec![objects, delivery_signal],
+        reset_hooks: vec![objects, delivery_signal, lake_files],
         metrics: Arc::new(metrics),
         allowed_origins: config.allowed_origins,
         loopback: local.ip().is_loopback(),

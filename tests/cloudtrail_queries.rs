@@ -903,3 +903,355 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
     );
     drop(server);
 }
+
+/// Starts a statement; its query ID.
+async fn start(client: &Client, statement: &str) -> String {
+    client
+        .start_query()
+        .query_statement(statement)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("start_query {statement}: {err:?}"))
+        .query_id()
+        .expect("query id")
+        .to_owned()
+}
+
+/// Every stored row of a query in any final status, and its TotalResultsCount.
+async fn kept_rows(client: &Client, id: &str) -> (Vec<Vec<String>>, i32) {
+    let mut out = Vec::new();
+    let mut token = None;
+    let mut total = 0;
+    loop {
+        let got = client
+            .get_query_results()
+            .query_id(id)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("get_query_results");
+        total = got
+            .query_statistics()
+            .and_then(|s| s.total_results_count())
+            .unwrap_or(total);
+        for row in got.query_result_rows() {
+            out.push(
+                row.iter()
+                    .map(|column| column.values().next().cloned().unwrap_or_default())
+                    .collect(),
+            );
+        }
+        token = got.next_token().map(str::to_owned);
+        if token.is_none() {
+            return (out, total);
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancelled_queries_keep_their_rows_and_too_many_rows_fail() {
+    let account = fresh_account();
+    let client = cloudtrail_client(&account);
+    let data = cloudtraildata_client(&account);
+    let (store, channel) = store_with_channel(&client, "partial").await;
+    put(&data, &channel, &account, &events(250, "p")).await;
+
+    // A three-way self-join streams 937,500 rows (15 x 250 x 250) for a while; cancelled
+    // midway, the query keeps the rows it had found, readable with GetQueryResults.
+    let uids: Vec<String> = (0..15).map(|i| format!("'p-{i}'")).collect();
+    let streaming = format!(
+        "SELECT a.eventData.UID, b.eventData.UID, c.eventData.UID FROM {store} a, {store} b, {store} c \
+         WHERE a.eventData.UID IN ({})",
+        uids.join(", ")
+    );
+    let id = start(&client, &streaming).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let out = client
+        .cancel_query()
+        .query_id(&id)
+        .send()
+        .await
+        .expect("cancel (the query should still run)");
+    assert_eq!(out.query_status(), &QueryStatus::Cancelled);
+    assert_eq!(wait(&client, &id).await, QueryStatus::Cancelled);
+    // The runner records what it kept once it has stopped.
+    let mut kept = (Vec::new(), 0);
+    for _ in 0..100 {
+        kept = kept_rows(&client, &id).await;
+        if kept.1 > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (rows, total) = kept;
+    assert!(total > 0, "no rows were kept");
+    assert_eq!(rows.len(), total as usize);
+    assert!(rows.len() < 15 * 250 * 250);
+    for row in &rows {
+        assert_eq!(row.len(), 3);
+        assert!(uids.contains(&format!("'{}'", row[0])), "{row:?}");
+    }
+
+    // More than 1,000,000 result rows fail the query, and nothing of it is kept.
+    let huge = format!("SELECT unnest(range(0, 1000001)) AS n FROM {store} LIMIT 1000001");
+    let id = start(&client, &huge).await;
+    assert_eq!(wait(&client, &id).await, QueryStatus::Failed);
+    let described = client
+        .describe_query()
+        .query_id(&id)
+        .send()
+        .await
+        .expect("describe");
+    assert!(
+        described
+            .error_message()
+            .unwrap_or_default()
+            .contains("1000000 rows"),
+        "{described:?}"
+    );
+    let results = client
+        .get_query_results()
+        .query_id(&id)
+        .send()
+        .await
+        .expect("results of a failed query");
+    assert_eq!(results.query_status(), Some(&QueryStatus::Failed));
+    assert!(results.query_result_rows().is_empty());
+}
+
+#[tokio::test]
+async fn reset_removes_segment_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let data = cloudtraildata_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, "reset").await;
+    put(&data, &channel, &account, &events(100, "r")).await;
+    // A small tail is compacted once its oldest event has waited a minute.
+    let segments = dir.path().join("lake").join(&store);
+    for _ in 0..1200 {
+        if has_segment(&segments) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(has_segment(&segments), "no segment was written");
+
+    let reset = common::raw_request(server.port, "POST", "/_sluice/reset", &[], b"");
+    assert_eq!(reset.status, 200);
+    let files: Vec<_> = walk(&dir.path().join("lake"));
+    assert!(files.is_empty(), "files left after reset: {files:?}");
+    // A store of the same name starts empty.
+    let (store, _) = store_with_channel(&client, "reset").await;
+    assert_eq!(count(&client, &store).await, vec![vec!["0".to_owned()]]);
+    drop(server);
+}
+
+/// Every file under a directory (none when it is missing).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn delivered_results_are_signed_gzip_csv_in_s3() {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::signature::Verifier;
+    use sha2::Digest;
+    use std::io::Read;
+
+    let account = fresh_account();
+    let server = common::shared();
+    let client = cloudtrail_client(&account);
+    let data = cloudtraildata_client(&account);
+    let s3 = common::s3_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, "delivered").await;
+    put(&data, &channel, &account, &events(250, "s")).await;
+    let bucket = format!("lake-results-{account}");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+
+    // The bucket must exist, and be the caller's (or grant it by policy).
+    let statement = format!(
+        "SELECT eventData.UID, eventData.eventName, element_at(eventData.userIdentity.details, 'alternateId') \
+         FROM {store} ORDER BY 1"
+    );
+    let start_to = |uri: String| {
+        let client = client.clone();
+        let statement = statement.clone();
+        async move {
+            client
+                .start_query()
+                .query_statement(statement)
+                .delivery_s3_uri(uri)
+                .send()
+                .await
+        }
+    };
+    assert_eq!(
+        code(start_to(format!("s3://no-such-bucket-{account}/x")).await),
+        "S3BucketDoesNotExistException"
+    );
+    let other = fresh_account();
+    let foreign = format!("lake-foreign-{other}");
+    common::s3_client_with(&server.endpoint, &other)
+        .create_bucket()
+        .bucket(&foreign)
+        .send()
+        .await
+        .expect("create foreign bucket");
+    assert_eq!(
+        code(start_to(format!("s3://{foreign}/x")).await),
+        "InsufficientS3BucketPolicyException"
+    );
+
+    let id = start_to(format!("s3://{bucket}/lake/results"))
+        .await
+        .expect("start with delivery")
+        .query_id()
+        .expect("id")
+        .to_owned();
+    assert_eq!(wait(&client, &id).await, QueryStatus::Finished);
+    let mut described = None;
+    for _ in 0..600 {
+        let out = client
+            .describe_query()
+            .query_id(&id)
+            .send()
+            .await
+            .expect("describe");
+        if out.delivery_status().map(|s| s.as_str()) != Some("PENDING") {
+            described = Some(out);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let described = described.expect("delivery ended");
+    assert_eq!(
+        described.delivery_status().map(|s| s.as_str()),
+        Some("SUCCESS")
+    );
+    assert_eq!(
+        described.delivery_s3_uri(),
+        Some(format!("s3://{bucket}/lake/results").as_str())
+    );
+
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(format!(
+            "lake/results/AWSLogs/{account}/CloudTrail-Lake/Query/"
+        ))
+        .send()
+        .await
+        .expect("list");
+    let keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    let today = time::OffsetDateTime::now_utc();
+    let folder = format!(
+        "lake/results/AWSLogs/{account}/CloudTrail-Lake/Query/{:04}/{:02}/{:02}/{id}/",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    assert_eq!(
+        keys,
+        vec![
+            format!("{folder}result_1.csv.gz"),
+            format!("{folder}result_sign.json")
+        ]
+    );
+    let get = |key: String| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("get object")
+                .body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec()
+        }
+    };
+    let gzip = get(format!("{folder}result_1.csv.gz")).await;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gzip.as_slice())
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let csv_rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
+        .collect();
+    let api_rows = rows(&client, &id, 100).await;
+    assert_eq!(api_rows.len(), 250);
+    let api_header: Vec<String> = api_rows[0].iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(header, api_header);
+    assert_eq!(csv_rows, values(&api_rows));
+
+    // The sign file lists the file's SHA-256 and signs it with the key ListPublicKeys gives.
+    let sign: serde_json::Value =
+        serde_json::from_slice(&get(format!("{folder}result_sign.json")).await).expect("json");
+    let hash = hex::encode(sha2::Sha256::digest(&gzip));
+    assert_eq!(sign["files"][0]["fileName"], "result_1.csv.gz");
+    assert_eq!(sign["files"][0]["fileHashValue"], hash.as_str());
+    assert_eq!(sign["hashAlgorithm"], "SHA-256");
+    assert_eq!(sign["signatureAlgorithm"], "SHA256withRSA");
+    assert_eq!(sign["region"], "us-east-1");
+    let keys = client
+        .list_public_keys()
+        .send()
+        .await
+        .expect("list_public_keys");
+    let key = keys.public_key_list().first().expect("a public key");
+    let der = key.value().expect("value").as_ref().to_vec();
+    assert_eq!(
+        sign["publicKeyFingerprint"],
+        hex::encode(md5::Md5::digest(&der)).as_str()
+    );
+    assert_eq!(key.fingerprint(), sign["publicKeyFingerprint"].as_str());
+    let public = rsa::RsaPublicKey::from_pkcs1_der(&der).expect("PKCS#1 public key");
+    let verifier = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
+    let signature = rsa::pkcs1v15::Signature::try_from(
+        hex::decode(sign["hashSignature"].as_str().expect("signature"))
+            .expect("hex")
+            .as_slice(),
+    )
+    .expect("signature");
+    verifier
+        .verify(hash.as_bytes(), &signature)
+        .expect("the signature verifies");
+    // A tampered hash list does not.
+    assert!(verifier.verify(b"0000", &signature).is_err());
+}

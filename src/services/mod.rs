@@ -48,6 +48,8 @@ pub struct Deps {
     /// The data directory (`None` for `:memory:`): where CloudTrail Lake keeps its columnar
     /// segments.
     pub data_dir: Option<std::path::PathBuf>,
+    /// CloudTrail Lake's segment files, which `/_sluice/reset` removes too.
+    pub lake_files: Arc<cloudtrail::LakeFiles>,
     /// How callers are authenticated; STS answers with the identities configured in it.
     pub authenticator: crate::protocol::auth::Authenticator,
 }

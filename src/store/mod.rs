@@ -12,6 +12,7 @@
 //! what make that safe without locks held across requests.
 
 pub mod expiry;
+pub mod group_commit;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;

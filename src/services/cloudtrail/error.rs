@@ -116,6 +116,18 @@ pub enum CloudTrailError {
     /// StartTime after EndTime.
     #[error("{0}")]
     InvalidDateRange(String),
+    /// DeliveryS3Uri names a bucket that does not exist.
+    #[error("{0}")]
+    S3BucketDoesNotExist(String),
+    /// DeliveryS3Uri names a bucket the caller may not write to.
+    #[error("{0}")]
+    InsufficientS3BucketPolicy(String),
+    /// DeliveryS3Uri's bucket name breaks S3's naming rules.
+    #[error("{0}")]
+    InvalidS3BucketName(String),
+    /// DeliveryS3Uri's prefix cannot be used as an object key prefix.
+    #[error("{0}")]
+    InvalidS3Prefix(String),
     /// A fault inside Sluice (stored results unreadable); logged, answered 500.
     #[error("An internal error occurred.")]
     Internal(String),
@@ -221,6 +233,10 @@ impl From<CloudTrailError> for ApiError {
             E::InactiveQuery(_) => "InactiveQueryException",
             E::MaxConcurrentQueries(_) => "MaxConcurrentQueriesException",
             E::InvalidDateRange(_) => "InvalidDateRangeException",
+            E::S3BucketDoesNotExist(_) => "S3BucketDoesNotExistException",
+            E::InsufficientS3BucketPolicy(_) => "InsufficientS3BucketPolicyException",
+            E::InvalidS3BucketName(_) => "InvalidS3BucketNameException",
+            E::InvalidS3Prefix(_) => "InvalidS3PrefixException",
             E::Internal(cause) => {
                 tracing::error!(error = %cause, "CloudTrail Lake internal error.");
                 return cloudtrail_error("InternalFailure", message);

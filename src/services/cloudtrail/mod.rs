@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use error::CloudTrailError;
+pub use lake::LakeFiles;
 pub use records::EVENTS_TABLE;
 use records::{
     Reservation, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME, CHANNEL_SET, CHANNEL_SOURCE,
@@ -307,6 +308,7 @@ kit::operations! {
     GetQueryResults -> lake::queries::results [lake],
     ListQueries -> lake::queries::list [lake],
     CancelQuery -> lake::queries::cancel [lake],
+    ListPublicKeys => lake::delivery::list_public_keys [lake],
 }
 
 #[cfg(test)]

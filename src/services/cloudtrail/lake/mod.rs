@@ -5,8 +5,10 @@
 //! the integration event schema, read from the `cloudtrail_events` rows a page at a time;
 //! `segments.rs` compacts each store's rows into Parquet segments in the background;
 //! `functions.rs` adds the Trino functions DataFusion lacks; `runner.rs` plans and runs
-//! queries in the background; `queries.rs` is the API and the stored query records.
+//! queries in the background; `queries.rs` is the API and the stored query records;
+//! `delivery.rs` writes results to DeliveryS3Uri as gzip CSV files with a signed sign file.
 
+pub mod delivery;
 mod functions;
 pub mod queries;
 mod runner;
@@ -15,3 +17,4 @@ mod sql;
 mod table;
 
 pub use runner::Lake;
+pub use segments::LakeFiles;

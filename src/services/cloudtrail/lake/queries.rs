@@ -5,7 +5,9 @@
 //! Region) and, once it has run, a log of result pages (`cloudtrail/query-results`, one entry
 //! per [`PAGE_ROWS`] rows). Both are in the store, so results read the same after a restart.
 //! A query that was QUEUED or RUNNING in a process that is gone is reported FAILED (it is not
-//! re-run: its statement may be expensive, and the caller can start it again).
+//! re-run: its statement may be expensive, and the caller can start it again). A CANCELLED
+//! or TIMED_OUT query keeps the rows found until it stopped, as AWS keeps a timed-out query's
+//! partial results.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -214,11 +216,9 @@ pub async fn start(
                 .to_owned(),
         ));
     }
-    if input.delivery_s3_uri.is_some() {
-        return Err(CloudTrailError::InvalidParameter(
-            "DeliveryS3Uri is not supported by Sluice yet; read the results with GetQueryResults."
-                .to_owned(),
-        ));
+    if let Some(uri) = &input.delivery_s3_uri {
+        let target = super::delivery::Target::parse(uri)?;
+        super::delivery::check(deps, &ctx.account_id, &target).await?;
     }
     let id = uuid::Uuid::new_v4().to_string();
     let mut ids: Vec<String> = stores.iter().map(|(_, id, _)| id.clone()).collect();
@@ -238,7 +238,10 @@ pub async fn start(
         events_matched: 0,
         bytes_scanned: 0,
         execution_millis: 0,
-        delivery_status: input.delivery_s3_uri.as_ref().map(|_| "PENDING".to_owned()),
+        delivery_status: input
+            .delivery_s3_uri
+            .as_ref()
+            .map(|_| super::delivery::PENDING.to_owned()),
         delivery_uri: input.delivery_s3_uri,
     };
     let planned = lake
@@ -256,19 +259,22 @@ pub async fn start(
         ))
     })?;
     let record_key = key(ctx, QUERY, &id);
-    let written = match store::put(record_key.clone(), &record, Expect::Absent) {
-        Ok(write) => deps
-            .store
-            .write(vec![write])
-            .await
-            .map_err(CloudTrailError::from),
-        Err(err) => Err(err.into()),
+    let write = match store::put(record_key.clone(), &record, Expect::Absent) {
+        Ok(write) => write,
+        Err(err) => {
+            lake.release(&id);
+            return Err(err.into());
+        }
     };
-    if let Err(err) = written {
-        lake.release(&id);
-        return Err(err);
+    // The query starts while its record is committed; it records its end only after.
+    let (recorded, told) = tokio::sync::oneshot::channel();
+    lake.spawn(slot.clone(), record_key, record, planned, told);
+    if let Err(err) = deps.store.write(vec![write]).await {
+        slot.cancel();
+        let _ = recorded.send(false);
+        return Err(err.into());
     }
-    lake.spawn(slot, record_key, record, planned);
+    let _ = recorded.send(true);
     Ok(json!({ "QueryId": id }))
 }
 
@@ -337,7 +343,7 @@ pub async fn describe(
     let mut out = json!({
         "QueryId": record.id,
         "QueryString": record.statement,
-        "QueryStatus": record.status.as_str(),
+        "QueryStatus": lake.effective_status(&record).as_str(),
         "QueryStatistics": {
             "EventsMatched": record.events_matched,
             "EventsScanned": record.events_scanned,
@@ -377,7 +383,7 @@ pub async fn results(
         None => 0,
     };
     let mut out = json!({
-        "QueryStatus": record.status.as_str(),
+        "QueryStatus": lake.effective_status(&record).as_str(),
         "QueryStatistics": {
             "ResultsCount": 0,
             "TotalResultsCount": record.results,
@@ -387,7 +393,11 @@ pub async fn results(
     if let Some(error) = &record.error {
         out["ErrorMessage"] = json!(error);
     }
-    if record.status != Status::Finished {
+    // A cancelled or timed-out query keeps the rows it found until it stopped.
+    if !matches!(
+        record.status,
+        Status::Finished | Status::Cancelled | Status::TimedOut
+    ) {
         out["QueryResultRows"] = json!([]);
         return Ok(out);
     }
@@ -506,14 +516,14 @@ pub async fn cancel(
         }
         record.status = Status::Cancelled;
         if record.delivery_uri.is_some() {
-            record.delivery_status = Some("CANCELLED".to_owned());
+            record.delivery_status = Some(super::delivery::CANCELLED.to_owned());
         }
-        let writes: Vec<Write> = vec![
-            store::put(record_key.clone(), &record, Expect::Version(version))?,
-            Write::DeleteLog {
-                log: key(ctx, RESULTS, &record.id),
-            },
-        ];
+        // The rows stored so far stay; the runner records how many once it has stopped.
+        let writes: Vec<Write> = vec![store::put(
+            record_key.clone(),
+            &record,
+            Expect::Version(version),
+        )?];
         match deps.store.write(writes).await {
             Ok(_) => {
                 lake.cancel(&record.id);

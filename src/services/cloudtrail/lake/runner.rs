@@ -6,7 +6,7 @@
 //! bounded ([`MEMORY_LIMIT`]): a query that needs more fails rather than growing the process.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::delivery::Delivery;
 use super::queries::{QueryRecord, Status, MAX_CONCURRENT, PAGE_ROWS, RESULTS};
 use super::sql::{self, Prepared};
 use super::table::{EventDataStoreTable, ScanCounters};
@@ -31,6 +32,15 @@ const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 
 /// A query running longer than this ends TIMED_OUT. Not confirmed: AWS documents no figure.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Most result rows one query may produce; a query that would return more fails. Not
+/// confirmed: AWS documents no limit on a query's results; this one bounds what Sluice stores
+/// (results are kept seven days) and delivers.
+pub const MAX_RESULTS: u64 = 1_000_000;
+
+/// Result pages held in memory before they are stored: a small result is committed with the
+/// query's final record, in one commit.
+const BUFFERED_PAGES: usize = 8;
 
 /// Longest ErrorMessage the model allows.
 const MAX_ERROR: usize = 1000;
@@ -47,11 +57,16 @@ pub struct Lake {
     /// Held shared while a query runs; a segment is committed under it exclusively, so a
     /// query sees each event once, in a segment or in the tail.
     compaction: Arc<tokio::sync::RwLock<()>>,
+    /// Writes results to DeliveryS3Uri and signs them.
+    delivery: Arc<Delivery>,
 }
 
 struct Active {
     account: String,
     cancel: CancellationToken,
+    /// Set once the query runs: its record still says QUEUED (RUNNING is not written, to
+    /// save a commit per query), and DescribeQuery reports RUNNING from here.
+    started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A planned query, ready to run.
@@ -69,17 +84,16 @@ impl Lake {
             .with_memory_limit(MEMORY_LIMIT, 1.0)
             .build_arc()
             .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
-        let segments = deps.data_dir.as_ref().map(|dir| dir.join("lake"));
-        let compaction = Arc::new(tokio::sync::RwLock::new(()));
-        if let (Some(root), Ok(handle)) = (&segments, tokio::runtime::Handle::try_current()) {
-            let compactor = super::segments::Compactor::new(
-                deps.store.clone(),
-                root.clone(),
-                compaction.clone(),
-            );
+        let segments = deps.lake_files.root().map(std::path::Path::to_path_buf);
+        let compaction = deps.lake_files.lock();
+        if let (Some(compactor), Ok(handle)) = (
+            super::segments::Compactor::new(deps.lake_files.clone()),
+            tokio::runtime::Handle::try_current(),
+        ) {
             handle.spawn(compactor.run());
         }
         Self {
+            delivery: Arc::new(Delivery::new(deps.store.clone())),
             deps,
             boot: uuid::Uuid::new_v4().to_string(),
             runtime,
@@ -95,6 +109,11 @@ impl Lake {
 
     pub fn boot(&self) -> &str {
         &self.boot
+    }
+
+    /// Writes and signs delivered results.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Active>> {
@@ -114,6 +133,7 @@ impl Lake {
             Active {
                 account: account.to_owned(),
                 cancel: cancel.clone(),
+                started: Arc::default(),
             },
         );
         Some(cancel)
@@ -131,10 +151,18 @@ impl Lake {
         }
     }
 
-    /// A record's status, counting an active query of a gone process as failed.
+    /// A record's status, counting an active query of a gone process as failed, and a
+    /// QUEUED query of this process that has started as RUNNING.
     pub fn effective_status(&self, record: &QueryRecord) -> Status {
         if record.status.is_active() && record.runner != self.boot {
             Status::Failed
+        } else if record.status == Status::Queued
+            && self
+                .lock()
+                .get(&record.id)
+                .is_some_and(|a| a.started.load(Ordering::Relaxed))
+        {
+            Status::Running
         } else {
             record.status
         }
@@ -202,17 +230,26 @@ impl Lake {
         })
     }
 
-    /// Runs a planned query in the background; its slot is freed when it ends.
+    /// Runs a planned query in the background; its slot is freed when it ends. It starts at
+    /// once, while StartQuery commits its record; it records its end only after `recorded`
+    /// says that commit succeeded (and stops if it failed).
     pub fn spawn(
         &self,
         cancel: CancellationToken,
         key: RecordKey,
         record: QueryRecord,
         planned: Planned,
+        recorded: tokio::sync::oneshot::Receiver<bool>,
     ) {
+        let started = self
+            .lock()
+            .get(&record.id)
+            .map(|a| a.started.clone())
+            .unwrap_or_default();
         let deps = self.deps.clone();
         let active = self.active.clone();
         let compaction = self.compaction.clone();
+        let delivery = self.delivery.clone();
         /// Frees the query's slot however its task ends (a panic included).
         struct Slot(Arc<Mutex<HashMap<String, Active>>>, String);
         impl Drop for Slot {
@@ -226,7 +263,12 @@ impl Lake {
         let slot = Slot(active, record.id.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            run(&deps, &compaction, cancel, key, record, planned).await;
+            let start = Start {
+                cancel,
+                started,
+                recorded,
+            };
+            run(&deps, &delivery, &compaction, start, key, record, planned).await;
         });
     }
 }
@@ -257,29 +299,77 @@ enum Outcome {
     Cancelled,
 }
 
+/// What a run needs besides its plan: where it is recorded and what it may hold.
+struct Run<'a> {
+    deps: &'a Deps,
+    key: RecordKey,
+    results_log: RecordKey,
+    /// Result rows found so far, in pages stored or buffered: what a cancelled or timed-out
+    /// query keeps.
+    stored: Arc<AtomicU64>,
+    /// Result pages not yet stored: they go with the query's final record in one commit
+    /// (or, past [`BUFFERED_PAGES`], in a commit of their own).
+    buffered: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Run<'_> {
+    /// The buffered pages, as appends to the results log.
+    fn take_buffered(&self) -> Vec<Write> {
+        let pages = std::mem::take(&mut *self.buffered.lock().unwrap_or_else(|e| e.into_inner()));
+        pages
+            .into_iter()
+            .map(|data| Write::Append {
+                log: self.results_log.clone(),
+                entry: NewEntry {
+                    at_millis: 0,
+                    meta: String::new(),
+                    data,
+                    span: None,
+                },
+            })
+            .collect()
+    }
+}
+
+/// How a run begins: its cancellation, the flag DescribeQuery reads, and word of its record.
+struct Start {
+    cancel: CancellationToken,
+    started: Arc<std::sync::atomic::AtomicBool>,
+    recorded: tokio::sync::oneshot::Receiver<bool>,
+}
+
 async fn run(
     deps: &Deps,
+    delivery: &Delivery,
     compaction: &tokio::sync::RwLock<()>,
-    cancel: CancellationToken,
+    start: Start,
     key: RecordKey,
     mut record: QueryRecord,
     planned: Planned,
 ) {
     let results_log = RecordKey::new(RESULTS, &key.account, &key.region, &key.name);
-    record.status = Status::Running;
+    let run = Run {
+        deps,
+        key,
+        results_log,
+        stored: Arc::default(),
+        buffered: Mutex::default(),
+    };
+    let Start {
+        cancel,
+        started: running,
+        recorded,
+    } = start;
+    running.store(true, Ordering::Relaxed);
+    // The record as StartQuery commits it, QUEUED, is version 1.
     let mut version = 1;
-    match write_record(deps, &key, &record, version, Vec::new()).await {
-        Ok(()) => version += 1,
-        // Cancelled before it started (or the store refuses writes): nothing to do.
-        Err(_) => return,
-    }
     let started = Instant::now();
     let counters = planned.counters.clone();
     let columns = planned.columns.clone();
     let shared = compaction.read().await;
     let outcome = tokio::select! {
         () = cancel.cancelled() => Outcome::Cancelled,
-        done = tokio::time::timeout(QUERY_TIMEOUT, execute(deps, &results_log, planned)) => {
+        done = tokio::time::timeout(QUERY_TIMEOUT, execute(&run, planned)) => {
             match done {
                 Ok(Ok((results, matched))) => Outcome::Finished { results, matched },
                 Ok(Err(message)) => Outcome::Failed(message),
@@ -288,11 +378,21 @@ async fn run(
         }
     };
     drop(shared);
+    if !matches!(recorded.await, Ok(true)) {
+        // StartQuery could not record the query: it answered an error, nothing to record.
+        return;
+    }
     record.execution_millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     record.events_scanned = counters.events.load(Ordering::Relaxed);
     record.bytes_scanned = counters.bytes.load(Ordering::Relaxed);
     record.columns = columns;
-    let mut extra = Vec::new();
+    record.results = run.stored.load(Ordering::Relaxed);
+    // CancelQuery wrote the status; the rows found until now stay, as on a timeout.
+    if matches!(outcome, Outcome::Cancelled) {
+        keep_cancelled(&run, &record).await;
+        return;
+    }
+    let mut extra = run.take_buffered();
     match outcome {
         Outcome::Finished { results, matched } => {
             record.status = Status::Finished;
@@ -302,36 +402,85 @@ async fn run(
         Outcome::Failed(message) => {
             record.status = Status::Failed;
             record.error = Some(clip(&message));
+            record.results = 0;
+            extra.clear();
+            extra.push(Write::DeleteLog {
+                log: run.results_log.clone(),
+            });
         }
+        // "You can still get partial results that were processed before the query timed
+        // out. CloudTrail does not deliver partial query results to an S3 bucket."
         Outcome::TimedOut => {
             record.status = Status::TimedOut;
             record.error = Some(format!(
-                "The query ran longer than {} minutes.",
+                "The query ran longer than {} minutes; the results found until then are kept.",
                 QUERY_TIMEOUT.as_secs() / 60
             ));
         }
-        // CancelQuery wrote the status and removed the results; remove any page written
-        // since.
-        Outcome::Cancelled => {
-            let _ = deps
-                .store
-                .write(vec![Write::DeleteLog { log: results_log }])
-                .await;
+        Outcome::Cancelled => return,
+    }
+    if record.delivery_uri.is_some() && record.status != Status::Finished {
+        record.delivery_status = Some(super::delivery::FAILED.to_owned());
+    }
+    let pages: Vec<Vec<u8>> = extra
+        .iter()
+        .filter_map(|w| match w {
+            Write::Append { entry, .. } => Some(entry.data.clone()),
+            _ => None,
+        })
+        .collect();
+    match write_record(deps, &run.key, &record, version, extra).await {
+        Ok(()) => version += 1,
+        // Cancelled at the last moment: the cancellation stands, with what was found.
+        Err(StoreError::Conflict(_)) => {
+            run.buffered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(pages);
+            keep_cancelled(&run, &record).await;
             return;
         }
+        Err(_) => return,
     }
-    if record.status != Status::Finished {
-        extra.push(Write::DeleteLog {
-            log: results_log.clone(),
-        });
+    if record.status == Status::Finished && record.delivery_uri.is_some() {
+        record.delivery_status = Some(delivery.deliver(deps, &run.results_log, &record).await);
+        if let Err(err) = write_record(deps, &run.key, &record, version, Vec::new()).await {
+            tracing::warn!(error = %err, query = %record.id, "Could not record the delivery status of a query.");
+        }
     }
-    if let Err(err) = write_record(deps, &key, &record, version, extra).await {
-        // Cancelled at the last moment: the cancellation stands, its results go.
-        if matches!(err, StoreError::Conflict(_)) {
-            let _ = deps
-                .store
-                .write(vec![Write::DeleteLog { log: results_log }])
-                .await;
+}
+
+/// Records on a query that CancelQuery ended what it found until then (statistics, columns,
+/// the rows stored), keeping the status CancelQuery wrote.
+async fn keep_cancelled(run: &Run<'_>, ran: &QueryRecord) {
+    for _ in 0..3 {
+        let Ok(Some(found)) = run.deps.store.get(&run.key).await else {
+            return;
+        };
+        let Ok(mut record) = serde_json::from_value::<QueryRecord>(found.body) else {
+            return;
+        };
+        if record.status != Status::Cancelled {
+            return;
+        }
+        record.columns = ran.columns.clone();
+        record.results = run.stored.load(Ordering::Relaxed);
+        record.events_scanned = ran.events_scanned;
+        record.bytes_scanned = ran.bytes_scanned;
+        record.execution_millis = ran.execution_millis;
+        let pages = run.take_buffered();
+        match write_record(run.deps, &run.key, &record, found.version, pages.clone()).await {
+            Err(StoreError::Conflict(_)) => {
+                run.buffered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(pages.into_iter().filter_map(|w| match w {
+                        Write::Append { entry, .. } => Some(entry.data),
+                        _ => None,
+                    }));
+                continue;
+            }
+            _ => return,
         }
     }
 }
@@ -349,12 +498,8 @@ async fn write_record(
 }
 
 /// Executes the plan, appending result pages; returns the result count and the events that
-/// matched the query's filters.
-async fn execute(
-    deps: &Deps,
-    results_log: &RecordKey,
-    planned: Planned,
-) -> Result<(u64, u64), String> {
+/// matched the query's filters. More than [`MAX_RESULTS`] rows fail the query.
+async fn execute(run: &Run<'_>, planned: Planned) -> Result<(u64, u64), String> {
     let failed = |err: datafusion::error::DataFusionError| err.to_string();
     let frame = planned
         .context
@@ -368,6 +513,11 @@ async fn execute(
     let mut results = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(failed)?;
+        if results + batch.num_rows() as u64 > MAX_RESULTS {
+            return Err(format!(
+                "The query returns more than {MAX_RESULTS} rows, the most Sluice keeps for one query. Narrow it with WHERE (an eventTime range) or LIMIT, or aggregate."
+            ));
+        }
         for row in 0..batch.num_rows() {
             page.push(
                 batch
@@ -377,45 +527,49 @@ async fn execute(
                     .collect(),
             );
             if page.len() == PAGE_ROWS {
-                append_page(deps, results_log, &mut page).await?;
+                append_page(run, &mut page).await?;
             }
         }
         results += batch.num_rows() as u64;
     }
     if !page.is_empty() {
-        append_page(deps, results_log, &mut page).await?;
+        append_page(run, &mut page).await?;
     }
     Ok((results, matched(physical.as_ref())))
 }
 
-async fn append_page(
-    deps: &Deps,
-    log: &RecordKey,
-    page: &mut Vec<Vec<Option<String>>>,
-) -> Result<(), String> {
+/// Buffers a result page; past [`BUFFERED_PAGES`] the buffer is stored in one commit.
+async fn append_page(run: &Run<'_>, page: &mut Vec<Vec<Option<String>>>) -> Result<(), String> {
     let data = serde_json::to_vec(page).map_err(|err| err.to_string())?;
+    let rows = page.len() as u64;
     page.clear();
-    let entry = NewEntry {
-        at_millis: 0,
-        meta: String::new(),
-        data,
-        span: None,
+    let full = {
+        let mut buffered = run.buffered.lock().unwrap_or_else(|e| e.into_inner());
+        buffered.push(data);
+        buffered.len() >= BUFFERED_PAGES
     };
-    deps.store
-        .write(vec![Write::Append {
-            log: log.clone(),
-            entry,
-        }])
-        .await
-        .map(|_| ())
-        .map_err(|err| format!("The query results could not be stored: {err}"))
+    run.stored.fetch_add(rows, Ordering::Relaxed);
+    if full {
+        let pages = run.take_buffered();
+        run.deps
+            .store
+            .write(pages)
+            .await
+            .map_err(|err| format!("The query results could not be stored: {err}"))?;
+    }
+    Ok(())
+}
+
+/// A scan of a store: its tail (rows) or its segments (Parquet, filters pushed inside).
+fn is_scan(plan: &dyn ExecutionPlan) -> bool {
+    matches!(plan.name(), "StreamingTableExec" | "DataSourceExec")
 }
 
 /// Events that passed the filters right above the scans (all scanned events when a scan has
 /// no filter): QueryStatistics' EventsMatched.
 fn matched(plan: &dyn ExecutionPlan) -> u64 {
     fn reads_table(plan: &dyn ExecutionPlan) -> bool {
-        plan.name() == "StreamingTableExec"
+        is_scan(plan)
             || plan
                 .children()
                 .iter()
@@ -426,7 +580,7 @@ fn matched(plan: &dyn ExecutionPlan) -> u64 {
             .and_then(|m| m.output_rows())
             .unwrap_or_default() as u64
     };
-    if plan.name() == "StreamingTableExec" || (plan.name() == "FilterExec" && reads_table(plan)) {
+    if is_scan(plan) || (plan.name() == "FilterExec" && reads_table(plan)) {
         return rows(plan);
     }
     plan.children()

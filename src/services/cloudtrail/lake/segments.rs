@@ -16,6 +16,7 @@
 //! still partly retained are not returned.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -41,6 +42,10 @@ pub const MIN_ROWS: usize = 20_000;
 pub const MAX_WAIT_MILLIS: i64 = 60_000;
 /// Most events in one segment (bounds the compactor's memory and the commit's length).
 const MAX_ROWS: usize = 50_000;
+/// Rows per Parquet row group, and at most per data page: small enough that the statistics of
+/// a sorted segment narrow a time range to a few thousand rows.
+const ROW_GROUP_ROWS: usize = 16 * 1024;
+const PAGE_ROWS_LIMIT: usize = 2048;
 /// Rows read from the store at a time.
 const PAGE: usize = 4096;
 /// How long a commit waits for running queries before it gives up until the next pass.
@@ -105,17 +110,93 @@ pub enum CompactError {
     Encode(String),
 }
 
+/// The Lake's files on disk (`<data dir>/lake/`), shared by the compactor, the queries and
+/// `/_sluice/reset`, which removes them.
+pub struct LakeFiles {
+    store: Arc<dyn Store>,
+    /// `None` with `--data-dir :memory:`: events stay rows.
+    root: Option<PathBuf>,
+    /// Held shared while a query runs; the commit of a segment and a reset take it
+    /// exclusively.
+    lock: Arc<tokio::sync::RwLock<()>>,
+    /// Counts resets: a segment written from rows read before a reset is not committed after
+    /// it (its rows are gone).
+    generation: AtomicU64,
+}
+
+impl LakeFiles {
+    /// The Lake's files under `<data_dir>/lake/` (none without a data directory).
+    pub fn new(store: Arc<dyn Store>, data_dir: Option<&Path>) -> Self {
+        Self {
+            store,
+            root: data_dir.map(|dir| dir.join("lake")),
+            lock: Arc::default(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Where segments live.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// The lock running queries hold shared.
+    pub fn lock(&self) -> Arc<tokio::sync::RwLock<()>> {
+        self.lock.clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::server::ResetHook for LakeFiles {
+    /// Removes every segment record and file once no query or commit holds them. The store
+    /// was emptied just before, but a commit may have slipped in between.
+    async fn after_reset(&self) -> anyhow::Result<()> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let _exclusive = self.lock.write().await;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let mut after: Option<RecordKey> = None;
+        loop {
+            let page = self.store.scan(SEGMENT, after.as_ref(), 100).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.key.clone());
+            let deletes = page
+                .into_iter()
+                .map(|record| Write::Delete {
+                    key: record.key,
+                    expect: Expect::Any,
+                })
+                .collect();
+            self.store.write(deletes).await?;
+        }
+        match tokio::fs::remove_dir_all(root).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err.into()),
+        }
+        tracing::info!(path = %root.display(), "Reset removed CloudTrail Lake's segment files.");
+        Ok(())
+    }
+}
+
 /// The compactor of one process.
 pub struct Compactor {
     store: Arc<dyn Store>,
     root: PathBuf,
-    /// Held shared by running queries; the commit of a segment takes it exclusively.
-    lock: Arc<tokio::sync::RwLock<()>>,
+    files: Arc<LakeFiles>,
 }
 
 impl Compactor {
-    pub fn new(store: Arc<dyn Store>, root: PathBuf, lock: Arc<tokio::sync::RwLock<()>>) -> Self {
-        Self { store, root, lock }
+    /// A compactor of the segments under `files`' root (`None` without a data directory).
+    pub fn new(files: Arc<LakeFiles>) -> Option<Self> {
+        Some(Self {
+            store: files.store.clone(),
+            root: files.root.clone()?,
+            files,
+        })
     }
 
     /// The compaction lock once no query runs, polled so that waiting never holds up new
@@ -123,7 +204,7 @@ impl Compactor {
     async fn exclusive(&self) -> Option<tokio::sync::RwLockWriteGuard<'_, ()>> {
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         loop {
-            if let Ok(guard) = self.lock.try_write() {
+            if let Ok(guard) = self.files.lock.try_write() {
                 return Some(guard);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -224,6 +305,7 @@ impl Compactor {
             ("region", region),
             ("event_data_store", arn.as_str()),
         ];
+        let generation = self.files.generation.load(Ordering::SeqCst);
         // The tail in insertion order (row numbers), a page at a time.
         let mut cursor = (i64::MIN, i64::MIN);
         let mut rows: Vec<i64> = Vec::new();
@@ -277,7 +359,8 @@ impl Compactor {
         let sequence = rows.iter().copied().max().unwrap_or_default();
         let file = format!("{sequence:020}.parquet");
         let dir = store_dir(&self.root, store_id);
-        let bytes = write_file(&dir, &file, batches).await?;
+        let sorted = sort_by_time(&batches)?;
+        let bytes = write_file(&dir, &file, vec![sorted]).await?;
         let segment = SegmentRecord {
             file: file.clone(),
             rows: rows.len() as u64,
@@ -299,11 +382,12 @@ impl Compactor {
                 rows,
             },
         ];
-        let Some(exclusive) = self.exclusive().await else {
-            // Queries kept running: try again on the next pass.
+        let exclusive = self.exclusive().await;
+        if exclusive.is_none() || self.files.generation.load(Ordering::SeqCst) != generation {
+            // Queries kept running (try again on the next pass), or a reset removed the rows.
             let _ = tokio::fs::remove_file(dir.join(&file)).await;
             return Ok(false);
-        };
+        }
         let written = self.store.write(batch).await;
         drop(exclusive);
         if let Err(err) = written {
@@ -337,8 +421,21 @@ fn with_raw(rows: &[Map<String, Value>]) -> Result<RecordBatch, CompactError> {
     RecordBatch::try_new(file_schema(), columns).map_err(|e| CompactError::Encode(e.to_string()))
 }
 
+/// The rows of a segment in eventTime order, so that the row groups' and pages' statistics
+/// let a time-range query skip most of a segment.
+fn sort_by_time(batches: &[RecordBatch]) -> Result<RecordBatch, CompactError> {
+    use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+    let encode = |e: datafusion::arrow::error::ArrowError| CompactError::Encode(e.to_string());
+    let all = concat_batches(&file_schema(), batches).map_err(encode)?;
+    let time = all
+        .column_by_name("eventtime")
+        .ok_or_else(|| CompactError::Encode("no eventtime column".to_owned()))?;
+    let order = sort_to_indices(time, None, None).map_err(encode)?;
+    take_record_batch(&all, &order).map_err(encode)
+}
+
 /// Writes a segment file durably (temporary name, fsync, rename, directory fsync); its size.
-async fn write_file(
+pub(super) async fn write_file(
     dir: &Path,
     name: &str,
     batches: Vec<RecordBatch>,
@@ -351,7 +448,9 @@ async fn write_file(
         let file = std::fs::File::create(&temporary)?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(32 * 1024))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_data_page_row_count_limit(PAGE_ROWS_LIMIT)
+            .set_write_batch_size(PAGE_ROWS_LIMIT)
             .build();
         let encode =
             |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
@@ -369,4 +468,10 @@ async fn write_file(
     })
     .await
     .map_err(|e| CompactError::Encode(e.to_string()))?
+}
+
+/// A segment batch of stored rows, for tests elsewhere in the Lake.
+#[cfg(test)]
+pub(super) fn tests_batch(rows: &[Map<String, Value>]) -> RecordBatch {
+    with_raw(rows).expect("batch")
 }

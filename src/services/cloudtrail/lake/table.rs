@@ -31,8 +31,6 @@ use datafusion::physical_expr::expressions::{
     BinaryExpr as PhysicalBinary, Column as PhysicalColumn, Literal as PhysicalLiteral,
 };
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::union::UnionExec;
@@ -250,37 +248,12 @@ impl EventDataStoreTable {
             return Ok(None);
         }
         let file_schema = super::segments::file_schema();
-        let source = Arc::new(ParquetSource::new(file_schema.clone()));
-        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
-        for segment in &overlapping {
-            let path = dir.join(&segment.file);
-            builder = builder.with_file(PartitionedFile::new(
-                path.to_string_lossy().into_owned(),
-                segment.bytes,
-            ));
-            self.counters
-                .events
-                .fetch_add(segment.rows, Ordering::Relaxed);
-            self.counters
-                .bytes
-                .fetch_add(segment.bytes, Ordering::Relaxed);
-        }
-        // Read the requested columns and eventTime, keep the range, then drop eventTime if it
-        // was not requested.
-        let wanted: Vec<usize> = projection
-            .cloned()
-            .unwrap_or_else(|| (0..schema().fields().len()).collect());
-        let mut read = wanted.clone();
-        if !read.contains(&EVENT_TIME) {
-            read.push(EVENT_TIME);
-        }
-        let builder = builder.with_projection_indices(Some(read.clone()))?;
-        let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
-        let time_at = read
-            .iter()
-            .position(|i| *i == EVENT_TIME)
-            .unwrap_or_default();
-        let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", time_at));
+        // The range is given to the Parquet reader: row-group and page statistics skip what
+        // lies outside it (segments are sorted by eventTime), and the rest is filtered while
+        // decoding, before any other column is read. With no filter left above the scan,
+        // DataFusion can push the query's own filters and nested-field projections (such as
+        // `eventdata.eventname`) into it, so only the Parquet leaves a query names are read.
+        let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", EVENT_TIME));
         let bound = |op, millis: i64| -> Arc<dyn PhysicalExpr> {
             Arc::new(PhysicalBinary::new(
                 time.clone(),
@@ -296,20 +269,32 @@ impl EventDataStoreTable {
             Operator::And,
             bound(Operator::Lt, range.until),
         ));
-        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, exec)?);
-        let fields = schema();
-        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = wanted
-            .iter()
-            .enumerate()
-            .map(|(at, index)| {
-                let name = fields.field(*index).name().clone();
-                (
-                    Arc::new(PhysicalColumn::new(&name, at)) as Arc<dyn PhysicalExpr>,
-                    name,
-                )
-            })
-            .collect();
-        Ok(Some(Arc::new(ProjectionExec::try_new(exprs, filtered)?)))
+        let source = Arc::new(
+            ParquetSource::new(file_schema.clone())
+                .with_pushdown_filters(true)
+                .with_reorder_filters(true)
+                .with_enable_page_index(true)
+                .with_predicate(predicate),
+        );
+        let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
+        for segment in &overlapping {
+            let path = dir.join(&segment.file);
+            builder = builder.with_file(PartitionedFile::new(
+                path.to_string_lossy().into_owned(),
+                segment.bytes,
+            ));
+            self.counters
+                .events
+                .fetch_add(segment.rows, Ordering::Relaxed);
+            self.counters
+                .bytes
+                .fetch_add(segment.bytes, Ordering::Relaxed);
+        }
+        let wanted: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..schema().fields().len()).collect());
+        let builder = builder.with_projection_indices(Some(wanted))?;
+        Ok(Some(DataSourceExec::from_data_source(builder.build())))
     }
 }
 
@@ -527,8 +512,63 @@ fn parse_json(row: &Map<String, Value>, name: &str) -> Option<Value> {
     column(row, name).and_then(|text| serde_json::from_str(text).ok())
 }
 
+/// A stored row with the integration schema's fields as columns: rows written since
+/// PutAuditEvents stopped storing them as columns get them from their eventData here, as
+/// text the way the columns held them (nested parts as JSON text).
+fn expanded(row: &Map<String, Value>) -> std::borrow::Cow<'_, Map<String, Value>> {
+    let has_fields = row.get("uid").is_some_and(|v| !v.is_null())
+        || row.get("event_source").is_some_and(|v| !v.is_null());
+    let Some(raw) = column(row, "raw_event_data").filter(|_| !has_fields) else {
+        return std::borrow::Cow::Borrowed(row);
+    };
+    let Ok(Value::Object(data)) = serde_json::from_str::<Value>(raw) else {
+        return std::borrow::Cow::Borrowed(row);
+    };
+    let mut out = row.clone();
+    let text = |value: &Value| match value {
+        Value::Null => Value::Null,
+        Value::String(text) => Value::String(text.clone()),
+        other => Value::String(other.to_string()),
+    };
+    for (field, name) in [
+        ("eventTime", "event_time"),
+        ("eventSource", "event_source"),
+        ("eventName", "event_name"),
+        ("version", "data_version"),
+        ("userIdentity", "user_identity"),
+        ("userAgent", "user_agent"),
+        ("sourceIPAddress", "source_ip_address"),
+        ("recipientAccountId", "recipient_account_id"),
+        ("UID", "uid"),
+        ("errorCode", "error_code"),
+        ("errorMessage", "error_message"),
+        ("requestParameters", "request_parameters"),
+        ("responseElements", "response_elements"),
+        ("additionalEventData", "additional_event_data"),
+    ] {
+        if let Some(value) = data.get(field) {
+            out.insert(name.to_owned(), text(value));
+        }
+    }
+    if let Some(Value::Object(identity)) = data.get("userIdentity") {
+        for (field, name) in [
+            ("type", "user_identity_type"),
+            ("principalId", "user_identity_principal_id"),
+        ] {
+            if let Some(value) = identity.get(field) {
+                out.insert(name.to_owned(), text(value));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Stored rows as one batch of the table's schema.
 pub fn to_batch(rows: &[Map<String, Value>]) -> datafusion::error::Result<RecordBatch> {
+    let expanded: Vec<std::borrow::Cow<'_, Map<String, Value>>> =
+        rows.iter().map(expanded).collect();
+    let rows: Vec<&Map<String, Value>> = expanded.iter().map(|row| row.as_ref()).collect();
+    let rows = rows.as_slice();
     let schema = schema();
     let texts = |name: &str| strings(rows.iter().map(|row| column(row, name)));
     let event_time: TimestampMillisecondArray = rows
@@ -633,6 +673,104 @@ mod tests {
             unreachable!()
         };
         map
+    }
+
+    /// A query over a segment reads only the Parquet leaves it names (`eventdata.eventname`,
+    /// not the whole `eventdata` struct), with its eventTime filter inside the scan.
+    #[tokio::test]
+    async fn nested_fields_and_filters_reach_the_parquet_scan() {
+        use crate::store::Store;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows: Vec<Map<String, Value>> = (0..100).map(|_| row()).collect();
+        let batch = super::super::segments::tests_batch(&rows);
+        let bytes = super::super::segments::write_file(dir.path(), "1.parquet", vec![batch])
+            .await
+            .expect("write");
+        let store = Arc::new(crate::store::memory::MemoryStore::default());
+        let record = super::super::segments::SegmentRecord {
+            file: "1.parquet".into(),
+            rows: 100,
+            bytes,
+            min_time: 0,
+            max_time: i64::MAX / 2,
+        };
+        store
+            .write(vec![crate::store::put(
+                crate::store::RecordKey::new(
+                    super::super::segments::SEGMENT,
+                    "111122223333",
+                    "us-east-1",
+                    "s1/00000000000000000001",
+                ),
+                &record,
+                crate::store::Expect::Absent,
+            )
+            .expect("put")])
+            .await
+            .expect("write record");
+        let table = EventDataStoreTable::new(
+            store,
+            "111122223333",
+            "us-east-1",
+            "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/s1",
+            0,
+            Arc::default(),
+            Some(dir.path().to_path_buf()),
+        );
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_table("s1", Arc::new(table)).expect("register");
+        let frame = ctx
+            .sql("EXPLAIN SELECT eventdata.eventname, count(*) FROM s1 WHERE eventtime > '2020-01-01 00:00:00' GROUP BY 1")
+            .await
+            .expect("sql");
+        let batches = frame.collect().await.expect("collect");
+        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .expect("pretty")
+            .to_string();
+        let scan = plan
+            .lines()
+            .find(|line| line.contains("DataSourceExec"))
+            .expect("a Parquet scan");
+        assert!(
+            scan.contains("projection=[get_field(eventdata@9, eventname)"),
+            "{plan}"
+        );
+        assert!(
+            scan.contains("predicate=") && scan.contains("1577836800000"),
+            "{plan}"
+        );
+        assert!(!plan.contains("FilterExec: eventtime@0 >= "), "{plan}");
+    }
+
+    #[test]
+    fn rows_of_only_event_data_read_the_same() {
+        let full = row();
+        let raw = json!({
+            "version": "1.0",
+            "userIdentity": {"type": "User", "principalId": "alice", "details": {"alternateId": "a@x", "n": 1}},
+            "eventName": "Login",
+            "eventTime": "2026-01-31T12:00:00Z",
+            "requestParameters": {"k": "v"},
+        })
+        .to_string();
+        let mut slim = Map::new();
+        for name in [
+            "account",
+            "event_id",
+            "event_version",
+            "event_category",
+            "event_type",
+            "event_time_millis",
+            "ingestion_time",
+        ] {
+            slim.insert(name.to_owned(), full[name].clone());
+        }
+        slim.insert("raw_event_data".to_owned(), Value::String(raw));
+        let mut full = full;
+        full.insert("data_version".to_owned(), json!("1.0"));
+        let a = to_batch(&[full]).expect("full");
+        let b = to_batch(&[slim]).expect("slim");
+        assert_eq!(a, b);
     }
 
     #[test]
