@@ -16,15 +16,40 @@ use crate::services::s3::external::ObjectRouter;
 use crate::services::s3::storage::LocalObjects;
 use crate::services::s3::ObjectSink;
 use crate::services::{registry, Deps};
+use crate::store::cache::CachedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::sweeper::Sweeper;
 use crate::token::TokenSigner;
 
+/// The record kinds the read cache keeps in memory: control-plane records, small and few,
+/// read on nearly every request. Not cursors, buffers, query results or client tokens, which
+/// are large, many, or written far more often than read.
+const CACHED_KINDS: &[&str] = &[
+    "logs/destination",
+    "logs/log-group",
+    "logs/log-stream",
+    "logs/subscription-filter",
+    "logs/resource-policy",
+    "kinesis/stream",
+    "firehose/stream",
+    "cloudtrail/event-data-store",
+    "cloudtrail/event-data-store-name",
+    "cloudtrail/channel",
+    "cloudtrail/channel-name",
+    "cloudtrail/channel-source",
+    "appfabric/account",
+    "appfabric/app-bundle",
+    "appfabric/app-authorization",
+    "appfabric/ingestion",
+    "appfabric/ingestion-destination",
+    "s3/bucket",
+];
+
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = match &config.data_dir {
+    let durable: Arc<dyn Store> = match &config.data_dir {
         DataDir::Memory => Arc::new(MemoryStore::default()),
         DataDir::Path(dir) => Arc::new(
             SqliteStore::open(dir)
@@ -32,6 +57,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot open the store in {}", dir.display()))?,
         ),
     };
+    // Every reader and writer below goes through the cache, so that no batch bypasses it.
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(durable, CACHED_KINDS));
     let mut fresh_key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh_key);
     let token_key = store

@@ -11,6 +11,7 @@
 //! several Sluice nodes sharing one state implements the same trait; the conditional writes are
 //! what make that safe without locks held across requests.
 
+pub mod cache;
 pub mod memory;
 pub mod sqlite;
 
