@@ -115,6 +115,15 @@ struct Peers {
     position: tokio::sync::Mutex<u64>,
 }
 
+impl Peers {
+    /// Whether the last check of other nodes' changes is `staleness` old.
+    fn due(&self) -> bool {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let since = now.saturating_sub(self.checked_at.load(Ordering::Acquire));
+        Duration::from_millis(since) >= self.staleness
+    }
+}
+
 /// A [`Store`] whose control-plane records are read from memory (see the module docs).
 pub struct CachedStore {
     shared: Arc<Shared>,
@@ -243,15 +252,11 @@ impl CachedStore {
         let Some(peers) = &self.peers else {
             return Ok(());
         };
-        let elapsed = |peers: &Peers| {
-            let now = u64::try_from(peers.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            Duration::from_millis(now.saturating_sub(peers.checked_at.load(Ordering::Acquire)))
-        };
-        if elapsed(peers) < peers.staleness {
+        if !peers.due() {
             return Ok(());
         }
         let mut position = peers.position.lock().await;
-        if elapsed(peers) < peers.staleness {
+        if !peers.due() {
             return Ok(()); // another reader checked while this one waited
         }
         let checked = peers.started.elapsed();
@@ -311,6 +316,22 @@ impl Shared {
     }
 }
 
+/// The records whose names start with `prefix` and sort after `after`, in name order.
+fn in_range<'r>(
+    records: &'r Records,
+    prefix: &'r str,
+    after: Option<&'r str>,
+) -> impl Iterator<Item = (&'r String, &'r Cached)> {
+    // Names with the prefix are one contiguous range in byte order.
+    let from = match after {
+        Some(after) if after >= prefix => Bound::Excluded(after),
+        _ => Bound::Included(prefix),
+    };
+    records
+        .range::<str, _>((from, Bound::Unbounded))
+        .take_while(move |(name, _)| name.starts_with(prefix))
+}
+
 /// A record change of a batch, kept to be applied once the batch commits.
 enum Change {
     Put {
@@ -345,6 +366,27 @@ impl Drop for Unproven<'_> {
 
 #[async_trait]
 impl Store for CachedStore {
+    fn lend(
+        &self,
+        kind: &'static str,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        each: &mut dyn FnMut(&str, i64, &serde_json::Value) -> Result<(), StoreError>,
+    ) -> Option<Result<(), StoreError>> {
+        if !self.caches(kind) || self.peers.as_ref().is_some_and(Peers::due) {
+            return None; // not here, or other nodes' changes are to be read first
+        }
+        // The read lock is held while `each` runs: it decodes, it never waits.
+        self.read(kind, account, region, |records| {
+            in_range(records, prefix, after)
+                .take(limit)
+                .try_for_each(|(name, cached)| each(name, cached.version, &cached.body))
+        })
+    }
+
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
         if !self.caches(key.kind) {
             return self.shared.inner.get(key).await;
@@ -382,14 +424,7 @@ impl Store for CachedStore {
         }
         let found = self
             .read_loaded(kind, account, region, |records| {
-                // Names with the prefix are one contiguous range in byte order.
-                let from = match after {
-                    Some(after) if after >= prefix => Bound::Excluded(after),
-                    _ => Bound::Included(prefix),
-                };
-                records
-                    .range::<str, _>((from, Bound::Unbounded))
-                    .take_while(|(name, _)| name.starts_with(prefix))
+                in_range(records, prefix, after)
                     .take(limit)
                     .map(|(name, cached)| Record {
                         key: RecordKey {
@@ -859,6 +894,15 @@ mod tests {
             [("a", 2, Some(2)), ("b", 1, Some(1))]
         );
         assert!(cache.get(&key("none")).await.expect("get").is_none());
+        let decoded: Vec<(RecordKey, serde_json::Value, i64)> =
+            crate::store::load_all(&cache, "test/thing", "111111111111", "us-east-1", "b")
+                .await
+                .expect("load_all");
+        assert_eq!(
+            decoded,
+            [(key("b"), json!({ "n": 1 }), 1)],
+            "lent from memory"
+        );
         assert_eq!(
             probe.reads(),
             loads,
