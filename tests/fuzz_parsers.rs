@@ -1237,7 +1237,7 @@ fn json_requests_decode_and_validate() {
     let models = models();
     for (service, model) in models
         .iter()
-        .filter(|(_, m)| m.metadata.protocol.starts_with("json"))
+        .filter(|(_, m)| m.metadata.protocol.as_str().starts_with("json"))
     {
         let operations: Vec<String> = model.operations.keys().cloned().collect();
         let prefix = model.metadata.target_prefix.clone().unwrap_or_default();
@@ -1308,7 +1308,7 @@ fn rest_json_routes_decode_and_validate() {
     let models = models();
     for (service, model) in models
         .iter()
-        .filter(|(_, m)| m.metadata.protocol == "rest-json")
+        .filter(|(_, m)| m.metadata.protocol.as_str() == "rest-json")
     {
         let router = Router::new(model);
         let mut operations: Vec<(String, String, String)> = model

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::model::{Operation, Protocol, ServiceModel};
+use super::model::{Operation, ServiceModel};
 use super::{ApiError, IncomingRequest};
 
 /// The content type of JSON 1.1 responses (clients do not check the minor version).
@@ -67,13 +67,9 @@ pub fn decode<'m>(
     Ok((operation, input))
 }
 
-/// Writes an operation's output; operations without output answer `{}` as AWS does.
-pub fn encode_output(model: &ServiceModel, operation: &Operation, mut output: Value) -> Response {
-    match &operation.output {
-        Some(output_ref) => model.render_output(&output_ref.shape, &mut output, Protocol::AwsJson),
-        None => output = Value::Object(Default::default()),
-    }
-    let mut response = (StatusCode::OK, output.to_string()).into_response();
+/// Frames an operation's encoded output (the kit writes `{}` for operations without one).
+pub fn encode_output(body: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
     response
         .headers_mut()
         .insert("content-type", HeaderValue::from_static(CONTENT_TYPE));

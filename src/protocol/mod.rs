@@ -26,7 +26,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use error::ApiError;
-use model::{InputError, Protocol, ServiceModel, Violation};
+use model::{InputError, Protocol, ProtocolName, ServiceModel, Violation};
 
 /// Who is calling, where, and which request this is. Handed to every operation.
 #[derive(Debug, Clone)]
@@ -54,8 +54,8 @@ impl RequestContext {
 ///
 /// A service owns its botocore model and its handlers. Inputs arrive already validated against
 /// the model (types, required members, lengths, patterns, ranges, enums), with timestamps as
-/// epoch seconds; outputs leave as JSON values with timestamps as epoch seconds, and the
-/// protocol layer writes them in the protocol's format.
+/// epoch seconds; the output leaves as the JSON body in wire form, which the protocol frames.
+/// Services implement this through the kit's operation table (`services::kit::operations!`).
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     /// The service's model, which drives routing, binding and validation.
@@ -72,13 +72,15 @@ pub trait Service: Send + Sync + 'static {
         ApiError::serialization(message)
     }
 
-    /// Runs one operation of the model.
+    /// Runs one operation of the model and returns its output's JSON body, in the wire form of
+    /// `protocol`.
     async fn call(
         &self,
         ctx: &RequestContext,
-        operation: &str,
+        operation: &model::Operation,
         input: Value,
-    ) -> Result<Value, ApiError>;
+        protocol: Protocol,
+    ) -> Result<Vec<u8>, ApiError>;
 }
 
 /// The services Sluice serves, by SigV4 signing name.
@@ -113,7 +115,7 @@ impl Registry {
     /// Adds a service under its model's signing name.
     pub fn register(&mut self, service: Arc<dyn Service>) {
         let name = service.model().signing_name().to_owned();
-        if service.model().metadata.protocol == "rest-json" {
+        if service.model().metadata.protocol == ProtocolName::RestJson {
             self.rest_routers.insert(
                 name.clone(),
                 Arc::new(rest_json::Router::new(service.model())),
@@ -223,14 +225,14 @@ pub async fn dispatch(
             })?;
             validate(service.as_ref(), operation, &mut input, protocol)?;
             tracing::debug!(service = %identity.service, op = %operation.name, "Calling operation.");
-            let output = service.call(&ctx, &operation.name, input).await?;
-            Ok::<_, Answer>(rest_json::encode_output(model, operation, output))
+            let output = service.call(&ctx, operation, input, protocol).await?;
+            Ok::<_, Answer>(rest_json::encode_output(operation, output))
         } else {
             let (operation, mut input) = aws_json::decode(model, &request)?;
             validate(service.as_ref(), operation, &mut input, protocol)?;
             tracing::debug!(service = %identity.service, op = %operation.name, "Calling operation.");
-            let output = service.call(&ctx, &operation.name, input).await?;
-            Ok(aws_json::encode_output(model, operation, output))
+            let output = service.call(&ctx, operation, input, protocol).await?;
+            Ok(aws_json::encode_output(output))
         }
     }
     .await;

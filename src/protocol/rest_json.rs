@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use super::model::{
-    format_timestamp, parse_timestamp, Operation, Protocol, ServiceModel, TimestampPlace,
+    parse_timestamp, Location, Operation, Protocol, ServiceModel, ShapeType, TimestampFormat,
+    TimestampPlace,
 };
 use super::{ApiError, IncomingRequest};
 
@@ -44,6 +45,10 @@ impl Router {
     /// Builds the table. Routes with more literal segments are tried first so that
     /// `/tags/{arn}` never shadows a longer literal path.
     pub fn new(model: &ServiceModel) -> Self {
+        debug_assert!(
+            body_only_outputs(model),
+            "an output member is bound to a header or the status; encode_output writes bodies only"
+        );
         let mut routes: Vec<Route> = model
             .operations
             .values()
@@ -200,20 +205,19 @@ impl Router {
         for (member_name, member) in &input_shape.members {
             let wire_name = member.location_name.as_deref().unwrap_or(member_name);
             let shape = model.shape(&member.shape);
-            let shape_type = shape.map(|s| s.shape_type.as_str()).unwrap_or("string");
+            let shape_type = shape.map_or(ShapeType::String, |s| s.shape_type);
             let format = member
                 .timestamp_format
-                .as_deref()
-                .or(shape.and_then(|s| s.timestamp_format.as_deref()));
-            let value = match member.location.as_deref() {
-                Some("uri") => labels.get(wire_name).map(|raw| Value::String(raw.clone())),
-                Some("querystring") => {
+                .or(shape.and_then(|s| s.timestamp_format));
+            let value = match member.location {
+                Some(Location::Uri) => labels.get(wire_name).map(|raw| Value::String(raw.clone())),
+                Some(Location::Querystring) => {
                     let values: Vec<&String> = query
                         .iter()
                         .filter(|(key, _)| key == wire_name)
                         .map(|(_, value)| value)
                         .collect();
-                    if shape_type == "list" {
+                    if shape_type == ShapeType::List {
                         (!values.is_empty()).then(|| {
                             Value::Array(
                                 values
@@ -229,7 +233,7 @@ impl Router {
                             .transpose()?
                     }
                 }
-                Some("header") => request
+                Some(Location::Header) => request
                     .headers
                     .get(wire_name)
                     .and_then(|v| v.to_str().ok())
@@ -248,18 +252,21 @@ impl Router {
 /// Converts a string from a label, query parameter or header into the member's JSON type.
 fn scalar(
     raw: &str,
-    shape_type: &str,
-    format: Option<&str>,
+    shape_type: ShapeType,
+    format: Option<TimestampFormat>,
     place: TimestampPlace,
 ) -> Result<Value, ApiError> {
-    let bad = || ApiError::serialization(format!("Cannot parse '{raw}' as {shape_type}"));
+    let bad =
+        || ApiError::serialization(format!("Cannot parse '{raw}' as {}", shape_type.as_str()));
     Ok(match shape_type {
-        "integer" | "long" => Value::from(raw.parse::<i64>().map_err(|_| bad())?),
-        "float" | "double" => serde_json::Number::from_f64(raw.parse::<f64>().map_err(|_| bad())?)
-            .map(Value::Number)
-            .ok_or_else(bad)?,
-        "boolean" => Value::Bool(raw.parse::<bool>().map_err(|_| bad())?),
-        "timestamp" => parse_timestamp(
+        ShapeType::Integer | ShapeType::Long => Value::from(raw.parse::<i64>().map_err(|_| bad())?),
+        ShapeType::Float | ShapeType::Double => {
+            serde_json::Number::from_f64(raw.parse::<f64>().map_err(|_| bad())?)
+                .map(Value::Number)
+                .ok_or_else(bad)?
+        }
+        ShapeType::Boolean => Value::Bool(raw.parse::<bool>().map_err(|_| bad())?),
+        ShapeType::Timestamp => parse_timestamp(
             &Value::String(raw.to_owned()),
             format,
             Protocol::RestJson,
@@ -270,66 +277,37 @@ fn scalar(
     })
 }
 
-/// Writes an output: header-bound members as headers, the rest as the JSON body, with the
-/// operation's success status (201 for creates, 204 for deletes ...).
-pub fn encode_output(model: &ServiceModel, operation: &Operation, output: Value) -> Response {
+/// Writes an operation's encoded output with its success status (201 for creates, 204 for
+/// deletes ...). The body is the typed output as the kit encoded it; no served operation binds
+/// an output member to a header or the status (`Router::new` checks).
+pub fn encode_output(operation: &Operation, body: Vec<u8>) -> Response {
     let status =
         StatusCode::from_u16(operation.http.response_code.unwrap_or(200)).unwrap_or(StatusCode::OK);
-    let mut body = match output {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    let mut headers = Vec::new();
-    if let Some(shape) = operation
-        .output
-        .as_ref()
-        .and_then(|r| model.shape(&r.shape))
-    {
-        for (member_name, member) in &shape.members {
-            if member.location.as_deref() != Some("header") {
-                continue;
-            }
-            if let Some(value) = body.remove(member_name) {
-                let wire_name = member.location_name.as_deref().unwrap_or(member_name);
-                let text = match (
-                    &value,
-                    model.shape(&member.shape).map(|s| s.shape_type.as_str()),
-                ) {
-                    (Value::Number(n), Some("timestamp")) => {
-                        let formatted = format_timestamp(
-                            n.as_f64().unwrap_or_default(),
-                            member.timestamp_format.as_deref(),
-                            Protocol::RestJson,
-                            TimestampPlace::Header,
-                        );
-                        formatted.as_str().unwrap_or_default().to_owned()
-                    }
-                    (Value::String(s), _) => s.clone(),
-                    (other, _) => other.to_string(),
-                };
-                headers.push((wire_name.to_owned(), text));
-            }
-        }
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
     }
-    let mut body = Value::Object(body);
-    if let Some(output_ref) = &operation.output {
-        model.render_output(&output_ref.shape, &mut body, Protocol::RestJson);
-    }
-    let mut response = if status == StatusCode::NO_CONTENT {
-        status.into_response()
-    } else {
-        let mut response = (status, body.to_string()).into_response();
-        response
-            .headers_mut()
-            .insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
-        response
-    };
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(&value)) {
-            response.headers_mut().insert(name, value);
-        }
-    }
+    let mut response = (status, body).into_response();
     response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+    response
+}
+
+/// Whether every output member of the model travels in the body, which is all the kit writes.
+/// True of every served model; a model that binds an output member to a header or the status
+/// code needs the kit to take those members out first.
+pub fn body_only_outputs(model: &ServiceModel) -> bool {
+    model
+        .operations
+        .values()
+        .filter_map(|operation| operation.output.as_ref())
+        .filter_map(|output| model.shape(&output.shape))
+        .all(|shape| {
+            shape
+                .members
+                .values()
+                .all(|member| member.location.is_none())
+        })
 }
 
 /// Splits a raw query string into decoded pairs (`+` is a space, as form encoding has it).
@@ -502,7 +480,7 @@ mod tests {
             body["ingestionDestination"]["createdAt"],
             "2023-11-14T22:13:20Z"
         );
-        let response = encode_output(&model, &model.operations["DeleteAppBundle"], Value::Null);
+        let response = encode_output(&model.operations["DeleteAppBundle"], Vec::new());
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 }

@@ -7,6 +7,7 @@ pub mod appfabric;
 pub mod cloudtrail;
 pub mod firehose;
 pub mod kinesis;
+pub mod kit;
 pub mod logs;
 pub mod s3;
 pub mod sts;

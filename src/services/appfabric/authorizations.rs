@@ -24,10 +24,11 @@ use super::idempotency::{recall, Recall};
 use super::ingestions::IngestionRecord;
 use super::quotas::APP_AUTHORIZATIONS;
 use super::{
-    key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
-    tags_from_list, AppFabricError, Kind, Tag, Tags, APP_AUTHORIZATION, INGESTION,
+    key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
+    APP_AUTHORIZATION, DEFAULT_MAX_RESULTS, INGESTION,
 };
 use crate::protocol::RequestContext;
+use crate::services::kit::{self, load, load_records, put, retry, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -321,7 +322,7 @@ pub async fn create(
             Recall::Replay(response) => return Ok(response),
             Recall::Fresh(claim) => claim,
         };
-        let siblings = load_children::<AuthorizationRecord>(
+        let siblings = load_records::<AuthorizationRecord>(
             deps,
             ctx,
             APP_AUTHORIZATION,
@@ -361,7 +362,7 @@ pub async fn create(
             updated_at: now,
             tags: tags.clone(),
         };
-        let response = output(AuthorizationOutput {
+        let response = kit::to_value(AuthorizationOutput {
             app_authorization: AppAuthorization::from(&record),
         })?;
         let mut batch = vec![
@@ -392,9 +393,9 @@ pub async fn get(
         &input.app_authorization_identifier,
     )
     .await?;
-    output(AuthorizationOutput {
+    Ok(kit::to_value(AuthorizationOutput {
         app_authorization: AppAuthorization::from(&record),
-    })
+    })?)
 }
 
 /// ListAppAuthorizations.
@@ -404,20 +405,19 @@ pub async fn list(
     input: ListInput,
 ) -> Result<Value, AppFabricError> {
     let (bundle, _) = bundles::find(deps, ctx, &input.app_bundle_identifier).await?;
-    let (records, next_token) = page::<AuthorizationRecord>(
-        deps,
-        ctx,
-        "ListAppAuthorizations",
-        APP_AUTHORIZATION,
-        &format!("{}/", bundle.id),
-        input.max_results,
-        input.next_token.as_deref(),
-    )
-    .await?;
-    output(ListOutput {
+    let prefix = format!("{}/", bundle.id);
+    let (records, next_token) = Pages::new(deps, ctx, "appfabric:ListAppAuthorizations", &prefix)
+        .records::<AuthorizationRecord, AppFabricError>(
+            APP_AUTHORIZATION,
+            &prefix,
+            input.next_token.as_deref(),
+            input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
+        )
+        .await?;
+    Ok(kit::to_value(ListOutput {
         app_authorization_summary_list: records.iter().map(Summary::from).collect(),
         next_token,
-    })
+    })?)
 }
 
 /// UpdateAppAuthorization: a new credential (of the same auth type) and/or tenant.
@@ -451,9 +451,9 @@ pub async fn update(
                 Expect::Version(version),
             )?])
             .await?;
-        output(AuthorizationOutput {
+        Ok(kit::to_value(AuthorizationOutput {
             app_authorization: AppAuthorization::from(&record),
-        })
+        })?)
     })
     .await
 }
@@ -512,7 +512,9 @@ pub async fn connect(
                 Expect::Version(version),
             )?])
             .await?;
-        output(json!({"appAuthorizationSummary": Summary::from(&record)}))
+        Ok(kit::to_value(
+            json!({"appAuthorizationSummary": Summary::from(&record)}),
+        )?)
     })
     .await
 }
@@ -533,7 +535,7 @@ pub async fn delete(
             &input.app_authorization_identifier,
         )
         .await?;
-        let ingestions = load_children::<IngestionRecord>(
+        let ingestions = load_records::<IngestionRecord>(
             deps,
             ctx,
             INGESTION,

@@ -6,11 +6,12 @@ use serde_json::json;
 use super::idempotency::{recall, Recall};
 use super::quotas::APP_BUNDLES;
 use super::{
-    key, load, load_children, output, page, put, resolve, resource_arn, retry, tags_from_list,
-    AppFabricError, Kind, Tag, Tags, ACCOUNT, APP_AUTHORIZATION, APP_BUNDLE, INGESTION,
+    key, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags, ACCOUNT,
+    APP_AUTHORIZATION, APP_BUNDLE, DEFAULT_MAX_RESULTS, INGESTION,
 };
 use crate::arn;
 use crate::protocol::RequestContext;
+use crate::services::kit::{self, load, load_records, put, retry, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -111,11 +112,11 @@ pub(super) fn touch(
     bundle: &BundleRecord,
     version: i64,
 ) -> Result<Write, AppFabricError> {
-    put(
+    Ok(put(
         key(ctx, APP_BUNDLE, &bundle.id),
         bundle,
         Expect::Version(version),
-    )
+    )?)
 }
 
 /// A customer managed key given as a KMS key ARN is kept as is; a bare key id becomes the
@@ -164,7 +165,7 @@ pub async fn create(
             Some((_, version)) => Expect::Version(version),
             None => Expect::Absent,
         };
-        let existing = load_children::<BundleRecord>(deps, ctx, APP_BUNDLE, "").await?;
+        let existing = load_records::<BundleRecord>(deps, ctx, APP_BUNDLE, "").await?;
         APP_BUNDLES.check(existing.len(), &ctx.account_id)?;
         let id = uuid::Uuid::new_v4().to_string();
         let record = BundleRecord {
@@ -174,7 +175,7 @@ pub async fn create(
             created_at: super::now_seconds(ctx),
             tags: tags.clone(),
         };
-        let response = output(BundleOutput {
+        let response = kit::to_value(BundleOutput {
             app_bundle: AppBundle::from(&record),
         })?;
         let mut batch = vec![
@@ -195,9 +196,9 @@ pub async fn get(
     input: BundleInput,
 ) -> Result<serde_json::Value, AppFabricError> {
     let (record, _) = find(deps, ctx, &input.app_bundle_identifier).await?;
-    output(BundleOutput {
+    Ok(kit::to_value(BundleOutput {
         app_bundle: AppBundle::from(&record),
-    })
+    })?)
 }
 
 /// ListAppBundles.
@@ -206,23 +207,21 @@ pub async fn list(
     ctx: &RequestContext,
     input: ListInput,
 ) -> Result<serde_json::Value, AppFabricError> {
-    let (records, next_token) = page::<BundleRecord>(
-        deps,
-        ctx,
-        "ListAppBundles",
-        APP_BUNDLE,
-        "",
-        input.max_results,
-        input.next_token.as_deref(),
-    )
-    .await?;
-    output(ListOutput {
+    let (records, next_token) = Pages::new(deps, ctx, "appfabric:ListAppBundles", "")
+        .records::<BundleRecord, AppFabricError>(
+            APP_BUNDLE,
+            "",
+            input.next_token.as_deref(),
+            input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
+        )
+        .await?;
+    Ok(kit::to_value(ListOutput {
         app_bundle_summary_list: records
             .into_iter()
             .map(|record| Summary { arn: record.arn })
             .collect(),
         next_token,
-    })
+    })?)
 }
 
 /// DeleteAppBundle: refused while the bundle has ingestions (`ConflictException`), as AWS

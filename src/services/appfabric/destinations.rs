@@ -15,10 +15,11 @@ use super::idempotency::{recall, Recall};
 use super::ingestions::{self, IngestionRecord};
 use super::quotas::INGESTION_DESTINATIONS;
 use super::{
-    key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
-    tags_from_list, AppFabricError, Kind, Tag, Tags, INGESTION_DESTINATION,
+    key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
+    DEFAULT_MAX_RESULTS, INGESTION_DESTINATION,
 };
 use crate::protocol::RequestContext;
+use crate::services::kit::{self, load, load_records, put, retry, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -319,7 +320,7 @@ pub async fn create(
             Recall::Replay(response) => return Ok(response),
             Recall::Fresh(claim) => claim,
         };
-        let siblings = load_children::<DestinationRecord>(
+        let siblings = load_records::<DestinationRecord>(
             deps,
             ctx,
             INGESTION_DESTINATION,
@@ -349,7 +350,7 @@ pub async fn create(
             updated_at: now,
             tags: tags.clone(),
         };
-        let response = output(DestinationOutput {
+        let response = kit::to_value(DestinationOutput {
             ingestion_destination: IngestionDestination::from(&record),
         })?;
         let mut batch = vec![
@@ -381,9 +382,9 @@ pub async fn get(
         &input.ingestion_destination_identifier,
     )
     .await?;
-    output(DestinationOutput {
+    Ok(kit::to_value(DestinationOutput {
         ingestion_destination: IngestionDestination::from(&record),
-    })
+    })?)
 }
 
 /// ListIngestionDestinations.
@@ -399,23 +400,23 @@ pub async fn list(
         &input.ingestion_identifier,
     )
     .await?;
-    let (records, next_token) = page::<DestinationRecord>(
-        deps,
-        ctx,
-        "ListIngestionDestinations",
-        INGESTION_DESTINATION,
-        &format!("{}/", ingestion.name()),
-        input.max_results,
-        input.next_token.as_deref(),
-    )
-    .await?;
-    output(ListOutput {
+    let prefix = format!("{}/", ingestion.name());
+    let (records, next_token) =
+        Pages::new(deps, ctx, "appfabric:ListIngestionDestinations", &prefix)
+            .records::<DestinationRecord, AppFabricError>(
+                INGESTION_DESTINATION,
+                &prefix,
+                input.next_token.as_deref(),
+                input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
+            )
+            .await?;
+    Ok(kit::to_value(ListOutput {
         ingestion_destinations: records
             .into_iter()
             .map(|r| Summary { arn: r.arn })
             .collect(),
         next_token,
-    })
+    })?)
 }
 
 /// UpdateIngestionDestination: replaces `destinationConfiguration` only; `createdAt` stays,
@@ -448,9 +449,9 @@ pub async fn update(
                 Expect::Version(version),
             )?])
             .await?;
-        output(DestinationOutput {
+        Ok(kit::to_value(DestinationOutput {
             ingestion_destination: IngestionDestination::from(&record),
-        })
+        })?)
     })
     .await
 }

@@ -10,7 +10,9 @@ use serde_json::json;
 use super::quotas::Quota;
 use crate::protocol::model::Violation;
 use crate::protocol::ApiError;
+use crate::services::kit::ServiceError;
 use crate::store::StoreError;
+use crate::token::TokenError;
 
 /// The `reason` of a `ValidationException` (the model's `ValidationExceptionReason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +150,46 @@ impl From<StoreError> for AppFabricError {
     }
 }
 
+impl ServiceError for AppFabricError {
+    fn from_violations(violations: &[Violation]) -> Self {
+        AppFabricError::from_violations(violations)
+    }
+
+    /// The model has already checked the input, so this is a shape the model allows but the
+    /// handler cannot take.
+    fn invalid_input(message: String) -> Self {
+        AppFabricError::Validation {
+            message: format!("The request could not be read: {message}"),
+            reason: ValidationReason::CannotParse,
+            fields: Vec::new(),
+        }
+    }
+
+    /// AppFabric has no SerializationException shape: a body of the wrong type is a
+    /// ValidationException whose reason is `cannotParse`.
+    fn type_error(message: &str) -> Option<Self> {
+        Some(AppFabricError::Validation {
+            message: message.to_owned(),
+            reason: ValidationReason::CannotParse,
+            fields: Vec::new(),
+        })
+    }
+
+    fn invalid_token(error: TokenError, _token: &str) -> Self {
+        AppFabricError::field(
+            "nextToken",
+            match error {
+                TokenError::Invalid => "The pagination token is invalid.",
+                TokenError::Expired => "The pagination token has expired.",
+            },
+        )
+    }
+
+    fn is_conflict(&self) -> bool {
+        matches!(self, AppFabricError::Contended)
+    }
+}
+
 impl From<AppFabricError> for ApiError {
     fn from(err: AppFabricError) -> Self {
         let message = err.to_string();
@@ -168,28 +210,28 @@ impl From<AppFabricError> for ApiError {
                 resource_id,
                 resource_type,
                 ..
-            } => ApiError::with_status("ResourceNotFoundException", 404, message)
+            } => ApiError::new("ResourceNotFoundException", message)
                 .field("resourceId", resource_id)
                 .field("resourceType", resource_type),
             AppFabricError::Conflict {
                 resource_id,
                 resource_type,
                 ..
-            } => ApiError::with_status("ConflictException", 409, message)
+            } => ApiError::new("ConflictException", message)
                 .field("resourceId", resource_id)
                 .field("resourceType", resource_type),
             AppFabricError::QuotaExceeded {
                 resource_id, quota, ..
-            } => ApiError::with_status("ServiceQuotaExceededException", 402, message)
+            } => ApiError::new("ServiceQuotaExceededException", message)
                 .field("resourceId", resource_id)
                 .field("resourceType", quota.resource_type)
                 .field("serviceCode", super::quotas::SERVICE_CODE)
                 .field("quotaCode", quota.code),
-            AppFabricError::Contended => ApiError::with_status("ConflictException", 409, message)
+            AppFabricError::Contended => ApiError::new("ConflictException", message)
                 .field("resourceId", "")
                 .field("resourceType", ""),
             AppFabricError::ServiceUnavailable => {
-                ApiError::with_status("ServiceUnavailableException", 503, message)
+                ApiError::new("ServiceUnavailableException", message)
             }
         }
     }

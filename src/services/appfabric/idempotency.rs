@@ -15,8 +15,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{key, load, put, AppFabricError, IDEMPOTENCY};
+use super::{key, AppFabricError, IDEMPOTENCY};
 use crate::protocol::RequestContext;
+use crate::services::kit::{load, put};
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -58,7 +59,7 @@ impl Claim {
             response: response.clone(),
             at_millis: self.at_millis,
         };
-        put(key, &record, expect).map(Some)
+        Ok(Some(put(key, &record, expect)?))
     }
 }
 

@@ -16,10 +16,11 @@ use super::bundles::{self, BundleRecord};
 use super::idempotency::{recall, Recall};
 use super::quotas::INGESTIONS;
 use super::{
-    key, load, load_children, now_seconds, output, page, put, resolve, resource_arn, retry,
-    tags_from_list, AppFabricError, Kind, Tag, Tags, INGESTION, INGESTION_DESTINATION,
+    key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
+    DEFAULT_MAX_RESULTS, INGESTION, INGESTION_DESTINATION,
 };
 use crate::protocol::RequestContext;
+use crate::services::kit::{self, load, load_records, put, retry, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -149,11 +150,11 @@ pub(super) fn touch(
     ingestion: &IngestionRecord,
     version: i64,
 ) -> Result<Write, AppFabricError> {
-    put(
+    Ok(put(
         key(ctx, INGESTION, &ingestion.name()),
         ingestion,
         Expect::Version(version),
-    )
+    )?)
 }
 
 /// CreateIngestion.
@@ -184,7 +185,7 @@ pub async fn create(
             Recall::Fresh(claim) => claim,
         };
         let siblings =
-            load_children::<IngestionRecord>(deps, ctx, INGESTION, &format!("{}/", bundle.id))
+            load_records::<IngestionRecord>(deps, ctx, INGESTION, &format!("{}/", bundle.id))
                 .await?;
         if let Some((_, twin, _)) = siblings.iter().find(|(_, s, _)| {
             s.app == input.app
@@ -216,7 +217,7 @@ pub async fn create(
             updated_at: now,
             tags: tags.clone(),
         };
-        let response = output(IngestionOutput {
+        let response = kit::to_value(IngestionOutput {
             ingestion: Ingestion::from(&record),
         })?;
         let mut batch = vec![
@@ -243,9 +244,9 @@ pub async fn get(
         &input.ingestion_identifier,
     )
     .await?;
-    output(IngestionOutput {
+    Ok(kit::to_value(IngestionOutput {
         ingestion: Ingestion::from(&record),
-    })
+    })?)
 }
 
 /// ListIngestions.
@@ -255,17 +256,16 @@ pub async fn list(
     input: ListInput,
 ) -> Result<Value, AppFabricError> {
     let (bundle, _) = bundles::find(deps, ctx, &input.app_bundle_identifier).await?;
-    let (records, next_token) = page::<IngestionRecord>(
-        deps,
-        ctx,
-        "ListIngestions",
-        INGESTION,
-        &format!("{}/", bundle.id),
-        input.max_results,
-        input.next_token.as_deref(),
-    )
-    .await?;
-    output(ListOutput {
+    let prefix = format!("{}/", bundle.id);
+    let (records, next_token) = Pages::new(deps, ctx, "appfabric:ListIngestions", &prefix)
+        .records::<IngestionRecord, AppFabricError>(
+            INGESTION,
+            &prefix,
+            input.next_token.as_deref(),
+            input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
+        )
+        .await?;
+    Ok(kit::to_value(ListOutput {
         ingestions: records
             .into_iter()
             .map(|r| Summary {
@@ -276,7 +276,7 @@ pub async fn list(
             })
             .collect(),
         next_token,
-    })
+    })?)
 }
 
 /// DeleteIngestion: only a stopped ingestion without destinations (AWS: "the ingestion must be

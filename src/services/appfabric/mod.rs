@@ -1,13 +1,13 @@
 //! AWS AppFabric (`appfabric`, restJson1, 2023-05-19): the control plane of app bundles,
 //! app authorizations, ingestions and ingestion destinations.
 //!
-//! Start at [`AppFabricService::call`], the operation table. Resources are records of the
+//! Start at the operation table below. Resources are records of the
 //! store named by their UUIDs under their parents (`BUNDLE`, `BUNDLE/INGESTION`,
 //! `BUNDLE/INGESTION/DESTINATION`, `BUNDLE/AUTHORIZATION`), so a parent's children list
 //! together in name order. A create or delete of a child also rewrites its parent record
 //! (same body, next version) in the same batch: concurrent changes under one parent are then
 //! serialised by the parent's version, which keeps quota counts and "delete only when empty"
-//! exact without locks. A write that loses such a race is retried ([`retry`]).
+//! exact without locks. A write that loses such a race is retried (`kit::retry`).
 //!
 //! Handlers: `bundles.rs`, `authorizations.rs` (credentials sealed by `crypto.rs`),
 //! `ingestions.rs`, `destinations.rs`, `tags.rs`; `idempotency.rs` remembers `clientToken`s;
@@ -28,13 +28,9 @@ mod quotas;
 mod tags;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::OnceLock;
 
-use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use connectors::Apps;
 pub use crypto::CredentialCipher;
@@ -42,11 +38,9 @@ pub use delivery::{AppFabricDelivery, AppFabricMetrics};
 pub use error::{AppFabricError, ValidationReason};
 
 use crate::arn::{self, Arn};
-use crate::protocol::model::{ServiceModel, Violation};
-use crate::protocol::{ApiError, RequestContext, Service};
-use crate::services::Deps;
-use crate::store::{self, Expect, RecordKey, StoreError, Write};
-use crate::token::TokenError;
+use crate::protocol::RequestContext;
+use crate::services::{kit, Deps};
+use crate::store::RecordKey;
 
 /// Record kind of app bundles, named `BUNDLE`.
 const APP_BUNDLE: &str = "appfabric/app-bundle";
@@ -61,20 +55,9 @@ const IDEMPOTENCY: &str = "appfabric/idempotency";
 /// Record kind of the per-account-and-region guard record that serialises bundle creation.
 const ACCOUNT: &str = "appfabric/account";
 
-/// How often a write that lost a race on a parent record is tried again.
-const ATTEMPTS: usize = 8;
 /// `maxResults` when the caller sends none. The documentation gives no default; the model's
 /// largest page is used.
 const DEFAULT_MAX_RESULTS: usize = 100;
-
-fn model() -> &'static ServiceModel {
-    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    ServiceModel::embedded(
-        &MODEL,
-        "appfabric",
-        include_str!("../../../models/appfabric.json"),
-    )
-}
 
 /// The AppFabric service.
 pub struct AppFabricService {
@@ -124,48 +107,6 @@ fn now_seconds(ctx: &RequestContext) -> f64 {
 
 fn key(ctx: &RequestContext, kind: &'static str, name: &str) -> RecordKey {
     RecordKey::new(kind, &ctx.account_id, &ctx.region, name)
-}
-
-/// Reads a record into its stored type, with its version.
-async fn load<T: DeserializeOwned>(
-    deps: &Deps,
-    key: &RecordKey,
-) -> Result<Option<(T, i64)>, AppFabricError> {
-    Ok(store::load(&*deps.store, key).await?)
-}
-
-/// A conditional put of a stored value.
-fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, AppFabricError> {
-    Ok(store::put(key, value, expect)?)
-}
-
-/// Reads every record of a kind under a name prefix, in name order.
-async fn load_children<T: DeserializeOwned>(
-    deps: &Deps,
-    ctx: &RequestContext,
-    kind: &'static str,
-    prefix: &str,
-) -> Result<Vec<(RecordKey, T, i64)>, AppFabricError> {
-    Ok(store::load_all(&*deps.store, kind, &ctx.account_id, &ctx.region, prefix).await?)
-}
-
-/// Runs a read-check-write step again while its conditional write loses races, a bounded
-/// number of times; a step that keeps losing answers `ConflictException`.
-async fn retry<T, F, Fut>(mut step: F) -> Result<T, AppFabricError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, AppFabricError>>,
-{
-    for _ in 1..ATTEMPTS {
-        match step().await {
-            Err(AppFabricError::Contended) => {
-                tokio::task::yield_now().await;
-                continue;
-            }
-            other => return other,
-        }
-    }
-    step().await
 }
 
 /// The ARN of an AppFabric resource: `arn:PARTITION:appfabric:REGION:ACCOUNT:PATH`, where the
@@ -270,87 +211,6 @@ fn resolve(
     Ok(own.clone())
 }
 
-/// Reads a page of a kind under a name prefix, after the position a token carries.
-async fn page<T: DeserializeOwned>(
-    deps: &Deps,
-    ctx: &RequestContext,
-    operation: &str,
-    kind: &'static str,
-    prefix: &str,
-    max_results: Option<usize>,
-    next_token: Option<&str>,
-) -> Result<(Vec<T>, Option<String>), AppFabricError> {
-    let limit = max_results.unwrap_or(DEFAULT_MAX_RESULTS);
-    let scope = format!(
-        "appfabric:{operation}:{}:{}:{prefix}",
-        ctx.account_id, ctx.region
-    );
-    let now = ctx.received_at_millis();
-    let after = match next_token {
-        None => None,
-        Some(token) => {
-            let state = deps.tokens.open(&scope, token, now).map_err(|err| {
-                AppFabricError::field(
-                    "nextToken",
-                    match err {
-                        TokenError::Invalid => "The pagination token is invalid.",
-                        TokenError::Expired => "The pagination token has expired.",
-                    },
-                )
-            })?;
-            state
-                .get("after")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        }
-    };
-    let mut records = deps
-        .store
-        .list(
-            kind,
-            &ctx.account_id,
-            &ctx.region,
-            prefix,
-            after.as_deref(),
-            limit + 1,
-        )
-        .await?;
-    let more = records.len() > limit;
-    records.truncate(limit);
-    let next = match records.last() {
-        Some(last) if more => Some(
-            deps.tokens
-                .issue(&scope, json!({"after": last.key.name}), now),
-        ),
-        _ => None,
-    };
-    let items = records
-        .into_iter()
-        .map(|record| {
-            serde_json::from_value(record.body).map_err(|err| {
-                AppFabricError::from(StoreError::Unavailable(format!(
-                    "corrupt {kind} record: {err}"
-                )))
-            })
-        })
-        .collect::<Result<Vec<T>, _>>()?;
-    Ok((items, next))
-}
-
-/// Reads a validated input into its typed form. The model has already checked it, so a
-/// failure here is a shape the model allows but the handler cannot take.
-fn input<T: DeserializeOwned>(value: Value) -> Result<T, AppFabricError> {
-    serde_json::from_value(value).map_err(|err| AppFabricError::Validation {
-        message: format!("The request could not be read: {err}"),
-        reason: ValidationReason::CannotParse,
-        fields: Vec::new(),
-    })
-}
-
-fn output<T: Serialize>(value: T) -> Result<Value, AppFabricError> {
-    serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()).into())
-}
-
 /// An operation of the model that needs live SaaS applications, which Sluice does not have.
 fn unsupported(operation: &str) -> AppFabricError {
     AppFabricError::Validation {
@@ -362,64 +222,52 @@ fn unsupported(operation: &str) -> AppFabricError {
     }
 }
 
-#[async_trait]
-impl Service for AppFabricService {
-    fn model(&self) -> &ServiceModel {
-        model()
-    }
+/// BatchGetUserAccessTasks: needs live SaaS applications.
+async fn batch_get_user_access_tasks(
+    _deps: &Deps,
+    _ctx: &RequestContext,
+    _input: Value,
+) -> Result<(), AppFabricError> {
+    Err(unsupported("BatchGetUserAccessTasks"))
+}
 
-    fn validation_error(&self, violations: &[Violation]) -> ApiError {
-        AppFabricError::from_violations(violations).into()
-    }
+/// StartUserAccessTasks: needs live SaaS applications.
+async fn start_user_access_tasks(
+    _deps: &Deps,
+    _ctx: &RequestContext,
+    _input: Value,
+) -> Result<(), AppFabricError> {
+    Err(unsupported("StartUserAccessTasks"))
+}
 
-    fn type_error(&self, message: String) -> ApiError {
-        // AppFabric has no SerializationException shape: a body of the wrong type is a
-        // ValidationException whose reason is `cannotParse`.
-        AppFabricError::Validation {
-            message,
-            reason: ValidationReason::CannotParse,
-            fields: Vec::new(),
-        }
-        .into()
-    }
-
-    async fn call(
-        &self,
-        ctx: &RequestContext,
-        operation: &str,
-        value: Value,
-    ) -> Result<Value, ApiError> {
-        let deps = &self.deps;
-        let result = match operation {
-            "CreateAppBundle" => bundles::create(deps, ctx, input(value)?).await,
-            "GetAppBundle" => bundles::get(deps, ctx, input(value)?).await,
-            "ListAppBundles" => bundles::list(deps, ctx, input(value)?).await,
-            "DeleteAppBundle" => bundles::delete(deps, ctx, input(value)?).await,
-            "CreateAppAuthorization" => authorizations::create(deps, ctx, input(value)?).await,
-            "GetAppAuthorization" => authorizations::get(deps, ctx, input(value)?).await,
-            "ListAppAuthorizations" => authorizations::list(deps, ctx, input(value)?).await,
-            "UpdateAppAuthorization" => authorizations::update(deps, ctx, input(value)?).await,
-            "DeleteAppAuthorization" => authorizations::delete(deps, ctx, input(value)?).await,
-            "ConnectAppAuthorization" => authorizations::connect(deps, ctx, input(value)?).await,
-            "CreateIngestion" => ingestions::create(deps, ctx, input(value)?).await,
-            "GetIngestion" => ingestions::get(deps, ctx, input(value)?).await,
-            "ListIngestions" => ingestions::list(deps, ctx, input(value)?).await,
-            "DeleteIngestion" => ingestions::delete(deps, ctx, input(value)?).await,
-            "StartIngestion" => ingestions::start(deps, ctx, input(value)?).await,
-            "StopIngestion" => ingestions::stop(deps, ctx, input(value)?).await,
-            "CreateIngestionDestination" => destinations::create(deps, ctx, input(value)?).await,
-            "GetIngestionDestination" => destinations::get(deps, ctx, input(value)?).await,
-            "ListIngestionDestinations" => destinations::list(deps, ctx, input(value)?).await,
-            "UpdateIngestionDestination" => destinations::update(deps, ctx, input(value)?).await,
-            "DeleteIngestionDestination" => destinations::delete(deps, ctx, input(value)?).await,
-            "TagResource" => tags::tag_resource(deps, ctx, input(value)?).await,
-            "UntagResource" => tags::untag_resource(deps, ctx, input(value)?).await,
-            "ListTagsForResource" => tags::list_tags(deps, ctx, input(value)?).await,
-            "BatchGetUserAccessTasks" | "StartUserAccessTasks" => Err(unsupported(operation)),
-            other => return Err(ApiError::not_implemented("appfabric", other)),
-        };
-        result.map_err(ApiError::from)
-    }
+kit::operations! {
+    AppFabricService { model: "appfabric", error: AppFabricError, state: deps }
+    CreateAppBundle -> bundles::create,
+    GetAppBundle -> bundles::get,
+    ListAppBundles -> bundles::list,
+    DeleteAppBundle -> bundles::delete,
+    CreateAppAuthorization -> authorizations::create,
+    GetAppAuthorization -> authorizations::get,
+    ListAppAuthorizations -> authorizations::list,
+    UpdateAppAuthorization -> authorizations::update,
+    DeleteAppAuthorization -> authorizations::delete,
+    ConnectAppAuthorization -> authorizations::connect,
+    CreateIngestion -> ingestions::create,
+    GetIngestion -> ingestions::get,
+    ListIngestions -> ingestions::list,
+    DeleteIngestion -> ingestions::delete,
+    StartIngestion -> ingestions::start,
+    StopIngestion -> ingestions::stop,
+    CreateIngestionDestination -> destinations::create,
+    GetIngestionDestination -> destinations::get,
+    ListIngestionDestinations -> destinations::list,
+    UpdateIngestionDestination -> destinations::update,
+    DeleteIngestionDestination -> destinations::delete,
+    TagResource -> tags::tag_resource,
+    UntagResource -> tags::untag_resource,
+    ListTagsForResource -> tags::list_tags,
+    BatchGetUserAccessTasks => batch_get_user_access_tasks,
+    StartUserAccessTasks => start_user_access_tasks,
 }
 
 #[cfg(test)]
@@ -438,8 +286,8 @@ mod tests {
 
     #[test]
     fn embedded_model_parses_and_every_pattern_compiles() {
-        let model = super::model();
-        assert_eq!(model.metadata.protocol, "rest-json");
+        let model = crate::services::kit::embedded_model("appfabric");
+        assert_eq!(model.metadata.protocol.as_str(), "rest-json");
         for (name, shape) in &model.shapes {
             if let Some(pattern) = &shape.pattern {
                 assert!(

@@ -9,9 +9,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{key, output, retry, tags_to_list, AppFabricError, Kind, Tag, Tags};
+use super::{key, tags_to_list, AppFabricError, Kind, Tag, Tags};
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
+use crate::services::kit::{self, retry};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, StoreError, Write};
 
@@ -192,7 +193,7 @@ pub async fn list_tags(
     input: ListInput,
 ) -> Result<Value, AppFabricError> {
     let (_, _, tags, _) = load_tagged(deps, ctx, &input.resource_arn).await?;
-    output(ListOutput {
+    Ok(kit::to_value(ListOutput {
         tags: tags_to_list(&tags),
-    })
+    })?)
 }

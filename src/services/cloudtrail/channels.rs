@@ -3,17 +3,18 @@
 //! to.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::data::IngestionStatus;
 use super::event_data_stores::{self, Family};
 use super::limits::{self, MAX_CHANNELS};
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, CHANNEL_INGESTION, CHANNEL_NAME,
-    CHANNEL_SOURCE, EVENT_DATA_STORE,
+    Reference, Reservation, ResourceType, Tag, TagInput, Tags, CHANNEL, CHANNEL_INGESTION,
+    CHANNEL_NAME, CHANNEL_SOURCE, EVENT_DATA_STORE,
 };
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
+use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -50,16 +51,80 @@ impl ChannelRecord {
         &self.name
     }
 
-    fn destinations_output(&self, ctx: &RequestContext) -> Vec<Value> {
+    fn destinations_output(&self, ctx: &RequestContext) -> Vec<Destination> {
         self.destinations
             .iter()
-            .map(|id| {
-                json!({
-                    "Type": "EVENT_DATA_STORE",
-                    "Location": resource_arn(ctx, ResourceType::EventDataStore, id),
-                })
+            .map(|id| Destination {
+                kind: "EVENT_DATA_STORE",
+                location: resource_arn(ctx, ResourceType::EventDataStore, id),
             })
             .collect()
+    }
+}
+
+/// One destination of a channel, in an output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Destination {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    location: String,
+}
+
+/// A channel as its operations answer it; each names the members it has.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChannelOutput {
+    channel_arn: String,
+    name: String,
+    source: String,
+    destinations: Vec<Destination>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Vec<Tag>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingestion_status: Option<IngestionStatusOutput>,
+}
+
+/// GetChannel's `IngestionStatus`.
+#[derive(Debug, Serialize)]
+pub struct IngestionStatusOutput {
+    #[serde(
+        rename = "LatestIngestionSuccessTime",
+        skip_serializing_if = "Option::is_none"
+    )]
+    success_time: Option<EpochSeconds>,
+    #[serde(
+        rename = "LatestIngestionSuccessEventID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    success_event_id: Option<String>,
+    #[serde(
+        rename = "LatestIngestionErrorCode",
+        skip_serializing_if = "Option::is_none"
+    )]
+    error_code: Option<String>,
+    #[serde(
+        rename = "LatestIngestionAttemptTime",
+        skip_serializing_if = "Option::is_none"
+    )]
+    attempt_time: Option<EpochSeconds>,
+    #[serde(
+        rename = "LatestIngestionAttemptEventID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    attempt_event_id: Option<String>,
+}
+
+impl ChannelRecord {
+    fn to_output(&self, ctx: &RequestContext) -> ChannelOutput {
+        ChannelOutput {
+            channel_arn: resource_arn(ctx, ResourceType::Channel, &self.id),
+            name: self.name.clone(),
+            source: self.source.clone(),
+            destinations: self.destinations_output(ctx),
+            tags: None,
+            ingestion_status: None,
+        }
     }
 }
 
@@ -148,7 +213,7 @@ pub async fn create(
     deps: &Deps,
     ctx: &RequestContext,
     input: CreateInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<ChannelOutput, CloudTrailError> {
     if !limits::is_known_source(&input.source) {
         return Err(CloudTrailError::InvalidSource(format!(
             "The source {} is neither Custom nor the source name of a CloudTrail Lake integration partner.",
@@ -199,13 +264,10 @@ pub async fn create(
         )?);
     }
     deps.store.write(writes).await?;
-    Ok(json!({
-        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
-        "Name": record.name,
-        "Source": record.source,
-        "Destinations": record.destinations_output(ctx),
-        "Tags": tags_output(&record.tags),
-    }))
+    Ok(ChannelOutput {
+        tags: Some(tags_output(&record.tags)),
+        ..record.to_output(ctx)
+    })
 }
 
 /// Loads a channel named by ARN or ID.
@@ -244,25 +306,22 @@ pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: ChannelInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<ChannelOutput, CloudTrailError> {
     let (record, _) = load_channel(deps, ctx, &input.channel).await?;
     let status: IngestionStatus = load(deps, &key(ctx, CHANNEL_INGESTION, &record.id))
         .await?
         .map(|(status, _)| status)
         .unwrap_or_default();
-    Ok(json!({
-        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
-        "Name": record.name,
-        "Source": record.source,
-        "Destinations": record.destinations_output(ctx),
-        "IngestionStatus": {
-            "LatestIngestionSuccessTime": status.success_time,
-            "LatestIngestionSuccessEventID": status.success_event_id,
-            "LatestIngestionErrorCode": status.error_code,
-            "LatestIngestionAttemptTime": status.attempt_time,
-            "LatestIngestionAttemptEventID": status.attempt_event_id,
-        },
-    }))
+    Ok(ChannelOutput {
+        ingestion_status: Some(IngestionStatusOutput {
+            success_time: status.success_time.map(|t| EpochSeconds(t as f64)),
+            success_event_id: status.success_event_id,
+            error_code: status.error_code,
+            attempt_time: status.attempt_time.map(|t| EpochSeconds(t as f64)),
+            attempt_event_id: status.attempt_event_id,
+        }),
+        ..record.to_output(ctx)
+    })
 }
 
 /// ListChannels input.
@@ -280,28 +339,43 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, CloudTrailError> {
-    let after = super::open_token(deps, ctx, "ListChannels", input.next_token.as_deref())?;
-    let limit = input.max_results.unwrap_or(1000);
-    let channels: Vec<ChannelRecord> = load_all(deps, ctx, CHANNEL).await?;
-    let remaining: Vec<&ChannelRecord> = channels
-        .iter()
-        .filter(|c| after.as_deref().is_none_or(|after| c.id.as_str() > after))
+) -> Result<ListOutput, CloudTrailError> {
+    let (channels, next_token) = Pages::new(deps, ctx, "cloudtrail:ListChannels", "")
+        .records::<ChannelRecord, CloudTrailError>(
+            CHANNEL,
+            "",
+            input.next_token.as_deref(),
+            input.max_results.unwrap_or(1000),
+        )
+        .await?;
+    let channels = channels
+        .into_iter()
+        .map(|c| ChannelSummary {
+            channel_arn: resource_arn(ctx, ResourceType::Channel, &c.id),
+            name: c.name,
+        })
         .collect();
-    let page = &remaining[..remaining.len().min(limit)];
-    let next_token = match page.last() {
-        Some(last) if remaining.len() > limit => {
-            Some(super::issue_token(deps, ctx, "ListChannels", &last.id))
-        }
-        _ => None,
-    };
-    Ok(json!({
-        "Channels": page.iter().map(|c| json!({
-            "ChannelArn": resource_arn(ctx, ResourceType::Channel, &c.id),
-            "Name": c.name,
-        })).collect::<Vec<_>>(),
-        "NextToken": next_token,
-    }))
+    Ok(ListOutput {
+        channels,
+        next_token,
+    })
+}
+
+/// A channel as ListChannels names it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChannelSummary {
+    channel_arn: String,
+    name: String,
+}
+
+/// ListChannels output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListOutput {
+    channels: Vec<ChannelSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// UpdateChannel input. There is no `Source`: a channel's source never changes.
@@ -320,7 +394,7 @@ pub async fn update(
     deps: &Deps,
     ctx: &RequestContext,
     input: UpdateInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<ChannelOutput, CloudTrailError> {
     let (mut record, version) = load_channel(deps, ctx, &input.channel).await?;
     let mut writes = Vec::new();
     if let Some(name) = input.name.filter(|name| *name != record.name) {
@@ -350,12 +424,7 @@ pub async fn update(
         Expect::Version(version),
     )?);
     deps.store.write(writes).await?;
-    Ok(json!({
-        "ChannelArn": resource_arn(ctx, ResourceType::Channel, &record.id),
-        "Name": record.name,
-        "Source": record.source,
-        "Destinations": record.destinations_output(ctx),
-    }))
+    Ok(record.to_output(ctx))
 }
 
 /// Deletes a channel and frees its name and, for a partner, its source.
@@ -363,7 +432,7 @@ pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
     input: ChannelInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let (record, version) = load_channel(deps, ctx, &input.channel).await?;
     let mut writes = vec![
         Write::Delete {
@@ -386,5 +455,5 @@ pub async fn delete(
         });
     }
     deps.store.write(writes).await?;
-    Ok(json!({}))
+    Ok(())
 }

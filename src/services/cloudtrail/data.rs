@@ -9,9 +9,6 @@
 //! fields CloudTrail adds as top-level members, `eventData` parsed, and the raw `eventData`
 //! text kept as given), so the query issue can read it back as rows.
 
-use std::sync::OnceLock;
-
-use async_trait::async_trait;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -25,10 +22,12 @@ use super::{
 };
 use crate::arn::Arn;
 use crate::policy::{Decision, PolicyDocument, Request};
-use crate::protocol::model::{ServiceModel, Violation};
-use crate::protocol::{ApiError, RequestContext, Service};
+use crate::protocol::model::Violation;
+use crate::protocol::{ApiError, RequestContext};
+use crate::services::kit::{self, ServiceError};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
+use crate::token::TokenError;
 
 /// Log kind of an event data store's events, named by the store's ID.
 pub const EVENTS_TABLE: &str = "cloudtrail_events";
@@ -58,15 +57,6 @@ pub struct IngestionStatus {
     pub success_event_id: Option<String>,
     /// When that was, epoch seconds.
     pub success_time: Option<i64>,
-}
-
-fn model() -> &'static ServiceModel {
-    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    ServiceModel::embedded(
-        &MODEL,
-        "cloudtrail-data",
-        include_str!("../../../models/cloudtrail-data.json"),
-    )
 }
 
 /// Errors of `cloudtrail-data`, a separate model with its own error shapes.
@@ -108,7 +98,10 @@ impl From<DataError> for ApiError {
             DataError::ChannelNotFound(_) => "ChannelNotFound",
             DataError::ChannelInsufficientPermission(_) => "ChannelInsufficientPermission",
             DataError::DuplicatedAuditEventId(_) => "DuplicatedAuditEventId",
-            DataError::Control(inner) => return inner.into(),
+            // CloudTrail's own errors, with the statuses CloudTrail's model gives them.
+            DataError::Control(inner) => {
+                return kit::wire_error(kit::embedded_model("cloudtrail"), inner)
+            }
         };
         // Not confirmed: the model gives these shapes no status; 400 like CloudTrail's.
         ApiError::new(code, message)
@@ -127,31 +120,23 @@ impl CloudTrailDataService {
     }
 }
 
-#[async_trait]
-impl Service for CloudTrailDataService {
-    fn model(&self) -> &ServiceModel {
-        model()
+impl ServiceError for DataError {
+    fn from_violations(violations: &[Violation]) -> Self {
+        DataError::Validation(Violation::summary(violations))
     }
 
-    fn validation_error(&self, violations: &[Violation]) -> ApiError {
-        DataError::Validation(Violation::summary(violations)).into()
+    fn invalid_input(message: String) -> Self {
+        DataError::Validation(message)
     }
 
-    async fn call(
-        &self,
-        ctx: &RequestContext,
-        operation: &str,
-        value: Value,
-    ) -> Result<Value, ApiError> {
-        match operation {
-            "PutAuditEvents" => {
-                let input: PutAuditEventsInput = serde_json::from_value(value)
-                    .map_err(|err| DataError::Validation(err.to_string()))?;
-                Ok(put_audit_events(&self.deps, ctx, input).await?)
-            }
-            other => Err(ApiError::not_implemented("cloudtrail-data", other)),
-        }
+    fn invalid_token(error: TokenError, token: &str) -> Self {
+        DataError::Control(CloudTrailError::invalid_token(error, token))
     }
+}
+
+kit::operations! {
+    CloudTrailDataService { model: "cloudtrail-data", error: DataError, state: deps }
+    PutAuditEvents -> put_audit_events,
 }
 
 /// One event of a request.
@@ -547,7 +532,10 @@ mod tests {
 
     #[test]
     fn model_parses() {
-        assert_eq!(model().signing_name(), "cloudtrail-data");
+        assert_eq!(
+            crate::services::kit::embedded_model("cloudtrail-data").signing_name(),
+            "cloudtrail-data"
+        );
     }
 
     #[test]

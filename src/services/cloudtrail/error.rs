@@ -5,7 +5,9 @@
 
 use crate::protocol::model::Violation;
 use crate::protocol::ApiError;
+use crate::services::kit::ServiceError;
 use crate::store::StoreError;
+use crate::token::TokenError;
 
 /// Every error a CloudTrail operation of Sluice can return. Each variant is named after the
 /// error shape of the model it becomes on the wire.
@@ -160,6 +162,24 @@ impl From<StoreError> for CloudTrailError {
     }
 }
 
+impl ServiceError for CloudTrailError {
+    fn from_violations(violations: &[Violation]) -> Self {
+        CloudTrailError::from_violations(violations)
+    }
+
+    fn invalid_input(message: String) -> Self {
+        CloudTrailError::InvalidParameter(message)
+    }
+
+    fn invalid_token(error: TokenError, _token: &str) -> Self {
+        CloudTrailError::InvalidNextToken(format!("Invalid NextToken: {error}."))
+    }
+
+    fn is_conflict(&self) -> bool {
+        matches!(self, CloudTrailError::Conflict)
+    }
+}
+
 impl From<CloudTrailError> for ApiError {
     fn from(err: CloudTrailError) -> Self {
         use CloudTrailError as E;
@@ -203,39 +223,33 @@ impl From<CloudTrailError> for ApiError {
             E::InvalidDateRange(_) => "InvalidDateRangeException",
             E::Internal(cause) => {
                 tracing::error!(error = %cause, "CloudTrail Lake internal error.");
-                return cloudtrail_error("InternalFailure", 500, message);
+                return cloudtrail_error("InternalFailure", message);
             }
-            // CloudTrail's Smithy model gives ConflictException 409 (httpError and
-            // awsQueryError httpResponseCode); the botocore model carries no statuses.
-            E::Conflict => return cloudtrail_error("ConflictException", 409, message),
-            // A server fault: 503, which the SDKs retry.
-            E::ServiceUnavailable => {
-                return cloudtrail_error("ServiceUnavailableException", 503, message)
-            }
+            E::Conflict => "ConflictException",
+            E::ServiceUnavailable => "ServiceUnavailableException",
         };
-        // The Smithy model gives CloudTrail's other client errors 400 (those checked:
-        // CloudTrailAccessNotEnabled, CloudTrailInvalidClientTokenId,
-        // CloudWatchLogsDeliveryUnavailable; not every shape could be read).
-        cloudtrail_error(code, 400, message)
+        // Statuses come from the model (`ServiceModel::error_status`, through the kit).
+        cloudtrail_error(code, message)
     }
 }
 
 /// CloudTrail's error shapes carry their text in `Message` (the Smithy model's member name).
-fn cloudtrail_error(code: &str, status: u16, message: String) -> ApiError {
+fn cloudtrail_error(code: &str, message: String) -> ApiError {
     ApiError {
         message_member: "Message",
-        ..ApiError::with_status(code, status, message)
+        ..ApiError::new(code, message)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::CloudTrailError;
-    use crate::protocol::ApiError;
+    use crate::services::kit::wire_error;
 
     #[test]
     fn statuses_and_message_member_follow_the_smithy_model() {
-        let conflict = ApiError::from(CloudTrailError::Conflict);
+        let model = crate::services::kit::embedded_model("cloudtrail");
+        let conflict = wire_error(model, CloudTrailError::Conflict);
         assert_eq!(
             (
                 conflict.code.as_str(),
@@ -244,7 +258,7 @@ mod tests {
             ),
             ("ConflictException", 409, "Message")
         );
-        let not_found = ApiError::from(CloudTrailError::ChannelNotFound("gone".into()));
+        let not_found = wire_error(model, CloudTrailError::ChannelNotFound("gone".into()));
         assert_eq!(
             (not_found.status, not_found.message_member),
             (400, "Message")

@@ -3,15 +3,16 @@
 //! what a store collects and so which operations and channels it accepts.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::limits::{self, MAX_EVENT_DATA_STORES, MAX_SELECTOR_VALUES};
 use super::{
     key, load, load_all, merge_tags, put, resolve, resource_arn, tags_output, CloudTrailError,
-    Reference, Reservation, ResourceType, TagInput, Tags, CHANNEL, EVENT_DATA_STORE,
+    Reference, Reservation, ResourceType, Tag, TagInput, Tags, CHANNEL, EVENT_DATA_STORE,
     EVENT_DATA_STORE_NAME,
 };
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
+use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, Write};
 
@@ -251,28 +252,44 @@ impl EventDataStoreRecord {
         self.status == ENABLED
     }
 
-    fn to_output(&self, ctx: &RequestContext, with_tags: bool) -> Value {
-        let mut out = json!({
-            "EventDataStoreArn": resource_arn(ctx, ResourceType::EventDataStore, &self.id),
-            "Name": self.name,
-            "Status": self.status,
-            "AdvancedEventSelectors": self.selectors,
-            "MultiRegionEnabled": self.multi_region,
-            "OrganizationEnabled": self.organization,
-            "RetentionPeriod": self.retention_period,
-            "TerminationProtectionEnabled": self.termination_protection,
-            "BillingMode": self.billing_mode,
-            "CreatedTimestamp": self.created,
-            "UpdatedTimestamp": self.updated,
-        });
-        if let (Some(kms), Some(map)) = (&self.kms_key_id, out.as_object_mut()) {
-            map.insert("KmsKeyId".to_owned(), json!(kms));
+    fn to_output(&self, ctx: &RequestContext, with_tags: bool) -> EventDataStoreOutput {
+        EventDataStoreOutput {
+            event_data_store_arn: resource_arn(ctx, ResourceType::EventDataStore, &self.id),
+            name: self.name.clone(),
+            status: self.status.clone(),
+            advanced_event_selectors: self.selectors.clone(),
+            multi_region_enabled: self.multi_region,
+            organization_enabled: self.organization,
+            retention_period: self.retention_period,
+            termination_protection_enabled: self.termination_protection,
+            billing_mode: self.billing_mode.clone(),
+            created_timestamp: EpochSeconds(self.created as f64),
+            updated_timestamp: EpochSeconds(self.updated as f64),
+            kms_key_id: self.kms_key_id.clone(),
+            tags_list: with_tags.then(|| tags_output(&self.tags)),
         }
-        if let (true, Some(map)) = (with_tags, out.as_object_mut()) {
-            map.insert("TagsList".to_owned(), json!(tags_output(&self.tags)));
-        }
-        out
     }
+}
+
+/// An event data store as Create, Get, Update and RestoreEventDataStore answer it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventDataStoreOutput {
+    event_data_store_arn: String,
+    name: String,
+    status: String,
+    advanced_event_selectors: Vec<AdvancedEventSelector>,
+    multi_region_enabled: bool,
+    organization_enabled: bool,
+    retention_period: i64,
+    termination_protection_enabled: bool,
+    billing_mode: String,
+    created_timestamp: EpochSeconds,
+    updated_timestamp: EpochSeconds,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags_list: Option<Vec<Tag>>,
 }
 
 /// Loads a store named by ARN or ID, refusing malformed or foreign references.
@@ -356,7 +373,7 @@ pub async fn create(
     deps: &Deps,
     ctx: &RequestContext,
     input: CreateInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let selectors = input
         .advanced_event_selectors
         .filter(|selectors| !selectors.is_empty())
@@ -434,7 +451,7 @@ pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let (record, _) = load_store(deps, ctx, &input.event_data_store).await?;
     Ok(record.to_output(ctx, false))
 }
@@ -454,36 +471,43 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, CloudTrailError> {
-    let after = super::open_token(
-        deps,
-        ctx,
-        "ListEventDataStores",
-        input.next_token.as_deref(),
-    )?;
-    let limit = input.max_results.unwrap_or(1000);
-    let stores: Vec<EventDataStoreRecord> = load_all(deps, ctx, EVENT_DATA_STORE).await?;
-    let remaining: Vec<&EventDataStoreRecord> = stores
-        .iter()
-        .filter(|s| after.as_deref().is_none_or(|after| s.id.as_str() > after))
+) -> Result<ListOutput, CloudTrailError> {
+    let (stores, next_token) = Pages::new(deps, ctx, "cloudtrail:ListEventDataStores", "")
+        .records::<EventDataStoreRecord, CloudTrailError>(
+            EVENT_DATA_STORE,
+            "",
+            input.next_token.as_deref(),
+            input.max_results.unwrap_or(1000),
+        )
+        .await?;
+    let event_data_stores = stores
+        .into_iter()
+        .map(|s| EventDataStoreSummary {
+            event_data_store_arn: resource_arn(ctx, ResourceType::EventDataStore, &s.id),
+            name: s.name,
+        })
         .collect();
-    let page = &remaining[..remaining.len().min(limit)];
-    let next_token = match page.last() {
-        Some(last) if remaining.len() > limit => Some(super::issue_token(
-            deps,
-            ctx,
-            "ListEventDataStores",
-            &last.id,
-        )),
-        _ => None,
-    };
-    Ok(json!({
-        "EventDataStores": page.iter().map(|s| json!({
-            "EventDataStoreArn": resource_arn(ctx, ResourceType::EventDataStore, &s.id),
-            "Name": s.name,
-        })).collect::<Vec<_>>(),
-        "NextToken": next_token,
-    }))
+    Ok(ListOutput {
+        event_data_stores,
+        next_token,
+    })
+}
+
+/// An event data store as ListEventDataStores names it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventDataStoreSummary {
+    event_data_store_arn: String,
+    name: String,
+}
+
+/// ListEventDataStores output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListOutput {
+    event_data_stores: Vec<EventDataStoreSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// UpdateEventDataStore input.
@@ -515,7 +539,7 @@ pub async fn update(
     deps: &Deps,
     ctx: &RequestContext,
     input: UpdateInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status == PENDING_DELETION {
         return Err(inactive(&input.event_data_store));
@@ -592,7 +616,7 @@ pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status == PENDING_DELETION {
         return Err(inactive(&input.event_data_store));
@@ -625,7 +649,7 @@ pub async fn delete(
             Expect::Version(version),
         )?])
         .await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// Restores a store pending deletion to the status it had.
@@ -633,7 +657,7 @@ pub async fn restore(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<EventDataStoreOutput, CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if record.status != PENDING_DELETION {
         return Err(CloudTrailError::InvalidEventDataStoreStatus(format!(
@@ -656,15 +680,33 @@ pub async fn restore(
     Ok(record.to_output(ctx, false))
 }
 
+/// StartEventDataStoreIngestion.
+pub async fn start_ingestion(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: StoreInput,
+) -> Result<(), CloudTrailError> {
+    set_ingestion(deps, ctx, input, true).await
+}
+
+/// StopEventDataStoreIngestion.
+pub async fn stop_ingestion(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: StoreInput,
+) -> Result<(), CloudTrailError> {
+    set_ingestion(deps, ctx, input, false).await
+}
+
 /// StartEventDataStoreIngestion (`start`) and StopEventDataStoreIngestion. Only stores of
 /// CloudTrail events or configuration items start and stop; starting needs
 /// `STOPPED_INGESTION`, stopping needs `ENABLED`.
-pub async fn set_ingestion(
+async fn set_ingestion(
     deps: &Deps,
     ctx: &RequestContext,
     input: StoreInput,
     start: bool,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let (mut record, version) = load_store(deps, ctx, &input.event_data_store).await?;
     if !matches!(
         record.family()?,
@@ -695,7 +737,7 @@ pub async fn set_ingestion(
             Expect::Version(version),
         )?])
         .await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101`): event data stores
 //! (`event_data_stores.rs`), channels for events from outside AWS (`channels.rs`), tags on
 //! both (`tags.rs`) and channels' resource policies (`policies.rs`). Partner sources and
-//! quotas are data (`limits.rs`). Start at [`CloudTrailService::call`], the operation table.
+//! quotas are data (`limits.rs`). Start at the operation table below.
 //!
 //! Stores and channels are records named by their UUID; a second record per name (and per
 //! partner source) is written in the same conditional batch, so two concurrent creations of
@@ -18,10 +18,7 @@ mod policies;
 mod tags;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,10 +26,10 @@ pub use data::{CloudTrailDataService, EVENTS_TABLE};
 pub use error::CloudTrailError;
 
 use crate::arn::Arn;
-use crate::protocol::model::{ServiceModel, Violation};
-use crate::protocol::{ApiError, RequestContext, Service};
+use crate::protocol::RequestContext;
+use crate::services::kit::{self, load, put, Pages};
 use crate::services::Deps;
-use crate::store::{self, Expect, RecordKey, Write};
+use crate::store::{self, RecordKey};
 
 /// Record kind of event data stores, named by their ID (a UUID).
 const EVENT_DATA_STORE: &str = "cloudtrail/event-data-store";
@@ -95,29 +92,6 @@ pub async fn expire(
 #[derive(Debug, Serialize, Deserialize)]
 struct Reservation {
     id: String,
-}
-
-/// Reads a record of this service into its stored type, with its version.
-async fn load<T: DeserializeOwned>(
-    deps: &Deps,
-    key: &RecordKey,
-) -> Result<Option<(T, i64)>, CloudTrailError> {
-    Ok(store::load(&*deps.store, key).await?)
-}
-
-/// Reads every record of a kind in the caller's account and region, in ID order.
-async fn load_all<T: DeserializeOwned>(
-    deps: &Deps,
-    ctx: &RequestContext,
-    kind: &'static str,
-) -> Result<Vec<T>, CloudTrailError> {
-    let records = store::load_all(&*deps.store, kind, &ctx.account_id, &ctx.region, "").await?;
-    Ok(records.into_iter().map(|(_, value, _)| value).collect())
-}
-
-/// A conditional put of a stored value.
-fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, CloudTrailError> {
-    Ok(store::put(key, value, expect)?)
 }
 
 /// A key in the caller's account and region.
@@ -227,11 +201,31 @@ fn merge_tags(tags: &mut Tags, input: &[TagInput]) -> Result<(), CloudTrailError
     Ok(())
 }
 
+/// One tag on the wire, in an output.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    key: String,
+    value: String,
+}
+
 /// Tags as the wire lists them.
-fn tags_output(tags: &Tags) -> Vec<Value> {
+fn tags_output(tags: &Tags) -> Vec<Tag> {
     tags.iter()
-        .map(|(key, value)| serde_json::json!({ "Key": key, "Value": value }))
+        .map(|(key, value)| Tag {
+            key: key.clone(),
+            value: value.clone(),
+        })
         .collect()
+}
+
+/// Every record of a kind in the caller's account and region (stores and channels are few).
+async fn load_all<T: serde::de::DeserializeOwned>(
+    deps: &Deps,
+    ctx: &RequestContext,
+    kind: &'static str,
+) -> Result<Vec<T>, store::StoreError> {
+    kit::load_all(deps, ctx, kind, "").await
 }
 
 /// Opens a pagination token of one list operation; the state is the last ID returned.
@@ -241,38 +235,12 @@ fn open_token(
     operation: &str,
     token: Option<&str>,
 ) -> Result<Option<String>, CloudTrailError> {
-    let Some(token) = token else {
-        return Ok(None);
-    };
-    let scope = format!("cloudtrail:{operation}:{}:{}", ctx.account_id, ctx.region);
-    let state = deps
-        .tokens
-        .open(&scope, token, ctx.received_at_millis())
-        .map_err(|err| CloudTrailError::InvalidNextToken(format!("Invalid NextToken: {err}.")))?;
-    state
-        .get("after")
-        .and_then(Value::as_str)
-        .map(|after| Some(after.to_owned()))
-        .ok_or_else(|| CloudTrailError::InvalidNextToken("Invalid NextToken.".to_owned()))
+    Pages::new(deps, ctx, &format!("cloudtrail:{operation}"), "").after(token)
 }
 
 /// Issues the token that continues a list after `after`.
 fn issue_token(deps: &Deps, ctx: &RequestContext, operation: &str, after: &str) -> String {
-    let scope = format!("cloudtrail:{operation}:{}:{}", ctx.account_id, ctx.region);
-    deps.tokens.issue(
-        &scope,
-        serde_json::json!({ "after": after }),
-        ctx.received_at_millis(),
-    )
-}
-
-fn model() -> &'static ServiceModel {
-    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    ServiceModel::embedded(
-        &MODEL,
-        "cloudtrail",
-        include_str!("../../../models/cloudtrail.json"),
-    )
+    Pages::new(deps, ctx, &format!("cloudtrail:{operation}"), "").token_after(after)
 }
 
 /// The CloudTrail service (CloudTrail Lake control plane).
@@ -292,64 +260,32 @@ impl CloudTrailService {
     }
 }
 
-/// Reads a validated input into its typed form.
-fn input<T: DeserializeOwned>(value: Value) -> Result<T, CloudTrailError> {
-    serde_json::from_value(value).map_err(|err| CloudTrailError::InvalidParameter(err.to_string()))
-}
-
-#[async_trait]
-impl Service for CloudTrailService {
-    fn model(&self) -> &ServiceModel {
-        model()
-    }
-
-    fn validation_error(&self, violations: &[Violation]) -> ApiError {
-        CloudTrailError::from_violations(violations).into()
-    }
-
-    async fn call(
-        &self,
-        ctx: &RequestContext,
-        operation: &str,
-        value: Value,
-    ) -> Result<Value, ApiError> {
-        use event_data_stores as eds;
-        let deps = &self.deps;
-        let result = match operation {
-            "CreateEventDataStore" => eds::create(deps, ctx, input(value)?).await,
-            "GetEventDataStore" => eds::get(deps, ctx, input(value)?).await,
-            "ListEventDataStores" => eds::list(deps, ctx, input(value)?).await,
-            "UpdateEventDataStore" => eds::update(deps, ctx, input(value)?).await,
-            "DeleteEventDataStore" => eds::delete(deps, ctx, input(value)?).await,
-            "RestoreEventDataStore" => eds::restore(deps, ctx, input(value)?).await,
-            "StartEventDataStoreIngestion" => {
-                eds::set_ingestion(deps, ctx, input(value)?, true).await
-            }
-            "StopEventDataStoreIngestion" => {
-                eds::set_ingestion(deps, ctx, input(value)?, false).await
-            }
-            "CreateChannel" => channels::create(deps, ctx, input(value)?).await,
-            "GetChannel" => channels::get(deps, ctx, input(value)?).await,
-            "ListChannels" => channels::list(deps, ctx, input(value)?).await,
-            "UpdateChannel" => channels::update(deps, ctx, input(value)?).await,
-            "DeleteChannel" => channels::delete(deps, ctx, input(value)?).await,
-            "AddTags" => tags::add_tags(deps, ctx, input(value)?).await,
-            "RemoveTags" => tags::remove_tags(deps, ctx, input(value)?).await,
-            "ListTags" => tags::list_tags(deps, ctx, input(value)?).await,
-            "PutResourcePolicy" => policies::put_resource_policy(deps, ctx, input(value)?).await,
-            "GetResourcePolicy" => policies::get_resource_policy(deps, ctx, input(value)?).await,
-            "DeleteResourcePolicy" => {
-                policies::delete_resource_policy(deps, ctx, input(value)?).await
-            }
-            "StartQuery" => lake::queries::start(&self.lake, ctx, input(value)?).await,
-            "DescribeQuery" => lake::queries::describe(&self.lake, ctx, input(value)?).await,
-            "GetQueryResults" => lake::queries::results(&self.lake, ctx, input(value)?).await,
-            "ListQueries" => lake::queries::list(&self.lake, ctx, input(value)?).await,
-            "CancelQuery" => lake::queries::cancel(&self.lake, ctx, input(value)?).await,
-            other => return Err(ApiError::not_implemented("cloudtrail", other)),
-        };
-        result.map_err(ApiError::from)
-    }
+kit::operations! {
+    CloudTrailService { model: "cloudtrail", error: CloudTrailError, state: deps }
+    CreateEventDataStore => event_data_stores::create,
+    GetEventDataStore => event_data_stores::get,
+    ListEventDataStores => event_data_stores::list,
+    UpdateEventDataStore => event_data_stores::update,
+    DeleteEventDataStore => event_data_stores::delete,
+    RestoreEventDataStore => event_data_stores::restore,
+    StartEventDataStoreIngestion => event_data_stores::start_ingestion,
+    StopEventDataStoreIngestion => event_data_stores::stop_ingestion,
+    CreateChannel => channels::create,
+    GetChannel => channels::get,
+    ListChannels => channels::list,
+    UpdateChannel => channels::update,
+    DeleteChannel => channels::delete,
+    AddTags => tags::add_tags,
+    RemoveTags => tags::remove_tags,
+    ListTags => tags::list_tags,
+    PutResourcePolicy => policies::put_resource_policy,
+    GetResourcePolicy => policies::get_resource_policy,
+    DeleteResourcePolicy => policies::delete_resource_policy,
+    StartQuery -> lake::queries::start [lake],
+    DescribeQuery -> lake::queries::describe [lake],
+    GetQueryResults -> lake::queries::results [lake],
+    ListQueries -> lake::queries::list [lake],
+    CancelQuery -> lake::queries::cancel [lake],
 }
 
 #[cfg(test)]
@@ -368,7 +304,7 @@ mod tests {
 
     #[test]
     fn embedded_model_parses_and_every_pattern_compiles() {
-        let model = super::model();
+        let model = crate::services::kit::embedded_model("cloudtrail");
         assert_eq!(
             model.metadata.target_prefix.as_deref(),
             Some("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101")

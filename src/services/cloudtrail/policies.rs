@@ -6,8 +6,7 @@
 //! those of the PutResourcePolicy reference: only the action `cloudtrail-data:PutAuditEvents`,
 //! 1 to 20 statements, 1 to 50 principals per statement.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::channels::{self, ChannelRecord};
 use super::{key, put, resolve, CloudTrailError, Reference, ResourceType, CHANNEL};
@@ -143,7 +142,7 @@ pub async fn put_resource_policy(
     deps: &Deps,
     ctx: &RequestContext,
     input: PutInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<ResourcePolicyOutput, CloudTrailError> {
     let (mut record, version) = load_target(deps, ctx, &input.resource_arn).await?;
     check_policy(&input.resource_policy)?;
     record.policy = Some(input.resource_policy);
@@ -154,10 +153,19 @@ pub async fn put_resource_policy(
             Expect::Version(version),
         )?])
         .await?;
-    Ok(json!({
-        "ResourceArn": input.resource_arn,
-        "ResourcePolicy": record.policy,
-    }))
+    Ok(ResourcePolicyOutput {
+        resource_arn: input.resource_arn,
+        resource_policy: record.policy,
+    })
+}
+
+/// PutResourcePolicy and GetResourcePolicy output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyOutput {
+    resource_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_policy: Option<String>,
 }
 
 /// GetResourcePolicy and DeleteResourcePolicy input.
@@ -178,15 +186,15 @@ pub async fn get_resource_policy(
     deps: &Deps,
     ctx: &RequestContext,
     input: ResourceInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<ResourcePolicyOutput, CloudTrailError> {
     let (record, _) = load_target(deps, ctx, &input.resource_arn).await?;
     let policy = record
         .policy
         .ok_or_else(|| no_policy(&input.resource_arn))?;
-    Ok(json!({
-        "ResourceArn": input.resource_arn,
-        "ResourcePolicy": policy,
-    }))
+    Ok(ResourcePolicyOutput {
+        resource_arn: input.resource_arn,
+        resource_policy: Some(policy),
+    })
 }
 
 /// Removes a channel's policy; only the owner may then put events on it.
@@ -194,7 +202,7 @@ pub async fn delete_resource_policy(
     deps: &Deps,
     ctx: &RequestContext,
     input: ResourceInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let (mut record, version) = load_target(deps, ctx, &input.resource_arn).await?;
     if record.policy.take().is_none() {
         return Err(no_policy(&input.resource_arn));
@@ -206,7 +214,7 @@ pub async fn delete_resource_policy(
             Expect::Version(version),
         )?])
         .await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,14 +3,13 @@
 //! Tags live inside the tagged resource's record, so a tag change is one conditional write
 //! and tags disappear with their resource.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::channels::{self, ChannelRecord};
 use super::event_data_stores::{self, EventDataStoreRecord, PENDING_DELETION};
 use super::{
-    key, merge_tags, put, resolve, tags_output, CloudTrailError, Reference, ResourceType, TagInput,
-    Tags, CHANNEL, EVENT_DATA_STORE,
+    key, merge_tags, put, resolve, tags_output, CloudTrailError, Reference, ResourceType, Tag,
+    TagInput, Tags, CHANNEL, EVENT_DATA_STORE,
 };
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
@@ -127,11 +126,11 @@ pub async fn add_tags(
     deps: &Deps,
     ctx: &RequestContext,
     input: TagsInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let mut tagged = load_tagged(deps, ctx, &input.resource_id).await?;
     merge_tags(tagged.tags_mut(), &input.tags_list)?;
     tagged.save(deps, ctx).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// Removes tags by key; keys that are not there are ignored.
@@ -139,13 +138,13 @@ pub async fn remove_tags(
     deps: &Deps,
     ctx: &RequestContext,
     input: TagsInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<(), CloudTrailError> {
     let mut tagged = load_tagged(deps, ctx, &input.resource_id).await?;
     for tag in &input.tags_list {
         tagged.tags_mut().remove(&tag.key);
     }
     tagged.save(deps, ctx).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// ListTags input.
@@ -162,7 +161,7 @@ pub async fn list_tags(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListTagsInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<ListTagsOutput, CloudTrailError> {
     if input.next_token.is_some() {
         // Every answer fits one page, so no token is ever issued and none can be valid.
         return Err(CloudTrailError::InvalidToken(
@@ -172,10 +171,27 @@ pub async fn list_tags(
     let mut out = Vec::new();
     for resource_id in &input.resource_id_list {
         let tagged = load_tagged(deps, ctx, resource_id).await?;
-        out.push(json!({
-            "ResourceId": resource_id,
-            "TagsList": tags_output(tagged.tags()),
-        }));
+        out.push(ResourceTag {
+            resource_id: resource_id.clone(),
+            tags_list: tags_output(tagged.tags()),
+        });
     }
-    Ok(json!({ "ResourceTagList": out }))
+    Ok(ListTagsOutput {
+        resource_tag_list: out,
+    })
+}
+
+/// One resource's tags in ListTags.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceTag {
+    resource_id: String,
+    tags_list: Vec<Tag>,
+}
+
+/// ListTags output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsOutput {
+    resource_tag_list: Vec<ResourceTag>,
 }

@@ -2,7 +2,9 @@
 
 use crate::protocol::model::Violation;
 use crate::protocol::ApiError;
+use crate::services::kit::ServiceError;
 use crate::store::StoreError;
+use crate::token::TokenError;
 
 /// Every error a Firehose operation of Sluice can return.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,20 @@ impl From<StoreError> for FirehoseError {
     }
 }
 
+impl ServiceError for FirehoseError {
+    fn from_violations(violations: &[Violation]) -> Self {
+        FirehoseError::from_violations(violations)
+    }
+
+    fn invalid_input(message: String) -> Self {
+        FirehoseError::InvalidArgument(message)
+    }
+
+    fn invalid_token(_error: TokenError, token: &str) -> Self {
+        FirehoseError::InvalidArgument(format!("Invalid token {token}"))
+    }
+}
+
 impl From<FirehoseError> for ApiError {
     fn from(err: FirehoseError) -> Self {
         let message = err.to_string();
@@ -76,11 +92,9 @@ impl From<FirehoseError> for ApiError {
             }
             FirehoseError::LimitExceeded(_) => ApiError::new("LimitExceededException", message),
             FirehoseError::ServiceUnavailable(_) => {
-                ApiError::with_status("ServiceUnavailableException", 503, message)
+                ApiError::new("ServiceUnavailableException", message)
             }
-            FirehoseError::InternalFailure => {
-                ApiError::with_status("InternalFailureException", 500, message)
-            }
+            FirehoseError::InternalFailure => ApiError::new("InternalFailureException", message),
         }
     }
 }

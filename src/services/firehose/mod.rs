@@ -5,7 +5,7 @@
 //! in one store batch before answering (`records.rs`); a flusher per stream writes one object
 //! per flush through `Deps::storage` and only then moves its cursor (`delivery.rs`); key
 //! prefixes and their expressions are `prefix.rs`. KinesisStreamAsSource streams copy their
-//! Kinesis stream's records into the same buffer. Start at [`FirehoseService::call`].
+//! Kinesis stream's records into the same buffer. Start at the operation table below.
 
 mod delivery;
 mod error;
@@ -13,29 +13,16 @@ mod prefix;
 mod records;
 mod streams;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 pub use delivery::{Deliveries, FirehoseMetrics, Wakers};
 pub use error::FirehoseError;
 
 use crate::pipeline::{DeliveryError, Item, Sink, StreamTarget};
-use crate::protocol::model::{ServiceModel, Violation};
-use crate::protocol::{ApiError, RequestContext, Service};
-use crate::services::Deps;
+use crate::services::{kit, Deps};
 use crate::store::{Store, StoreError};
-
-fn model() -> &'static ServiceModel {
-    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    ServiceModel::embedded(
-        &MODEL,
-        "firehose",
-        include_str!("../../../models/firehose.json"),
-    )
-}
 
 /// The Firehose service.
 pub struct FirehoseService {
@@ -132,75 +119,25 @@ impl Sink for LocalDeliveryStreams {
     }
 }
 
-fn input<T: DeserializeOwned>(value: Value) -> Result<T, FirehoseError> {
-    serde_json::from_value(value).map_err(|err| FirehoseError::InvalidArgument(err.to_string()))
-}
-
-fn output<T: serde::Serialize>(value: T) -> Result<Value, FirehoseError> {
-    serde_json::to_value(value).map_err(|_| FirehoseError::InternalFailure)
-}
-
-#[async_trait]
-impl Service for FirehoseService {
-    fn model(&self) -> &ServiceModel {
-        model()
-    }
-
-    fn validation_error(&self, violations: &[Violation]) -> ApiError {
-        FirehoseError::from_violations(violations).into()
-    }
-
-    async fn call(
-        &self,
-        ctx: &RequestContext,
-        operation: &str,
-        value: Value,
-    ) -> Result<Value, ApiError> {
-        let deps = &self.deps;
-        let result = match operation {
-            "CreateDeliveryStream" => streams::create_delivery_stream(deps, ctx, value)
-                .await
-                .and_then(output),
-            "DescribeDeliveryStream" => streams::describe_delivery_stream(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "ListDeliveryStreams" => streams::list_delivery_streams(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "UpdateDestination" => streams::update_destination(deps, ctx, value)
-                .await
-                .and_then(output),
-            "DeleteDeliveryStream" => streams::delete_delivery_stream(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "TagDeliveryStream" => streams::tag_delivery_stream(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "UntagDeliveryStream" => streams::untag_delivery_stream(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "ListTagsForDeliveryStream" => {
-                streams::list_tags_for_delivery_stream(deps, ctx, input(value)?)
-                    .await
-                    .and_then(output)
-            }
-            "PutRecord" => records::put_record(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "PutRecordBatch" => records::put_record_batch(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            other => return Err(ApiError::not_implemented("firehose", other)),
-        };
-        result.map_err(ApiError::from)
-    }
+kit::operations! {
+    FirehoseService { model: "firehose", error: FirehoseError, state: deps }
+    CreateDeliveryStream -> streams::create_delivery_stream,
+    DescribeDeliveryStream -> streams::describe_delivery_stream,
+    ListDeliveryStreams -> streams::list_delivery_streams,
+    UpdateDestination -> streams::update_destination,
+    DeleteDeliveryStream -> streams::delete_delivery_stream,
+    TagDeliveryStream -> streams::tag_delivery_stream,
+    UntagDeliveryStream -> streams::untag_delivery_stream,
+    ListTagsForDeliveryStream -> streams::list_tags_for_delivery_stream,
+    PutRecord -> records::put_record,
+    PutRecordBatch -> records::put_record_batch,
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn embedded_model_parses() {
-        let model = super::model();
+        let model = crate::services::kit::embedded_model("firehose");
         assert_eq!(
             model.metadata.target_prefix.as_deref(),
             Some("Firehose_20150804")

@@ -2,7 +2,9 @@
 
 use crate::protocol::model::Violation;
 use crate::protocol::ApiError;
+use crate::services::kit::ServiceError;
 use crate::store::StoreError;
+use crate::token::TokenError;
 
 /// Every error a Kinesis operation of Sluice can return.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,27 @@ impl From<StoreError> for KinesisError {
     }
 }
 
+impl ServiceError for KinesisError {
+    fn from_violations(violations: &[Violation]) -> Self {
+        KinesisError::from_violations(violations)
+    }
+
+    fn invalid_input(message: String) -> Self {
+        KinesisError::InvalidArgument(message)
+    }
+
+    fn invalid_token(error: TokenError, token: &str) -> Self {
+        match error {
+            TokenError::Invalid => {
+                KinesisError::InvalidArgument(format!("Invalid NextToken {token}"))
+            }
+            TokenError::Expired => {
+                KinesisError::ExpiredNextToken(format!("NextToken {token} has expired"))
+            }
+        }
+    }
+}
+
 impl From<KinesisError> for ApiError {
     fn from(err: KinesisError) -> Self {
         let message = err.to_string();
@@ -82,11 +105,9 @@ impl From<KinesisError> for ApiError {
             KinesisError::LimitExceeded(_) => ApiError::new("LimitExceededException", message),
             KinesisError::AccessDenied(_) => ApiError::new("AccessDeniedException", message),
             KinesisError::ServiceUnavailable => {
-                ApiError::with_status("ServiceUnavailableException", 503, message)
+                ApiError::new("ServiceUnavailableException", message)
             }
-            KinesisError::InternalFailure => {
-                ApiError::with_status("InternalFailureException", 500, message)
-            }
+            KinesisError::InternalFailure => ApiError::new("InternalFailureException", message),
         }
     }
 }

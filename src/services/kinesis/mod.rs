@@ -5,35 +5,22 @@
 //! (`records.rs`), so a record is durable once PutRecord answers and reads come back in
 //! sequence order. A stream's resource policy lives in its record (`policies.rs`) and is
 //! the only way another account's delivery may write into it ([`may_write`], and
-//! [`LocalStreams`] at every delivery). Start at [`KinesisService::call`].
+//! [`LocalStreams`] at every delivery). Start at the operation table below.
 
 mod error;
 mod policies;
 mod records;
 mod streams;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 pub use error::KinesisError;
 
 use crate::pipeline::{DeliveryError, Item, Sender, Sink, StreamTarget};
-use crate::protocol::model::{ServiceModel, Violation};
-use crate::protocol::{ApiError, RequestContext, Service};
-use crate::services::Deps;
+use crate::services::{kit, Deps};
 use crate::store::{RecordKey, Store, StoreError};
-
-fn model() -> &'static ServiceModel {
-    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    ServiceModel::embedded(
-        &MODEL,
-        "kinesis",
-        include_str!("../../../models/kinesis.json"),
-    )
-}
 
 /// The Kinesis Data Streams service.
 pub struct KinesisService {
@@ -188,98 +175,30 @@ pub async fn expire(store: &dyn Store, now: i64, limit: usize) -> Result<usize, 
     Ok(budget.removed())
 }
 
-fn input<T: DeserializeOwned>(value: Value) -> Result<T, KinesisError> {
-    serde_json::from_value(value).map_err(|err| KinesisError::InvalidArgument(err.to_string()))
-}
-
-fn output<T: serde::Serialize>(value: T) -> Result<Value, KinesisError> {
-    serde_json::to_value(value).map_err(|_| KinesisError::InternalFailure)
-}
-
-#[async_trait]
-impl Service for KinesisService {
-    fn model(&self) -> &ServiceModel {
-        model()
-    }
-
-    fn validation_error(&self, violations: &[Violation]) -> ApiError {
-        KinesisError::from_violations(violations).into()
-    }
-
-    async fn call(
-        &self,
-        ctx: &RequestContext,
-        operation: &str,
-        value: Value,
-    ) -> Result<Value, ApiError> {
-        let deps = &self.deps;
-        let result = match operation {
-            "CreateStream" => streams::create_stream(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "DeleteStream" => streams::delete_stream(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "DescribeStream" => streams::describe_stream(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "DescribeStreamSummary" => streams::describe_stream_summary(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "ListStreams" => streams::list_streams(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "IncreaseStreamRetentionPeriod" => streams::change_retention(
-                deps,
-                ctx,
-                input(value)?,
-                streams::RetentionChange::Increase,
-            )
-            .await
-            .and_then(output),
-            "DecreaseStreamRetentionPeriod" => streams::change_retention(
-                deps,
-                ctx,
-                input(value)?,
-                streams::RetentionChange::Decrease,
-            )
-            .await
-            .and_then(output),
-            "ListShards" => streams::list_shards(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "PutRecord" => records::put_record(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "PutRecords" => records::put_records(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "GetShardIterator" => records::get_shard_iterator(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "GetRecords" => records::get_records(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "PutResourcePolicy" => policies::put_resource_policy(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "GetResourcePolicy" => policies::get_resource_policy(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            "DeleteResourcePolicy" => policies::delete_resource_policy(deps, ctx, input(value)?)
-                .await
-                .and_then(output),
-            other => return Err(ApiError::not_implemented("kinesis", other)),
-        };
-        result.map_err(ApiError::from)
-    }
+kit::operations! {
+    KinesisService { model: "kinesis", error: KinesisError, state: deps }
+    CreateStream => streams::create_stream,
+    DeleteStream => streams::delete_stream,
+    DescribeStream => streams::describe_stream,
+    DescribeStreamSummary => streams::describe_stream_summary,
+    ListStreams => streams::list_streams,
+    IncreaseStreamRetentionPeriod => streams::increase_retention,
+    DecreaseStreamRetentionPeriod => streams::decrease_retention,
+    ListShards => streams::list_shards,
+    PutRecord => records::put_record,
+    PutRecords => records::put_records,
+    GetShardIterator => records::get_shard_iterator,
+    GetRecords => records::get_records,
+    PutResourcePolicy => policies::put_resource_policy,
+    GetResourcePolicy => policies::get_resource_policy,
+    DeleteResourcePolicy => policies::delete_resource_policy,
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn embedded_model_parses() {
-        let model = super::model();
+        let model = crate::services::kit::embedded_model("kinesis");
         assert_eq!(
             model.metadata.target_prefix.as_deref(),
             Some("Kinesis_20131202")

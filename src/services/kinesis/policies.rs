@@ -7,8 +7,7 @@
 //! CloudWatch Logs asks at PutDestination time ([`super::may_write`]) and the pipeline's sink
 //! asks again at every delivery, since the owner may remove the grant at any time.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::streams::{load, stream_key, StreamPolicy, StreamRecord, StreamRef};
 use super::KinesisError;
@@ -148,12 +147,19 @@ pub async fn get_resource_policy(
     deps: &Deps,
     ctx: &RequestContext,
     input: ResourcePolicyInput,
-) -> Result<Value, KinesisError> {
+) -> Result<GetResourcePolicyOutput, KinesisError> {
     let (stream, _) = load_owned(deps, ctx, &input.resource_arn, "GetResourcePolicy").await?;
     let text = stream
         .policy
         .map_or_else(|| "{}".to_owned(), |policy| policy.text);
-    Ok(json!({ "Policy": text }))
+    Ok(GetResourcePolicyOutput { policy: text })
+}
+
+/// GetResourcePolicy output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetResourcePolicyOutput {
+    policy: String,
 }
 
 /// Removes a stream's resource policy; a stream without one is ResourceNotFoundException.

@@ -8,11 +8,12 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use md5::{Digest, Md5};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::streams::{load, parse_sequence_number, sequence_number, StreamRecord, StreamRef};
 use super::KinesisError;
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{NewEntry, Write};
@@ -110,7 +111,7 @@ pub async fn put_record(
     deps: &Deps,
     ctx: &RequestContext,
     input: PutRecordInput,
-) -> Result<Value, KinesisError> {
+) -> Result<PutRecordOutput, KinesisError> {
     let (stream, _) = load(deps, ctx, &input.stream).await?;
     let (shard_id, write) = route(ctx, &stream, input.record)?;
     let sequences = deps.store.write(vec![write]).await?;
@@ -118,9 +119,64 @@ pub async fn put_record(
         .first()
         .copied()
         .ok_or(KinesisError::InternalFailure)?;
-    Ok(
-        json!({ "ShardId": shard_id, "SequenceNumber": sequence_number(sequence), "EncryptionType": "NONE" }),
-    )
+    Ok(PutRecordOutput {
+        shard_id,
+        sequence_number: sequence_number(sequence),
+        encryption_type: "NONE",
+    })
+}
+
+/// PutRecord output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordOutput {
+    shard_id: String,
+    sequence_number: String,
+    encryption_type: &'static str,
+}
+
+/// Where one record of PutRecords went.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsResultEntry {
+    shard_id: String,
+    sequence_number: String,
+}
+
+/// PutRecords output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsOutput {
+    failed_record_count: usize,
+    records: Vec<PutRecordsResultEntry>,
+    encryption_type: &'static str,
+}
+
+/// GetShardIterator output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetShardIteratorOutput {
+    shard_iterator: String,
+}
+
+/// A record as GetRecords gives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Record {
+    sequence_number: String,
+    approximate_arrival_timestamp: EpochSeconds,
+    data: String,
+    partition_key: String,
+    encryption_type: &'static str,
+}
+
+/// GetRecords output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRecordsOutput {
+    records: Vec<Record>,
+    next_shard_iterator: String,
+    millis_behind_latest: i64,
 }
 
 /// PutRecords input.
@@ -137,7 +193,7 @@ pub async fn put_records(
     deps: &Deps,
     ctx: &RequestContext,
     input: PutRecordsInput,
-) -> Result<Value, KinesisError> {
+) -> Result<PutRecordsOutput, KinesisError> {
     let (stream, _) = load(deps, ctx, &input.stream).await?;
     let mut shard_ids = Vec::with_capacity(input.records.len());
     let mut batch = Vec::with_capacity(input.records.len());
@@ -147,12 +203,19 @@ pub async fn put_records(
         batch.push(write);
     }
     let sequences = deps.store.write(batch).await?;
-    let results: Vec<Value> = shard_ids
+    let records = shard_ids
         .into_iter()
         .zip(sequences)
-        .map(|(shard_id, sequence)| json!({ "ShardId": shard_id, "SequenceNumber": sequence_number(sequence) }))
+        .map(|(shard_id, sequence)| PutRecordsResultEntry {
+            shard_id,
+            sequence_number: sequence_number(sequence),
+        })
         .collect();
-    Ok(json!({ "FailedRecordCount": 0, "Records": results, "EncryptionType": "NONE" }))
+    Ok(PutRecordsOutput {
+        failed_record_count: 0,
+        records,
+        encryption_type: "NONE",
+    })
 }
 
 /// GetShardIterator input.
@@ -191,7 +254,7 @@ pub async fn get_shard_iterator(
     deps: &Deps,
     ctx: &RequestContext,
     input: GetShardIteratorInput,
-) -> Result<Value, KinesisError> {
+) -> Result<GetShardIteratorOutput, KinesisError> {
     let (stream, _) = load(deps, ctx, &input.stream).await?;
     if !stream.shards.iter().any(|s| s.id == input.shard_id) {
         return Err(KinesisError::ResourceNotFound(format!(
@@ -233,7 +296,9 @@ pub async fn get_shard_iterator(
             )))
         }
     };
-    Ok(json!({ "ShardIterator": issue_iterator(deps, ctx, &stream.name, &input.shard_id, next) }))
+    Ok(GetShardIteratorOutput {
+        shard_iterator: issue_iterator(deps, ctx, &stream.name, &input.shard_id, next),
+    })
 }
 
 /// GetRecords input.
@@ -249,7 +314,7 @@ pub async fn get_records(
     deps: &Deps,
     ctx: &RequestContext,
     input: GetRecordsInput,
-) -> Result<Value, KinesisError> {
+) -> Result<GetRecordsOutput, KinesisError> {
     let now = ctx.received_at_millis();
     let invalid = || {
         KinesisError::InvalidArgument(format!("Invalid ShardIterator: {}", input.shard_iterator))
@@ -303,13 +368,13 @@ pub async fn get_records(
         if bytes > MAX_BYTES_PER_READ && !records.is_empty() {
             break;
         }
-        records.push(json!({
-            "SequenceNumber": sequence_number(entry.sequence),
-            "ApproximateArrivalTimestamp": entry.at_millis as f64 / 1000.0,
-            "Data": BASE64.encode(&entry.data),
-            "PartitionKey": entry.meta,
-            "EncryptionType": "NONE",
-        }));
+        records.push(Record {
+            sequence_number: sequence_number(entry.sequence),
+            approximate_arrival_timestamp: EpochSeconds::from_millis(entry.at_millis),
+            data: BASE64.encode(&entry.data),
+            partition_key: entry.meta.clone(),
+            encryption_type: "NONE",
+        });
         following = entry.sequence + 1;
     }
     let tail = deps.store.log_tail(&log).await?;
@@ -323,11 +388,11 @@ pub async fn get_records(
             .first()
             .map_or(0, |e| (now - e.at_millis).max(0))
     };
-    Ok(json!({
-        "Records": records,
-        "NextShardIterator": issue_iterator(deps, ctx, &stream.name, shard_id, following),
-        "MillisBehindLatest": behind,
-    }))
+    Ok(GetRecordsOutput {
+        records,
+        next_shard_iterator: issue_iterator(deps, ctx, &stream.name, shard_id, following),
+        millis_behind_latest: behind,
+    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use serde_json::json;
 use super::KinesisError;
 use crate::arn::{self, Arn};
 use crate::policy::PolicyDocument;
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
+use crate::services::kit::Pages;
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 use crate::token::TokenError;
@@ -336,15 +338,136 @@ pub async fn delete_stream(
     Ok(())
 }
 
-fn shard_json(stream_shard: &ShardRecord) -> serde_json::Value {
-    json!({
-        "ShardId": stream_shard.id,
-        "HashKeyRange": {
-            "StartingHashKey": stream_shard.starting_hash_key.to_string(),
-            "EndingHashKey": stream_shard.ending_hash_key.to_string(),
-        },
-        "SequenceNumberRange": { "StartingSequenceNumber": sequence_number(0) },
-    })
+/// A shard on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Shard {
+    shard_id: String,
+    hash_key_range: HashKeyRange,
+    sequence_number_range: SequenceNumberRange,
+}
+
+/// A shard's hash keys, as decimal text.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HashKeyRange {
+    starting_hash_key: String,
+    ending_hash_key: String,
+}
+
+/// A shard's sequence numbers; open shards have no end.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SequenceNumberRange {
+    starting_sequence_number: String,
+}
+
+impl From<&ShardRecord> for Shard {
+    fn from(shard: &ShardRecord) -> Self {
+        Shard {
+            shard_id: shard.id.clone(),
+            hash_key_range: HashKeyRange {
+                starting_hash_key: shard.starting_hash_key.to_string(),
+                ending_hash_key: shard.ending_hash_key.to_string(),
+            },
+            sequence_number_range: SequenceNumberRange {
+                starting_sequence_number: sequence_number(0),
+            },
+        }
+    }
+}
+
+/// `EnhancedMonitoring`: Sluice keeps no shard-level metrics.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnhancedMetrics {
+    shard_level_metrics: Vec<String>,
+}
+
+fn no_enhanced_monitoring() -> Vec<EnhancedMetrics> {
+    vec![EnhancedMetrics {
+        shard_level_metrics: Vec::new(),
+    }]
+}
+
+/// DescribeStream output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamOutput {
+    stream_description: StreamDescription,
+}
+
+/// A stream with a page of its shards.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDescription {
+    stream_name: String,
+    #[serde(rename = "StreamARN")]
+    stream_arn: String,
+    stream_status: &'static str,
+    stream_mode_details: StreamModeDetails,
+    shards: Vec<Shard>,
+    has_more_shards: bool,
+    retention_period_hours: i64,
+    stream_creation_timestamp: EpochSeconds,
+    enhanced_monitoring: Vec<EnhancedMetrics>,
+    encryption_type: &'static str,
+}
+
+/// DescribeStreamSummary output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamSummaryOutput {
+    stream_description_summary: StreamDescriptionSummary,
+}
+
+/// A stream without its shards.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDescriptionSummary {
+    stream_name: String,
+    #[serde(rename = "StreamARN")]
+    stream_arn: String,
+    stream_status: &'static str,
+    stream_mode_details: StreamModeDetails,
+    retention_period_hours: i64,
+    stream_creation_timestamp: EpochSeconds,
+    enhanced_monitoring: Vec<EnhancedMetrics>,
+    encryption_type: &'static str,
+    open_shard_count: usize,
+    consumer_count: usize,
+}
+
+/// A stream as ListStreams summarises it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSummary {
+    stream_name: String,
+    #[serde(rename = "StreamARN")]
+    stream_arn: String,
+    stream_status: &'static str,
+    stream_mode_details: StreamModeDetails,
+    stream_creation_timestamp: EpochSeconds,
+}
+
+/// ListStreams output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamsOutput {
+    stream_names: Vec<String>,
+    stream_summaries: Vec<StreamSummary>,
+    has_more_streams: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// ListShards output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListShardsOutput {
+    shards: Vec<Shard>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// DescribeStream input.
@@ -362,7 +485,7 @@ pub async fn describe_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: DescribeStreamInput,
-) -> Result<serde_json::Value, KinesisError> {
+) -> Result<DescribeStreamOutput, KinesisError> {
     let (stream, _) = load(deps, ctx, &input.stream).await?;
     let after = input.exclusive_start_shard_id.as_deref();
     let remaining: Vec<&ShardRecord> = stream
@@ -371,25 +494,28 @@ pub async fn describe_stream(
         .filter(|s| after.is_none_or(|a| s.id.as_str() > a))
         .collect();
     let limit = input.limit.unwrap_or(100);
-    let shards: Vec<_> = remaining
+    let shards = remaining
         .iter()
         .take(limit)
-        .map(|s| shard_json(s))
+        .map(|s| Shard::from(*s))
         .collect();
-    Ok(json!({
-        "StreamDescription": {
-            "StreamName": stream.name,
-            "StreamARN": stream.arn,
-            "StreamStatus": "ACTIVE",
-            "StreamModeDetails": { "StreamMode": stream.mode },
-            "Shards": shards,
-            "HasMoreShards": remaining.len() > limit,
-            "RetentionPeriodHours": stream.retention_hours,
-            "StreamCreationTimestamp": stream.created,
-            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
-            "EncryptionType": "NONE",
-        }
-    }))
+    let has_more_shards = remaining.len() > limit;
+    Ok(DescribeStreamOutput {
+        stream_description: StreamDescription {
+            stream_name: stream.name,
+            stream_arn: stream.arn,
+            stream_status: "ACTIVE",
+            stream_mode_details: StreamModeDetails {
+                stream_mode: stream.mode,
+            },
+            shards,
+            has_more_shards,
+            retention_period_hours: stream.retention_hours,
+            stream_creation_timestamp: EpochSeconds(stream.created),
+            enhanced_monitoring: no_enhanced_monitoring(),
+            encryption_type: "NONE",
+        },
+    })
 }
 
 /// DescribeStreamSummary input.
@@ -404,22 +530,24 @@ pub async fn describe_stream_summary(
     deps: &Deps,
     ctx: &RequestContext,
     input: DescribeStreamSummaryInput,
-) -> Result<serde_json::Value, KinesisError> {
+) -> Result<DescribeStreamSummaryOutput, KinesisError> {
     let (stream, _) = load(deps, ctx, &input.stream).await?;
-    Ok(json!({
-        "StreamDescriptionSummary": {
-            "StreamName": stream.name,
-            "StreamARN": stream.arn,
-            "StreamStatus": "ACTIVE",
-            "StreamModeDetails": { "StreamMode": stream.mode },
-            "RetentionPeriodHours": stream.retention_hours,
-            "StreamCreationTimestamp": stream.created,
-            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
-            "EncryptionType": "NONE",
-            "OpenShardCount": stream.shards.len(),
-            "ConsumerCount": 0,
-        }
-    }))
+    Ok(DescribeStreamSummaryOutput {
+        stream_description_summary: StreamDescriptionSummary {
+            open_shard_count: stream.shards.len(),
+            stream_name: stream.name,
+            stream_arn: stream.arn,
+            stream_status: "ACTIVE",
+            stream_mode_details: StreamModeDetails {
+                stream_mode: stream.mode,
+            },
+            retention_period_hours: stream.retention_hours,
+            stream_creation_timestamp: EpochSeconds(stream.created),
+            enhanced_monitoring: no_enhanced_monitoring(),
+            encryption_type: "NONE",
+            consumer_count: 0,
+        },
+    })
 }
 
 /// IncreaseStreamRetentionPeriod and DecreaseStreamRetentionPeriod input.
@@ -440,10 +568,28 @@ pub enum RetentionChange {
     Decrease,
 }
 
+/// IncreaseStreamRetentionPeriod.
+pub async fn increase_retention(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: RetentionInput,
+) -> Result<(), KinesisError> {
+    change_retention(deps, ctx, input, RetentionChange::Increase).await
+}
+
+/// DecreaseStreamRetentionPeriod.
+pub async fn decrease_retention(
+    deps: &Deps,
+    ctx: &RequestContext,
+    input: RetentionInput,
+) -> Result<(), KinesisError> {
+    change_retention(deps, ctx, input, RetentionChange::Decrease).await
+}
+
 /// Changes a stream's retention period within AWS's 24 to 8,760 hours. Shortening it hides
 /// older records from readers at once; lengthening it brings back nothing already past the
 /// old period that the sweeper removed (as AWS: expired data stays inaccessible).
-pub async fn change_retention(
+async fn change_retention(
     deps: &Deps,
     ctx: &RequestContext,
     input: RetentionInput,
@@ -498,78 +644,38 @@ pub struct ListStreamsInput {
     next_token: Option<String>,
 }
 
-fn open_token(
-    deps: &Deps,
-    ctx: &RequestContext,
-    scope: &str,
-    token: &str,
-) -> Result<Option<String>, KinesisError> {
-    let state = deps
-        .tokens
-        .open(scope, token, ctx.received_at_millis())
-        .map_err(|err| match err {
-            TokenError::Invalid => {
-                KinesisError::InvalidArgument(format!("Invalid NextToken {token}"))
-            }
-            TokenError::Expired => {
-                KinesisError::ExpiredNextToken(format!("NextToken {token} has expired"))
-            }
-        })?;
-    Ok(state
-        .get("after")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned))
-}
-
 /// Lists stream names in order, a page at a time (100 by default).
 pub async fn list_streams(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListStreamsInput,
-) -> Result<serde_json::Value, KinesisError> {
-    let scope = format!("kinesis:ListStreams:{}:{}", ctx.account_id, ctx.region);
+) -> Result<ListStreamsOutput, KinesisError> {
+    let pages = Pages::new(deps, ctx, "kinesis:ListStreams", "");
     let after = match &input.next_token {
-        Some(token) => open_token(deps, ctx, &scope, token)?,
+        Some(_) => pages.after::<KinesisError>(input.next_token.as_deref())?,
         None => input.exclusive_start_stream_name,
     };
     let limit = input.limit.unwrap_or(100);
-    let mut records = deps
-        .store
-        .list(
-            STREAM,
-            &ctx.account_id,
-            &ctx.region,
-            "",
-            after.as_deref(),
-            limit + 1,
-        )
+    let (streams, next_token) = pages
+        .records_after::<StreamRecord, KinesisError>(STREAM, "", after.as_deref(), limit)
         .await?;
-    let more = records.len() > limit;
-    records.truncate(limit);
-    let streams: Vec<StreamRecord> = records
-        .into_iter()
-        .map(|r| serde_json::from_value(r.body).map_err(|_| KinesisError::InternalFailure))
-        .collect::<Result<_, _>>()?;
-    let next_token = match streams.last() {
-        Some(last) if more => Some(deps.tokens.issue(
-            &scope,
-            json!({ "after": last.name }),
-            ctx.received_at_millis(),
-        )),
-        _ => None,
-    };
-    Ok(json!({
-        "StreamNames": streams.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-        "StreamSummaries": streams.iter().map(|s| json!({
-            "StreamName": s.name,
-            "StreamARN": s.arn,
-            "StreamStatus": "ACTIVE",
-            "StreamModeDetails": { "StreamMode": s.mode },
-            "StreamCreationTimestamp": s.created,
-        })).collect::<Vec<_>>(),
-        "HasMoreStreams": more,
-        "NextToken": next_token,
-    }))
+    Ok(ListStreamsOutput {
+        stream_names: streams.iter().map(|s| s.name.clone()).collect(),
+        stream_summaries: streams
+            .into_iter()
+            .map(|s| StreamSummary {
+                stream_name: s.name,
+                stream_arn: s.arn,
+                stream_status: "ACTIVE",
+                stream_mode_details: StreamModeDetails {
+                    stream_mode: s.mode,
+                },
+                stream_creation_timestamp: EpochSeconds(s.created),
+            })
+            .collect(),
+        has_more_streams: next_token.is_some(),
+        next_token,
+    })
 }
 
 /// ListShards input.
@@ -588,7 +694,7 @@ pub async fn list_shards(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListShardsInput,
-) -> Result<serde_json::Value, KinesisError> {
+) -> Result<ListShardsOutput, KinesisError> {
     let (stream_ref, after) = match &input.next_token {
         Some(token) => {
             if input.stream.stream_name.is_some() || input.stream.stream_arn.is_some() {
@@ -645,10 +751,10 @@ pub async fn list_shards(
         }
         _ => None,
     };
-    Ok(json!({
-        "Shards": page.iter().map(|s| shard_json(s)).collect::<Vec<_>>(),
-        "NextToken": next_token,
-    }))
+    Ok(ListShardsOutput {
+        shards: page.iter().map(|s| Shard::from(**s)).collect(),
+        next_token,
+    })
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{load, put, LogsError, DESTINATION};
+use super::{LogsError, DESTINATION};
 use crate::arn::{self, Arn};
 use crate::pipeline::Sender;
 use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
+use crate::services::kit::{load, put, Pages};
 use crate::services::{firehose, kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
 
@@ -44,6 +45,7 @@ pub struct Destination {
     destination_name: String,
     target_arn: String,
     role_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     access_policy: Option<String>,
     arn: String,
     creation_time: i64,
@@ -94,6 +96,7 @@ pub struct DescribeDestinationsInput {
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDestinationsOutput {
     destinations: Vec<Destination>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
 
@@ -298,20 +301,14 @@ pub async fn describe_destinations(
 ) -> Result<DescribeDestinationsOutput, LogsError> {
     let limit = input.limit.unwrap_or(DEFAULT_LIMIT);
     let prefix = input.destination_name_prefix.unwrap_or_default();
-    let scope = format!(
-        "logs:DescribeDestinations:{}:{}:{prefix}",
-        ctx.account_id, ctx.region
-    );
-    let (records, next_token) = super::groups::page::<DestinationRecord>(
-        deps,
-        ctx,
-        DESTINATION,
-        &scope,
-        &prefix,
-        input.next_token.as_deref(),
-        limit,
-    )
-    .await?;
+    let (records, next_token) = Pages::new(deps, ctx, "logs:DescribeDestinations", &prefix)
+        .records::<DestinationRecord, LogsError>(
+            DESTINATION,
+            &prefix,
+            input.next_token.as_deref(),
+            limit,
+        )
+        .await?;
     let destinations: Vec<Destination> = records.iter().map(Destination::from).collect();
     Ok(DescribeDestinationsOutput {
         destinations,

@@ -2,7 +2,9 @@
 
 use crate::protocol::model::Violation;
 use crate::protocol::ApiError;
+use crate::services::kit::ServiceError;
 use crate::store::StoreError;
+use crate::token::TokenError;
 
 /// Every error a CloudWatch Logs operation of Sluice can return.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,29 @@ impl From<StoreError> for LogsError {
     }
 }
 
+impl ServiceError for LogsError {
+    fn from_violations(violations: &[Violation]) -> Self {
+        LogsError::from_violations(violations)
+    }
+
+    fn invalid_input(message: String) -> Self {
+        LogsError::InvalidParameter(message)
+    }
+
+    fn invalid_token(error: TokenError, _token: &str) -> Self {
+        match error {
+            TokenError::Invalid => LogsError::InvalidNextToken,
+            TokenError::Expired => {
+                LogsError::InvalidParameter("The specified nextToken has expired.".to_owned())
+            }
+        }
+    }
+
+    fn is_conflict(&self) -> bool {
+        matches!(self, LogsError::OperationAborted)
+    }
+}
+
 impl From<LogsError> for ApiError {
     fn from(err: LogsError) -> Self {
         let message = err.to_string();
@@ -87,9 +112,8 @@ impl From<LogsError> for ApiError {
                 ApiError::new("ResourceAlreadyExistsException", message)
             }
             LogsError::OperationAborted => ApiError::new("OperationAbortedException", message),
-            // A server fault: 503 makes the SDKs retry it, as they do against AWS.
             LogsError::ServiceUnavailable | LogsError::DeliveryBacklog { .. } => {
-                ApiError::with_status("ServiceUnavailableException", 503, message)
+                ApiError::new("ServiceUnavailableException", message)
             }
             LogsError::TooManyTags { resource_name, .. } => {
                 ApiError::new("TooManyTagsException", message).field("resourceName", resource_name)

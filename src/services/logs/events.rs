@@ -5,11 +5,11 @@
 //! answers, both the events and their delivery are durable.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::groups::{
     events_log, group_name, load_group, stream_key, stream_not_found, Expiry, LogStreamRecord,
@@ -17,9 +17,10 @@ use super::groups::{
 use super::pattern::FilterPattern;
 use super::reader::{BatchHeader, Merger, Query, Source, StoredEvent, MAX_BATCH_SPAN_MILLIS};
 use super::subscriptions::{current_target, envelopes, EnvelopeEvent, FilterRecord};
-use super::{load, load_all, put, LogsError, LOG_STREAM, SUBSCRIPTION_FILTER};
+use super::{LogsError, LOG_STREAM, SUBSCRIPTION_FILTER};
 use crate::pipeline::Enqueued;
 use crate::protocol::RequestContext;
+use crate::services::kit::{self, load, load_all, put, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, NewEntry, StoreError, TimeOrder, Write};
 
@@ -31,8 +32,6 @@ const DAY_MILLIS: i64 = 24 * HOUR_MILLIS;
 /// Events more than 14 days old, or more than 2 hours in the future, are refused.
 const TOO_OLD_MILLIS: i64 = 14 * DAY_MILLIS;
 const TOO_NEW_MILLIS: i64 = 2 * HOUR_MILLIS;
-/// Attempts at a batch when concurrent writers to the same stream collide.
-const CONFLICT_RETRIES: usize = 8;
 
 /// One input event.
 #[derive(Debug, Deserialize)]
@@ -99,7 +98,7 @@ pub async fn put_log_events(
     deps: &Deps,
     ctx: &RequestContext,
     input: PutLogEventsInput,
-) -> Result<Value, LogsError> {
+) -> Result<PutLogEventsOutput, LogsError> {
     let (group, stream) = (&input.log_group_name, &input.log_stream_name);
     let (group_record, _) = load_group(deps, ctx, group).await?;
     let events = &input.log_events;
@@ -161,15 +160,16 @@ pub async fn put_log_events(
     }
     let hash = stream_hash(ctx, group, stream);
     let key = stream_key(ctx, group, stream);
-    for _ in 0..CONFLICT_RETRIES {
-        let (mut record, version) = load::<LogStreamRecord>(deps, &key)
+    let (accepted, matchers, key) = (&accepted, &matchers, &key);
+    kit::retry(move || async move {
+        let (mut record, version) = load::<LogStreamRecord>(deps, key)
             .await?
             .ok_or_else(stream_not_found)?;
         record.batches += 1;
         let batch_number = record.batches;
         let mut batch = Vec::with_capacity(accepted.len() + 2);
         let mut envelope_events = Vec::with_capacity(accepted.len());
-        for (index, event) in &accepted {
+        for (index, event) in accepted {
             let id = event_id(event.timestamp, hash, batch_number, *index);
             envelope_events.push(EnvelopeEvent {
                 id,
@@ -197,7 +197,7 @@ pub async fn put_log_events(
             record.last_ingestion_time = Some(now);
         }
         let mut enqueued = Enqueued::default();
-        for (filter, pattern, target) in &matchers {
+        for (filter, pattern, target) in matchers {
             let matching: Vec<EnvelopeEvent> = envelope_events
                 .iter()
                 .filter(|e| pattern.matches(&e.message))
@@ -231,30 +231,41 @@ pub async fn put_log_events(
             }
         }
         batch.extend(enqueued.take_writes());
-        match deps.store.write(batch).await {
-            Ok(_) => {
-                deps.delivery.queued(&enqueued);
-                let mut rejected = serde_json::Map::new();
-                if let Some(index) = too_new {
-                    rejected.insert("tooNewLogEventStartIndex".into(), json!(index));
-                }
-                if let Some(index) = too_old {
-                    rejected.insert("tooOldLogEventEndIndex".into(), json!(index));
-                }
-                if let Some(index) = expired {
-                    rejected.insert("expiredLogEventEndIndex".into(), json!(index));
-                }
-                let mut output = json!({ "nextSequenceToken": format!("49{batch_number:054}") });
-                if !rejected.is_empty() {
-                    output["rejectedLogEventsInfo"] = Value::Object(rejected);
-                }
-                return Ok(output);
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(LogsError::OperationAborted)
+        deps.store.write(batch).await?;
+        deps.delivery.queued(&enqueued);
+        let rejected = RejectedLogEventsInfo {
+            too_new_log_event_start_index: too_new,
+            too_old_log_event_end_index: too_old,
+            expired_log_event_end_index: expired,
+        };
+        let any_rejected = too_new.is_some() || too_old.is_some() || expired.is_some();
+        Ok(PutLogEventsOutput {
+            next_sequence_token: format!("49{batch_number:054}"),
+            rejected_log_events_info: any_rejected.then_some(rejected),
+        })
+    })
+    .await
+}
+
+/// PutLogEvents output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLogEventsOutput {
+    next_sequence_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejected_log_events_info: Option<RejectedLogEventsInfo>,
+}
+
+/// Which events of a PutLogEvents batch were not stored, by index.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedLogEventsInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    too_new_log_event_start_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    too_old_log_event_end_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired_log_event_end_index: Option<usize>,
 }
 
 /// The event timestamps a read keeps, both ends inclusive: `startTime` is inclusive and
@@ -313,7 +324,7 @@ pub async fn get_log_events(
     deps: &Deps,
     ctx: &RequestContext,
     input: GetLogEventsInput,
-) -> Result<Value, LogsError> {
+) -> Result<GetLogEventsOutput, LogsError> {
     let group = group_name(input.log_group_name, input.log_group_identifier)?;
     let (group_record, _) = load_group(deps, ctx, &group).await?;
     load::<LogStreamRecord>(deps, &stream_key(ctx, &group, &input.log_stream_name))
@@ -365,11 +376,37 @@ pub async fn get_log_events(
         Some(first) => position_token('b', first.timestamp, first.sequence),
         None => position_token('b', 0, 0),
     };
-    let output: Vec<Value> = window
-        .iter()
-        .map(|e| json!({ "timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion_time }))
+    let events = window
+        .into_iter()
+        .map(|e| OutputLogEvent {
+            timestamp: e.timestamp,
+            message: e.message,
+            ingestion_time: e.ingestion_time,
+        })
         .collect();
-    Ok(json!({ "events": output, "nextForwardToken": forward, "nextBackwardToken": backward }))
+    Ok(GetLogEventsOutput {
+        events,
+        next_forward_token: forward,
+        next_backward_token: backward,
+    })
+}
+
+/// An event as GetLogEvents gives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputLogEvent {
+    timestamp: i64,
+    message: String,
+    ingestion_time: i64,
+}
+
+/// GetLogEvents output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLogEventsOutput {
+    events: Vec<OutputLogEvent>,
+    next_forward_token: String,
+    next_backward_token: String,
 }
 
 /// FilterLogEvents input.
@@ -402,7 +439,7 @@ pub async fn filter_log_events(
     deps: &Deps,
     ctx: &RequestContext,
     input: FilterLogEventsInput,
-) -> Result<Value, LogsError> {
+) -> Result<FilterLogEventsOutput, LogsError> {
     let group = group_name(input.log_group_name, input.log_group_identifier)?;
     let (group_record, _) = load_group(deps, ctx, &group).await?;
     if input.log_stream_names.is_some() && input.log_stream_name_prefix.is_some() {
@@ -424,11 +461,8 @@ pub async fn filter_log_events(
                     .is_none_or(|names| names.contains(&s.name))
             })
             .collect();
-    let scope = format!(
-        "logs:FilterLogEvents:{}:{}:{group}",
-        ctx.account_id, ctx.region
-    );
-    let after = super::groups::open_token(deps, ctx, &scope, input.next_token.as_deref())?;
+    let pages = Pages::new(deps, ctx, "logs:FilterLogEvents", &group);
+    let after = pages.after::<LogsError>(input.next_token.as_deref())?;
     // Tokens name the last event given; a bare number (tokens of earlier versions) counts the
     // events to skip.
     let position = after.as_deref().and_then(filter_position);
@@ -475,27 +509,62 @@ pub async fn filter_log_events(
         }
     }
     let next_token = page.last().filter(|_| more).map(|last| {
-        let after = format!("{}/{}/{}", last.timestamp, last.sequence, last.stream);
-        deps.tokens
-            .issue(&scope, json!({ "after": after }), ctx.received_at_millis())
+        pages.token_after(&format!(
+            "{}/{}/{}",
+            last.timestamp, last.sequence, last.stream
+        ))
     });
-    let events: Vec<Value> = page
-        .iter()
-        .map(|e| {
-            json!({
-                "logStreamName": &*e.stream,
-                "timestamp": e.timestamp,
-                "message": e.message,
-                "ingestionTime": e.ingestion_time,
-                "eventId": e.id,
-            })
+    let events = page
+        .into_iter()
+        .map(|e| FilteredLogEvent {
+            log_stream_name: e.stream.to_string(),
+            timestamp: e.timestamp,
+            message: e.message,
+            ingestion_time: e.ingestion_time,
+            event_id: e.id,
         })
         .collect();
-    let searched: Vec<Value> = streams
-        .iter()
-        .map(|s| json!({ "logStreamName": s.name, "searchedCompletely": true }))
+    let searched_log_streams = streams
+        .into_iter()
+        .map(|s| SearchedLogStream {
+            log_stream_name: s.name,
+            searched_completely: true,
+        })
         .collect();
-    Ok(json!({ "events": events, "searchedLogStreams": searched, "nextToken": next_token }))
+    Ok(FilterLogEventsOutput {
+        events,
+        searched_log_streams,
+        next_token,
+    })
+}
+
+/// An event as FilterLogEvents gives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilteredLogEvent {
+    log_stream_name: String,
+    timestamp: i64,
+    message: String,
+    ingestion_time: i64,
+    event_id: String,
+}
+
+/// A stream FilterLogEvents searched.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchedLogStream {
+    log_stream_name: String,
+    searched_completely: bool,
+}
+
+/// FilterLogEvents output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterLogEventsOutput {
+    events: Vec<FilteredLogEvent>,
+    searched_log_streams: Vec<SearchedLogStream>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// TestMetricFilter input.
@@ -507,17 +576,40 @@ pub struct TestMetricFilterInput {
 }
 
 /// Shows which messages a pattern matches, with the same engine as the filters.
-pub async fn test_metric_filter(input: TestMetricFilterInput) -> Result<Value, LogsError> {
+pub async fn test_metric_filter(
+    _deps: &Deps,
+    _ctx: &RequestContext,
+    input: TestMetricFilterInput,
+) -> Result<TestMetricFilterOutput, LogsError> {
     let pattern = FilterPattern::parse(&input.filter_pattern)
         .map_err(|err| LogsError::InvalidParameter(err.to_string()))?;
-    let matches: Vec<Value> = input
+    let matches = input
         .log_event_messages
-        .iter()
+        .into_iter()
         .enumerate()
         .filter(|(_, message)| pattern.matches(message))
-        .map(|(index, message)| json!({ "eventNumber": index + 1, "eventMessage": message, "extractedValues": {} }))
+        .map(|(index, message)| MetricFilterMatch {
+            event_number: index + 1,
+            event_message: message,
+            extracted_values: BTreeMap::new(),
+        })
         .collect();
-    Ok(json!({ "matches": matches }))
+    Ok(TestMetricFilterOutput { matches })
+}
+
+/// A message TestMetricFilter matched.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricFilterMatch {
+    event_number: usize,
+    event_message: String,
+    extracted_values: BTreeMap<String, String>,
+}
+
+/// TestMetricFilter output.
+#[derive(Debug, Serialize)]
+pub struct TestMetricFilterOutput {
+    matches: Vec<MetricFilterMatch>,
 }
 
 #[cfg(test)]

@@ -3,16 +3,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{
-    load, load_all, put, LogsError, LOG_EVENTS, LOG_GROUP, LOG_STREAM, SUBSCRIPTION_FILTER,
-};
+use super::{LogsError, LOG_EVENTS, LOG_GROUP, LOG_STREAM, SUBSCRIPTION_FILTER};
 use crate::arn;
 use crate::protocol::RequestContext;
+use crate::services::kit::{load, load_all, put, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Store, StoreError, Write};
-use crate::token::TokenError;
 
 /// The retention periods AWS accepts, in days.
 pub const RETENTION_DAYS: [i64; 22] = [
@@ -324,7 +321,7 @@ pub async fn describe_log_groups(
     deps: &Deps,
     ctx: &RequestContext,
     input: DescribeLogGroupsInput,
-) -> Result<serde_json::Value, LogsError> {
+) -> Result<DescribeLogGroupsOutput, LogsError> {
     if input.log_group_name_prefix.is_some() && input.log_group_name_pattern.is_some() {
         return Err(LogsError::InvalidParameter(
             "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."
@@ -333,14 +330,9 @@ pub async fn describe_log_groups(
     }
     let prefix = input.log_group_name_prefix.unwrap_or_default();
     let pattern = input.log_group_name_pattern.map(|p| p.to_lowercase());
-    let scope = format!(
-        "logs:DescribeLogGroups:{}:{}:{prefix}:{}",
-        ctx.account_id,
-        ctx.region,
-        pattern.as_deref().unwrap_or("")
-    );
-    let after = open_token(deps, ctx, &scope, input.next_token.as_deref())?;
-    let limit = input.limit.unwrap_or(50);
+    let filter = format!("{prefix}:{}", pattern.as_deref().unwrap_or(""));
+    let pages = Pages::new(deps, ctx, "logs:DescribeLogGroups", &filter);
+    let after = pages.after::<LogsError>(input.next_token.as_deref())?;
     let groups: Vec<LogGroupRecord> = load_all::<LogGroupRecord>(deps, ctx, LOG_GROUP, &prefix)
         .await?
         .into_iter()
@@ -357,108 +349,56 @@ pub async fn describe_log_groups(
                 .is_none_or(|c| g.log_group_class == c)
         })
         .collect();
-    let page = &groups[..groups.len().min(limit)];
-    let next_token = (groups.len() > limit)
-        .then(|| {
-            page.last().map(|last| {
-                deps.tokens.issue(
-                    &scope,
-                    json!({ "after": last.name }),
-                    ctx.received_at_millis(),
-                )
-            })
-        })
-        .flatten();
-    let log_groups: Vec<_> = page
-        .iter()
+    let (page, next_token) = pages.slice(groups, input.limit.unwrap_or(50), |g| &g.name);
+    let log_groups = page
+        .into_iter()
         .map(|g| {
-            let group_arn = group_arn(ctx, &g.name);
-            json!({
-                "logGroupName": g.name,
-                "creationTime": g.creation_time,
-                "retentionInDays": g.retention_in_days,
-                "metricFilterCount": 0,
-                "arn": format!("{group_arn}:*"),
-                "logGroupArn": group_arn,
-                "storedBytes": 0,
-                "kmsKeyId": g.kms_key_id,
-                "logGroupClass": g.log_group_class,
-                "deletionProtectionEnabled": g.deletion_protection_enabled,
-            })
+            let log_group_arn = group_arn(ctx, &g.name);
+            LogGroup {
+                arn: format!("{log_group_arn}:*"),
+                log_group_arn,
+                log_group_name: g.name,
+                creation_time: g.creation_time,
+                retention_in_days: g.retention_in_days,
+                metric_filter_count: 0,
+                stored_bytes: 0,
+                kms_key_id: g.kms_key_id,
+                log_group_class: g.log_group_class,
+                deletion_protection_enabled: g.deletion_protection_enabled,
+            }
         })
         .collect();
-    Ok(json!({ "logGroups": log_groups, "nextToken": next_token }))
+    Ok(DescribeLogGroupsOutput {
+        log_groups,
+        next_token,
+    })
 }
 
-/// One page of a kind's records in name order, from the position in `token`: at most `limit`
-/// records, and the token of the next page when there is one. Tokens are scoped to `scope`.
-pub(super) async fn page<T: serde::de::DeserializeOwned>(
-    deps: &Deps,
-    ctx: &RequestContext,
-    kind: &'static str,
-    scope: &str,
-    prefix: &str,
-    token: Option<&str>,
-    limit: usize,
-) -> Result<(Vec<T>, Option<String>), LogsError> {
-    let after = open_token(deps, ctx, scope, token)?;
-    // One extra row tells whether another page follows without a second query.
-    let mut records = deps
-        .store
-        .list(
-            kind,
-            &ctx.account_id,
-            &ctx.region,
-            prefix,
-            after.as_deref(),
-            limit + 1,
-        )
-        .await?;
-    let more = records.len() > limit;
-    records.truncate(limit);
-    let next_token = match records.last() {
-        Some(last) if more => Some(deps.tokens.issue(
-            scope,
-            json!({ "after": last.key.name }),
-            ctx.received_at_millis(),
-        )),
-        _ => None,
-    };
-    let items = records
-        .into_iter()
-        .map(|record| {
-            serde_json::from_value::<T>(record.body).map_err(|err| {
-                crate::store::StoreError::Unavailable(format!("corrupt {kind} record: {err}"))
-                    .into()
-            })
-        })
-        .collect::<Result<Vec<T>, LogsError>>()?;
-    Ok((items, next_token))
+/// A log group on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroup {
+    log_group_name: String,
+    creation_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_in_days: Option<i64>,
+    metric_filter_count: i64,
+    arn: String,
+    log_group_arn: String,
+    stored_bytes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
+    log_group_class: String,
+    deletion_protection_enabled: bool,
 }
 
-/// Opens a pagination token of this service, or `None` when there is none.
-pub(super) fn open_token(
-    deps: &Deps,
-    ctx: &RequestContext,
-    scope: &str,
-    token: Option<&str>,
-) -> Result<Option<String>, LogsError> {
-    let Some(token) = token else {
-        return Ok(None);
-    };
-    let state = deps
-        .tokens
-        .open(scope, token, ctx.received_at_millis())
-        .map_err(|err| match err {
-            TokenError::Invalid => LogsError::InvalidNextToken,
-            TokenError::Expired => {
-                LogsError::InvalidParameter("The specified nextToken has expired.".to_owned())
-            }
-        })?;
-    Ok(state
-        .get("after")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned))
+/// DescribeLogGroups output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsOutput {
+    log_groups: Vec<LogGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// PutRetentionPolicy input.
@@ -625,7 +565,7 @@ pub async fn describe_log_streams(
     deps: &Deps,
     ctx: &RequestContext,
     input: DescribeLogStreamsInput,
-) -> Result<serde_json::Value, LogsError> {
+) -> Result<DescribeLogStreamsOutput, LogsError> {
     let group = group_name(input.log_group_name, input.log_group_identifier)?;
     load_group(deps, ctx, &group).await?;
     let by_time = input.order_by.as_deref() == Some("LastEventTime");
@@ -645,35 +585,58 @@ pub async fn describe_log_streams(
     if input.descending {
         streams.reverse();
     }
-    let scope = format!(
-        "logs:DescribeLogStreams:{}:{}:{group}:{prefix}:{by_time}:{}",
-        ctx.account_id, ctx.region, input.descending
-    );
-    let skip: usize = open_token(deps, ctx, &scope, input.next_token.as_deref())?
+    let filter = format!("{group}:{prefix}:{by_time}:{}", input.descending);
+    let pages = Pages::new(deps, ctx, "logs:DescribeLogStreams", &filter);
+    // The position is an offset: streams ordered by event time have no name order to resume.
+    let skip: usize = pages
+        .after::<LogsError>(input.next_token.as_deref())?
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let limit = input.limit.unwrap_or(50);
-    let page: Vec<_> = streams.iter().skip(skip).take(limit).collect();
-    let next_token = (streams.len() > skip + limit).then(|| {
-        deps.tokens.issue(
-            &scope,
-            json!({ "after": (skip + limit).to_string() }),
-            ctx.received_at_millis(),
-        )
-    });
-    let log_streams: Vec<_> = page
-        .iter()
-        .map(|s| {
-            json!({
-                "logStreamName": s.name,
-                "creationTime": s.creation_time,
-                "firstEventTimestamp": s.first_event_timestamp,
-                "lastEventTimestamp": s.last_event_timestamp,
-                "lastIngestionTime": s.last_ingestion_time,
-                "arn": format!("{}:log-stream:{}", group_arn(ctx, &group), s.name),
-                "storedBytes": 0,
-            })
+    let next_token =
+        (streams.len() > skip + limit).then(|| pages.token_after(&(skip + limit).to_string()));
+    let group_arn = group_arn(ctx, &group);
+    let log_streams = streams
+        .into_iter()
+        .skip(skip)
+        .take(limit)
+        .map(|s| LogStream {
+            arn: format!("{group_arn}:log-stream:{}", s.name),
+            log_stream_name: s.name,
+            creation_time: s.creation_time,
+            first_event_timestamp: s.first_event_timestamp,
+            last_event_timestamp: s.last_event_timestamp,
+            last_ingestion_time: s.last_ingestion_time,
+            stored_bytes: 0,
         })
         .collect();
-    Ok(json!({ "logStreams": log_streams, "nextToken": next_token }))
+    Ok(DescribeLogStreamsOutput {
+        log_streams,
+        next_token,
+    })
+}
+
+/// A log stream on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogStream {
+    log_stream_name: String,
+    creation_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_event_timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_event_timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_ingestion_time: Option<i64>,
+    arn: String,
+    stored_bytes: i64,
+}
+
+/// DescribeLogStreams output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogStreamsOutput {
+    log_streams: Vec<LogStream>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }

@@ -3,7 +3,7 @@
 //! Destinations (`destinations.rs`), log groups and streams (`groups.rs`), events
 //! (`events.rs`, `reader.rs`), subscription filters (`subscriptions.rs`), tags on destinations
 //! and log groups in both the new and the older log-group calls (`tags.rs`), and account-level
-//! resource policies (`policies.rs`). Start at [`LogsService::call`], the operation table.
+//! resource policies (`policies.rs`). Start at the operation table below.
 
 mod destinations;
 mod error;
@@ -15,20 +15,10 @@ mod reader;
 mod subscriptions;
 mod tags;
 
-use std::sync::OnceLock;
-
-use async_trait::async_trait;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::Value;
-
 pub use error::LogsError;
 pub use groups::expire;
 
-use crate::protocol::model::{ServiceModel, Violation};
-use crate::protocol::{ApiError, RequestContext, Service};
-use crate::services::Deps;
-use crate::store::{self, Expect, RecordKey, Write};
+use crate::services::{kit, Deps};
 
 /// Record kind of destinations in the store.
 const DESTINATION: &str = "logs/destination";
@@ -44,35 +34,6 @@ const SUBSCRIPTION_FILTER: &str = "logs/subscription-filter";
 /// Record kind of account-level resource policies, named by policy name.
 const RESOURCE_POLICY: &str = "logs/resource-policy";
 
-/// Reads a record of this service into its stored type, with its version.
-async fn load<T: DeserializeOwned>(
-    deps: &Deps,
-    key: &RecordKey,
-) -> Result<Option<(T, i64)>, LogsError> {
-    Ok(store::load(&*deps.store, key).await?)
-}
-
-/// Reads every record of a kind in the caller's account and region whose name has a prefix.
-async fn load_all<T: DeserializeOwned>(
-    deps: &Deps,
-    ctx: &RequestContext,
-    kind: &'static str,
-    prefix: &str,
-) -> Result<Vec<T>, LogsError> {
-    let records = store::load_all(&*deps.store, kind, &ctx.account_id, &ctx.region, prefix).await?;
-    Ok(records.into_iter().map(|(_, value, _)| value).collect())
-}
-
-/// A conditional put of a stored value.
-fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, LogsError> {
-    Ok(store::put(key, value, expect)?)
-}
-
-fn model() -> &'static ServiceModel {
-    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
-    ServiceModel::embedded(&MODEL, "logs", include_str!("../../../models/logs.json"))
-}
-
 /// The CloudWatch Logs service.
 pub struct LogsService {
     deps: Deps,
@@ -85,134 +46,43 @@ impl LogsService {
     }
 }
 
-/// Reads a validated input into its typed form.
-fn input<T: DeserializeOwned>(value: Value) -> Result<T, LogsError> {
-    serde_json::from_value(value).map_err(|err| LogsError::InvalidParameter(err.to_string()))
-}
-
-fn output<T: serde::Serialize>(value: T) -> Result<Value, LogsError> {
-    serde_json::to_value(value).map_err(|err| LogsError::InvalidParameter(err.to_string()))
-}
-
-#[async_trait]
-impl Service for LogsService {
-    fn model(&self) -> &ServiceModel {
-        model()
-    }
-
-    fn validation_error(&self, violations: &[Violation]) -> ApiError {
-        LogsError::from_violations(violations).into()
-    }
-
-    async fn call(
-        &self,
-        ctx: &RequestContext,
-        operation: &str,
-        input_value: Value,
-    ) -> Result<Value, ApiError> {
-        let deps = &self.deps;
-        let result = match operation {
-            "PutDestination" => destinations::put_destination(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "DescribeDestinations" => {
-                destinations::describe_destinations(deps, ctx, input(input_value)?)
-                    .await
-                    .and_then(output)
-            }
-            "DeleteDestination" => destinations::delete_destination(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "PutDestinationPolicy" => {
-                destinations::put_destination_policy(deps, ctx, input(input_value)?)
-                    .await
-                    .and_then(output)
-            }
-            "CreateLogGroup" => groups::create_log_group(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "DeleteLogGroup" => groups::delete_log_group(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "DescribeLogGroups" => {
-                groups::describe_log_groups(deps, ctx, input(input_value)?).await
-            }
-            "PutRetentionPolicy" => groups::put_retention_policy(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "DeleteRetentionPolicy" => {
-                groups::delete_retention_policy(deps, ctx, input(input_value)?)
-                    .await
-                    .and_then(output)
-            }
-            "CreateLogStream" => groups::create_log_stream(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "DeleteLogStream" => groups::delete_log_stream(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "DescribeLogStreams" => {
-                groups::describe_log_streams(deps, ctx, input(input_value)?).await
-            }
-            "PutLogEvents" => events::put_log_events(deps, ctx, input(input_value)?).await,
-            "GetLogEvents" => events::get_log_events(deps, ctx, input(input_value)?).await,
-            "FilterLogEvents" => events::filter_log_events(deps, ctx, input(input_value)?).await,
-            "TestMetricFilter" => events::test_metric_filter(input(input_value)?).await,
-            "PutSubscriptionFilter" => {
-                subscriptions::put_subscription_filter(deps, ctx, input(input_value)?)
-                    .await
-                    .and_then(output)
-            }
-            "DescribeSubscriptionFilters" => {
-                subscriptions::describe_subscription_filters(deps, ctx, input(input_value)?).await
-            }
-            "DeleteSubscriptionFilter" => {
-                subscriptions::delete_subscription_filter(deps, ctx, input(input_value)?)
-                    .await
-                    .and_then(output)
-            }
-            "TagResource" => tags::tag_resource(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "UntagResource" => tags::untag_resource(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "ListTagsForResource" => tags::list_tags_for_resource(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "TagLogGroup" => tags::tag_log_group(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "UntagLogGroup" => tags::untag_log_group(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "ListTagsLogGroup" => tags::list_tags_log_group(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "PutResourcePolicy" => policies::put_resource_policy(deps, ctx, input(input_value)?)
-                .await
-                .and_then(output),
-            "DescribeResourcePolicies" => {
-                policies::describe_resource_policies(deps, ctx, input(input_value)?)
-                    .await
-                    .and_then(output)
-            }
-            "DeleteResourcePolicy" => {
-                policies::delete_resource_policy(deps, ctx, input(input_value)?)
-                    .await
-                    .and_then(output)
-            }
-            other => return Err(ApiError::not_implemented("logs", other)),
-        };
-        result.map_err(ApiError::from)
-    }
+kit::operations! {
+    LogsService { model: "logs", error: LogsError, state: deps }
+    PutDestination => destinations::put_destination,
+    DescribeDestinations => destinations::describe_destinations,
+    DeleteDestination => destinations::delete_destination,
+    PutDestinationPolicy => destinations::put_destination_policy,
+    CreateLogGroup => groups::create_log_group,
+    DeleteLogGroup => groups::delete_log_group,
+    DescribeLogGroups => groups::describe_log_groups,
+    PutRetentionPolicy => groups::put_retention_policy,
+    DeleteRetentionPolicy => groups::delete_retention_policy,
+    CreateLogStream => groups::create_log_stream,
+    DeleteLogStream => groups::delete_log_stream,
+    DescribeLogStreams => groups::describe_log_streams,
+    PutLogEvents => events::put_log_events,
+    GetLogEvents => events::get_log_events,
+    FilterLogEvents => events::filter_log_events,
+    TestMetricFilter => events::test_metric_filter,
+    PutSubscriptionFilter => subscriptions::put_subscription_filter,
+    DescribeSubscriptionFilters => subscriptions::describe_subscription_filters,
+    DeleteSubscriptionFilter => subscriptions::delete_subscription_filter,
+    TagResource => tags::tag_resource,
+    UntagResource => tags::untag_resource,
+    ListTagsForResource => tags::list_tags_for_resource,
+    TagLogGroup => tags::tag_log_group,
+    UntagLogGroup => tags::untag_log_group,
+    ListTagsLogGroup => tags::list_tags_log_group,
+    PutResourcePolicy => policies::put_resource_policy,
+    DescribeResourcePolicies => policies::describe_resource_policies,
+    DeleteResourcePolicy => policies::delete_resource_policy,
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn embedded_model_parses() {
-        let model = super::model();
+        let model = crate::services::kit::embedded_model("logs");
         assert_eq!(
             model.metadata.target_prefix.as_deref(),
             Some("Logs_20140328")

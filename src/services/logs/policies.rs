@@ -9,9 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{load, load_all, put, LogsError, RESOURCE_POLICY};
+use super::{LogsError, RESOURCE_POLICY};
 use crate::policy::PolicyDocument;
 use crate::protocol::RequestContext;
+use crate::services::kit::{load, load_all, put, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 
@@ -168,20 +169,9 @@ pub async fn describe_resource_policies(
         });
     }
     let limit = input.limit.unwrap_or(DEFAULT_LIMIT);
-    let scope = format!(
-        "logs:DescribeResourcePolicies:{}:{}",
-        ctx.account_id, ctx.region
-    );
-    let (policies, next_token) = super::groups::page::<PolicyRecord>(
-        deps,
-        ctx,
-        RESOURCE_POLICY,
-        &scope,
-        "",
-        input.next_token.as_deref(),
-        limit,
-    )
-    .await?;
+    let (policies, next_token) = Pages::new(deps, ctx, "logs:DescribeResourcePolicies", "")
+        .records::<PolicyRecord, LogsError>(RESOURCE_POLICY, "", input.next_token.as_deref(), limit)
+        .await?;
     Ok(DescribeResourcePoliciesOutput {
         resource_policies: policies.into_iter().map(ResourcePolicy::from).collect(),
         next_token,

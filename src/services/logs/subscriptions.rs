@@ -11,13 +11,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::destinations::{check_role_arn, grants_organization, DestinationRecord};
-use super::groups::{load_group, open_token};
+use super::groups::load_group;
 use super::pattern::FilterPattern;
-use super::{load, load_all, put, LogsError, DESTINATION, SUBSCRIPTION_FILTER};
+use super::{LogsError, DESTINATION, SUBSCRIPTION_FILTER};
 use crate::arn::Arn;
 use crate::pipeline::{Delivery, Encoding, Enqueued, Sender, StreamTarget, Target};
 use crate::policy::{Decision, Request};
 use crate::protocol::RequestContext;
+use crate::services::kit::{load, load_all, put, Pages};
 use crate::services::{firehose, kinesis, Deps};
 use crate::store::{Expect, RecordKey, Write};
 
@@ -406,50 +407,65 @@ pub async fn describe_subscription_filters(
     deps: &Deps,
     ctx: &RequestContext,
     input: DescribeSubscriptionFiltersInput,
-) -> Result<serde_json::Value, LogsError> {
+) -> Result<DescribeSubscriptionFiltersOutput, LogsError> {
     let group = &input.log_group_name;
     load_group(deps, ctx, group).await?;
     let prefix = input.filter_name_prefix.unwrap_or_default();
-    let scope = format!(
-        "logs:DescribeSubscriptionFilters:{}:{}:{group}:{prefix}",
-        ctx.account_id, ctx.region
+    let pages = Pages::new(
+        deps,
+        ctx,
+        "logs:DescribeSubscriptionFilters",
+        &format!("{group}:{prefix}"),
     );
-    let after = open_token(deps, ctx, &scope, input.next_token.as_deref())?;
+    let after = pages.after::<LogsError>(input.next_token.as_deref())?;
     let filters: Vec<FilterRecord> =
         load_all::<FilterRecord>(deps, ctx, SUBSCRIPTION_FILTER, &format!("{group}:{prefix}"))
             .await?
             .into_iter()
             .filter(|f| after.as_deref().is_none_or(|a| f.name.as_str() > a))
             .collect();
-    let limit = input.limit.unwrap_or(50);
-    let page = &filters[..filters.len().min(limit)];
-    let next_token = (filters.len() > limit)
-        .then(|| {
-            page.last().map(|last| {
-                deps.tokens.issue(
-                    &scope,
-                    json!({ "after": last.name }),
-                    ctx.received_at_millis(),
-                )
-            })
-        })
-        .flatten();
-    let subscription_filters: Vec<_> = page
-        .iter()
-        .map(|f| {
-            json!({
-                "filterName": f.name,
-                "logGroupName": f.group,
-                "filterPattern": f.filter_pattern,
-                "destinationArn": f.destination_arn,
-                "roleArn": f.role_arn,
-                "distribution": f.distribution,
-                "applyOnTransformedLogs": false,
-                "creationTime": f.creation_time,
-            })
+    let (page, next_token) = pages.slice(filters, input.limit.unwrap_or(50), |f| &f.name);
+    let subscription_filters = page
+        .into_iter()
+        .map(|f| SubscriptionFilter {
+            filter_name: f.name,
+            log_group_name: f.group,
+            filter_pattern: f.filter_pattern,
+            destination_arn: f.destination_arn,
+            role_arn: f.role_arn,
+            distribution: f.distribution,
+            apply_on_transformed_logs: false,
+            creation_time: f.creation_time,
         })
         .collect();
-    Ok(json!({ "subscriptionFilters": subscription_filters, "nextToken": next_token }))
+    Ok(DescribeSubscriptionFiltersOutput {
+        subscription_filters,
+        next_token,
+    })
+}
+
+/// A subscription filter on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionFilter {
+    filter_name: String,
+    log_group_name: String,
+    filter_pattern: String,
+    destination_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<String>,
+    distribution: String,
+    apply_on_transformed_logs: bool,
+    creation_time: i64,
+}
+
+/// DescribeSubscriptionFilters output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeSubscriptionFiltersOutput {
+    subscription_filters: Vec<SubscriptionFilter>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// DeleteSubscriptionFilter input.

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::destinations::{check_tag_keys, DestinationRecord};
 use super::groups::{group_key, group_not_found, LogGroupRecord};
-use super::{load, put, LogsError, DESTINATION};
+use super::{LogsError, DESTINATION};
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
+use crate::services::kit::{load, put};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey};
 

@@ -1,0 +1,373 @@
+//! The service kit: what every JSON service of Sluice is built from, so that an operation is
+//! one typed handler and one line of its service's table.
+//!
+//! - [`operations!`](crate::services::kit::operations) declares a service's operation table
+//!   once and implements the protocol's [`Service`](crate::protocol::Service) trait from it:
+//!   the validated input is decoded into the handler's typed input, the handler
+//!   `async fn(&State, &RequestContext, Input) -> Result<Output, E>` runs, and its typed
+//!   output is encoded straight into the response body ([`run`]).
+//! - [`ServiceError`] is what a service's error enum gives the kit: the errors for model
+//!   violations, unreadable input and refused page tokens, and whether an error is a lost
+//!   conditional write. [`wire_error`] turns it into an `ApiError` with the status the
+//!   model gives its code (`ServiceModel::error_status`), in one place.
+//! - [`Pages`] is the one paginator (scope, signed token, list limit + 1, next token);
+//!   [`retry`] the one retry of a read-check-write step that lost a race.
+//! - [`load`], [`load_all`], [`load_records`] and [`put`] read and write a service's stored records.
+//!
+//! It lives under `services` rather than `protocol` because it knows the store and the page
+//! tokens (`Deps`), which the protocol layer must not; the protocol layer stays the only
+//! place that knows HTTP and service-agnostic.
+
+mod page;
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use page::Pages;
+
+use crate::protocol::model::{Operation, Protocol, ServiceModel, Violation};
+use crate::protocol::{ApiError, RequestContext};
+use crate::services::Deps;
+use crate::store::{self, RecordKey, StoreError};
+use crate::token::TokenError;
+
+pub use crate::store::put;
+
+/// What a service's error enum provides to the kit. The conversion to the wire
+/// (`Into<ApiError>`) names the code and message; the status comes from the model.
+pub trait ServiceError: From<StoreError> + Into<ApiError> + Send + 'static {
+    /// Model violations, as this service words them (CloudWatch Logs:
+    /// `InvalidParameterException`; AppFabric: `ValidationException` with a field list ...).
+    fn from_violations(violations: &[Violation]) -> Self;
+
+    /// Input that met the model but cannot be read into the operation's typed input.
+    fn invalid_input(message: String) -> Self;
+
+    /// A body of the wrong JSON type. `None` answers `SerializationException`, which most
+    /// services have; services whose model has no such shape (AppFabric) override this.
+    fn type_error(_message: &str) -> Option<Self> {
+        None
+    }
+
+    /// A page token (`token`, as sent) this service did not issue, issued for another
+    /// request, or expired.
+    fn invalid_token(error: TokenError, token: &str) -> Self;
+
+    /// Whether the error is a conditional write that lost a race, which [`retry`] retries.
+    fn is_conflict(&self) -> bool {
+        false
+    }
+}
+
+/// A service error as it leaves the server: its code and message from the service's own
+/// mapping, its HTTP status from the model.
+pub fn wire_error<E: ServiceError>(model: &ServiceModel, error: E) -> ApiError {
+    with_model_status(model, error.into())
+}
+
+/// Gives an error the status the model gives its code; codes the model does not know keep
+/// their own (protocol-level codes such as `SerializationException`).
+pub fn with_model_status(model: &ServiceModel, mut error: ApiError) -> ApiError {
+    if let Some(status) = model.error_status(&error.code) {
+        error.status = status;
+    }
+    error
+}
+
+/// The error for a body of the wrong JSON type, for `Service::type_error`.
+pub fn type_error<E: ServiceError>(model: &ServiceModel, message: String) -> ApiError {
+    match E::type_error(&message) {
+        Some(error) => wire_error(model, error),
+        None => ApiError::serialization(message),
+    }
+}
+
+/// An output that knows how to write itself as a response body. Every `Serialize` type is
+/// one, written as it serialises: output structs use [`EpochSeconds`] and [`Iso8601`] for
+/// their timestamp members and skip unset members, so they serialise in wire form.
+///
+/// [`EpochSeconds`]: crate::protocol::model::EpochSeconds
+/// [`Iso8601`]: crate::protocol::model::Iso8601
+pub trait WireOutput {
+    /// The JSON body of the output of the shape `shape_name`.
+    fn to_body(
+        &self,
+        model: &ServiceModel,
+        shape_name: &str,
+        protocol: Protocol,
+    ) -> Result<Vec<u8>, serde_json::Error>;
+}
+
+impl<T: Serialize> WireOutput for T {
+    fn to_body(
+        &self,
+        _model: &ServiceModel,
+        _shape_name: &str,
+        _protocol: Protocol,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}
+
+/// An output still built as a JSON tree with timestamps as epoch seconds, rewritten for the
+/// wire by walking the model. Only for handlers not yet given a typed output; it costs a
+/// second walk of the tree.
+pub struct Untyped(pub Value);
+
+impl WireOutput for Untyped {
+    fn to_body(
+        &self,
+        model: &ServiceModel,
+        shape_name: &str,
+        protocol: Protocol,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        let mut value = self.0.clone();
+        model.render_output(shape_name, &mut value, protocol);
+        serde_json::to_vec(&value)
+    }
+}
+
+/// Runs one operation: reads the validated `input` into the handler's typed input, calls the
+/// handler, and encodes its output (or maps its error) for the wire.
+pub async fn run<E, I, O, F, Fut>(
+    model: &ServiceModel,
+    operation: &Operation,
+    protocol: Protocol,
+    input: Value,
+    handler: F,
+) -> Result<Vec<u8>, ApiError>
+where
+    E: ServiceError,
+    I: DeserializeOwned,
+    O: WireOutput,
+    F: FnOnce(I) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+{
+    let input = serde_json::from_value::<I>(input)
+        .map_err(|err| wire_error(model, E::invalid_input(err.to_string())))?;
+    let output = handler(input).await.map_err(|err| wire_error(model, err))?;
+    encode(model, operation, protocol, &output)
+}
+
+/// Writes an output as the response body. Operations without an output answer `{}`, as AWS
+/// does. In debug builds (and so in every test) the body is checked against the model.
+fn encode<O: WireOutput>(
+    model: &ServiceModel,
+    operation: &Operation,
+    protocol: Protocol,
+    output: &O,
+) -> Result<Vec<u8>, ApiError> {
+    let Some(output_ref) = &operation.output else {
+        return Ok(b"{}".to_vec());
+    };
+    let mut body = output
+        .to_body(model, &output_ref.shape, protocol)
+        .map_err(ApiError::internal)?;
+    if body == b"null" {
+        // A handler with nothing to say (`()`) for an output whose members are all optional.
+        body = b"{}".to_vec();
+    }
+    #[cfg(debug_assertions)]
+    {
+        let value: Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
+        if let Err(mismatch) = model.check_output(&output_ref.shape, &value, protocol) {
+            panic!(
+                "{} output does not match the model: {mismatch}",
+                operation.name
+            );
+        }
+    }
+    Ok(body)
+}
+
+/// Declares a service's operation table and implements `protocol::Service` from it.
+///
+/// ```text
+/// operations! {
+///     LogsService { model: "logs", error: LogsError, state: deps }
+///     PutDestination => destinations::put_destination,
+///     StartQuery => lake::queries::start [lake],   // a handler over another field
+///     GetRecords -> records::get_records,          // untyped output (Untyped), to convert
+/// }
+/// ```
+///
+/// Each handler is `async fn(&State, &RequestContext, Input) -> Result<Output, Error>`, where
+/// `State` is the named field of the service (`deps` unless the entry names another), `Input`
+/// is `Deserialize` and `Output` a [`WireOutput`]. An operation of the model missing from the
+/// table answers `NotImplemented`.
+macro_rules! operations {
+    (
+        $service:ty { model: $model:literal, error: $error:ty, state: $default:ident }
+        $( $operation:ident $arrow:tt $handler:path $([$state:ident])? ),* $(,)?
+    ) => {
+        #[async_trait::async_trait]
+        impl $crate::protocol::Service for $service {
+            fn model(&self) -> &$crate::protocol::model::ServiceModel {
+                $crate::services::kit::embedded_model($model)
+            }
+
+            fn validation_error(
+                &self,
+                violations: &[$crate::protocol::model::Violation],
+            ) -> $crate::protocol::ApiError {
+                $crate::services::kit::wire_error(
+                    self.model(),
+                    <$error as $crate::services::kit::ServiceError>::from_violations(violations),
+                )
+            }
+
+            fn type_error(&self, message: String) -> $crate::protocol::ApiError {
+                $crate::services::kit::type_error::<$error>(self.model(), message)
+            }
+
+            async fn call(
+                &self,
+                ctx: &$crate::protocol::RequestContext,
+                operation: &$crate::protocol::model::Operation,
+                input: serde_json::Value,
+                protocol: $crate::protocol::model::Protocol,
+            ) -> Result<Vec<u8>, $crate::protocol::ApiError> {
+                let model = self.model();
+                match operation.name.as_str() {
+                    $(
+                        stringify!($operation) => {
+                            $crate::services::kit::run::<$error, _, _, _, _>(
+                                model,
+                                operation,
+                                protocol,
+                                input,
+                                |input| $crate::services::kit::operations!(@output $arrow, $handler(
+                                    $crate::services::kit::operations!(@state self, $default $(, $state)?),
+                                    ctx,
+                                    input,
+                                )),
+                            )
+                            .await
+                        }
+                    )*
+                    other => Err($crate::protocol::ApiError::not_implemented(
+                        model.signing_name(),
+                        other,
+                    )),
+                }
+            }
+        }
+    };
+    (@output =>, $future:expr) => { $future };
+    (@output ->, $future:expr) => {
+        async move { $future.await.map($crate::services::kit::Untyped) }
+    };
+    (@state $self:ident, $default:ident) => { &$self.$default };
+    (@state $self:ident, $default:ident, $state:ident) => { &$self.$state };
+}
+pub(crate) use operations;
+
+/// The botocore model embedded for a signing name, parsed once.
+pub fn embedded_model(name: &str) -> &'static ServiceModel {
+    macro_rules! models {
+        ($($name:literal),*) => {
+            match name {
+                $($name => {
+                    static MODEL: OnceLock<ServiceModel> = OnceLock::new();
+                    ServiceModel::embedded(
+                        &MODEL,
+                        $name,
+                        include_str!(concat!("../../../models/", $name, ".json")),
+                    )
+                })*
+                other => panic!("no embedded model for {other}"),
+            }
+        };
+    }
+    models!(
+        "logs",
+        "kinesis",
+        "firehose",
+        "appfabric",
+        "cloudtrail",
+        "cloudtrail-data"
+    )
+}
+
+/// Reads a stored record into its type, with its version.
+pub async fn load<T: DeserializeOwned>(
+    deps: &Deps,
+    key: &RecordKey,
+) -> Result<Option<(T, i64)>, StoreError> {
+    store::load(&*deps.store, key).await
+}
+
+/// Reads every record of a kind in the caller's account and region whose name has a prefix,
+/// in name order.
+pub async fn load_all<T: DeserializeOwned>(
+    deps: &Deps,
+    ctx: &RequestContext,
+    kind: &'static str,
+    prefix: &str,
+) -> Result<Vec<T>, StoreError> {
+    let records = load_records(deps, ctx, kind, prefix).await?;
+    Ok(records.into_iter().map(|(_, value, _)| value).collect())
+}
+
+/// [`load_all`] with each record's key and version, for writes conditional on them.
+pub async fn load_records<T: DeserializeOwned>(
+    deps: &Deps,
+    ctx: &RequestContext,
+    kind: &'static str,
+    prefix: &str,
+) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
+    store::load_all(&*deps.store, kind, &ctx.account_id, &ctx.region, prefix).await
+}
+
+/// A typed value as a JSON tree, for the few places that keep an answer as data (AppFabric's
+/// remembered responses to client tokens).
+pub fn to_value<T: Serialize>(value: T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|err| StoreError::Unavailable(err.to_string()))
+}
+
+/// How often [`retry`] runs a step that keeps losing races before giving up.
+const ATTEMPTS: usize = 8;
+
+/// Runs a read-check-write step again while its conditional write loses races to concurrent
+/// writers (`ServiceError::is_conflict`), a bounded number of times; the last attempt's error
+/// stands. Every step re-reads what it checks, so a retry decides on fresh state.
+pub async fn retry<T, E, F, Fut>(mut step: F) -> Result<T, E>
+where
+    E: ServiceError,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    for _ in 1..ATTEMPTS {
+        match step().await {
+            Err(err) if err.is_conflict() => tokio::task::yield_now().await,
+            other => return other,
+        }
+    }
+    step().await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_embedded_model_parses_and_writes_outputs_in_the_body() {
+        for name in [
+            "logs",
+            "kinesis",
+            "firehose",
+            "appfabric",
+            "cloudtrail",
+            "cloudtrail-data",
+        ] {
+            let model = super::embedded_model(name);
+            assert!(!model.operations.is_empty(), "{name}");
+            assert!(
+                crate::protocol::rest_json::body_only_outputs(model),
+                "{name}"
+            );
+        }
+    }
+}
