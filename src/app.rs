@@ -49,6 +49,10 @@ const CACHED_KINDS: &[&str] = &[
 
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
+    // The connectors' HTTP client reads and parses the system's root certificates (a few
+    // milliseconds): on a thread of its own, while the store opens.
+    let app_endpoints = config.appfabric.app_endpoints.clone();
+    let apps = tokio::task::spawn_blocking(move || Apps::new(app_endpoints));
     let durable: Arc<dyn Store> = match &config.data_dir {
         DataDir::Memory => Arc::new(MemoryStore::default()),
         DataDir::Path(dir) => Arc::new(
@@ -114,7 +118,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         firehose: firehose.clone(),
         credentials: CredentialCipher::from_hex(&credential_key),
         apps: Arc::new(
-            Apps::new(config.appfabric.app_endpoints.clone())
+            apps.await
+                .context("the HTTP client of AppFabric's app connectors was not built")?
                 .context("cannot build the HTTP client of AppFabric's app connectors")?,
         ),
         authenticator: config.authenticator.clone(),
