@@ -401,14 +401,30 @@ pub async fn load_all<T: DeserializeOwned>(
     region: &str,
     prefix: &str,
 ) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
+    load_range(store, kind, account, region, prefix, None, usize::MAX).await
+}
+
+/// Reads up to `limit` records of a kind in one account and region whose name has a prefix and
+/// sorts after `after`, in name order, each with its key and version (a page: ask for one more
+/// than the page holds to learn whether another follows). Records the store holds in memory
+/// are decoded in place ([`Store::lend`]).
+pub async fn load_range<T: DeserializeOwned>(
+    store: &dyn Store,
+    kind: &'static str,
+    account: &str,
+    region: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
     let mut loaded = Vec::new();
     let lent = store.lend(
         kind,
         account,
         region,
         prefix,
-        None,
-        usize::MAX,
+        after,
+        limit,
         &mut |name, version, body| {
             // Decoded from the store's own copy (`&Value` is a deserializer).
             let value = T::deserialize(body)
@@ -420,7 +436,7 @@ pub async fn load_all<T: DeserializeOwned>(
     match lent {
         Some(result) => result.map(|()| loaded),
         None => store
-            .list(kind, account, region, prefix, None, usize::MAX)
+            .list(kind, account, region, prefix, after, limit)
             .await?
             .into_iter()
             .map(decode)
