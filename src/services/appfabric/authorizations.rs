@@ -27,6 +27,7 @@ use super::{
     key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
     APP_AUTHORIZATION, DEFAULT_MAX_RESULTS, INGESTION,
 };
+use crate::protocol::model::Iso8601;
 use crate::protocol::RequestContext;
 use crate::services::kit::{self, load, load_records, put, retry, Pages};
 use crate::services::Deps;
@@ -164,15 +165,15 @@ impl AuthorizationRecord {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AppAuthorization {
+pub struct AppAuthorization {
     app_authorization_arn: String,
     app_bundle_arn: String,
     app: String,
     tenant: Tenant,
     auth_type: String,
     status: String,
-    created_at: f64,
-    updated_at: f64,
+    created_at: Iso8601,
+    updated_at: Iso8601,
 }
 
 impl From<&AuthorizationRecord> for AppAuthorization {
@@ -184,21 +185,21 @@ impl From<&AuthorizationRecord> for AppAuthorization {
             tenant: r.tenant.clone(),
             auth_type: r.auth_type.clone(),
             status: r.status.clone(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: Iso8601(r.created_at),
+            updated_at: Iso8601(r.updated_at),
         }
     }
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Summary {
+pub struct Summary {
     app_authorization_arn: String,
     app_bundle_arn: String,
     app: String,
     tenant: Tenant,
     status: String,
-    updated_at: f64,
+    updated_at: Iso8601,
 }
 
 impl From<&AuthorizationRecord> for Summary {
@@ -209,14 +210,14 @@ impl From<&AuthorizationRecord> for Summary {
             app: r.app.clone(),
             tenant: r.tenant.clone(),
             status: r.status.clone(),
-            updated_at: r.updated_at,
+            updated_at: Iso8601(r.updated_at),
         }
     }
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AuthorizationOutput {
+pub struct AuthorizationOutput {
     app_authorization: AppAuthorization,
 }
 
@@ -271,8 +272,9 @@ pub struct ListInput {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ListOutput {
+pub struct ListOutput {
     app_authorization_summary_list: Vec<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
 
@@ -385,7 +387,7 @@ pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: AuthorizationInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<AuthorizationOutput, AppFabricError> {
     let (_, _, record, _) = find(
         deps,
         ctx,
@@ -393,9 +395,16 @@ pub async fn get(
         &input.app_authorization_identifier,
     )
     .await?;
-    Ok(kit::to_value(AuthorizationOutput {
+    Ok(AuthorizationOutput {
         app_authorization: AppAuthorization::from(&record),
-    })?)
+    })
+}
+
+/// ConnectAppAuthorization output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectOutput {
+    app_authorization_summary: Summary,
 }
 
 /// ListAppAuthorizations.
@@ -403,7 +412,7 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<ListOutput, AppFabricError> {
     let (bundle, _) = bundles::find(deps, ctx, &input.app_bundle_identifier).await?;
     let prefix = format!("{}/", bundle.id);
     let (records, next_token) = Pages::new(deps, ctx, "appfabric:ListAppAuthorizations", &prefix)
@@ -414,10 +423,10 @@ pub async fn list(
             input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
         )
         .await?;
-    Ok(kit::to_value(ListOutput {
+    Ok(ListOutput {
         app_authorization_summary_list: records.iter().map(Summary::from).collect(),
         next_token,
-    })?)
+    })
 }
 
 /// UpdateAppAuthorization: a new credential (of the same auth type) and/or tenant.
@@ -425,7 +434,7 @@ pub async fn update(
     deps: &Deps,
     ctx: &RequestContext,
     input: UpdateInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<AuthorizationOutput, AppFabricError> {
     let input = &input;
     retry(move || async move {
         let (_, _, mut record, version) = find(
@@ -451,9 +460,9 @@ pub async fn update(
                 Expect::Version(version),
             )?])
             .await?;
-        Ok(kit::to_value(AuthorizationOutput {
+        Ok(AuthorizationOutput {
             app_authorization: AppAuthorization::from(&record),
-        })?)
+        })
     })
     .await
 }
@@ -467,7 +476,7 @@ pub async fn connect(
     deps: &Deps,
     ctx: &RequestContext,
     input: ConnectInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<ConnectOutput, AppFabricError> {
     let input = &input;
     let (_, _, record, _) = find(
         deps,
@@ -512,9 +521,9 @@ pub async fn connect(
                 Expect::Version(version),
             )?])
             .await?;
-        Ok(kit::to_value(
-            json!({"appAuthorizationSummary": Summary::from(&record)}),
-        )?)
+        Ok(ConnectOutput {
+            app_authorization_summary: Summary::from(&record),
+        })
     })
     .await
 }
@@ -525,7 +534,7 @@ pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
     input: AuthorizationInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     let input = &input;
     retry(move || async move {
         let (bundle, bundle_version, record, version) = find(
@@ -559,7 +568,7 @@ pub async fn delete(
             bundles::touch(ctx, &bundle, bundle_version)?,
         ];
         deps.store.write(batch).await?;
-        Ok(json!({}))
+        Ok(())
     })
     .await
 }

@@ -37,6 +37,7 @@ struct AccountGuard {}
 #[serde(rename_all = "camelCase")]
 pub struct AppBundle {
     arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     customer_managed_key_arn: Option<String>,
 }
 
@@ -81,7 +82,7 @@ pub struct ListInput {
 }
 
 #[derive(Debug, Serialize)]
-struct Summary {
+pub struct Summary {
     arn: String,
 }
 
@@ -90,6 +91,7 @@ struct Summary {
 #[serde(rename_all = "camelCase")]
 pub struct ListOutput {
     app_bundle_summary_list: Vec<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
 
@@ -194,11 +196,11 @@ pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: BundleInput,
-) -> Result<serde_json::Value, AppFabricError> {
+) -> Result<BundleOutput, AppFabricError> {
     let (record, _) = find(deps, ctx, &input.app_bundle_identifier).await?;
-    Ok(kit::to_value(BundleOutput {
+    Ok(BundleOutput {
         app_bundle: AppBundle::from(&record),
-    })?)
+    })
 }
 
 /// ListAppBundles.
@@ -206,7 +208,7 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<serde_json::Value, AppFabricError> {
+) -> Result<ListOutput, AppFabricError> {
     let (records, next_token) = Pages::new(deps, ctx, "appfabric:ListAppBundles", "")
         .records::<BundleRecord, AppFabricError>(
             APP_BUNDLE,
@@ -215,13 +217,13 @@ pub async fn list(
             input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
         )
         .await?;
-    Ok(kit::to_value(ListOutput {
+    Ok(ListOutput {
         app_bundle_summary_list: records
             .into_iter()
             .map(|record| Summary { arn: record.arn })
             .collect(),
         next_token,
-    })?)
+    })
 }
 
 /// DeleteAppBundle: refused while the bundle has ingestions (`ConflictException`), as AWS
@@ -230,7 +232,7 @@ pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
     input: BundleInput,
-) -> Result<serde_json::Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     let input = &input;
     retry(move || async move {
         let (record, version) = find(deps, ctx, &input.app_bundle_identifier).await?;
@@ -275,7 +277,7 @@ pub async fn delete(
             expect: Expect::Version(version),
         }];
         deps.store.write(batch).await?;
-        Ok(json!({}))
+        Ok(())
     })
     .await
 }

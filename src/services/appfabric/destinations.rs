@@ -18,6 +18,7 @@ use super::{
     key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
     DEFAULT_MAX_RESULTS, INGESTION_DESTINATION,
 };
+use crate::protocol::model::Iso8601;
 use crate::protocol::RequestContext;
 use crate::services::kit::{self, load, load_records, put, retry, Pages};
 use crate::services::Deps;
@@ -27,6 +28,7 @@ use crate::store::{Expect, Write};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessingConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     audit_log: Option<AuditLogProcessing>,
 }
 
@@ -40,6 +42,7 @@ struct AuditLogProcessing {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     audit_log: Option<AuditLogDestination>,
 }
 
@@ -52,7 +55,9 @@ struct AuditLogDestination {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 struct Destination {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     s3_bucket: Option<S3Bucket>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     firehose_stream: Option<FirehoseStream>,
 }
 
@@ -60,6 +65,7 @@ struct Destination {
 #[serde(rename_all = "camelCase")]
 struct S3Bucket {
     bucket_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     prefix: Option<String>,
 }
 
@@ -174,15 +180,16 @@ fn check_format(
 /// The wire form of an ingestion destination.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct IngestionDestination {
+pub struct IngestionDestination {
     arn: String,
     ingestion_arn: String,
     processing_configuration: ProcessingConfiguration,
     destination_configuration: DestinationConfiguration,
     status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     status_reason: Option<String>,
-    created_at: f64,
-    updated_at: f64,
+    created_at: Iso8601,
+    updated_at: Iso8601,
 }
 
 impl From<&DestinationRecord> for IngestionDestination {
@@ -194,15 +201,15 @@ impl From<&DestinationRecord> for IngestionDestination {
             destination_configuration: r.destination_configuration.clone(),
             status: r.status.clone(),
             status_reason: r.status_reason.clone(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: Iso8601(r.created_at),
+            updated_at: Iso8601(r.updated_at),
         }
     }
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DestinationOutput {
+pub struct DestinationOutput {
     ingestion_destination: IngestionDestination,
 }
 
@@ -248,14 +255,15 @@ pub struct ListInput {
 }
 
 #[derive(Debug, Serialize)]
-struct Summary {
+pub struct Summary {
     arn: String,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ListOutput {
+pub struct ListOutput {
     ingestion_destinations: Vec<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
 
@@ -373,7 +381,7 @@ pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: DestinationInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<DestinationOutput, AppFabricError> {
     let (_, _, record, _) = find(
         deps,
         ctx,
@@ -382,9 +390,9 @@ pub async fn get(
         &input.ingestion_destination_identifier,
     )
     .await?;
-    Ok(kit::to_value(DestinationOutput {
+    Ok(DestinationOutput {
         ingestion_destination: IngestionDestination::from(&record),
-    })?)
+    })
 }
 
 /// ListIngestionDestinations.
@@ -392,7 +400,7 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<ListOutput, AppFabricError> {
     let (_, _, ingestion, _) = ingestions::find(
         deps,
         ctx,
@@ -410,13 +418,13 @@ pub async fn list(
                 input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
             )
             .await?;
-    Ok(kit::to_value(ListOutput {
+    Ok(ListOutput {
         ingestion_destinations: records
             .into_iter()
             .map(|r| Summary { arn: r.arn })
             .collect(),
         next_token,
-    })?)
+    })
 }
 
 /// UpdateIngestionDestination: replaces `destinationConfiguration` only; `createdAt` stays,
@@ -425,7 +433,7 @@ pub async fn update(
     deps: &Deps,
     ctx: &RequestContext,
     input: UpdateInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<DestinationOutput, AppFabricError> {
     let input = &input;
     retry(move || async move {
         let (_, _, mut record, version) = find(
@@ -449,9 +457,9 @@ pub async fn update(
                 Expect::Version(version),
             )?])
             .await?;
-        Ok(kit::to_value(DestinationOutput {
+        Ok(DestinationOutput {
             ingestion_destination: IngestionDestination::from(&record),
-        })?)
+        })
     })
     .await
 }
@@ -461,7 +469,7 @@ pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
     input: DestinationInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     let input = &input;
     retry(move || async move {
         let (ingestion, ingestion_version, record, version) = find(
@@ -481,7 +489,7 @@ pub async fn delete(
             ingestions::touch(ctx, &ingestion, ingestion_version)?,
         ];
         deps.store.write(batch).await?;
-        Ok(json!({}))
+        Ok(())
     })
     .await
 }

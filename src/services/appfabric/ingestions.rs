@@ -19,6 +19,7 @@ use super::{
     key, now_seconds, resolve, resource_arn, tags_from_list, AppFabricError, Kind, Tag, Tags,
     DEFAULT_MAX_RESULTS, INGESTION, INGESTION_DESTINATION,
 };
+use crate::protocol::model::Iso8601;
 use crate::protocol::RequestContext;
 use crate::services::kit::{self, load, load_records, put, retry, Pages};
 use crate::services::Deps;
@@ -53,13 +54,13 @@ impl IngestionRecord {
 /// The wire form of an ingestion.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Ingestion {
+pub struct Ingestion {
     arn: String,
     app_bundle_arn: String,
     app: String,
     tenant_id: String,
-    created_at: f64,
-    updated_at: f64,
+    created_at: Iso8601,
+    updated_at: Iso8601,
     state: String,
     ingestion_type: String,
 }
@@ -71,8 +72,8 @@ impl From<&IngestionRecord> for Ingestion {
             app_bundle_arn: record.app_bundle_arn.clone(),
             app: record.app.clone(),
             tenant_id: record.tenant_id.clone(),
-            created_at: record.created_at,
-            updated_at: record.updated_at,
+            created_at: Iso8601(record.created_at),
+            updated_at: Iso8601(record.updated_at),
             state: record.state.clone(),
             ingestion_type: record.ingestion_type.clone(),
         }
@@ -80,7 +81,7 @@ impl From<&IngestionRecord> for Ingestion {
 }
 
 #[derive(Debug, Serialize)]
-struct IngestionOutput {
+pub struct IngestionOutput {
     ingestion: Ingestion,
 }
 
@@ -115,7 +116,7 @@ pub struct ListInput {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Summary {
+pub struct Summary {
     arn: String,
     app: String,
     tenant_id: String,
@@ -124,8 +125,9 @@ struct Summary {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ListOutput {
+pub struct ListOutput {
     ingestions: Vec<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
 
@@ -236,7 +238,7 @@ pub async fn get(
     deps: &Deps,
     ctx: &RequestContext,
     input: IngestionInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<IngestionOutput, AppFabricError> {
     let (_, _, record, _) = find(
         deps,
         ctx,
@@ -244,9 +246,9 @@ pub async fn get(
         &input.ingestion_identifier,
     )
     .await?;
-    Ok(kit::to_value(IngestionOutput {
+    Ok(IngestionOutput {
         ingestion: Ingestion::from(&record),
-    })?)
+    })
 }
 
 /// ListIngestions.
@@ -254,7 +256,7 @@ pub async fn list(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<ListOutput, AppFabricError> {
     let (bundle, _) = bundles::find(deps, ctx, &input.app_bundle_identifier).await?;
     let prefix = format!("{}/", bundle.id);
     let (records, next_token) = Pages::new(deps, ctx, "appfabric:ListIngestions", &prefix)
@@ -265,7 +267,7 @@ pub async fn list(
             input.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
         )
         .await?;
-    Ok(kit::to_value(ListOutput {
+    Ok(ListOutput {
         ingestions: records
             .into_iter()
             .map(|r| Summary {
@@ -276,7 +278,7 @@ pub async fn list(
             })
             .collect(),
         next_token,
-    })?)
+    })
 }
 
 /// DeleteIngestion: only a stopped ingestion without destinations (AWS: "the ingestion must be
@@ -286,7 +288,7 @@ pub async fn delete(
     deps: &Deps,
     ctx: &RequestContext,
     input: IngestionInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     let input = &input;
     retry(move || async move {
         let (bundle, bundle_version, record, version) = find(
@@ -327,7 +329,7 @@ pub async fn delete(
         });
         batch.push(bundles::touch(ctx, &bundle, bundle_version)?);
         deps.store.write(batch).await?;
-        Ok(json!({}))
+        Ok(())
     })
     .await
 }
@@ -337,7 +339,7 @@ async fn set_state(
     ctx: &RequestContext,
     input: &IngestionInput,
     state: &'static str,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     retry(move || async move {
         let (_, _, mut record, version) = find(
             deps,
@@ -367,7 +369,7 @@ async fn set_state(
                 Expect::Version(version),
             )?])
             .await?;
-        Ok(json!({}))
+        Ok(())
     })
     .await
 }
@@ -377,7 +379,7 @@ pub async fn start(
     deps: &Deps,
     ctx: &RequestContext,
     input: IngestionInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     set_state(deps, ctx, &input, "enabled").await
 }
 
@@ -386,6 +388,6 @@ pub async fn stop(
     deps: &Deps,
     ctx: &RequestContext,
     input: IngestionInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     set_state(deps, ctx, &input, "disabled").await
 }

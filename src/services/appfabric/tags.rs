@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::{key, tags_to_list, AppFabricError, Kind, Tag, Tags};
 use crate::arn::Arn;
 use crate::protocol::RequestContext;
-use crate::services::kit::{self, retry};
+use crate::services::kit::retry;
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, StoreError, Write};
 
@@ -43,7 +43,7 @@ pub struct ListInput {
 }
 
 #[derive(Debug, Serialize)]
-struct ListOutput {
+pub struct ListOutput {
     tags: Vec<Tag>,
 }
 
@@ -142,7 +142,7 @@ pub async fn tag_resource(
     deps: &Deps,
     ctx: &RequestContext,
     input: TagInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     let new_tags: Tags = input
         .tags
         .iter()
@@ -163,7 +163,7 @@ pub async fn tag_resource(
             ));
         }
         store_tags(deps, key, body, &tags, version).await?;
-        Ok(json!({}))
+        Ok(())
     })
     .await
 }
@@ -173,7 +173,7 @@ pub async fn untag_resource(
     deps: &Deps,
     ctx: &RequestContext,
     input: UntagInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<(), AppFabricError> {
     let input = &input;
     retry(move || async move {
         let (key, body, mut tags, version) = load_tagged(deps, ctx, &input.resource_arn).await?;
@@ -181,7 +181,7 @@ pub async fn untag_resource(
             tags.remove(tag_key);
         }
         store_tags(deps, key, body, &tags, version).await?;
-        Ok(json!({}))
+        Ok(())
     })
     .await
 }
@@ -191,9 +191,9 @@ pub async fn list_tags(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, AppFabricError> {
+) -> Result<ListOutput, AppFabricError> {
     let (_, _, tags, _) = load_tagged(deps, ctx, &input.resource_arn).await?;
-    Ok(kit::to_value(ListOutput {
+    Ok(ListOutput {
         tags: tags_to_list(&tags),
-    })?)
+    })
 }

@@ -121,16 +121,16 @@ impl Sink for LocalDeliveryStreams {
 
 kit::operations! {
     FirehoseService { model: "firehose", error: FirehoseError, state: deps }
-    CreateDeliveryStream -> streams::create_delivery_stream,
-    DescribeDeliveryStream -> streams::describe_delivery_stream,
-    ListDeliveryStreams -> streams::list_delivery_streams,
-    UpdateDestination -> streams::update_destination,
-    DeleteDeliveryStream -> streams::delete_delivery_stream,
-    TagDeliveryStream -> streams::tag_delivery_stream,
-    UntagDeliveryStream -> streams::untag_delivery_stream,
-    ListTagsForDeliveryStream -> streams::list_tags_for_delivery_stream,
-    PutRecord -> records::put_record,
-    PutRecordBatch -> records::put_record_batch,
+    CreateDeliveryStream => streams::create_delivery_stream,
+    DescribeDeliveryStream => streams::describe_delivery_stream,
+    ListDeliveryStreams => streams::list_delivery_streams,
+    UpdateDestination => streams::update_destination,
+    DeleteDeliveryStream => streams::delete_delivery_stream,
+    TagDeliveryStream => streams::tag_delivery_stream,
+    UntagDeliveryStream => streams::untag_delivery_stream,
+    ListTagsForDeliveryStream => streams::list_tags_for_delivery_stream,
+    PutRecord => records::put_record,
+    PutRecordBatch => records::put_record_batch,
 }
 
 #[cfg(test)]

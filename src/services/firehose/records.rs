@@ -5,8 +5,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::streams::{load, CursorRecord, StreamRecord};
 use super::FirehoseError;
@@ -94,7 +93,7 @@ pub async fn put_record(
     deps: &Deps,
     ctx: &RequestContext,
     input: PutRecordInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<PutRecordOutput, FirehoseError> {
     let data = decode(&input.record)?;
     let (stream, sequence) = append(
         deps.store.as_ref(),
@@ -107,7 +106,34 @@ pub async fn put_record(
     .await?;
     deps.firehose
         .wake(&ctx.account_id, &ctx.region, &stream.name);
-    Ok(json!({ "RecordId": record_id(&stream, sequence, 0), "Encrypted": false }))
+    Ok(PutRecordOutput {
+        record_id: record_id(&stream, sequence, 0),
+        encrypted: false,
+    })
+}
+
+/// PutRecord output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordOutput {
+    record_id: String,
+    encrypted: bool,
+}
+
+/// One record of PutRecordBatch.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordBatchResponseEntry {
+    record_id: String,
+}
+
+/// PutRecordBatch output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordBatchOutput {
+    failed_put_count: usize,
+    encrypted: bool,
+    request_responses: Vec<PutRecordBatchResponseEntry>,
 }
 
 /// PutRecordBatch input.
@@ -124,7 +150,7 @@ pub async fn put_record_batch(
     deps: &Deps,
     ctx: &RequestContext,
     input: PutRecordBatchInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<PutRecordBatchOutput, FirehoseError> {
     let records = input
         .records
         .iter()
@@ -148,8 +174,14 @@ pub async fn put_record_batch(
     .await?;
     deps.firehose
         .wake(&ctx.account_id, &ctx.region, &stream.name);
-    let responses: Vec<Value> = (0..count)
-        .map(|index| json!({ "RecordId": record_id(&stream, sequence, index) }))
+    let request_responses = (0..count)
+        .map(|index| PutRecordBatchResponseEntry {
+            record_id: record_id(&stream, sequence, index),
+        })
         .collect();
-    Ok(json!({ "FailedPutCount": 0, "Encrypted": false, "RequestResponses": responses }))
+    Ok(PutRecordBatchOutput {
+        failed_put_count: 0,
+        encrypted: false,
+        request_responses,
+    })
 }

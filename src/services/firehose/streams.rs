@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::prefix;
 use super::FirehoseError;
 use crate::arn::{self, Arn};
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
 use crate::store::{self, Expect, RecordKey, Store, Write};
@@ -303,7 +304,7 @@ pub async fn create_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: Value,
-) -> Result<Value, FirehoseError> {
+) -> Result<CreateDeliveryStreamOutput, FirehoseError> {
     let input = input.as_object().cloned().unwrap_or_default();
     let name = string(&input, "DeliveryStreamName").unwrap_or_default();
     let stream_type = string(&input, "DeliveryStreamType").unwrap_or_else(|| "DirectPut".into());
@@ -420,7 +421,40 @@ pub async fn create_delivery_stream(
         Err(err) => return Err(err.into()),
     }
     deps.firehose.wake_manager();
-    Ok(json!({ "DeliveryStreamARN": arn }))
+    Ok(CreateDeliveryStreamOutput {
+        delivery_stream_arn: arn,
+    })
+}
+
+/// CreateDeliveryStream output.
+#[derive(Debug, Serialize)]
+pub struct CreateDeliveryStreamOutput {
+    #[serde(rename = "DeliveryStreamARN")]
+    delivery_stream_arn: String,
+}
+
+/// ListDeliveryStreams output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDeliveryStreamsOutput {
+    delivery_stream_names: Vec<String>,
+    has_more_delivery_streams: bool,
+}
+
+/// A tag on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    key: String,
+    value: String,
+}
+
+/// ListTagsForDeliveryStream output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsOutput {
+    tags: Vec<Tag>,
+    has_more_tags: bool,
 }
 
 async fn kinesis_source(
@@ -478,33 +512,145 @@ pub struct DescribeInput {
     exclusive_start_destination_id: Option<String>,
 }
 
-fn s3_description(destination: &S3Destination) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("RoleARN".into(), json!(destination.role_arn));
-    out.insert("BucketARN".into(), json!(destination.bucket_arn));
-    if let Some(prefix) = &destination.prefix {
-        out.insert("Prefix".into(), json!(prefix));
+/// An S3 destination as DescribeDeliveryStream gives it; the extended form adds members.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct S3DestinationDescription {
+    #[serde(rename = "RoleARN")]
+    role_arn: String,
+    #[serde(rename = "BucketARN")]
+    bucket_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_output_prefix: Option<String>,
+    buffering_hints: BufferingHints,
+    compression_format: String,
+    encryption_configuration: EncryptionConfiguration,
+    cloud_watch_logging_options: LoggingOptions,
+}
+
+/// `BufferingHints`.
+#[derive(Debug, Serialize)]
+pub struct BufferingHints {
+    #[serde(rename = "SizeInMBs")]
+    size_in_mbs: u32,
+    #[serde(rename = "IntervalInSeconds")]
+    interval_in_seconds: u32,
+}
+
+/// `EncryptionConfiguration`: Sluice does not encrypt with KMS.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionConfiguration {
+    no_encryption_config: &'static str,
+}
+
+/// `CloudWatchLoggingOptions`: as configured, or disabled.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum LoggingOptions {
+    /// The options the stream was given, echoed.
+    Configured(Value),
+    /// None given.
+    Disabled {
+        /// Always false.
+        #[serde(rename = "Enabled")]
+        enabled: bool,
+    },
+}
+
+/// The extended form of the same destination.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExtendedS3DestinationDescription {
+    #[serde(flatten)]
+    plain: S3DestinationDescription,
+    s3_backup_mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_extension: Option<String>,
+}
+
+/// One destination of a stream.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationDescription {
+    destination_id: &'static str,
+    s3_destination_description: S3DestinationDescription,
+    extended_s3_destination_description: ExtendedS3DestinationDescription,
+}
+
+/// `DeliveryStreamEncryptionConfiguration`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamEncryption {
+    status: &'static str,
+}
+
+/// `Source` of a KinesisStreamAsSource stream.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SourceDescription {
+    kinesis_stream_source_description: KinesisStreamSourceDescription,
+}
+
+/// The Kinesis stream a delivery stream reads.
+#[derive(Debug, Serialize)]
+pub struct KinesisStreamSourceDescription {
+    #[serde(rename = "KinesisStreamARN")]
+    kinesis_stream_arn: String,
+    #[serde(rename = "RoleARN")]
+    role_arn: String,
+    #[serde(rename = "DeliveryStartTimestamp")]
+    delivery_start_timestamp: EpochSeconds,
+}
+
+/// A delivery stream as DescribeDeliveryStream gives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeliveryStreamDescription {
+    delivery_stream_name: String,
+    #[serde(rename = "DeliveryStreamARN")]
+    delivery_stream_arn: String,
+    delivery_stream_status: &'static str,
+    delivery_stream_encryption_configuration: StreamEncryption,
+    delivery_stream_type: String,
+    version_id: String,
+    create_timestamp: EpochSeconds,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_timestamp: Option<EpochSeconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<SourceDescription>,
+    destinations: Vec<DestinationDescription>,
+    has_more_destinations: bool,
+}
+
+/// DescribeDeliveryStream output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeDeliveryStreamOutput {
+    delivery_stream_description: DeliveryStreamDescription,
+}
+
+fn s3_description(destination: &S3Destination) -> S3DestinationDescription {
+    S3DestinationDescription {
+        role_arn: destination.role_arn.clone(),
+        bucket_arn: destination.bucket_arn.clone(),
+        prefix: destination.prefix.clone(),
+        error_output_prefix: destination.error_output_prefix.clone(),
+        buffering_hints: BufferingHints {
+            size_in_mbs: destination.size_mbs,
+            interval_in_seconds: destination.interval_seconds,
+        },
+        compression_format: destination.compression.clone(),
+        encryption_configuration: EncryptionConfiguration {
+            no_encryption_config: "NoEncryption",
+        },
+        cloud_watch_logging_options: match &destination.cloudwatch_logging {
+            Some(options) => LoggingOptions::Configured(options.clone()),
+            None => LoggingOptions::Disabled { enabled: false },
+        },
     }
-    if let Some(prefix) = &destination.error_output_prefix {
-        out.insert("ErrorOutputPrefix".into(), json!(prefix));
-    }
-    out.insert(
-        "BufferingHints".into(),
-        json!({ "SizeInMBs": destination.size_mbs, "IntervalInSeconds": destination.interval_seconds }),
-    );
-    out.insert("CompressionFormat".into(), json!(destination.compression));
-    out.insert(
-        "EncryptionConfiguration".into(),
-        json!({ "NoEncryptionConfig": "NoEncryption" }),
-    );
-    out.insert(
-        "CloudWatchLoggingOptions".into(),
-        destination
-            .cloudwatch_logging
-            .clone()
-            .unwrap_or_else(|| json!({ "Enabled": false })),
-    );
-    out
 }
 
 /// DescribeDeliveryStream.
@@ -512,7 +658,7 @@ pub async fn describe_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: DescribeInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<DescribeDeliveryStreamOutput, FirehoseError> {
     let (stream, _) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -520,47 +666,44 @@ pub async fn describe_delivery_stream(
         &input.delivery_stream_name,
     )
     .await?;
-    let plain = s3_description(&stream.destination);
-    let mut extended = plain.clone();
-    extended.insert("S3BackupMode".into(), json!("Disabled"));
-    if let Some(extension) = &stream.destination.file_extension {
-        extended.insert("FileExtension".into(), json!(extension));
-    }
     // AWS describes an S3 destination twice: in its plain and its extended form.
-    let destination = json!({
-        "DestinationId": DESTINATION_ID,
-        "S3DestinationDescription": plain,
-        "ExtendedS3DestinationDescription": extended,
-    });
+    let destination = DestinationDescription {
+        destination_id: DESTINATION_ID,
+        s3_destination_description: s3_description(&stream.destination),
+        extended_s3_destination_description: ExtendedS3DestinationDescription {
+            plain: s3_description(&stream.destination),
+            s3_backup_mode: "Disabled",
+            file_extension: stream.destination.file_extension.clone(),
+        },
+    };
     // Destinations after ExclusiveStartDestinationId: none when it names the only one.
     let destinations = match input.exclusive_start_destination_id.as_deref() {
         Some(start) if start >= DESTINATION_ID => vec![],
         _ => vec![destination],
     };
-    let mut description = json!({
-        "DeliveryStreamName": stream.name,
-        "DeliveryStreamARN": stream.arn,
-        "DeliveryStreamStatus": stream.status(ctx.received_at_millis()),
-        "DeliveryStreamEncryptionConfiguration": { "Status": "DISABLED" },
-        "DeliveryStreamType": stream.stream_type,
-        "VersionId": stream.version.to_string(),
-        "CreateTimestamp": stream.created_millis as f64 / 1000.0,
-        "Destinations": destinations,
-        "HasMoreDestinations": false,
-    });
-    if stream.version > 1 {
-        description["LastUpdateTimestamp"] = json!(stream.updated_millis as f64 / 1000.0);
-    }
-    if let Some(source) = &stream.source {
-        description["Source"] = json!({
-            "KinesisStreamSourceDescription": {
-                "KinesisStreamARN": source.stream_arn,
-                "RoleARN": source.role_arn,
-                "DeliveryStartTimestamp": source.start_millis as f64 / 1000.0,
-            }
-        });
-    }
-    Ok(json!({ "DeliveryStreamDescription": description }))
+    let description = DeliveryStreamDescription {
+        delivery_stream_status: stream.status(ctx.received_at_millis()),
+        delivery_stream_name: stream.name,
+        delivery_stream_arn: stream.arn,
+        delivery_stream_encryption_configuration: StreamEncryption { status: "DISABLED" },
+        delivery_stream_type: stream.stream_type,
+        version_id: stream.version.to_string(),
+        create_timestamp: EpochSeconds::from_millis(stream.created_millis),
+        last_update_timestamp: (stream.version > 1)
+            .then(|| EpochSeconds::from_millis(stream.updated_millis)),
+        source: stream.source.map(|source| SourceDescription {
+            kinesis_stream_source_description: KinesisStreamSourceDescription {
+                kinesis_stream_arn: source.stream_arn,
+                role_arn: source.role_arn,
+                delivery_start_timestamp: EpochSeconds::from_millis(source.start_millis),
+            },
+        }),
+        destinations,
+        has_more_destinations: false,
+    };
+    Ok(DescribeDeliveryStreamOutput {
+        delivery_stream_description: description,
+    })
 }
 
 /// ListDeliveryStreams input.
@@ -577,7 +720,7 @@ pub async fn list_delivery_streams(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<ListDeliveryStreamsOutput, FirehoseError> {
     // AWS's default page size.
     let limit = input.limit.unwrap_or(10);
     let mut names = Vec::new();
@@ -614,7 +757,10 @@ pub async fn list_delivery_streams(
             names.push(record.key.name.clone());
         }
     }
-    Ok(json!({ "DeliveryStreamNames": names, "HasMoreDeliveryStreams": more }))
+    Ok(ListDeliveryStreamsOutput {
+        delivery_stream_names: names,
+        has_more_delivery_streams: more,
+    })
 }
 
 /// UpdateDestination.
@@ -622,7 +768,7 @@ pub async fn update_destination(
     deps: &Deps,
     ctx: &RequestContext,
     input: Value,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let input = input.as_object().cloned().unwrap_or_default();
     let name = string(&input, "DeliveryStreamName").unwrap_or_default();
     let (mut stream, version) =
@@ -672,7 +818,7 @@ pub async fn update_destination(
     stream.version += 1;
     stream.updated_millis = now;
     write_stream(deps, ctx, &stream, version).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 async fn write_stream(
@@ -703,7 +849,7 @@ pub async fn delete_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: DeleteInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let name = input.delivery_stream_name;
     let (stream, version) = load(deps.store.as_ref(), &ctx.account_id, &ctx.region, &name).await?;
     if stream.status(ctx.received_at_millis()) == "CREATING" {
@@ -729,7 +875,7 @@ pub async fn delete_delivery_stream(
         .await?;
     deps.firehose.wake(&ctx.account_id, &ctx.region, &name);
     deps.firehose.wake_manager();
-    Ok(json!({}))
+    Ok(())
 }
 
 /// The model's tag-key pattern `^(?!aws:)...` has a look-ahead the model validator cannot
@@ -771,7 +917,7 @@ pub async fn tag_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: TagStreamInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let (mut stream, version) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -791,7 +937,7 @@ pub async fn tag_delivery_stream(
         )));
     }
     write_stream(deps, ctx, &stream, version).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// UntagDeliveryStream input.
@@ -807,7 +953,7 @@ pub async fn untag_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: UntagStreamInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<(), FirehoseError> {
     let (mut stream, version) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -820,7 +966,7 @@ pub async fn untag_delivery_stream(
         stream.tags.remove(key);
     }
     write_stream(deps, ctx, &stream, version).await?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// ListTagsForDeliveryStream input.
@@ -837,7 +983,7 @@ pub async fn list_tags_for_delivery_stream(
     deps: &Deps,
     ctx: &RequestContext,
     input: ListTagsInput,
-) -> Result<Value, FirehoseError> {
+) -> Result<ListTagsOutput, FirehoseError> {
     let (stream, _) = load(
         deps.store.as_ref(),
         &ctx.account_id,
@@ -855,8 +1001,14 @@ pub async fn list_tags_for_delivery_stream(
                 .as_ref()
                 .is_none_or(|start| *key > start)
         })
-        .map(|(key, value)| json!({ "Key": key, "Value": value }));
-    let tags: Vec<Value> = remaining.by_ref().take(limit).collect();
+        .map(|(key, value)| Tag {
+            key: key.clone(),
+            value: value.clone(),
+        });
+    let tags: Vec<Tag> = remaining.by_ref().take(limit).collect();
     let more = remaining.next().is_some();
-    Ok(json!({ "Tags": tags, "HasMoreTags": more }))
+    Ok(ListTagsOutput {
+        tags,
+        has_more_tags: more,
+    })
 }
