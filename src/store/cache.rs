@@ -903,6 +903,22 @@ mod tests {
             [(key("b"), json!({ "n": 1 }), 1)],
             "lent from memory"
         );
+        let page: Vec<(RecordKey, serde_json::Value, i64)> = crate::store::load_range(
+            &cache,
+            "test/thing",
+            "111111111111",
+            "us-east-1",
+            "",
+            Some("a"),
+            1,
+        )
+        .await
+        .expect("load_range");
+        assert_eq!(
+            page,
+            [(key("b"), json!({ "n": 1 }), 1)],
+            "a page after a name"
+        );
         assert_eq!(
             probe.reads(),
             loads,
