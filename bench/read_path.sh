@@ -18,7 +18,9 @@
 #
 # Env: DURATION (default 10s), WARMUP (2s), THREADS (1), CONNECTIONS (16), COLD_RUNS (10),
 #      SLUICE_PORT (4610), BARE_PORT (4611), SLUICE_BIN (default: build and use the release
-#      binary), OPERATIONS (default: all five, space-separated).
+#      binary), OPERATIONS (default: all five, space-separated), PERF (set: a `perf record -g`
+#      profile of Sluice under each operation's load, in the results directory; the figures
+#      of that run are then not comparable).
 # Traffic goes to 127.0.0.1 only. Raw wrk outputs and logs are kept in
 # /tmp/sluice-bench-results/<time>/.
 set -euo pipefail
@@ -150,7 +152,18 @@ for op in $OPERATIONS; do
     || { echo "$op: the bare server does not answer Sluice's bytes" >&2; exit 1; }
 
   m0=$(machine_ticks)
+  perf_pid=
+  if [ -n "${PERF:-}" ]; then
+    # The profile covers the warm-up and the measured run against Sluice.
+    perf record -F 999 -g -o "$RESULTS/$op.perf.data" -p "$SLUICE_PID" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   read -r s_rps s_p50 s_p99 s_non2xx <<<"$(load "sluice.$op" "$SLUICE" "$dir")"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$RESULTS/$op.perf.data" --no-children --sort comm,dso,sym --stdio 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | grep '%' | head -60 >"$RESULTS/$op.perf.txt" || true
+  fi
   read -r b_rps b_p50 b_p99 b_non2xx <<<"$(load "bare.$op" "$BARE" "$dir")"
   m1=$(machine_ticks)
   kill "$bare_pid"; wait "$bare_pid" 2>/dev/null || true
