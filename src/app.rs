@@ -47,12 +47,29 @@ const CACHED_KINDS: &[&str] = &[
     "s3/bucket",
 ];
 
+/// The services' embedded API models, parsed on a thread of their own at start.
+const SERVICE_MODELS: &[&str] = &[
+    "logs",
+    "kinesis",
+    "firehose",
+    "appfabric",
+    "cloudtrail",
+    "cloudtrail-data",
+];
+
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     // The connectors' HTTP client reads and parses the system's root certificates (a few
     // milliseconds): on a thread of its own, while the store opens.
     let app_endpoints = config.appfabric.app_endpoints.clone();
     let apps = tokio::task::spawn_blocking(move || Apps::new(app_endpoints));
+    // So are the services' API models (half a megabyte of JSON), which the registry reads
+    // before the first answer.
+    let models = tokio::task::spawn_blocking(|| {
+        for name in SERVICE_MODELS {
+            crate::services::kit::embedded_model(name);
+        }
+    });
     let durable: Arc<dyn Store> = match &config.data_dir {
         DataDir::Memory => Arc::new(MemoryStore::default()),
         DataDir::Path(dir) => Arc::new(
@@ -154,6 +171,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
+    // Parsed by now, or being parsed; a failure there shows again, with its cause, below.
+    let _ = models.await;
     let registry = registry(&deps);
     if config.authenticator.is_strict() {
         tracing::info!("Strict auth: every request's SigV4 signature is verified.");
