@@ -37,6 +37,7 @@ const CACHED_KINDS: &[&str] = &[
     "cloudtrail/event-data-store",
     "cloudtrail/event-data-store-name",
     "cloudtrail/channel",
+    "cloudtrail/channel-ingestion",
     "cloudtrail/channel-name",
     "cloudtrail/channel-source",
     "appfabric/account",
