@@ -83,25 +83,34 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(durable, CACHED_KINDS));
     let mut fresh_key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh_key);
-    let token_key = store
-        .init_setting("token_key", &hex::encode(fresh_key))
-        .await?;
-    let credential_key = store
-        .init_setting(
-            crate::services::appfabric::crypto::KEY_SETTING,
-            &CredentialCipher::fresh_hex_key(),
-        )
-        .await?;
+    let (fresh_token_key, fresh_credential_key) =
+        (hex::encode(fresh_key), CredentialCipher::fresh_hex_key());
     let data_path = match &config.data_dir {
         DataDir::Memory => None,
         DataDir::Path(dir) => Some(dir.as_path()),
     };
-    let objects = Arc::new(
-        LocalObjects::open(store.clone(), data_path).context("cannot open the S3 object area")?,
-    );
-    crate::services::s3::hygiene::sweep_at_start(&objects)
-        .await
-        .context("cannot clear the S3 object area of files a crash left")?;
+    // The settings (two small writes) and the S3 object area (files) meanwhile.
+    let settings = async {
+        let token_key = store.init_setting("token_key", &fresh_token_key).await?;
+        let credential_key = store
+            .init_setting(
+                crate::services::appfabric::crypto::KEY_SETTING,
+                &fresh_credential_key,
+            )
+            .await?;
+        anyhow::Ok((token_key, credential_key))
+    };
+    let object_area = async {
+        let objects = Arc::new(
+            LocalObjects::open(store.clone(), data_path)
+                .context("cannot open the S3 object area")?,
+        );
+        crate::services::s3::hygiene::sweep_at_start(&objects)
+            .await
+            .context("cannot clear the S3 object area of files a crash left")?;
+        anyhow::Ok(objects)
+    };
+    let ((token_key, credential_key), objects) = tokio::try_join!(settings, object_area)?;
     let storage = Arc::new(
         ObjectRouter::new(objects.clone(), &config.external_buckets)
             .context("cannot set up the external S3 buckets")?,
