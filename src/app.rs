@@ -16,6 +16,7 @@ use crate::services::s3::external::ObjectRouter;
 use crate::services::s3::storage::LocalObjects;
 use crate::services::s3::ObjectSink;
 use crate::services::{registry, Deps};
+use crate::store::cache::CachedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -23,36 +24,96 @@ use crate::store::Store;
 use crate::sweeper::Sweeper;
 use crate::token::TokenSigner;
 
+/// The record kinds the read cache keeps in memory: control-plane records, small and few,
+/// read on nearly every request. Not cursors, buffers, query results or client tokens, which
+/// are large, many, or written far more often than read.
+const CACHED_KINDS: &[&str] = &[
+    "logs/destination",
+    "logs/log-group",
+    "logs/log-stream",
+    "logs/subscription-filter",
+    "logs/resource-policy",
+    "kinesis/stream",
+    "firehose/stream",
+    "cloudtrail/event-data-store",
+    "cloudtrail/event-data-store-name",
+    "cloudtrail/channel",
+    "cloudtrail/channel-ingestion",
+    "cloudtrail/channel-name",
+    "cloudtrail/channel-source",
+    "appfabric/account",
+    "appfabric/app-bundle",
+    "appfabric/app-authorization",
+    "appfabric/ingestion",
+    "appfabric/ingestion-destination",
+    "s3/bucket",
+];
+
+/// The services' embedded API models, parsed on a thread of their own at start.
+const SERVICE_MODELS: &[&str] = &[
+    "logs",
+    "kinesis",
+    "firehose",
+    "appfabric",
+    "cloudtrail",
+    "cloudtrail-data",
+];
+
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
+    // The connectors' HTTP client reads and parses the system's root certificates (a few
+    // milliseconds): on a thread of its own, while the store opens.
+    let app_endpoints = config.appfabric.app_endpoints.clone();
+    let apps = tokio::task::spawn_blocking(move || Apps::new(app_endpoints));
+    // So are the services' API models (half a megabyte of JSON), which the registry reads
+    // before the first answer.
+    let models = tokio::task::spawn_blocking(|| {
+        for name in SERVICE_MODELS {
+            crate::services::kit::embedded_model(name);
+        }
+    });
+    // Every reader and writer below goes through the one store, so that no batch bypasses the
+    // cache. PostgreSQL is not cached: another node's writes must be seen, and the change feed
+    // that would bound their delay (`store::cache::ChangeFeed`) has no PostgreSQL side yet.
     let store: Arc<dyn Store> = match (&config.store, &config.data_dir) {
         (StoreChoice::Postgres(url), _) => Arc::new(
             PostgresStore::open(url.expose())
                 .await
                 .with_context(|| format!("cannot open the store at {url:?}"))?,
         ),
-        (StoreChoice::Embedded, DataDir::Memory) => Arc::new(MemoryStore::default()),
-        (StoreChoice::Embedded, DataDir::Path(dir)) => Arc::new(
-            SqliteStore::open(dir)
-                .await
-                .with_context(|| format!("cannot open the store in {}", dir.display()))?,
-        ),
+        (StoreChoice::Embedded, DataDir::Memory) => Arc::new(CachedStore::new(
+            Arc::new(MemoryStore::default()),
+            CACHED_KINDS,
+        )),
+        (StoreChoice::Embedded, DataDir::Path(dir)) => Arc::new(CachedStore::new(
+            Arc::new(
+                SqliteStore::open(dir)
+                    .await
+                    .with_context(|| format!("cannot open the store in {}", dir.display()))?,
+            ),
+            CACHED_KINDS,
+        )),
     };
     let mut fresh_key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh_key);
-    let token_key = store
-        .init_setting("token_key", &hex::encode(fresh_key))
-        .await?;
+    let fresh_token_key = hex::encode(fresh_key);
     let data_path = match &config.data_dir {
         DataDir::Memory => None,
         DataDir::Path(dir) => Some(dir.as_path()),
     };
-    let objects = Arc::new(
-        LocalObjects::open(store.clone(), data_path).context("cannot open the S3 object area")?,
-    );
-    crate::services::s3::hygiene::sweep_at_start(&objects)
-        .await
-        .context("cannot clear the S3 object area of files a crash left")?;
+    // The settings (two small writes) and the S3 object area (files) meanwhile.
+    let settings = async { anyhow::Ok(store.init_setting("token_key", &fresh_token_key).await?) };
+    let object_area = async {
+        let objects = Arc::new(
+            LocalObjects::open(store.clone(), data_path)
+                .context("cannot open the S3 object area")?,
+        );
+        crate::services::s3::hygiene::sweep_at_start(&objects)
+            .await
+            .context("cannot clear the S3 object area of files a crash left")?;
+        anyhow::Ok(objects)
+    };
+    let (token_key, objects) = tokio::try_join!(settings, object_area)?;
     let storage = Arc::new(
         ObjectRouter::new(objects.clone(), &config.external_buckets)
             .context("cannot set up the external S3 buckets")?,
@@ -96,7 +157,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         firehose: firehose.clone(),
         sinks: sinks.clone(),
         apps: Arc::new(
-            Apps::new(config.appfabric.app_endpoints.clone())
+            apps.await
+                .context("the HTTP client of AppFabric's app connectors was not built")?
                 .context("cannot build the HTTP client of AppFabric's app connectors")?,
         ),
         authenticator: config.authenticator.clone(),
@@ -135,6 +197,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
+    // Parsed by now, or being parsed; a failure there shows again, with its cause, below.
+    let _ = models.await;
     let registry = registry(&deps, &appfabric);
     if config.authenticator.is_strict() {
         tracing::info!("Strict auth: every request's SigV4 signature is verified.");

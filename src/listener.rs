@@ -30,7 +30,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::Limits;
@@ -184,8 +184,12 @@ impl Connection {
         let connection = self.builder.serve_connection(io, service);
         tokio::pin!(connection);
         let mut draining = false;
+        // One timer per connection, never re-armed by a request: it fires at least once per
+        // `header_read_timeout`, and while a head is arriving it is set to that head's
+        // deadline, so a late head is closed on time without a wake-up per request.
+        let watchdog = tokio::time::sleep(self.header_read_timeout);
+        tokio::pin!(watchdog);
         loop {
-            let head_deadline = activity.head_deadline(self.header_read_timeout);
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(error) = result {
@@ -193,12 +197,15 @@ impl Connection {
                     }
                     break;
                 }
-                () = activity.head_started.notified() => {}
-                () = sleep_until(head_deadline) => {
+                () = watchdog.as_mut() => {
                     if activity.head_overdue(self.header_read_timeout) {
                         tracing::debug!("Closing a connection whose request head is late (limits.header_read_timeout_seconds).");
                         break;
                     }
+                    let next = activity
+                        .head_deadline(self.header_read_timeout)
+                        .unwrap_or_else(|| Instant::now() + self.header_read_timeout);
+                    watchdog.as_mut().reset(next);
                 }
                 changed = self.stopping.wait_for(|stop| *stop), if !draining => {
                     draining = true;
@@ -208,13 +215,6 @@ impl Connection {
                 }
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -234,8 +234,6 @@ enum Phase {
 #[derive(Default)]
 struct Activity {
     phase: Mutex<Phase>,
-    /// Wakes the watchdog when a head starts, so it can arm its deadline.
-    head_started: Notify,
 }
 
 impl Activity {
@@ -250,9 +248,10 @@ impl Activity {
     }
 
     fn bytes_read(&self) {
-        if matches!(self.phase(), Phase::Idle) {
-            self.set(Phase::Head(Instant::now()));
-            self.head_started.notify_one();
+        if let Ok(mut phase) = self.phase.lock() {
+            if matches!(*phase, Phase::Idle) {
+                *phase = Phase::Head(Instant::now());
+            }
         }
     }
 

@@ -659,13 +659,75 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The key derived from the secret for one day, region and service; public so that callers
-/// could cache it per scope.
+/// The key derived from the secret for one day, region and service. Four HMACs per request
+/// otherwise: the last few derived keys are kept (see [`SigningKeys`]).
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    static KEYS: SigningKeys = SigningKeys::new();
+    KEYS.get(secret, date, region, service)
+}
+
+fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let date_key = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let region_key = hmac(&date_key, region.as_bytes());
     let service_key = hmac(&region_key, service.as_bytes());
     hmac(&service_key, b"aws4_request")
+}
+
+/// Recently derived signing keys, by (secret, date, region, service). A scope lives a day and
+/// a deployment signs with few keys, regions and services, so a handful of entries, looked up
+/// without allocating, serve nearly every request; the oldest entry makes room for a new one.
+/// The secrets are those of the configuration, already in memory.
+struct SigningKeys {
+    entries: std::sync::Mutex<Vec<SigningKeyEntry>>,
+}
+
+struct SigningKeyEntry {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
+impl SigningKeys {
+    /// How many keys are kept.
+    const CAPACITY: usize = 32;
+
+    const fn new() -> Self {
+        Self {
+            entries: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+        let lock = || {
+            self.entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let found = lock()
+            .iter()
+            .find(|e| {
+                e.date == date && e.region == region && e.service == service && e.secret == secret
+            })
+            .map(|e| e.key);
+        if let Some(key) = found {
+            return key;
+        }
+        let key = derive_signing_key(secret, date, region, service);
+        let mut entries = lock();
+        if entries.len() == Self::CAPACITY {
+            entries.remove(0);
+        }
+        entries.push(SigningKeyEntry {
+            secret: secret.to_owned(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            key,
+        });
+        key
+    }
 }
 
 /// The hex signature of a request under `secret`: what `verify` compares with, and what tests
@@ -1687,6 +1749,28 @@ mod tests {
         assert_eq!(
             hex::encode(signing_key(SECRET, "20150830", "us-east-1", "iam")),
             "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+        );
+    }
+
+    #[test]
+    fn kept_signing_keys_are_the_derived_ones() {
+        // More scopes than are kept, twice over, and each secret apart.
+        for round in 0..2 {
+            for day in 0..(SigningKeys::CAPACITY + 5) {
+                for secret in [SECRET, "another-secret"] {
+                    let date = format!("201508{:02}", day % 28 + 1);
+                    let region = if day < 28 { "us-east-1" } else { "eu-west-1" };
+                    assert_eq!(
+                        signing_key(secret, &date, region, "iam"),
+                        derive_signing_key(secret, &date, region, "iam"),
+                        "round {round}, {secret} {date} {region}"
+                    );
+                }
+            }
+        }
+        assert_ne!(
+            signing_key(SECRET, "20150830", "us-east-1", "iam"),
+            signing_key("another-secret", "20150830", "us-east-1", "iam")
         );
     }
 

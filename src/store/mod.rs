@@ -11,6 +11,7 @@
 //! several Sluice nodes sharing one state implements the same trait; the conditional writes are
 //! what make that safe without locks held across requests.
 
+pub mod cache;
 pub mod expiry;
 pub mod group_commit;
 pub mod memory;
@@ -255,6 +256,24 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Record>, StoreError>;
 
+    /// [`Store::list`] from memory, handing each record's name, version and body to `each`
+    /// instead of returning copies, when the store holds that list in memory (the read
+    /// cache); `None` when it does not, and the caller then uses [`Store::list`]. A caller
+    /// decoding records into its stored type so copies nothing twice.
+    #[allow(clippy::too_many_arguments)]
+    fn lend(
+        &self,
+        _kind: &'static str,
+        _account: &str,
+        _region: &str,
+        _prefix: &str,
+        _after: Option<&str>,
+        _limit: usize,
+        _each: &mut dyn FnMut(&str, i64, &serde_json::Value) -> Result<(), StoreError>,
+    ) -> Option<Result<(), StoreError>> {
+        None
+    }
+
     /// Applies a batch atomically and durably; returns the sequence numbers given to its
     /// `Append`s, in batch order.
     async fn write(&self, batch: Vec<Write>) -> Result<Vec<i64>, StoreError>;
@@ -402,12 +421,47 @@ pub async fn load_all<T: DeserializeOwned>(
     region: &str,
     prefix: &str,
 ) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
-    store
-        .list(kind, account, region, prefix, None, usize::MAX)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+    load_range(store, kind, account, region, prefix, None, usize::MAX).await
+}
+
+/// Reads up to `limit` records of a kind in one account and region whose name has a prefix and
+/// sorts after `after`, in name order, each with its key and version (a page: ask for one more
+/// than the page holds to learn whether another follows). Records the store holds in memory
+/// are decoded in place ([`Store::lend`]).
+pub async fn load_range<T: DeserializeOwned>(
+    store: &dyn Store,
+    kind: &'static str,
+    account: &str,
+    region: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
+    let mut loaded = Vec::new();
+    let lent = store.lend(
+        kind,
+        account,
+        region,
+        prefix,
+        after,
+        limit,
+        &mut |name, version, body| {
+            // Decoded from the store's own copy (`&Value` is a deserializer).
+            let value = T::deserialize(body)
+                .map_err(|err| StoreError::Unavailable(format!("corrupt {kind} record: {err}")))?;
+            loaded.push((RecordKey::new(kind, account, region, name), value, version));
+            Ok(())
+        },
+    );
+    match lent {
+        Some(result) => result.map(|()| loaded),
+        None => store
+            .list(kind, account, region, prefix, after, limit)
+            .await?
+            .into_iter()
+            .map(decode)
+            .collect(),
+    }
 }
 
 /// A conditional put of a value in its owner's stored type.
