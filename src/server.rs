@@ -33,7 +33,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// What else `/_sluice/reset` clears once the store is empty (S3's object files, the
     /// delivery backlog count).
-    pub reset_hooks: Vec<Arc<dyn ResetHook>>,
+    pub reset_hooks: Vec<Arc<dyn crate::store::ResetHook>>,
     /// The metrics `/_sluice/metrics` exports.
     pub metrics: Arc<prometheus_client::registry::Registry>,
     /// Browser origins allowed by configuration.
@@ -44,13 +44,6 @@ pub struct AppState {
     pub limits: Limits,
     /// The in-flight body budget: one permit per byte of request body held in memory.
     pub body_budget: Arc<Semaphore>,
-}
-
-/// State outside the store that `/_sluice/reset` must clear too.
-#[async_trait::async_trait]
-pub trait ResetHook: Send + Sync {
-    /// Called after the store was reset.
-    async fn after_reset(&self) -> anyhow::Result<()>;
 }
 
 impl AppState {

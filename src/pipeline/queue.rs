@@ -130,7 +130,7 @@ impl Signal {
 
 /// `/_sluice/reset` emptied the store, queues included.
 #[async_trait::async_trait]
-impl crate::server::ResetHook for Signal {
+impl crate::store::ResetHook for Signal {
     async fn after_reset(&self) -> anyhow::Result<()> {
         self.pending.store(0, Ordering::Relaxed);
         self.metrics.pending.clear();

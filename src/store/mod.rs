@@ -231,6 +231,15 @@ impl StoreHealth {
     }
 }
 
+/// State outside the store that `/_sluice/reset` must clear too (S3 blobs, Lake segment
+/// files, in-memory counters). Declared here, in a leaf every owner of such state already
+/// imports, so that none of them depends on the server.
+#[async_trait]
+pub trait ResetHook: Send + Sync {
+    /// Called after the store was reset.
+    async fn after_reset(&self) -> anyhow::Result<()>;
+}
+
 /// The storage interface.
 ///
 /// Contract: `write` applies all of a batch or none of it, checks every `Expect` inside the same

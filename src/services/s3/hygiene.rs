@@ -13,7 +13,7 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use super::storage::{LocalObjects, StorageError, OBJECT_KIND, PART_KIND};
-use crate::server::ResetHook;
+use crate::store::ResetHook;
 use crate::store::{RecordKey, Store};
 
 /// Records read per store call while collecting the referenced blobs.

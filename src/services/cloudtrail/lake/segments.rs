@@ -147,7 +147,7 @@ impl LakeFiles {
 }
 
 #[async_trait::async_trait]
-impl crate::server::ResetHook for LakeFiles {
+impl crate::store::ResetHook for LakeFiles {
     /// Removes every segment record and file once no query or commit holds them. The store
     /// was emptied just before, but a commit may have slipped in between.
     async fn after_reset(&self) -> anyhow::Result<()> {
