@@ -329,13 +329,16 @@ async fn cloudtrail_lake_events_past_retention_are_removed_by_event_time() {
     let db = database(dir.path()).await;
     let rows = "SELECT COUNT(*) FROM cloudtrail_events WHERE event_data_store = ?";
     wait_for_count(&db, rows, &store_arn, 1).await;
-    let kept: String =
-        sqlx::query_scalar("SELECT uid FROM cloudtrail_events WHERE event_data_store = ?")
-            .bind(&store_arn)
-            .fetch_one(&db)
-            .await
-            .expect("kept row");
-    assert_eq!(kept, "yesterday");
+    // A row keeps what CloudTrail adds and the raw eventData, whose UID names the event.
+    let kept: String = sqlx::query_scalar(
+        "SELECT raw_event_data FROM cloudtrail_events WHERE event_data_store = ?",
+    )
+    .bind(&store_arn)
+    .fetch_one(&db)
+    .await
+    .expect("kept row");
+    let kept: serde_json::Value = serde_json::from_str(&kept).expect("raw eventData");
+    assert_eq!(kept["UID"], "yesterday");
 }
 
 #[tokio::test]
