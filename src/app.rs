@@ -7,6 +7,7 @@ use rand::RngCore;
 use tokio::io::AsyncReadExt;
 
 use crate::config::{DataDir, StoreChoice, ValidatedConfig};
+use crate::lease::Leases;
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
 use crate::services::appfabric::{self, AppFabricDelivery, AppFabricMetrics, Apps};
@@ -94,6 +95,20 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             CACHED_KINDS,
         )),
     };
+    // With PostgreSQL, other nodes may share the store: background work is leased, and this
+    // node's own lease, taken before anything is served, tells the others it is alive.
+    let (leases, store_kind) = match (&config.store, &config.data_dir) {
+        (StoreChoice::Postgres(_), _) => {
+            (Leases::shared(store.clone(), config.lease_ttl), "postgres")
+        }
+        (StoreChoice::Embedded, DataDir::Memory) => (Leases::solo(), "memory"),
+        (StoreChoice::Embedded, DataDir::Path(_)) => (Leases::solo(), "sqlite"),
+    };
+    leases
+        .start()
+        .await
+        .context("cannot take this node's lease in the store")?;
+    tokio::spawn(leases.clone().run());
     let mut fresh_key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh_key);
     let fresh_token_key = hex::encode(fresh_key);
@@ -108,7 +123,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             LocalObjects::open(store.clone(), data_path)
                 .context("cannot open the S3 object area")?,
         );
-        crate::services::s3::hygiene::sweep_at_start(&objects)
+        crate::services::s3::hygiene::sweep_at_start(&objects, leases.is_shared())
             .await
             .context("cannot clear the S3 object area of files a crash left")?;
         anyhow::Ok(objects)
@@ -164,6 +179,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         authenticator: config.authenticator.clone(),
         data_dir: data_path.map(std::path::Path::to_path_buf),
         lake_files: lake_files.clone(),
+        leases: leases.clone(),
     };
     let appfabric = appfabric::Deps::open(deps.clone())
         .await
@@ -171,13 +187,14 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues and the Firehose buffers.");
     } else {
-        tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone()).run());
+        tokio::spawn(Pipeline::new(store.clone(), sinks, delivery.clone(), leases.clone()).run());
         tokio::spawn(
             Deliveries::new(
                 store.clone(),
                 deps.storage.clone(),
                 firehose,
                 firehose_metrics,
+                leases.clone(),
             )
             .run(),
         );
@@ -191,7 +208,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         );
     }
 
-    tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval).run());
+    tokio::spawn(Sweeper::new(store.clone(), config.sweep_interval, leases.clone()).run());
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -205,7 +222,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     } else {
         tracing::warn!("Emulator mode: any access key is accepted and secrets are not checked. Use --auth strict in production.");
     }
-    tracing::info!(data_dir = ?config.data_dir, store = ?config.store, services = ?registry.names(), "Sluice is ready.");
+    tracing::info!(node = leases.node(), data_dir = ?config.data_dir, store = ?config.store, services = ?registry.names(), "Sluice is ready.");
     let shutdown = shutdown_signal(config.exit_with_stdin)?;
     // The first line on stdout is the address, so that scripts and tests can find a port 0 bind.
     println!("sluice listening on http://{local}");
@@ -214,6 +231,8 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         registry,
         authenticator: config.authenticator,
         store,
+        store_kind,
+        leases,
         reset_hooks: vec![objects, delivery_signal, lake_files],
         metrics: Arc::new(metrics),
         allowed_origins: config.allowed_origins,

@@ -55,6 +55,11 @@ pub struct ServeArgs {
     /// CloudTrail Lake events and client tokens [default: 60].
     #[arg(long, env = "SLUICE_SWEEP_INTERVAL", value_name = "SECONDS")]
     pub sweep_interval: Option<u64>,
+    /// Seconds a lease on background work (a delivery queue, a Firehose buffer, AppFabric
+    /// polling ...) lasts unless its node renews it; with several nodes on one PostgreSQL, the
+    /// longest a dead node's work waits for another node [default: 5].
+    #[arg(long, env = "SLUICE_LEASE_TTL", value_name = "SECONDS")]
+    pub lease_ttl: Option<u64>,
 }
 
 /// How requests are authenticated.

@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub limits: LimitsConfig,
     /// Seconds between retention sweeps (`--sweep-interval`).
     pub sweep_interval_seconds: Option<u64>,
+    /// Seconds a node's lease on background work lasts unless renewed (`--lease-ttl`).
+    pub lease_ttl_seconds: Option<u64>,
     /// S3 settings.
     #[serde(default)]
     pub s3: S3Config,
@@ -528,12 +530,28 @@ pub struct ValidatedConfig {
     pub pause_delivery: bool,
     /// Time between retention sweeps.
     pub sweep_interval: std::time::Duration,
+    /// How long a lease on background work lasts unless renewed: the longest a dead node's
+    /// work waits before another node of a shared store takes it.
+    pub lease_ttl: std::time::Duration,
     /// Request size, connection and timeout limits.
     pub limits: Limits,
     /// Buckets Sluice's writers deliver into external S3-compatible services.
     pub external_buckets: Vec<ExternalBucket>,
     /// AppFabric audit-log delivery.
     pub appfabric: AppFabricSettings,
+}
+
+/// A duration given in whole seconds, at least one.
+fn positive_seconds(
+    seconds: Option<u64>,
+    what: &str,
+    default: std::time::Duration,
+) -> anyhow::Result<std::time::Duration> {
+    match seconds {
+        Some(0) => bail!("{what} must be at least 1 second"),
+        Some(seconds) => Ok(std::time::Duration::from_secs(seconds)),
+        None => Ok(default),
+    }
 }
 
 /// The default data directory: `$XDG_DATA_HOME/sluice`, else `~/.local/share/sluice`, else
@@ -628,11 +646,16 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
             "refusing to listen on {listen} in emulator mode, where any key is accepted: use --auth strict with credentials, or --allow-remote-emulator if you really mean it"
         );
     }
-    let sweep_interval = match args.sweep_interval.or(file.sweep_interval_seconds) {
-        Some(0) => bail!("the sweep interval must be at least 1 second"),
-        Some(seconds) => std::time::Duration::from_secs(seconds),
-        None => crate::sweeper::DEFAULT_INTERVAL,
-    };
+    let sweep_interval = positive_seconds(
+        args.sweep_interval.or(file.sweep_interval_seconds),
+        "the sweep interval",
+        crate::sweeper::DEFAULT_INTERVAL,
+    )?;
+    let lease_ttl = positive_seconds(
+        args.lease_ttl.or(file.lease_ttl_seconds),
+        "the lease time",
+        crate::lease::DEFAULT_TTL,
+    )?;
     Ok(ValidatedConfig {
         listen,
         data_dir,
@@ -642,6 +665,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ValidatedConfig> {
         exit_with_stdin: args.exit_with_stdin,
         pause_delivery: args.pause_delivery,
         sweep_interval,
+        lease_ttl,
         limits,
         external_buckets,
         appfabric,
@@ -841,6 +865,28 @@ mod tests {
                 .sweep_interval,
             std::time::Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn the_lease_time_defaults_to_five_seconds_flag_over_file() {
+        let defaults = resolve(&ServeArgs::default()).expect("valid");
+        assert_eq!(defaults.lease_ttl, std::time::Duration::from_secs(5));
+        let from_file = file("lease_ttl_seconds = 9\n");
+        let mut args = ServeArgs {
+            config: Some(from_file.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            resolve(&args).expect("valid").lease_ttl,
+            std::time::Duration::from_secs(9)
+        );
+        args.lease_ttl = Some(2);
+        assert_eq!(
+            resolve(&args).expect("valid").lease_ttl,
+            std::time::Duration::from_secs(2)
+        );
+        args.lease_ttl = Some(0);
+        assert!(resolve(&args).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`store`]: durable state behind the [`store::Store`] trait;
 //! - [`pipeline`]: the outbox and the delivery worker that moves accepted data to targets;
 //! - [`sweeper`]: retention applied in the background;
+//! - [`lease`]: background work held by one node at a time when nodes share a store;
 //! - [`policy`]: IAM policy documents;
 //! - [`arn`], [`token`]: ARNs and signed pagination tokens.
 
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 #[cfg(test)]
 mod import_graph;
+pub mod lease;
 pub mod listener;
 pub mod pipeline;
 pub mod policy;

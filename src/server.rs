@@ -31,6 +31,10 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// The store, for `/_sluice/reset`.
     pub store: Arc<dyn Store>,
+    /// Which store it is (`sqlite`, `memory`, `postgres`), for `/_sluice/health`.
+    pub store_kind: &'static str,
+    /// This node's id and the leases it holds, for `/_sluice/health`.
+    pub leases: Arc<crate::lease::Leases>,
     /// What else `/_sluice/reset` clears once the store is empty (S3's object files, the
     /// delivery backlog count).
     pub reset_hooks: Vec<Arc<dyn crate::store::ResetHook>>,
@@ -214,16 +218,28 @@ async fn route(state: &AppState, request: Request, request_id: &str) -> Response
 /// refuses writes, so that a load balancer or an operator sees it (reads may still work).
 fn health(state: &AppState) -> Response {
     let storage = state.store.health();
-    let since = storage.since.and_then(|since| {
-        time::OffsetDateTime::from(since)
+    let rfc3339 = |at: std::time::SystemTime| {
+        time::OffsetDateTime::from(at)
             .format(&time::format_description::well_known::Rfc3339)
             .ok()
-    });
+    };
+    let since = storage.since.and_then(rfc3339);
+    let leases: Vec<_> = state
+        .leases
+        .held()
+        .into_iter()
+        .map(|lease| json!({ "unit": lease.unit, "expires": rfc3339(lease.expires) }))
+        .collect();
     let body = json!({
         "status": if storage.durable { "ready" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "services": state.registry.names(),
         "auth": if state.authenticator.is_strict() { "strict" } else { "emulator" },
+        "node": {
+            "id": state.leases.node(),
+            "store": state.store_kind,
+            "leases": leases,
+        },
         "storage": if storage.durable {
             json!({ "durable": true })
         } else {

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::lease::Leases;
 use crate::store::{Store, StoreError};
 
 /// The default time between sweeps.
@@ -38,12 +39,21 @@ pub struct Swept {
 pub struct Sweeper {
     store: Arc<dyn Store>,
     interval: Duration,
+    /// One node of a shared store sweeps at a time: the holder of [`SWEEPER`].
+    leases: Arc<Leases>,
 }
 
+/// The sweeper's lease.
+const SWEEPER: &str = "sweeper";
+
 impl Sweeper {
-    /// A sweeper over a store, sweeping every `interval`.
-    pub fn new(store: Arc<dyn Store>, interval: Duration) -> Self {
-        Self { store, interval }
+    /// A sweeper over a store, sweeping every `interval` while this node holds its lease.
+    pub fn new(store: Arc<dyn Store>, interval: Duration, leases: Arc<Leases>) -> Self {
+        Self {
+            store,
+            interval,
+            leases,
+        }
     }
 
     /// Sweeps forever; safe to abort at any point (every removal is its own transaction).
@@ -54,6 +64,9 @@ impl Sweeper {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            if !self.leases.hold(SWEEPER).await {
+                continue;
+            }
             let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
             let now = i64::try_from(now).unwrap_or(i64::MAX);
             match sweep(&*self.store, now).await {

@@ -4,6 +4,12 @@
 //! tell the [`Signal`]. The [`Pipeline`] supervisor keeps one worker task per queue: a queue
 //! is delivered in order, one entry at a time, and its retries wait only for it. Queues are
 //! found again after a restart through their records (`pipeline/queues`).
+//!
+//! A worker delivers only while its node holds the queue's lease (`delivery/<queue>`, see
+//! [`crate::lease`]), so that nodes sharing a store never deliver one queue at once and its
+//! order is kept; a node takes the lease when its queue has work, gives it up once the queue
+//! has stayed empty for a lease time, and on a shared store looks for work every
+//! [`Leases::poll`]: what other nodes queued, and the queues of a node that died.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,13 +24,11 @@ use super::{
     cursor_key, delivered, encode, queue_log, Backoff, Delivery, DeliveryError, Item, QueueRecord,
     Sinks, Target, CURSOR, LEGACY_NAME, LEGACY_OUTBOX, QUEUES,
 };
+use crate::lease::Leases;
 use crate::store::{Expect, LogEntry, RecordKey, Store, StoreError, Write};
 
 /// Entries read from a queue at a time.
 const BATCH: usize = 256;
-/// How long an idle worker waits before looking at its queue unasked. Writers in this process
-/// wake workers at once; this is the safety net.
-const IDLE: Duration = Duration::from_secs(30);
 /// How long a worker waits after its store failed before trying again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -76,7 +80,12 @@ impl Enqueued {
 pub struct Signal {
     woken: Mutex<HashMap<String, Target>>,
     notify: Notify,
+    /// The sum of `waiting`.
     pending: AtomicI64,
+    /// Entries waiting per queue, as this node last counted them: added to as writers queue,
+    /// taken from as entries are delivered, and set again from the store each time a worker
+    /// looks at its queue (other nodes' writes and deliveries are counted there).
+    waiting: Mutex<HashMap<String, i64>>,
     metrics: DeliveryMetrics,
 }
 
@@ -108,19 +117,28 @@ impl Signal {
         }
         let mut woken = self.woken.lock().unwrap_or_else(|p| p.into_inner());
         for (queue, (target, count)) in &enqueued.queues {
-            self.add_pending(target, *count);
+            self.add_waiting(queue, &TargetLabels::from(target), *count);
             woken.insert(queue.clone(), target.clone());
         }
         drop(woken);
         self.notify.notify_one();
     }
 
-    fn add_pending(&self, target: &Target, count: i64) {
+    fn add_waiting(&self, queue: &str, labels: &TargetLabels, count: i64) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let now = waiting.entry(queue.to_owned()).or_default();
+        *now += count;
         self.pending.fetch_add(count, Ordering::Relaxed);
-        self.metrics
-            .pending
-            .get_or_create(&TargetLabels::from(target))
-            .inc_by(count);
+        self.metrics.pending.get_or_create(labels).set(*now);
+    }
+
+    /// Sets a queue's count to what the store says.
+    fn set_waiting(&self, queue: &str, labels: &TargetLabels, count: i64) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let now = waiting.entry(queue.to_owned()).or_default();
+        self.pending.fetch_add(count - *now, Ordering::Relaxed);
+        *now = count;
+        self.metrics.pending.get_or_create(labels).set(count);
     }
 
     fn take_woken(&self) -> HashMap<String, Target> {
@@ -132,6 +150,10 @@ impl Signal {
 #[async_trait::async_trait]
 impl crate::store::ResetHook for Signal {
     async fn after_reset(&self) -> anyhow::Result<()> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.pending.store(0, Ordering::Relaxed);
         self.metrics.pending.clear();
         Ok(())
@@ -148,18 +170,26 @@ struct Shared {
     store: Arc<dyn Store>,
     sinks: Sinks,
     signal: Arc<Signal>,
+    leases: Arc<Leases>,
     /// Dead letters are bounded by reading the log's ends first: one writer at a time.
     dead_letter_lock: tokio::sync::Mutex<()>,
 }
 
 impl Pipeline {
-    /// A pipeline over a store and the sinks, woken through `signal`.
-    pub fn new(store: Arc<dyn Store>, sinks: Sinks, signal: Arc<Signal>) -> Self {
+    /// A pipeline over a store and the sinks, woken through `signal`, delivering the queues
+    /// whose leases it holds.
+    pub fn new(
+        store: Arc<dyn Store>,
+        sinks: Sinks,
+        signal: Arc<Signal>,
+        leases: Arc<Leases>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 store,
                 sinks,
                 signal,
+                leases,
                 dead_letter_lock: tokio::sync::Mutex::new(()),
             }),
         }
@@ -173,15 +203,16 @@ impl Pipeline {
         for (queue, target) in queues(store).await? {
             let waiting = waiting(store, &queue).await?;
             if waiting > 0 {
-                signal.add_pending(&target, waiting);
+                signal.add_waiting(&queue, &TargetLabels::from(&target), waiting);
             }
         }
         Ok(())
     }
 
     /// Runs the workers forever: one per queue that has ever been written, started when the
-    /// supervisor first hears of it. Safe to abort at any point: what was not yet recorded as
-    /// delivered is delivered again after a restart.
+    /// supervisor first hears of it (from a writer of this node, or, on a shared store, from
+    /// the queue records it reads every [`Leases::poll`]). Safe to abort at any point: what
+    /// was not yet recorded as delivered is delivered again after a restart.
     pub async fn run(self) {
         let mut workers: HashMap<String, Arc<Notify>> = HashMap::new();
         let mut known = match queues(&*self.shared.store).await {
@@ -201,16 +232,31 @@ impl Pipeline {
                 });
                 wake.notify_one();
             }
-            self.shared.signal.notify.notified().await;
+            let leases = &self.shared.leases;
+            let woken = tokio::time::timeout(leases.poll(), self.shared.signal.notify.notified());
+            if woken.await.is_err() && leases.is_shared() {
+                match queues(&*self.shared.store).await {
+                    Ok(queues) => known.extend(
+                        queues
+                            .into_iter()
+                            .filter(|(queue, _)| !workers.contains_key(queue)),
+                    ),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Delivery cannot list its queues; retrying.")
+                    }
+                }
+            }
         }
     }
 
     async fn work(self, queue: String, target: Target, wake: Arc<Notify>) {
         let labels = TargetLabels::from(&target);
+        let unit = format!("delivery/{queue}");
+        let mut idle_since = None;
         loop {
-            match self.drain(&queue, &labels).await {
+            match self.step(&queue, &unit, &labels, &mut idle_since).await {
                 Ok(0) => {
-                    let _ = tokio::time::timeout(IDLE, wake.notified()).await;
+                    let _ = tokio::time::timeout(self.shared.leases.poll(), wake.notified()).await;
                 }
                 Ok(_) => {}
                 Err(err) => {
@@ -221,15 +267,54 @@ impl Pipeline {
         }
     }
 
-    /// Delivers what is in one queue now; returns how many entries were handled.
-    async fn drain(&self, queue: &str, labels: &TargetLabels) -> Result<usize, StoreError> {
+    /// Counts what waits in a queue and delivers it if this node holds (or takes) its lease;
+    /// gives the lease up once the queue has stayed empty for a lease time, so that idle
+    /// queues cost no renewals. Returns how many entries were handled.
+    async fn step(
+        &self,
+        queue: &str,
+        unit: &str,
+        labels: &TargetLabels,
+        idle_since: &mut Option<tokio::time::Instant>,
+    ) -> Result<usize, StoreError> {
+        let leases = &self.shared.leases;
+        let waiting = waiting(&*self.shared.store, queue).await?;
+        self.shared.signal.set_waiting(queue, labels, waiting);
+        if waiting == 0 {
+            let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= leases.ttl() {
+                leases.release(unit).await;
+            }
+            return Ok(0);
+        }
+        *idle_since = None;
+        if !leases.hold(unit).await {
+            // Another node delivers it; this one looks again every poll, and takes it over
+            // should that node die.
+            return Ok(0);
+        }
+        self.drain(queue, unit, labels).await
+    }
+
+    /// Delivers what is in one queue now, while this node holds `unit`; returns how many
+    /// entries were handled.
+    async fn drain(
+        &self,
+        queue: &str,
+        unit: &str,
+        labels: &TargetLabels,
+    ) -> Result<usize, StoreError> {
         let store = &*self.shared.store;
         let cursor = match store.get(&cursor_key(queue)).await? {
             Some(record) => delivered(&record.body),
             None => 0,
         };
         let entries = store.read_log(&queue_log(queue), cursor + 1, BATCH).await?;
+        let mut handled = 0;
         for entry in &entries {
+            if !self.shared.leases.holds(unit) {
+                break;
+            }
             self.deliver(entry, labels).await?;
             // The cursor moves and the delivered entry goes in one batch; the last entry
             // stays, so the queue's numbering carries on from it.
@@ -246,15 +331,10 @@ impl Pipeline {
                     },
                 ])
                 .await?;
-            self.shared.signal.pending.fetch_sub(1, Ordering::Relaxed);
-            self.shared
-                .signal
-                .metrics
-                .pending
-                .get_or_create(labels)
-                .dec();
+            self.shared.signal.add_waiting(queue, labels, -1);
+            handled += 1;
         }
-        Ok(entries.len())
+        Ok(handled)
     }
 
     /// Delivers one entry, retrying failures; gives up into the dead letters.
@@ -514,7 +594,7 @@ mod tests {
             firehose: sink.clone(),
             objects: Arc::new(NoObjects),
         };
-        let pipeline = Pipeline::new(store.clone(), sinks, signal.clone());
+        let pipeline = Pipeline::new(store.clone(), sinks, signal.clone(), Leases::solo());
         Fixture {
             store,
             sink,
@@ -540,8 +620,15 @@ mod tests {
 
         async fn drain(&self, stream: &str) -> usize {
             let target = target(stream);
+            let (queue, labels) = (target.queue(), TargetLabels::from(&target));
+            let mut idle_since = None;
             self.pipeline
-                .drain(&target.queue(), &TargetLabels::from(&target))
+                .step(
+                    &queue,
+                    &format!("delivery/{queue}"),
+                    &labels,
+                    &mut idle_since,
+                )
                 .await
                 .expect("drain")
         }

@@ -52,6 +52,9 @@ pub struct Deps {
     pub lake_files: Arc<cloudtrail::LakeFiles>,
     /// How callers are authenticated; STS answers with the identities configured in it.
     pub authenticator: crate::protocol::auth::Authenticator,
+    /// This node's id and its leases on background work (AppFabric polling, Lake compaction),
+    /// and which nodes sharing the store are alive (whose Lake queries still run).
+    pub leases: Arc<crate::lease::Leases>,
 }
 
 /// Builds the registry of every served service; AppFabric's dependencies add its own

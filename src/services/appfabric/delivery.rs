@@ -36,6 +36,7 @@ use super::ingestions::IngestionRecord;
 use super::Deps;
 use super::{encode, APP_AUTHORIZATION, INGESTION, INGESTION_DESTINATION};
 use crate::config::AppFabricSettings;
+use crate::lease::unit_of;
 use crate::pipeline::Backoff;
 use crate::protocol::RequestContext;
 use crate::services::s3::storage::{NewObject, StorageError};
@@ -50,6 +51,9 @@ const POSITION: &str = "appfabric/destination-position";
 
 /// How often the supervisor looks for new, started, stopped and deleted resources.
 const SUPERVISE_EVERY: Duration = Duration::from_secs(1);
+/// The leases of an ingestion's polling and of a destination's writing (see [`crate::lease`]).
+const POLLING: &str = "appfabric/poll";
+const WRITING: &str = "appfabric/write";
 /// How often an idle writer looks at its log.
 const WRITER_TICK: Duration = Duration::from_millis(500);
 /// The most events in one object.
@@ -239,13 +243,16 @@ impl AppFabricDelivery {
                         .filter(|(_, i)| i.state == "enabled")
                         .map(|(key, _)| key)
                         .collect();
+                    let mut stopped = Vec::new();
                     pollers.retain(|key, handle| {
                         let keep = enabled.contains(key) && !handle.is_finished();
                         if !keep {
                             handle.abort();
+                            stopped.push(unit_of(POLLING, key));
                         }
                         keep
                     });
+                    shared.release(stopped).await;
                     for key in enabled {
                         pollers
                             .entry(key.clone())
@@ -259,13 +266,16 @@ impl AppFabricDelivery {
             match scan::<DestinationRecord>(&shared.deps, INGESTION_DESTINATION).await {
                 Ok(destinations) => {
                     let keys: Vec<RecordKey> = destinations.into_iter().map(|(k, _)| k).collect();
+                    let mut stopped = Vec::new();
                     writers.retain(|key, handle| {
                         let keep = keys.contains(key) && !handle.is_finished();
                         if !keep {
                             handle.abort();
+                            stopped.push(unit_of(WRITING, key));
                         }
                         keep
                     });
+                    shared.release(stopped).await;
                     for key in keys {
                         writers
                             .entry(key.clone())
@@ -280,12 +290,29 @@ impl AppFabricDelivery {
         }
     }
 
-    /// Polls one ingestion's app until the ingestion is stopped or deleted.
+    /// Gives up the leases of stopped pollers and writers.
+    async fn release(&self, units: Vec<String>) {
+        for unit in units {
+            self.deps.leases.release(&unit).await;
+        }
+    }
+
+    /// Waits until this node holds `unit` (at once, unless another node does the work).
+    async fn hold(&self, unit: &str) {
+        while !self.deps.leases.hold(unit).await {
+            tokio::time::sleep(self.deps.leases.poll()).await;
+        }
+    }
+
+    /// Polls one ingestion's app until the ingestion is stopped or deleted, while this node
+    /// holds its lease: one node at a time polls an app.
     async fn poll(self: Arc<Self>, key: RecordKey) {
+        let unit = unit_of(POLLING, &key);
         loop {
+            self.hold(&unit).await;
             match self.poll_once(&key).await {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) => return self.release(vec![unit]).await,
                 Err(err) => {
                     let arn = self.ingestion_arn(&key).await;
                     tracing::warn!(ingestion = %arn, error = %err, "AppFabric poll failed; trying again at the next poll.");
@@ -480,12 +507,15 @@ impl AppFabricDelivery {
         Ok(())
     }
 
-    /// Writes one destination's events until the destination is deleted.
+    /// Writes one destination's events until the destination is deleted, while this node
+    /// holds its lease.
     async fn write(self: Arc<Self>, key: RecordKey) {
+        let unit = unit_of(WRITING, &key);
         let mut backoff: Option<Backoff> = None;
         loop {
+            self.hold(&unit).await;
             match self.write_once(&key).await {
-                Ok(WriteOutcome::Gone) => return,
+                Ok(WriteOutcome::Gone) => return self.release(vec![unit]).await,
                 Ok(WriteOutcome::Idle) => tokio::time::sleep(WRITER_TICK).await,
                 Ok(WriteOutcome::Delivered) => backoff = None,
                 Err(err) => {

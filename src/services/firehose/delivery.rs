@@ -12,6 +12,10 @@
 //!
 //! For a KinesisStreamAsSource stream, the flusher first copies new records from the
 //! Kinesis shard logs into the buffer log, moving the per-shard positions in the same batch.
+//!
+//! A flusher works only while its node holds the stream's lease (`firehose/<account>/<region>/
+//! <name>`, see [`crate::lease`]): with several nodes on one store, one node flushes a stream,
+//! and another takes over from the cursor once that node is gone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use super::streams::{CursorRecord, StreamRecord, STREAM};
+use crate::lease::Leases;
 use crate::pipeline::Backoff;
 use crate::services::s3::storage::{NewObject, ObjectStorage, StorageError};
 use crate::store::{self, Expect, LogEntry, NewEntry, RecordKey, Store, StoreError, Write};
@@ -139,6 +144,7 @@ pub struct Deliveries {
     storage: Arc<dyn ObjectStorage>,
     wakers: Arc<Wakers>,
     metrics: FirehoseMetrics,
+    leases: Arc<Leases>,
 }
 
 impl Deliveries {
@@ -148,12 +154,14 @@ impl Deliveries {
         storage: Arc<dyn ObjectStorage>,
         wakers: Arc<Wakers>,
         metrics: FirehoseMetrics,
+        leases: Arc<Leases>,
     ) -> Self {
         Self {
             store,
             storage,
             wakers,
             metrics,
+            leases,
         }
     }
 
@@ -168,13 +176,18 @@ impl Deliveries {
                         .iter()
                         .map(|(key, stream)| (key.clone(), stream.generation.clone()))
                         .collect();
+                    let mut stopped = Vec::new();
                     running.retain(|id, handle| {
                         let keep = current.contains(id) && !handle.is_finished();
                         if !keep {
                             handle.abort();
+                            stopped.push(lease_unit(&id.0));
                         }
                         keep
                     });
+                    for unit in stopped {
+                        self.leases.release(&unit).await;
+                    }
                     let names: HashSet<String> = streams
                         .iter()
                         .map(|(key, _)| waker_name(&key.account, &key.region, &key.name))
@@ -190,6 +203,8 @@ impl Deliveries {
                             stream: format!("{}:{}:{}", key.account, key.region, key.name),
                         };
                         let flusher = Flusher {
+                            leases: self.leases.clone(),
+                            unit: lease_unit(&key),
                             store: self.store.clone(),
                             storage: self.storage.clone(),
                             metrics: self.metrics.clone(),
@@ -230,6 +245,11 @@ impl Deliveries {
     }
 }
 
+/// The lease a stream's flusher holds while it works.
+fn lease_unit(stream: &RecordKey) -> String {
+    crate::lease::unit_of("firehose", stream)
+}
+
 /// Why a flusher stops.
 enum Stop {
     /// The stream was deleted (or replaced by a new generation).
@@ -238,6 +258,9 @@ enum Stop {
 
 /// One stream's delivery task.
 struct Flusher {
+    leases: Arc<Leases>,
+    /// The stream's lease.
+    unit: String,
     store: Arc<dyn Store>,
     storage: Arc<dyn ObjectStorage>,
     metrics: FirehoseMetrics,
@@ -270,7 +293,10 @@ impl Flusher {
                     let _ = tokio::time::timeout(wait, notified).await;
                 }
                 Ok(None) => backoff = retries(),
-                Err(Round::Stop(Stop::Gone)) => return,
+                Err(Round::Stop(Stop::Gone)) => {
+                    self.leases.release(&self.unit).await;
+                    return;
+                }
                 Err(Round::Store(err)) => {
                     tracing::warn!(stream = %self.key.name, error = %err, "Firehose delivery cannot use the store; retrying.");
                     // Re-read everything from the cursor: what was in memory may be stale.
@@ -291,6 +317,12 @@ impl Flusher {
     /// One round: pump a Kinesis source, read the buffer, flush if due. Returns how long to
     /// wait before the next round (`None`: go on at once).
     async fn round(&self, buffer: &mut Option<Buffer>) -> Result<Option<Duration>, Round> {
+        if !self.leases.hold(&self.unit).await {
+            // Another node flushes the stream. What this one read may be stale once it takes
+            // over: it reads again from the cursor then.
+            *buffer = None;
+            return Ok(Some(POLL));
+        }
         let stream = self.stream().await?;
         let (account, region) = (&self.key.account, &self.key.region);
         let log = stream.buffer_log(account, region);

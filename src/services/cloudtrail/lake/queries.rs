@@ -230,7 +230,7 @@ pub async fn start(
         status: Status::Queued,
         stores: ids,
         created: ctx.received_at_millis(),
-        runner: lake.boot().to_owned(),
+        runner: lake.node().to_owned(),
         error: None,
         columns: Vec::new(),
         results: 0,
@@ -305,7 +305,7 @@ async fn load_query(
     if record.created + KEPT_MILLIS < ctx.received_at_millis() {
         return Err(query_not_found(id));
     }
-    if record.status.is_active() && record.runner != lake.boot() {
+    if lake.orphaned(&record) {
         record.status = Status::Failed;
         record.error =
             Some("The query was interrupted by a restart of Sluice; start it again.".to_owned());

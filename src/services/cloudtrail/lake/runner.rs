@@ -49,7 +49,6 @@ const MAX_ERROR: usize = 1000;
 pub struct Lake {
     deps: Deps,
     /// Identifies this process in query records; see `QueryRecord::runner`.
-    boot: String,
     runtime: Arc<RuntimeEnv>,
     active: Arc<Mutex<HashMap<String, Active>>>,
     /// Where segments live (`None` without a data directory: events stay rows).
@@ -87,7 +86,7 @@ impl Lake {
         let segments = deps.lake_files.root().map(std::path::Path::to_path_buf);
         let compaction = deps.lake_files.lock();
         if let (Some(compactor), Ok(handle)) = (
-            super::segments::Compactor::new(deps.lake_files.clone()),
+            super::segments::Compactor::new(deps.lake_files.clone(), deps.leases.clone()),
             tokio::runtime::Handle::try_current(),
         ) {
             handle.spawn(compactor.run());
@@ -95,7 +94,6 @@ impl Lake {
         Self {
             delivery: Arc::new(Delivery::new(deps.store.clone())),
             deps,
-            boot: uuid::Uuid::new_v4().to_string(),
             runtime,
             active: Arc::default(),
             segments,
@@ -107,8 +105,15 @@ impl Lake {
         &self.deps
     }
 
-    pub fn boot(&self) -> &str {
-        &self.boot
+    /// This node's id, which a query's record names as its runner.
+    pub fn node(&self) -> &str {
+        self.deps.leases.node()
+    }
+
+    /// Whether a query's record says it is active but its runner is gone: a restarted
+    /// process, or a dead node of a shared store.
+    pub fn orphaned(&self, record: &QueryRecord) -> bool {
+        record.status.is_active() && !self.deps.leases.alive(&record.runner)
     }
 
     /// Writes and signs delivered results.
@@ -154,7 +159,7 @@ impl Lake {
     /// A record's status, counting an active query of a gone process as failed, and a
     /// QUEUED query of this process that has started as RUNNING.
     pub fn effective_status(&self, record: &QueryRecord) -> Status {
-        if record.status.is_active() && record.runner != self.boot {
+        if self.orphaned(record) {
             Status::Failed
         } else if record.status == Status::Queued
             && self

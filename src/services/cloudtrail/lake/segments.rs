@@ -187,15 +187,21 @@ pub struct Compactor {
     store: Arc<dyn Store>,
     root: PathBuf,
     files: Arc<LakeFiles>,
+    /// One node of a shared store compacts at a time: the holder of [`COMPACTION`].
+    leases: Arc<crate::lease::Leases>,
 }
+
+/// The lease of Lake compaction and segment expiry.
+const COMPACTION: &str = "lake/compaction";
 
 impl Compactor {
     /// A compactor of the segments under `files`' root (`None` without a data directory).
-    pub fn new(files: Arc<LakeFiles>) -> Option<Self> {
+    pub fn new(files: Arc<LakeFiles>, leases: Arc<crate::lease::Leases>) -> Option<Self> {
         Some(Self {
             store: files.store.clone(),
             root: files.root.clone()?,
             files,
+            leases,
         })
     }
 
@@ -218,6 +224,9 @@ impl Compactor {
     pub async fn run(self) {
         loop {
             tokio::time::sleep(INTERVAL).await;
+            if !self.leases.hold(COMPACTION).await {
+                continue;
+            }
             let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
             let now = i64::try_from(now).unwrap_or(i64::MAX);
             if let Err(err) = self.pass(now).await {
