@@ -3,12 +3,15 @@
 //! between a replacing commit and the old blob's removal), and, after `/_sluice/reset`, every
 //! blob.
 //!
-//! Runs at start-up before the listener opens, so no upload is in flight; through
+//! Runs at start-up before the listener opens, so no upload of this node is in flight; through
 //! `/_sluice/reset` (emulator mode only) an upload in flight may lose its blob, which is what
-//! a reset means.
+//! a reset means. When nodes share the store (and so the data directory), other nodes' uploads
+//! may be in flight at any time: a node starting then removes only files untouched for
+//! [`SHARED_GRACE`].
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
@@ -18,6 +21,9 @@ use crate::store::{RecordKey, Store};
 
 /// Records read per store call while collecting the referenced blobs.
 const SCAN_PAGE: usize = 1000;
+/// How old a file must be before a node sharing its data directory removes it at start: far
+/// longer than any upload or commit takes.
+pub const SHARED_GRACE: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// What a sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,16 +37,20 @@ pub struct Swept {
 }
 
 /// Removes every file under `<root>/tmp` and every file under `<root>/blobs` that no object or
-/// part record names. Memory is one blob name per stored object and part; the store is read
-/// in pages of [`SCAN_PAGE`] records.
-pub async fn sweep(store: &dyn Store, root: &Path) -> Result<Swept, StorageError> {
+/// part record names, of those last modified before `cutoff` (all when `None`). Memory is one
+/// blob name per stored object and part; the store is read in pages of [`SCAN_PAGE`] records.
+pub async fn sweep(
+    store: &dyn Store,
+    root: &Path,
+    cutoff: Option<SystemTime>,
+) -> Result<Swept, StorageError> {
     let mut swept = Swept::default();
-    for path in files(&root.join("tmp")).await? {
+    for path in files(&root.join("tmp"), cutoff).await? {
         swept.bytes += remove(&path).await?;
         swept.tmp_files += 1;
     }
     let blob_dir = root.join("blobs");
-    let on_disk = files(&blob_dir).await?;
+    let on_disk = files(&blob_dir, cutoff).await?;
     if !on_disk.is_empty() {
         let referenced = referenced_blobs(store).await?;
         for path in on_disk {
@@ -79,8 +89,9 @@ async fn referenced_blobs(store: &dyn Store) -> Result<HashSet<String>, StorageE
     Ok(referenced)
 }
 
-/// The plain files directly in `dir` (none when it does not exist).
-async fn files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+/// The plain files directly in `dir` last modified before `cutoff` (none when it does not
+/// exist).
+async fn files(dir: &Path, cutoff: Option<SystemTime>) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut entries = match tokio::fs::read_dir(dir).await {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -88,7 +99,14 @@ async fn files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     };
     let mut out = Vec::new();
     while let Some(entry) = entries.next_entry().await? {
-        if entry.file_type().await?.is_file() {
+        if !entry.file_type().await?.is_file() {
+            continue;
+        }
+        let old_enough = match cutoff {
+            None => true,
+            Some(cutoff) => entry.metadata().await?.modified()? < cutoff,
+        };
+        if old_enough {
             out.push(entry.path());
         }
     }
@@ -109,9 +127,11 @@ async fn remove(path: &Path) -> std::io::Result<u64> {
     }
 }
 
-/// Start-up hygiene: sweeps, and says what it removed.
-pub async fn sweep_at_start(objects: &LocalObjects) -> Result<Swept, StorageError> {
-    let swept = sweep(objects.store(), objects.root()).await?;
+/// Start-up hygiene: sweeps (only files older than [`SHARED_GRACE`] when other nodes may share
+/// the data directory), and says what it removed.
+pub async fn sweep_at_start(objects: &LocalObjects, shared: bool) -> Result<Swept, StorageError> {
+    let cutoff = shared.then(|| SystemTime::now() - SHARED_GRACE);
+    let swept = sweep(objects.store(), objects.root(), cutoff).await?;
     if swept.tmp_files + swept.blobs > 0 {
         tracing::warn!(
             tmp_files = swept.tmp_files,
@@ -126,7 +146,7 @@ pub async fn sweep_at_start(objects: &LocalObjects) -> Result<Swept, StorageErro
 #[async_trait]
 impl ResetHook for LocalObjects {
     async fn after_reset(&self) -> anyhow::Result<()> {
-        let swept = sweep(self.store(), self.root()).await?;
+        let swept = sweep(self.store(), self.root(), None).await?;
         tracing::info!(
             blobs = swept.blobs,
             tmp_files = swept.tmp_files,
