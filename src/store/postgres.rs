@@ -13,8 +13,10 @@
 //! - A batch whose `COMMIT` was never answered has an unknown outcome: the connection is
 //!   dropped and every later write is refused with [`StoreError::Unavailable`] until a probe
 //!   write commits (at most one probe a second on the write path, and every
-//!   [`PROBE_INTERVAL`] in the background). A failure before `COMMIT` is known not to have
-//!   committed; it is refused without entering that state.
+//!   [`PROBE_INTERVAL`] in the background). So is every write while PostgreSQL cannot be
+//!   reached (no connection, `BEGIN` failed), so that `/_sluice/health` says "degraded" to a
+//!   load balancer. Any other failure before `COMMIT` is known not to have committed; it is
+//!   refused without entering that state.
 //! - A deadlock or serialization failure between two batches rolls one back; it is answered as
 //!   a [`StoreError::Conflict`], like a lost race.
 
@@ -191,6 +193,9 @@ enum Outcome<T> {
     NotCommitted(Failure),
     /// `COMMIT` was sent and not answered with success: unknown.
     Unknown(String),
+    /// PostgreSQL could not be reached (no connection, or `BEGIN` failed): nothing was
+    /// written, and nothing will be until it is back.
+    Unreachable(String),
 }
 
 impl Shared {
@@ -219,7 +224,7 @@ impl Shared {
         if health.fault.is_some() {
             return;
         }
-        tracing::error!(error = %reason, "PostgreSQL did not confirm a commit; every write is refused until a probe write commits.");
+        tracing::error!(error = %reason, "PostgreSQL is unreachable or did not confirm a commit; every write is refused until a probe write commits.");
         health.fault = Some(Fault {
             reason,
             since: SystemTime::now(),
@@ -289,7 +294,9 @@ impl Shared {
         match self.attempt(probe).await {
             Outcome::Committed(()) => {}
             Outcome::NotCommitted(Failure::Conflict(_)) => return false,
-            Outcome::NotCommitted(Failure::Refused(reason)) | Outcome::Unknown(reason) => {
+            Outcome::NotCommitted(Failure::Refused(reason))
+            | Outcome::Unknown(reason)
+            | Outcome::Unreachable(reason) => {
                 tracing::debug!(error = %reason, "Storage probe failed.");
                 return false;
             }
@@ -315,7 +322,7 @@ impl Shared {
             Outcome::Committed(value) => Ok(value),
             Outcome::NotCommitted(Failure::Conflict(key)) => Err(StoreError::Conflict(key)),
             Outcome::NotCommitted(Failure::Refused(reason)) => Err(StoreError::Unavailable(reason)),
-            Outcome::Unknown(reason) => {
+            Outcome::Unknown(reason) | Outcome::Unreachable(reason) => {
                 self.fail(reason.clone());
                 Err(StoreError::Unavailable(reason))
             }
@@ -328,15 +335,12 @@ impl Shared {
         let mut connection = match self.pool.acquire().await {
             Ok(connection) => connection,
             Err(err) => {
-                tracing::error!(error = %err, "Cannot get a PostgreSQL connection.");
-                return Outcome::NotCommitted(Failure::Refused(format!(
-                    "cannot reach PostgreSQL: {err}"
-                )));
+                return Outcome::Unreachable(format!("cannot reach PostgreSQL: {err}"));
             }
         };
         if let Err(err) = sqlx::query("BEGIN").execute(&mut *connection).await {
             let _ = connection.detach().close().await;
-            return Outcome::NotCommitted(Failure::Refused(format!("BEGIN failed: {err}")));
+            return Outcome::Unreachable(format!("BEGIN failed: {err}"));
         }
         match body(&mut connection).await {
             Ok(value) => match sqlx::query("COMMIT").execute(&mut *connection).await {
