@@ -33,6 +33,11 @@ struct Okta {
     /// Every request's path and query, in order.
     requests: Vec<String>,
     rate_limited: usize,
+    /// How long each answer takes.
+    delay: Duration,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 type Shared = Arc<Mutex<Okta>>;
@@ -49,9 +54,37 @@ fn json_body(value: &Value) -> impl IntoResponse {
     ([("content-type", "application/json")], value.to_string())
 }
 
-/// `GET /api/v1/logs`: `since` starts at the oldest event (all are in the window), `after` is
-/// the index of the next event; every answer has a `rel="next"` link, as Okta's polling does.
+/// A request being answered; counted out when answered or dropped (its caller went away).
+struct InFlight(Shared);
+
+impl InFlight {
+    fn count(okta: &Shared) -> Self {
+        let mut state = okta.lock().expect("lock");
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        InFlight(okta.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        state.in_flight -= 1;
+    }
+}
+
+/// `GET /api/v1/logs`, after the stand-in's delay, counting the requests in flight.
 async fn logs(State(okta): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    let _counted = InFlight::count(&okta);
+    let delay = okta.lock().expect("lock").delay;
+    tokio::time::sleep(delay).await;
+    answer(&okta, &uri, &headers)
+}
+
+/// The answer to `GET /api/v1/logs`: `since` starts at the oldest event (all are in the
+/// window), `after` is the index of the next event; every answer has a `rel="next"` link, as
+/// Okta's polling does.
+fn answer(okta: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
     let mut okta = okta.lock().expect("lock");
     let query = uri.query().unwrap_or("").to_owned();
     okta.requests.push(format!("{}?{query}", uri.path()));
@@ -181,13 +214,24 @@ fn add_events(okta: &Shared, count: usize) {
 
 /// A sluice server whose Okta is the stand-in; poll and flush every second.
 fn start(dir: &std::path::Path, base: &str) -> (Server, tempfile::NamedTempFile) {
+    start_with(dir, base, &[])
+}
+
+/// [`start`] with more arguments.
+fn start_with(
+    dir: &std::path::Path,
+    base: &str,
+    extra: &[&str],
+) -> (Server, tempfile::NamedTempFile) {
     let config = tempfile::NamedTempFile::new().expect("config");
     std::fs::write(
         config.path(),
         format!("[appfabric]\npoll_interval_seconds = 1\nflush_interval_seconds = 1\n[appfabric.app_endpoints]\nOKTA = \"{base}\"\n"),
     )
     .expect("write config");
-    let server = Server::start(dir, &["--config", config.path().to_str().expect("utf-8")]);
+    let mut args = vec!["--config", config.path().to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    let server = Server::start(dir, &args);
     (server, config)
 }
 
@@ -1207,4 +1251,89 @@ async fn terraform_audit_trail_events_arrive_once_as_api_activity() {
             "{key}"
         );
     }
+}
+
+/// Three nodes on one PostgreSQL and one data directory: one node at a time polls an
+/// ingestion's app, another takes over when it is killed, and every event reaches S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_on_one_postgresql_poll_an_ingestion_one_at_a_time() {
+    let Some(url) = common::postgres_database().await else {
+        return;
+    };
+    let (okta, base) = okta().await;
+    // Slow answers: pollers on two nodes would overlap.
+    okta.lock().expect("lock").delay = Duration::from_millis(700);
+    add_events(&okta, 9);
+    let dir = tempfile::tempdir().expect("dir");
+    let mut configs = Vec::new();
+    let mut nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            let (node, config) =
+                start_with(dir.path(), &base, &["--store", &url, "--lease-ttl", "2"]);
+            configs.push(config);
+            node
+        })
+        .collect();
+    let account = "444455556666";
+    let client = appfabric_client_with(&nodes[0].endpoint, account);
+    s3_client_with(&nodes[1].endpoint, account)
+        .create_bucket()
+        .bucket("cluster-raw")
+        .send()
+        .await
+        .expect("bucket");
+    let (bundle, _, ingestion) = setup(&client).await;
+    destination(
+        &client,
+        &bundle,
+        &ingestion,
+        processing(Schema::Raw, Format::Json),
+        to_s3("cluster-raw", "raw/"),
+    )
+    .await;
+    let delivered = |node: &Server| {
+        let s3 = s3_client_with(&node.endpoint, account);
+        async move {
+            lines(&s3, "cluster-raw")
+                .await
+                .iter()
+                .map(|e| e["uuid"].as_str().expect("uuid").to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
+    let served = uuids(&okta);
+    eventually("the first events in S3", || {
+        let (check, served) = (delivered(&nodes[2]), served.clone());
+        async move { check.await.into_iter().collect::<BTreeSet<_>>() == served }
+    })
+    .await;
+
+    assert_eq!(
+        okta.lock().expect("lock").max_in_flight,
+        1,
+        "one node at a time polls the app"
+    );
+
+    let holder = common::lease_holder(&nodes, "appfabric/poll/").expect("a node polls");
+    nodes.remove(holder).kill();
+    // A request of the killed node may still be in flight here; count afresh once it is gone.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    okta.lock().expect("lock").max_in_flight = 0;
+    add_events(&okta, 6);
+    let served = uuids(&okta);
+    eventually("the events served after the kill in S3", || {
+        let (check, served) = (delivered(&nodes[0]), served.clone());
+        async move { check.await.into_iter().collect::<BTreeSet<_>>() == served }
+    })
+    .await;
+    assert!(
+        common::lease_holder(&nodes, "appfabric/poll/").is_some(),
+        "a live node took the polling over"
+    );
+    let okta = okta.lock().expect("lock");
+    assert_eq!(
+        okta.max_in_flight, 1,
+        "one node at a time polls the app after the kill too: {:?}",
+        okta.requests
+    );
 }

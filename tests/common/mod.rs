@@ -360,3 +360,46 @@ pub fn metric(text: &str, name: &str, label: &str) -> Option<f64> {
         .filter(|line| line.starts_with(name) && line.contains(label))
         .find_map(|line| line.rsplit(' ').next()?.parse().ok())
 }
+
+/// A fresh database on the PostgreSQL server of `SLUICE_TEST_POSTGRES` (where databases may be
+/// created; the suite's `scripts/test-postgres.sh` starts one), as a URL; `None`, said on
+/// stderr, when the variable is not set.
+pub async fn postgres_database() -> Option<String> {
+    use sqlx::{ConnectOptions, Connection};
+    let Ok(base) = std::env::var("SLUICE_TEST_POSTGRES") else {
+        eprintln!("SLUICE_TEST_POSTGRES is not set: PostgreSQL tests skipped.");
+        return None;
+    };
+    let name = format!("sluice_it_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to SLUICE_TEST_POSTGRES");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&base)
+        .expect("URL")
+        .database(&name);
+    Some(options.to_url_lossy().to_string())
+}
+
+/// `/_sluice/health` of a server, as JSON.
+pub fn health(server: &Server) -> serde_json::Value {
+    raw_request(server.port, "GET", "/_sluice/health", &[], b"").json()
+}
+
+/// Which of `nodes` holds a lease whose unit starts with `prefix`, by their health.
+pub fn lease_holder(nodes: &[Server], prefix: &str) -> Option<usize> {
+    nodes.iter().position(|node| {
+        health(node)["node"]["leases"]
+            .as_array()
+            .is_some_and(|leases| {
+                leases.iter().any(|lease| {
+                    lease["unit"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with(prefix))
+                })
+            })
+    })
+}
