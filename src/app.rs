@@ -50,16 +50,6 @@ const CACHED_KINDS: &[&str] = &[
     "s3/bucket",
 ];
 
-/// The services' embedded API models, parsed on a thread of their own at start.
-const SERVICE_MODELS: &[&str] = &[
-    "logs",
-    "kinesis",
-    "firehose",
-    "appfabric",
-    "cloudtrail",
-    "cloudtrail-data",
-];
-
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     // The connectors' HTTP client reads and parses the system's root certificates (a few
@@ -69,7 +59,7 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     // So are the services' API models (half a megabyte of JSON), which the registry reads
     // before the first answer.
     let models = tokio::task::spawn_blocking(|| {
-        for name in SERVICE_MODELS {
+        for name in crate::services::kit::EMBEDDED_MODELS {
             crate::services::kit::embedded_model(name);
         }
     });

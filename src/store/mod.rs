@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod expiry;
+pub mod fault_gate;
 pub mod group_commit;
 pub mod memory;
 pub mod postgres;

@@ -22,8 +22,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
@@ -31,19 +31,12 @@ use sqlx::error::ErrorKind;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Column, Connection, Row};
 
+use super::fault_gate::{FaultGate, Probe, PROBE_INTERVAL, PROBE_SETTING};
 use super::{
     is_identifier, EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError,
     StoreHealth, TimeOrder, Write,
 };
 
-/// How often a faulted store is probed in the background.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-/// The shortest time between two probes started by write attempts.
-const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// The shortest time between two warnings about refused writes.
-const WARN_INTERVAL: Duration = Duration::from_secs(10);
-/// The setting a probe write updates.
-const PROBE_SETTING: &str = "sluice.store.probe";
 /// Connections per node: enough for the request path and the background workers, small
 /// enough that a few nodes stay under PostgreSQL's default `max_connections` (100).
 const MAX_CONNECTIONS: u32 = 16;
@@ -69,21 +62,7 @@ struct Shared {
     pool: PgPool,
     /// Column types of the tables `Write::Insert` fills (`bigint` columns get a cast).
     columns: HashMap<(String, String), String>,
-    health: Mutex<Health>,
-}
-
-#[derive(Default)]
-struct Health {
-    fault: Option<Fault>,
-    refused: u64,
-    last_warning: Option<Instant>,
-    last_probe: Option<Instant>,
-}
-
-struct Fault {
-    reason: String,
-    since: SystemTime,
-    started: Instant,
+    gate: FaultGate,
 }
 
 /// How a transaction's body ended, when not with success.
@@ -155,7 +134,7 @@ impl PostgresStore {
         let shared = Arc::new(Shared {
             pool: pool.clone(),
             columns,
-            health: Mutex::new(Health::default()),
+            gate: FaultGate::default(),
         });
         let prober = tokio::spawn(probe_in_background(Arc::downgrade(&shared)));
         Ok(Self {
@@ -180,7 +159,7 @@ async fn probe_in_background(shared: Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if shared.lock_health().fault.is_some() {
+        if shared.gate.is_faulted() {
             shared.try_recover(true).await;
         }
     }
@@ -199,78 +178,13 @@ enum Outcome<T> {
 }
 
 impl Shared {
-    fn lock_health(&self) -> std::sync::MutexGuard<'_, Health> {
-        self.health
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn health(&self) -> StoreHealth {
-        let health = self.lock_health();
-        match &health.fault {
-            None => StoreHealth::durable(),
-            Some(fault) => StoreHealth {
-                durable: false,
-                reason: Some(fault.reason.clone()),
-                since: Some(fault.since),
-                refused_writes: health.refused,
-                restart_required: false,
-            },
-        }
-    }
-
-    fn fail(&self, reason: String) {
-        let mut health = self.lock_health();
-        if health.fault.is_some() {
-            return;
-        }
-        tracing::error!(error = %reason, "PostgreSQL is unreachable or did not confirm a commit; every write is refused until a probe write commits.");
-        health.fault = Some(Fault {
-            reason,
-            since: SystemTime::now(),
-            started: Instant::now(),
-        });
-        health.refused = 0;
-        health.last_warning = None;
-        health.last_probe = Some(Instant::now());
-    }
-
-    fn refuse(&self) -> StoreError {
-        let mut health = self.lock_health();
-        health.refused += 1;
-        let refused = health.refused;
-        let warn_now = health
-            .last_warning
-            .is_none_or(|at| at.elapsed() >= WARN_INTERVAL);
-        if warn_now {
-            health.last_warning = Some(Instant::now());
-        }
-        let reason = health
-            .fault
-            .as_ref()
-            .map_or_else(String::new, |fault| fault.reason.clone());
-        drop(health);
-        if warn_now {
-            tracing::warn!(refused_writes = refused, cause = %reason, "Write refused: storage is not durable.");
-        }
-        StoreError::Unavailable(format!("storage is not durable, write refused: {reason}"))
-    }
-
     /// Commits a probe write unless one was tried just now (on the write path); returns
     /// whether the store takes writes again.
     async fn try_recover(&self, background: bool) -> bool {
-        {
-            let mut health = self.lock_health();
-            if health.fault.is_none() {
-                return true;
-            }
-            let recent = health
-                .last_probe
-                .is_some_and(|at| at.elapsed() < RETRY_INTERVAL);
-            if recent && !background {
-                return false;
-            }
-            health.last_probe = Some(Instant::now());
+        match self.gate.start_probe(background) {
+            Probe::Healthy => return true,
+            Probe::Refuse => return false,
+            Probe::Now => {}
         }
         let probe = body(|conn| {
             Box::pin(async move {
@@ -301,29 +215,24 @@ impl Shared {
                 return false;
             }
         }
-        let mut health = self.lock_health();
-        if let Some(fault) = health.fault.take() {
-            tracing::info!(
-                refused_writes = health.refused,
-                down_for_ms = fault.started.elapsed().as_millis() as u64,
-                cause = %fault.reason,
-                "Storage recovered: a probe write committed, writes are accepted again."
-            );
-        }
-        health.refused = 0;
+        self.gate.recovered();
         true
     }
 
     async fn transact<T>(&self, body: Body<T>) -> Result<T, StoreError> {
-        if self.lock_health().fault.is_some() && !self.try_recover(false).await {
-            return Err(self.refuse());
+        if self.gate.is_faulted() && !self.try_recover(false).await {
+            return Err(self.gate.refuse());
         }
         match self.attempt(body).await {
             Outcome::Committed(value) => Ok(value),
             Outcome::NotCommitted(Failure::Conflict(key)) => Err(StoreError::Conflict(key)),
             Outcome::NotCommitted(Failure::Refused(reason)) => Err(StoreError::Unavailable(reason)),
             Outcome::Unknown(reason) | Outcome::Unreachable(reason) => {
-                self.fail(reason.clone());
+                self.gate.fail(
+                    "PostgreSQL is unreachable or did not confirm a commit",
+                    reason.clone(),
+                    false,
+                );
                 Err(StoreError::Unavailable(reason))
             }
         }
@@ -821,7 +730,7 @@ impl Store for PostgresStore {
     }
 
     fn health(&self) -> StoreHealth {
-        self.shared.health()
+        self.shared.gate.health()
     }
 }
 

@@ -28,8 +28,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Weak};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use sqlx::error::ErrorKind;
@@ -38,24 +38,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Column, ConnectOptions, Row, SqlitePool};
 
+use super::fault_gate::{FaultGate, Probe, PROBE_INTERVAL, PROBE_SETTING};
 use super::{
     is_identifier, EntrySpan, Expect, LogEntry, Record, RecordKey, RowAt, Store, StoreError,
     StoreHealth, TimeOrder, Write,
 };
-
-/// How often the background task probes a faulted store, and checks that `sluice.db` is still
-/// the opened file.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-
-/// The shortest time between two probes started by write attempts, so that a flood of
-/// refused writes does not become a flood of probes.
-const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The shortest time between two warnings about refused writes.
-const WARN_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The setting a probe write updates.
-const PROBE_SETTING: &str = "sluice.store.probe";
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -94,23 +81,7 @@ struct Writer {
     identity: FileIdentity,
     /// `None` after a fault: a connection that failed is never used again.
     connection: tokio::sync::Mutex<Option<SqliteConnection>>,
-    /// Never held across an `.await`, so `health()` never waits on a write.
-    health: Mutex<Health>,
-}
-
-#[derive(Default)]
-struct Health {
-    fault: Option<Fault>,
-    refused: u64,
-    last_warning: Option<Instant>,
-    last_probe: Option<Instant>,
-}
-
-struct Fault {
-    reason: String,
-    since: SystemTime,
-    started: Instant,
-    restart_required: bool,
+    gate: FaultGate,
 }
 
 /// How one step of a write ended, when not with success.
@@ -209,7 +180,7 @@ impl SqliteStore {
             path,
             identity,
             connection: tokio::sync::Mutex::new(Some(connection)),
-            health: Mutex::new(Health::default()),
+            gate: FaultGate::default(),
         });
         let prober = tokio::spawn(probe_in_background(Arc::downgrade(&writer)));
         Ok(Self {
@@ -236,7 +207,7 @@ async fn probe_in_background(writer: Weak<Writer>) {
         let Some(writer) = writer.upgrade() else {
             return;
         };
-        let faulted = writer.lock_health().fault.is_some();
+        let faulted = writer.gate.is_faulted();
         if faulted {
             let mut connection = writer.connection.lock().await;
             // A write may have probed meanwhile; `try_recover` looks again under the lock.
@@ -250,27 +221,6 @@ async fn probe_in_background(writer: Weak<Writer>) {
 }
 
 impl Writer {
-    fn lock_health(&self) -> std::sync::MutexGuard<'_, Health> {
-        // Health is a few plain fields, consistent after any panic.
-        self.health
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn health(&self) -> StoreHealth {
-        let health = self.lock_health();
-        match &health.fault {
-            None => StoreHealth::durable(),
-            Some(fault) => StoreHealth {
-                durable: false,
-                reason: Some(fault.reason.clone()),
-                since: Some(fault.since),
-                refused_writes: health.refused,
-                restart_required: fault.restart_required,
-            },
-        }
-    }
-
     /// Whether `sluice.db` is still the file this store opened.
     fn check_identity(&self) -> Result<(), String> {
         match FileIdentity::of(&self.path) {
@@ -286,76 +236,24 @@ impl Writer {
         }
     }
 
-    /// Records a fault and logs it at ERROR; while one is recorded, a new one only matters
-    /// (and is logged) if it is a lost database file.
+    /// Records a fault (see [`FaultGate::fail`]).
     fn fail(&self, reason: String, restart_required: bool) {
-        let mut health = self.lock_health();
-        if let Some(fault) = &mut health.fault {
-            // Already refusing; a lost file outranks a full disk.
-            if restart_required && !fault.restart_required {
-                tracing::error!(error = %reason, "Storage lost its database file; every write is refused until Sluice restarts.");
-                fault.reason = reason;
-                fault.restart_required = true;
-            }
-            return;
-        }
-        if restart_required {
-            tracing::error!(error = %reason, "Storage lost its database file; every write is refused until Sluice restarts.");
+        let what = if restart_required {
+            "Storage lost its database file"
         } else {
-            tracing::error!(error = %reason, "Storage write failed; every write is refused until a probe write commits.");
-        }
-        health.fault = Some(Fault {
-            reason,
-            since: SystemTime::now(),
-            started: Instant::now(),
-            restart_required,
-        });
-        health.refused = 0;
-        health.last_warning = None;
-        health.last_probe = Some(Instant::now());
-    }
-
-    /// Counts a refused write, warns at most every [`WARN_INTERVAL`], and builds its error.
-    fn refuse(&self) -> StoreError {
-        let mut health = self.lock_health();
-        health.refused += 1;
-        let refused = health.refused;
-        let warn_now = health
-            .last_warning
-            .is_none_or(|at| at.elapsed() >= WARN_INTERVAL);
-        if warn_now {
-            health.last_warning = Some(Instant::now());
-        }
-        let reason = health
-            .fault
-            .as_ref()
-            .map_or_else(String::new, |fault| fault.reason.clone());
-        drop(health);
-        if warn_now {
-            tracing::warn!(refused_writes = refused, cause = %reason, "Write refused: storage is not durable.");
-        }
-        StoreError::Unavailable(format!("storage is not durable, write refused: {reason}"))
+            "Storage write failed"
+        };
+        self.gate.fail(what, reason, restart_required);
     }
 
     /// Re-opens the writer and commits a probe write, unless the fault cannot be recovered
     /// from, or (for probes started by writes, `background` false) one was tried just now.
     /// Returns whether the store is healthy again, with the proven connection in `slot`.
     async fn try_recover(&self, slot: &mut Option<SqliteConnection>, background: bool) -> bool {
-        {
-            let mut health = self.lock_health();
-            let Some(fault) = &health.fault else {
-                return true;
-            };
-            if fault.restart_required {
-                return false;
-            }
-            let recent = health
-                .last_probe
-                .is_some_and(|at| at.elapsed() < RETRY_INTERVAL);
-            if recent && !background {
-                return false;
-            }
-            health.last_probe = Some(Instant::now());
+        match self.gate.start_probe(background) {
+            Probe::Healthy => return true,
+            Probe::Refuse => return false,
+            Probe::Now => {}
         }
         *slot = None;
         if let Err(reason) = self.check_identity() {
@@ -399,16 +297,7 @@ impl Writer {
             Err(Failure::Conflict(_)) => return false,
         }
         *slot = Some(connection);
-        let mut health = self.lock_health();
-        if let Some(fault) = health.fault.take() {
-            tracing::info!(
-                refused_writes = health.refused,
-                down_for_ms = fault.started.elapsed().as_millis() as u64,
-                cause = %fault.reason,
-                "Storage recovered: a probe write committed, writes are accepted again."
-            );
-        }
-        health.refused = 0;
+        self.gate.recovered();
         true
     }
 
@@ -416,8 +305,8 @@ impl Writer {
     /// doc.
     async fn transact<T>(&self, body: Step<T>) -> Result<T, StoreError> {
         let mut slot = self.connection.lock().await;
-        if self.lock_health().fault.is_some() && !self.try_recover(&mut slot, false).await {
-            return Err(self.refuse());
+        if self.gate.is_faulted() && !self.try_recover(&mut slot, false).await {
+            return Err(self.gate.refuse());
         }
         if slot.is_none() {
             match self.options.connect().await {
@@ -430,7 +319,7 @@ impl Writer {
             }
         }
         let Some(connection) = slot.as_mut() else {
-            return Err(self.refuse());
+            return Err(self.gate.refuse());
         };
         match self.run(connection, body).await {
             Ok(value) => Ok(value),
@@ -906,7 +795,7 @@ impl Store for SqliteStore {
     }
 
     fn health(&self) -> StoreHealth {
-        self.writer.health()
+        self.writer.gate.health()
     }
 }
 

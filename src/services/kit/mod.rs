@@ -266,10 +266,14 @@ macro_rules! operations {
 }
 pub(crate) use operations;
 
-/// The botocore model embedded for a signing name, parsed once.
-pub fn embedded_model(name: &str) -> &'static ServiceModel {
-    macro_rules! models {
-        ($($name:literal),*) => {
+/// Declares the embedded models once: their list and the lookup.
+macro_rules! embedded_models {
+    ($($name:literal),*) => {
+        /// The signing names of the embedded botocore models.
+        pub const EMBEDDED_MODELS: &[&str] = &[$($name),*];
+
+        /// The botocore model embedded for a signing name, parsed once.
+        pub fn embedded_model(name: &str) -> &'static ServiceModel {
             match name {
                 $($name => {
                     static MODEL: OnceLock<ServiceModel> = OnceLock::new();
@@ -281,17 +285,17 @@ pub fn embedded_model(name: &str) -> &'static ServiceModel {
                 })*
                 other => panic!("no embedded model for {other}"),
             }
-        };
-    }
-    models!(
-        "logs",
-        "kinesis",
-        "firehose",
-        "appfabric",
-        "cloudtrail",
-        "cloudtrail-data"
-    )
+        }
+    };
 }
+embedded_models!(
+    "logs",
+    "kinesis",
+    "firehose",
+    "appfabric",
+    "cloudtrail",
+    "cloudtrail-data"
+);
 
 /// Reads a stored record into its type, with its version.
 pub async fn load<T: DeserializeOwned>(
@@ -360,14 +364,7 @@ where
 mod tests {
     #[test]
     fn every_embedded_model_parses_and_writes_outputs_in_the_body() {
-        for name in [
-            "logs",
-            "kinesis",
-            "firehose",
-            "appfabric",
-            "cloudtrail",
-            "cloudtrail-data",
-        ] {
+        for name in super::EMBEDDED_MODELS {
             let model = super::embedded_model(name);
             assert!(!model.operations.is_empty(), "{name}");
             assert!(
