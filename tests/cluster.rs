@@ -10,11 +10,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use aws_sdk_kinesis::types::ShardIteratorType;
 use common::{
     fresh_account, kinesis_client_with, lease_holder, logs_client_with, postgres_database, Server,
 };
@@ -161,47 +159,6 @@ async fn acknowledged_writes_survive_kill_9_of_a_node() {
     assert_eq!(groups.log_groups().len(), 10);
 }
 
-/// The messages of every CloudWatch Logs data envelope in the stream `central` so far.
-async fn delivered(kinesis: &aws_sdk_kinesis::Client) -> Vec<String> {
-    let mut iterator = kinesis
-        .get_shard_iterator()
-        .stream_name("central")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .expect("iterator")
-        .shard_iterator
-        .expect("iterator");
-    let mut messages = Vec::new();
-    loop {
-        let page = kinesis
-            .get_records()
-            .shard_iterator(&iterator)
-            .limit(10_000)
-            .send()
-            .await
-            .expect("records");
-        for record in page.records() {
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(record.data().as_ref())
-                .read_to_string(&mut text)
-                .expect("gzip");
-            let envelope: serde_json::Value = serde_json::from_str(&text).expect("json");
-            if envelope["messageType"] != "DATA_MESSAGE" {
-                continue;
-            }
-            for event in envelope["logEvents"].as_array().into_iter().flatten() {
-                messages.extend(event["message"].as_str().map(str::to_owned));
-            }
-        }
-        if page.millis_behind_latest() == Some(0) || page.records().is_empty() {
-            return messages;
-        }
-        iterator = page.next_shard_iterator().expect("next").to_owned();
-    }
-}
-
 #[tokio::test]
 async fn a_killed_delivery_lease_holder_hands_over_and_no_acknowledged_event_is_lost() {
     let Some(url) = postgres_database().await else {
@@ -302,7 +259,7 @@ async fn a_killed_delivery_lease_holder_hands_over_and_no_acknowledged_event_is_
     let deadline = Instant::now() + Duration::from_secs(60);
     let want: BTreeSet<&str> = acknowledged.iter().map(String::as_str).collect();
     loop {
-        let messages = delivered(&reader).await;
+        let messages = common::delivered_messages(&reader, "central").await;
         let got: BTreeSet<&str> = messages.iter().map(String::as_str).collect();
         let missing: Vec<&&str> = want.difference(&got).collect();
         if missing.is_empty() {

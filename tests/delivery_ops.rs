@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use aws_sdk_kinesis::types::ShardIteratorType;
 use base64::Engine as _;
-use common::{fresh_account, kinesis_client_with, logs_client_with, raw_request, Server};
+use common::{
+    delivered_messages, fresh_account, kinesis_client_with, logs_client_with, raw_request, Server,
+};
 use serde_json::Value;
 
 fn now_millis() -> i64 {
@@ -68,45 +68,6 @@ async fn put(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, message: &str) 
         .expect("put events");
 }
 
-/// The data messages that reached a stream so far.
-async fn delivered(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> {
-    let mut iterator = kinesis
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .expect("iterator")
-        .shard_iterator
-        .expect("iterator");
-    let mut messages = Vec::new();
-    loop {
-        let page = kinesis
-            .get_records()
-            .shard_iterator(&iterator)
-            .send()
-            .await
-            .expect("records");
-        if page.records().is_empty() {
-            return messages;
-        }
-        for record in page.records() {
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(record.data().as_ref())
-                .read_to_string(&mut text)
-                .expect("gzip");
-            let envelope: Value = serde_json::from_str(&text).expect("json");
-            if envelope["messageType"] == "DATA_MESSAGE" {
-                for event in envelope["logEvents"].as_array().expect("events") {
-                    messages.push(event["message"].as_str().expect("message").to_owned());
-                }
-            }
-        }
-        iterator = page.next_shard_iterator().expect("next").to_owned();
-    }
-}
-
 /// Waits (generously) until `check` holds.
 async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -136,7 +97,7 @@ async fn counters_and_dead_letters_show_each_targets_deliveries() {
     subscribe(&logs, &kinesis, &account, "removed").await;
     put(&logs, "removed", "before removal").await;
     eventually("delivery into 'removed'", || async {
-        delivered(&kinesis, "removed").await == ["before removal"]
+        delivered_messages(&kinesis, "removed").await == ["before removal"]
     })
     .await;
 
@@ -151,7 +112,7 @@ async fn counters_and_dead_letters_show_each_targets_deliveries() {
     put(&logs, "removed", "after removal").await;
     put(&logs, "kept", "still delivered").await;
     eventually("delivery into 'kept'", || async {
-        delivered(&kinesis, "kept").await == ["still delivered"]
+        delivered_messages(&kinesis, "kept").await == ["still delivered"]
     })
     .await;
     let removed_queue = format!("kinesis:{account}:us-east-1:removed");
@@ -247,7 +208,7 @@ async fn the_backlog_is_counted_again_after_a_restart() {
     let server = Server::start(dir.path(), &[]);
     let kinesis = kinesis_client_with(&server.endpoint, &account);
     eventually("delivery after the restart", || async {
-        delivered(&kinesis, "waiting").await == ["one", "two"]
+        delivered_messages(&kinesis, "waiting").await == ["one", "two"]
     })
     .await;
     // A record is readable a moment before its queue's cursor (and the counters) move.

@@ -403,3 +403,42 @@ pub fn lease_holder(nodes: &[Server], prefix: &str) -> Option<usize> {
             })
     })
 }
+
+/// The messages of the CloudWatch Logs data envelopes that reached shard 0 of a stream so far.
+pub async fn delivered_messages(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> {
+    let mut iterator = kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator
+        .expect("iterator");
+    let mut messages = Vec::new();
+    loop {
+        let page = kinesis
+            .get_records()
+            .shard_iterator(&iterator)
+            .send()
+            .await
+            .expect("records");
+        if page.records().is_empty() {
+            return messages;
+        }
+        for record in page.records() {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(record.data().as_ref())
+                .read_to_string(&mut text)
+                .expect("gzip");
+            let envelope: serde_json::Value = serde_json::from_str(&text).expect("json");
+            if envelope["messageType"] == "DATA_MESSAGE" {
+                for event in envelope["logEvents"].as_array().expect("events") {
+                    messages.push(event["message"].as_str().expect("message").to_owned());
+                }
+            }
+        }
+        iterator = page.next_shard_iterator().expect("next").to_owned();
+    }
+}
