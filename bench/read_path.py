@@ -90,7 +90,8 @@ def capture(boto_client, out, operation, **params):
     return response
 
 
-def seed(endpoint, out):
+def seed_destinations(endpoint):
+    """COUNT Logs destinations, each with its Kinesis stream; returns the Logs client."""
     logs, kinesis = client("logs", endpoint), client("kinesis", endpoint)
     for i in range(COUNT):
         # A destination's target stream must exist, as in AWS.
@@ -98,6 +99,12 @@ def seed(endpoint, out):
         logs.put_destination(destinationName=f"destination-{i:03d}",
                              targetArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s{i}",
                              roleArn=f"arn:aws:iam::{ACCOUNT}:role/CWLtoKinesisRole")
+    return logs
+
+
+def seed(endpoint, out):
+    logs = seed_destinations(endpoint)
+    for i in range(COUNT):
         logs.create_log_group(logGroupName=f"/bench/group-{i:03d}")
     logs.create_log_stream(logGroupName="/bench/group-000", logStreamName="stream")
     now = int(time.time() * 1000)
