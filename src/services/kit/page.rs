@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use super::ServiceError;
 use crate::protocol::RequestContext;
 use crate::services::Deps;
-use crate::store::StoreError;
 use crate::token::TokenError;
 
 /// Pages of one list request.
@@ -78,32 +77,24 @@ impl<'a> Pages<'a> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<T>, Option<String>), E> {
-        let mut records = self
-            .deps
-            .store
-            .list(
-                kind,
-                &self.ctx.account_id,
-                &self.ctx.region,
-                prefix,
-                after,
-                limit + 1,
-            )
-            .await?;
+        // Decoded in place from the read cache: no copy of the stored documents.
+        let mut records = crate::store::load_range::<T>(
+            self.deps.store.as_ref(),
+            kind,
+            &self.ctx.account_id,
+            &self.ctx.region,
+            prefix,
+            after,
+            limit + 1,
+        )
+        .await?;
         let more = records.len() > limit;
         records.truncate(limit);
         let next = match records.last() {
-            Some(last) if more => Some(self.token_after(&last.key.name)),
+            Some((last, _, _)) if more => Some(self.token_after(&last.name)),
             _ => None,
         };
-        let items = records
-            .into_iter()
-            .map(|record| {
-                serde_json::from_value(record.body).map_err(|err| {
-                    StoreError::Unavailable(format!("corrupt {kind} record: {err}")).into()
-                })
-            })
-            .collect::<Result<Vec<T>, E>>()?;
+        let items = records.into_iter().map(|(_, item, _)| item).collect();
         Ok((items, next))
     }
 

@@ -333,23 +333,31 @@ pub async fn describe_log_groups(
     let filter = format!("{prefix}:{}", pattern.as_deref().unwrap_or(""));
     let pages = Pages::new(deps, ctx, "logs:DescribeLogGroups", &filter);
     let after = pages.after::<LogsError>(input.next_token.as_deref())?;
-    let groups: Vec<LogGroupRecord> = load_all::<LogGroupRecord>(deps, ctx, LOG_GROUP, &prefix)
-        .await?
-        .into_iter()
-        .filter(|g| after.as_deref().is_none_or(|a| g.name.as_str() > a))
-        .filter(|g| {
-            pattern
-                .as_deref()
-                .is_none_or(|p| g.name.to_lowercase().contains(p))
-        })
-        .filter(|g| {
-            input
-                .log_group_class
-                .as_deref()
-                .is_none_or(|c| g.log_group_class == c)
-        })
-        .collect();
-    let (page, next_token) = pages.slice(groups, input.limit.unwrap_or(50), |g| &g.name);
+    let limit = input.limit.unwrap_or(50);
+    let (page, next_token) = if pattern.is_none() && input.log_group_class.is_none() {
+        // Only the page is read and decoded.
+        pages
+            .records_after::<LogGroupRecord, LogsError>(LOG_GROUP, &prefix, after.as_deref(), limit)
+            .await?
+    } else {
+        let groups: Vec<LogGroupRecord> = load_all::<LogGroupRecord>(deps, ctx, LOG_GROUP, &prefix)
+            .await?
+            .into_iter()
+            .filter(|g| after.as_deref().is_none_or(|a| g.name.as_str() > a))
+            .filter(|g| {
+                pattern
+                    .as_deref()
+                    .is_none_or(|p| g.name.to_lowercase().contains(p))
+            })
+            .filter(|g| {
+                input
+                    .log_group_class
+                    .as_deref()
+                    .is_none_or(|c| g.log_group_class == c)
+            })
+            .collect();
+        pages.slice(groups, limit, |g| &g.name)
+    };
     let log_groups = page
         .into_iter()
         .map(|g| {
