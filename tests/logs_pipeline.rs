@@ -1431,3 +1431,68 @@ async fn bad_next_tokens_get_aws_exact_answer() {
         .expect_err("bad token");
     check(&err, "DescribeLogGroups");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_put_log_events_to_one_stream_are_all_accepted() {
+    let client = logs_client(&fresh_account());
+    client
+        .create_log_group()
+        .log_group_name("hot")
+        .send()
+        .await
+        .expect("group");
+    client
+        .create_log_stream()
+        .log_group_name("hot")
+        .log_stream_name("s")
+        .send()
+        .await
+        .expect("stream");
+    // Sequence tokens are ignored since 2023: concurrent puts to one stream all succeed, none
+    // is refused for losing a race to another.
+    let now = now_millis();
+    let mut tasks = Vec::new();
+    for n in 0..48 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .put_log_events()
+                .log_group_name("hot")
+                .log_stream_name("s")
+                .log_events(event(now, &format!("put {n}")))
+                .send()
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("every concurrent put is accepted");
+    }
+    let mut messages = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .get_log_events()
+            .log_group_name("hot")
+            .log_stream_name("s")
+            .start_from_head(true)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .expect("get");
+        if page.events().is_empty() {
+            break;
+        }
+        messages.extend(
+            page.events()
+                .iter()
+                .filter_map(|e| e.message().map(str::to_owned)),
+        );
+        token = page.next_forward_token().map(str::to_owned);
+    }
+    messages.sort();
+    let mut expected: Vec<String> = (0..48).map(|n| format!("put {n}")).collect();
+    expected.sort();
+    assert_eq!(messages, expected);
+}

@@ -339,21 +339,46 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, StoreError> {
         .map_err(|err| StoreError::Unavailable(format!("corrupt record: {err}")))
 }
 
+/// Stripes of [`one_writer`]: enough that unrelated hot records rarely share one.
+const STRIPES: usize = 256;
+
+/// Waits until no other request of this process writes `key` (its stripe, rather), and holds
+/// that until the guard drops: writers of a hot record (one log stream under many concurrent
+/// PutLogEvents) then take turns instead of all but one losing the conditional write, again
+/// and again, up to [`retry`]'s limit. Other nodes of a shared store still race; [`retry`]
+/// settles those.
+pub async fn one_writer(key: &RecordKey) -> tokio::sync::MutexGuard<'static, ()> {
+    use std::hash::{Hash, Hasher};
+    static LOCKS: OnceLock<Vec<tokio::sync::Mutex<()>>> = OnceLock::new();
+    let locks = LOCKS.get_or_init(|| (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    let stripe = (hasher.finish() % STRIPES as u64) as usize;
+    locks[stripe].lock().await
+}
+
 /// How often [`retry`] runs a step that keeps losing races before giving up.
 const ATTEMPTS: usize = 16;
 
 /// Runs a read-check-write step again while its conditional write loses races to concurrent
-/// writers (`ServiceError::is_conflict`), a bounded number of times; the last attempt's error
-/// stands. Every step re-reads what it checks, so a retry decides on fresh state.
+/// writers (`ServiceError::is_conflict`), a bounded number of times with random pauses; the
+/// last attempt's error stands. Every step re-reads what it checks, so a retry decides on
+/// fresh state.
 pub async fn retry<T, E, F, Fut>(mut step: F) -> Result<T, E>
 where
     E: ServiceError,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    for _ in 1..ATTEMPTS {
+    for attempt in 1..ATTEMPTS {
         match step().await {
-            Err(err) if err.is_conflict() => tokio::task::yield_now().await,
+            // A random pause, growing with each loss (up to 32 ms), so that racers (other
+            // nodes of a shared store, say) spread out instead of colliding again.
+            Err(err) if err.is_conflict() => {
+                let ceiling = 500u64 << attempt.min(6);
+                let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..ceiling);
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+            }
             other => return other,
         }
     }

@@ -161,7 +161,8 @@ pub async fn put_log_events(
     let hash = stream_hash(ctx, group, stream);
     let key = stream_key(ctx, group, stream);
     let (accepted, matchers, key) = (&accepted, &matchers, &key);
-    kit::retry(move || async move {
+    let _turn = kit::one_writer(key).await;
+    let put = kit::retry(move || async move {
         let (mut record, version) = load::<LogStreamRecord>(deps, key)
             .await?
             .ok_or_else(stream_not_found)?;
@@ -244,7 +245,13 @@ pub async fn put_log_events(
             rejected_log_events_info: any_rejected.then_some(rejected),
         })
     })
-    .await
+    .await;
+    // Still losing to other nodes after every retry: PutLogEvents has no
+    // OperationAbortedException in its model; ServiceUnavailableException is what SDKs retry.
+    put.map_err(|err| match err {
+        LogsError::OperationAborted => LogsError::ServiceUnavailable,
+        other => other,
+    })
 }
 
 /// PutLogEvents output.
