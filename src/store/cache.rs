@@ -48,7 +48,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    EntrySpan, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth, TimeOrder, Write,
+    EntrySpan, Lent, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth, TimeOrder,
+    Write,
 };
 
 /// One kind of record in one account and Region: what is loaded, kept and dropped as a unit.
@@ -80,12 +81,16 @@ pub trait ChangeFeed: Send + Sync + 'static {
     async fn changed_since(&self, after: u64) -> Result<(u64, Vec<Partition>), StoreError>;
 }
 
-/// A cached record: what a read returns, without the key it is filed under.
-#[derive(Debug, Clone)]
+/// A cached record: what a read returns, without the key it is filed under, and the value a
+/// reader decoded from it ([`crate::store::Lent::decoded`]).
+#[derive(Clone)]
 struct Cached {
     version: i64,
     body: serde_json::Value,
+    decoded: Decoded,
 }
+
+type Decoded = std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>;
 
 /// A loaded partition's records by name, in byte order (as the stores list them).
 type Records = BTreeMap<String, Cached>;
@@ -212,6 +217,7 @@ impl CachedStore {
                 let cached = Cached {
                     version: record.version,
                     body: record.body,
+                    decoded: Decoded::new(),
                 };
                 (record.key.name, cached)
             })
@@ -306,7 +312,15 @@ impl Shared {
             match change {
                 Change::Put { key, body } => {
                     let version = records.get(&key.name).map_or(0, |c| c.version) + 1;
-                    records.insert(key.name, Cached { version, body });
+                    let decoded = Decoded::new();
+                    records.insert(
+                        key.name,
+                        Cached {
+                            version,
+                            body,
+                            decoded,
+                        },
+                    );
                 }
                 Change::Delete { key } => {
                     records.remove(&key.name);
@@ -374,7 +388,7 @@ impl Store for CachedStore {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-        each: &mut dyn FnMut(&str, i64, &serde_json::Value) -> Result<(), StoreError>,
+        each: &mut dyn FnMut(Lent<'_>) -> Result<(), StoreError>,
     ) -> Option<Result<(), StoreError>> {
         if !self.caches(kind) || self.peers.as_ref().is_some_and(Peers::due) {
             return None; // not here, or other nodes' changes are to be read first
@@ -383,7 +397,14 @@ impl Store for CachedStore {
         self.read(kind, account, region, |records| {
             in_range(records, prefix, after)
                 .take(limit)
-                .try_for_each(|(name, cached)| each(name, cached.version, &cached.body))
+                .try_for_each(|(name, cached)| {
+                    each(Lent {
+                        name,
+                        version: cached.version,
+                        body: &cached.body,
+                        decoded: &cached.decoded,
+                    })
+                })
         })
     }
 

@@ -19,6 +19,8 @@ pub mod memory;
 pub mod postgres;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -232,6 +234,19 @@ impl StoreHealth {
     }
 }
 
+/// A record the read cache lends ([`Store::lend`]).
+pub struct Lent<'a> {
+    /// The record's name.
+    pub name: &'a str,
+    /// Its version.
+    pub version: i64,
+    /// Its document.
+    pub body: &'a serde_json::Value,
+    /// The value a reader last decoded from this version (of whichever type it asked for),
+    /// kept beside the document so that a hot list is decoded once, not on every read.
+    pub decoded: &'a std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
 /// State outside the store that `/_sluice/reset` must clear too (S3 blobs, Lake segment
 /// files, in-memory counters). Declared here, in a leaf every owner of such state already
 /// imports, so that none of them depends on the server.
@@ -266,10 +281,10 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Record>, StoreError>;
 
-    /// [`Store::list`] from memory, handing each record's name, version and body to `each`
-    /// instead of returning copies, when the store holds that list in memory (the read
-    /// cache); `None` when it does not, and the caller then uses [`Store::list`]. A caller
-    /// decoding records into its stored type so copies nothing twice.
+    /// [`Store::list`] from memory, handing each record to `each` ([`Lent`]) instead of
+    /// returning copies, when the store holds that list in memory (the read cache); `None`
+    /// when it does not, and the caller then uses [`Store::list`]. A caller decoding records
+    /// into its stored type so copies nothing twice, and decodes each version once.
     #[allow(clippy::too_many_arguments)]
     fn lend(
         &self,
@@ -279,7 +294,7 @@ pub trait Store: Send + Sync + 'static {
         _prefix: &str,
         _after: Option<&str>,
         _limit: usize,
-        _each: &mut dyn FnMut(&str, i64, &serde_json::Value) -> Result<(), StoreError>,
+        _each: &mut dyn FnMut(Lent<'_>) -> Result<(), StoreError>,
     ) -> Option<Result<(), StoreError>> {
         None
     }
@@ -422,9 +437,14 @@ pub async fn load<T: DeserializeOwned>(
         .transpose()
 }
 
+/// What a service's stored type is, to be read in lists: decodable, and shareable so that the
+/// read cache can keep the decoded value ([`Lent::decoded`]).
+pub trait Stored: DeserializeOwned + Clone + Send + Sync + 'static {}
+impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Stored for T {}
+
 /// Reads every record of a kind in one account and region whose name has a prefix, in name
 /// order, each with its key and version.
-pub async fn load_all<T: DeserializeOwned>(
+pub async fn load_all<T: Stored>(
     store: &dyn Store,
     kind: &'static str,
     account: &str,
@@ -438,7 +458,7 @@ pub async fn load_all<T: DeserializeOwned>(
 /// sorts after `after`, in name order, each with its key and version (a page: ask for one more
 /// than the page holds to learn whether another follows). Records the store holds in memory
 /// are decoded in place ([`Store::lend`]).
-pub async fn load_range<T: DeserializeOwned>(
+pub async fn load_range<T: Stored>(
     store: &dyn Store,
     kind: &'static str,
     account: &str,
@@ -448,21 +468,27 @@ pub async fn load_range<T: DeserializeOwned>(
     limit: usize,
 ) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
     let mut loaded = Vec::new();
-    let lent = store.lend(
-        kind,
-        account,
-        region,
-        prefix,
-        after,
-        limit,
-        &mut |name, version, body| {
-            // Decoded from the store's own copy (`&Value` is a deserializer).
-            let value = T::deserialize(body)
-                .map_err(|err| StoreError::Unavailable(format!("corrupt {kind} record: {err}")))?;
-            loaded.push((RecordKey::new(kind, account, region, name), value, version));
-            Ok(())
-        },
-    );
+    let lent = store.lend(kind, account, region, prefix, after, limit, &mut |lent| {
+        // This version decoded before: a copy of that. Otherwise decoded from the store's
+        // own copy (`&Value` is a deserializer), and kept for the next reader.
+        let earlier = lent.decoded.get().and_then(|d| d.downcast_ref::<T>());
+        let value = match earlier {
+            Some(value) => value.clone(),
+            None => {
+                let value = T::deserialize(lent.body).map_err(|err| {
+                    StoreError::Unavailable(format!("corrupt {kind} record: {err}"))
+                })?;
+                let _ = lent.decoded.set(Arc::new(value.clone()));
+                value
+            }
+        };
+        loaded.push((
+            RecordKey::new(kind, account, region, lent.name),
+            value,
+            lent.version,
+        ));
+        Ok(())
+    });
     match lent {
         Some(result) => result.map(|()| loaded),
         None => store

@@ -242,7 +242,7 @@ fn tags_output(tags: &Tags) -> Vec<Tag> {
 }
 
 /// Every record of a kind in the caller's account and region (stores and channels are few).
-async fn load_all<T: serde::de::DeserializeOwned>(
+async fn load_all<T: store::Stored>(
     deps: &Deps,
     ctx: &RequestContext,
     kind: &'static str,

@@ -307,7 +307,7 @@ pub async fn load<T: DeserializeOwned>(
 
 /// Reads every record of a kind in the caller's account and region whose name has a prefix,
 /// in name order.
-pub async fn load_all<T: DeserializeOwned>(
+pub async fn load_all<T: store::Stored>(
     deps: &Deps,
     ctx: &RequestContext,
     kind: &'static str,
@@ -318,7 +318,7 @@ pub async fn load_all<T: DeserializeOwned>(
 }
 
 /// [`load_all`] with each record's key and version, for writes conditional on them.
-pub async fn load_records<T: DeserializeOwned>(
+pub async fn load_records<T: store::Stored>(
     deps: &Deps,
     ctx: &RequestContext,
     kind: &'static str,

@@ -6,7 +6,6 @@
 //! account is refused. Records are read in name order, one more than the page holds, which
 //! says whether a next page follows without a second query.
 
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::ServiceError;
@@ -57,7 +56,7 @@ impl<'a> Pages<'a> {
     /// One page of stored records of `kind` whose names start with `prefix`, from the
     /// position in `token`: at most `limit` records, and the next page's token when there is
     /// one.
-    pub async fn records<T: DeserializeOwned, E: ServiceError>(
+    pub async fn records<T: crate::store::Stored, E: ServiceError>(
         &self,
         kind: &'static str,
         prefix: &str,
@@ -70,7 +69,7 @@ impl<'a> Pages<'a> {
     }
 
     /// [`Pages::records`] from a position already known (`ExclusiveStartStreamName` ...).
-    pub async fn records_after<T: DeserializeOwned, E: ServiceError>(
+    pub async fn records_after<T: crate::store::Stored, E: ServiceError>(
         &self,
         kind: &'static str,
         prefix: &str,
