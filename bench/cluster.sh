@@ -19,37 +19,12 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 CONNECTIONS="${CONNECTIONS:-16}"
-BOTO_VERSION=1.44.5
-VENV=/tmp/sluice-bench-venv
-PY="$VENV/bin/python"
 PORTS=(4620 4621)
 BARE_PORT=4622
 
-if ! command -v wrk >/dev/null; then
-  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-fi
-if ! "$PY" -c "import boto3; assert boto3.__version__ == '$BOTO_VERSION'" 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "boto3==$BOTO_VERSION" "botocore==$BOTO_VERSION"
-fi
+. bench/lib.sh
+bench_setup cluster-
 PG_BASE="$(./scripts/test-postgres.sh start)"
-
-RESULTS="/tmp/sluice-bench-results/cluster-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$RESULTS"
-WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-mkdir "$WORK/bin"
-if [ -z "${SLUICE_BIN:-}" ]; then
-  cargo build --release --quiet --bin sluice
-  SLUICE_BIN="${CARGO_TARGET_DIR:-target}/release/sluice"
-fi
-cp "$SLUICE_BIN" "$WORK/bin/sluice"
-BARE_TARGET="${BARE_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/bench-bare}"
-(cd bench/bare && CARGO_TARGET_DIR="$BARE_TARGET" cargo build --release --quiet)
-cp "$BARE_TARGET/release/sluice-bench-bare" "$WORK/bin/bare"
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain --untracked-files=no -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null)" ]; then
-  commit="$commit+dirty"
-fi
 
 PIDS=()
 stop_all() {
@@ -59,15 +34,6 @@ stop_all() {
   PIDS=()
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_for_port() {
-  local port=$1 pid=$2 tries=0
-  until ! port_free "$port"; do
-    kill -0 "$pid" 2>/dev/null || { echo "process $pid exited" >&2; exit 1; }
-    tries=$((tries + 1)); [ "$tries" -lt 3000 ] || { echo "port $port: nothing after 30 s" >&2; exit 1; }
-    sleep 0.01
-  done
-}
 fresh_database() {
   local name="sluice_bench_$(date +%s%N)"
   psql -q "$PG_BASE" -c "CREATE DATABASE $name" >/dev/null
@@ -134,7 +100,7 @@ read -r bare_rps _ <<<"$(load bare.describe "$WORK/sqlite-requests/DescribeDesti
 stop_all
 
 echo "machine: $(nproc) cores, shared by wrk, the nodes and PostgreSQL; $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "sluice $("$WORK/bin/sluice" --version | awk '{print $2}') ($commit); wrk -t1 -c$CONNECTIONS -d$DURATION per node after a $WARMUP warm-up; raw outputs in $RESULTS"
+echo "sluice $("$WORK/bin/sluice" --version | awk '{print $2}') ($COMMIT); wrk -t1 -c$CONNECTIONS -d$DURATION per node after a $WARMUP warm-up; raw outputs in $RESULTS"
 echo
 echo "| store | PutLogEvents events/s | non-2xx | DescribeDestinations req/s | non-2xx |"
 echo "|---|---|---|---|---|"

@@ -34,41 +34,10 @@ COLD_RUNS="${COLD_RUNS:-10}"
 SLUICE_PORT="${SLUICE_PORT:-4610}"
 BARE_PORT="${BARE_PORT:-4611}"
 OPERATIONS="${OPERATIONS:-DescribeDestinations GetLogEvents DescribeLogGroups ListIngestionDestinations GetChannel}"
-BOTO_VERSION=1.44.5
-VENV=/tmp/sluice-bench-venv
-PY="$VENV/bin/python"
 HELPER=bench/read_path.py
-
-# --- 1. tools -------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-fi
-if ! "$PY" -c "import boto3; assert boto3.__version__ == '$BOTO_VERSION'" 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "boto3==$BOTO_VERSION" "botocore==$BOTO_VERSION"
-fi
-
-# --- 2. build -------------------------------------------------------------------------------
-RESULTS="/tmp/sluice-bench-results/$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$RESULTS"
-WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-mkdir "$WORK/bin"
-if [ -z "${SLUICE_BIN:-}" ]; then
-  cargo build --release --quiet --bin sluice
-  SLUICE_BIN="${CARGO_TARGET_DIR:-target}/release/sluice"
-fi
-# Private copies, so a concurrent `cargo build` cannot swap a binary mid-run.
-cp "$SLUICE_BIN" "$WORK/bin/sluice"
-BARE_TARGET="${BARE_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/bench-bare}"
-(cd bench/bare && CARGO_TARGET_DIR="$BARE_TARGET" cargo build --release --quiet)
-cp "$BARE_TARGET/release/sluice-bench-bare" "$WORK/bin/bare"
-
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-# "+dirty": tracked files outside bench/ differ from that commit, so the figures are not its.
-if [ -n "$(git status --porcelain --untracked-files=no -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null)" ]; then
-  commit="$commit+dirty"
-fi
-SLUICE_VERSION="$("$WORK/bin/sluice" --version | awk '{print $2}') ($commit)"
+. bench/lib.sh
+bench_setup ""
+SLUICE_VERSION="$("$WORK/bin/sluice" --version | awk '{print $2}') ($COMMIT)"
 
 PIDS=()
 cleanup() {
@@ -79,7 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 machine_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 to_ms() {
@@ -87,7 +55,6 @@ to_ms() {
     if (v ~ /us$/) printf "%.2f", v / 1000; else if (v ~ /ms$/) printf "%.2f", v + 0;
     else if (v ~ /s$/) printf "%.2f", v * 1000; else print "?" }'
 }
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # The replayed request, once, through curl: prints the HTTP status; body to $2, head to $2.head.
 replay() {
   local dir=$1 out=$2 endpoint=$3 method
@@ -96,14 +63,6 @@ replay() {
   [ -s "$dir/body" ] && data=(--data-binary @"$dir/body")
   curl -s --max-time 10 -X "$method" -o "$out" -D "$out.head" -w '%{http_code}' \
        -H @"$dir/headers" "${data[@]}" "$endpoint$(cat "$dir/path")" 2>/dev/null || true
-}
-wait_for_port() {
-  local port=$1 pid=$2 started; started=$(now_ms)
-  until ! port_free "$port"; do
-    kill -0 "$pid" 2>/dev/null || { echo "process $pid exited" >&2; exit 1; }
-    [ $(( $(now_ms) - started )) -lt 30000 ] || { echo "port $port: nothing after 30 s" >&2; exit 1; }
-    sleep 0.01
-  done
 }
 # load NAME ENDPOINT REQUEST_DIR: warm-up, then the measured wrk run; prints req/s p50 p99 non2xx
 load() {
