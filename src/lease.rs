@@ -7,8 +7,8 @@
 //! conditional writes, so two nodes can never take it at once. A holder renews what it holds
 //! every third of the lease time; a node that dies stops renewing, and another node takes the
 //! work once the lease has run out (the lease time, 5 seconds by default, bounds the hand-over).
-//! Every node also holds `node/<its id>` for as long as it runs: the others read from it that
-//! the node is alive, so that, say, a Lake query it runs is not taken for orphaned.
+//! Every node also holds `node/<its id>` for as long as it runs: once that lease has run out,
+//! the others know the node is gone, and, say, report a Lake query it ran as failed.
 //!
 //! Expiry compares the clocks of different nodes, which must agree to well within the lease
 //! time (NTP does); a holder also stops using a lease a quarter of the lease time before it
@@ -72,8 +72,9 @@ pub struct Leases {
     /// `None` for a solo node (embedded store), which grants itself everything.
     store: Option<Arc<dyn Store>>,
     held: Mutex<BTreeMap<String, Held>>,
-    /// The nodes alive at the last heartbeat (this one included).
-    alive: RwLock<HashSet<String>>,
+    /// The nodes whose own lease had run out at the last heartbeat. A node not seen yet (it
+    /// started since) is not among them.
+    gone: RwLock<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Leases {
@@ -93,7 +94,7 @@ impl Leases {
     }
 
     /// The leases of one node among those sharing `store`, each lease lasting `ttl`. Call
-    /// [`Leases::start`] before serving, so that the other nodes are known alive.
+    /// [`Leases::start`] before serving, so that the nodes gone are known.
     pub fn shared(store: Arc<dyn Store>, ttl: Duration) -> Arc<Self> {
         Self::build(Some(store), ttl)
     }
@@ -101,7 +102,7 @@ impl Leases {
     fn build(store: Option<Arc<dyn Store>>, ttl: Duration) -> Arc<Self> {
         let node = new_node_id();
         Arc::new(Self {
-            alive: RwLock::new(HashSet::from([node.clone()])),
+            gone: RwLock::new(HashSet::new()),
             node,
             ttl,
             store,
@@ -184,13 +185,18 @@ impl Leases {
         }
     }
 
-    /// Whether the node `node` is alive, as of the last heartbeat: a solo node knows only
-    /// itself.
-    pub fn alive(&self, node: &str) -> bool {
-        self.alive
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(node)
+    /// Whether the node `node` is known to be gone: its own lease had run out at the last
+    /// heartbeat. A solo node knows every other node (an earlier process) is gone.
+    pub fn gone(&self, node: &str) -> bool {
+        if node == self.node {
+            return false;
+        }
+        self.store.is_none()
+            || self
+                .gone
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(node)
     }
 
     /// The leases this node holds, for `/_sluice/health`.
@@ -210,8 +216,8 @@ impl Leases {
             .collect()
     }
 
-    /// The first heartbeat: this node's own lease, and the nodes alive. Returns once done, so
-    /// that nothing is served before the other nodes are known.
+    /// The first heartbeat: this node's own lease, and the nodes gone. Returns once done, so
+    /// that nothing is served before they are known.
     pub async fn start(self: &Arc<Self>) -> Result<(), StoreError> {
         let Some(store) = &self.store else {
             return Ok(());
@@ -222,10 +228,10 @@ impl Leases {
                 "cannot take this node's lease {own}"
             )));
         }
-        self.refresh_alive(store.as_ref()).await
+        self.refresh_gone(store.as_ref()).await
     }
 
-    /// Renews every lease held, and learns which nodes are alive, every third of the lease
+    /// Renews every lease held, and learns which nodes are gone, every third of the lease
     /// time, forever. A solo node has nothing to renew.
     pub async fn run(self: Arc<Self>) {
         let Some(store) = self.store.clone() else {
@@ -248,8 +254,8 @@ impl Leases {
             if !self.holds(&own) {
                 self.take(store.as_ref(), &own).await;
             }
-            if let Err(err) = self.refresh_alive(store.as_ref()).await {
-                tracing::warn!(error = %err, "Cannot read which nodes are alive; keeping the last view.");
+            if let Err(err) = self.refresh_gone(store.as_ref()).await {
+                tracing::warn!(error = %err, "Cannot read which nodes are gone; keeping the last view.");
             }
         }
     }
@@ -304,9 +310,9 @@ impl Leases {
         }
     }
 
-    async fn refresh_alive(&self, store: &dyn Store) -> Result<(), StoreError> {
+    async fn refresh_gone(&self, store: &dyn Store) -> Result<(), StoreError> {
         let now = now_millis();
-        let mut alive = HashSet::from([self.node.clone()]);
+        let mut gone = HashSet::new();
         let mut after: Option<RecordKey> = None;
         loop {
             let page = store.scan(LEASE, after.as_ref(), 256).await?;
@@ -317,13 +323,13 @@ impl Leases {
                     continue;
                 };
                 if let Ok(lease) = serde_json::from_value::<LeaseRecord>(record.body) {
-                    if lease.expires_millis > now {
-                        alive.insert(node.to_owned());
+                    if lease.expires_millis <= now {
+                        gone.insert(node.to_owned());
                     }
                 }
             }
         }
-        *self.alive.write().unwrap_or_else(|e| e.into_inner()) = alive;
+        *self.gone.write().unwrap_or_else(|e| e.into_inner()) = gone;
         Ok(())
     }
 
@@ -424,18 +430,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn nodes_learn_which_nodes_are_alive() {
+    async fn nodes_learn_which_nodes_are_gone() {
         let (a, b) = pair(Duration::from_millis(300));
         a.start().await.expect("a starts");
         b.start().await.expect("b starts");
-        assert!(b.alive(a.node()));
-        assert!(!a.alive(b.node()), "a learns of b at its next heartbeat");
-        assert!(!a.alive("gone-node"));
+        assert!(!b.gone(a.node()) && !a.gone(b.node()));
+        assert!(
+            !a.gone("never-seen"),
+            "a node started since is not taken for gone"
+        );
         // b's heartbeat renews; a has stopped (no `run`): b sees a go.
         let heartbeat = tokio::spawn(b.clone().run());
         tokio::time::sleep(Duration::from_millis(700)).await;
-        assert!(!b.alive(a.node()), "a's lease ran out");
-        assert!(b.alive(b.node()));
+        assert!(b.gone(a.node()), "a's lease ran out");
+        assert!(!b.gone(b.node()));
         assert!(
             b.holds(&format!("{NODE_PREFIX}{}", b.node())),
             "b renewed its own"
@@ -448,8 +456,8 @@ mod tests {
         let leases = Leases::solo();
         assert!(leases.hold("delivery/q").await);
         assert!(leases.holds("delivery/q"));
-        assert!(leases.alive(leases.node()));
-        assert!(!leases.alive("another"));
+        assert!(!leases.gone(leases.node()));
+        assert!(leases.gone("an-earlier-process"));
         leases.release("delivery/q").await;
         assert!(!leases.holds("delivery/q"));
     }

@@ -53,7 +53,7 @@ pub struct Deps {
     /// How callers are authenticated; STS answers with the identities configured in it.
     pub authenticator: crate::protocol::auth::Authenticator,
     /// This node's id and its leases on background work (AppFabric polling, Lake compaction),
-    /// and which nodes sharing the store are alive (whose Lake queries still run).
+    /// and which nodes sharing the store are gone (whose Lake queries were cut off).
     pub leases: Arc<crate::lease::Leases>,
 }
 

@@ -113,7 +113,7 @@ impl Lake {
     /// Whether a query's record says it is active but its runner is gone: a restarted
     /// process, or a dead node of a shared store.
     pub fn orphaned(&self, record: &QueryRecord) -> bool {
-        record.status.is_active() && !self.deps.leases.alive(&record.runner)
+        record.status.is_active() && self.deps.leases.gone(&record.runner)
     }
 
     /// Writes and signs delivered results.
