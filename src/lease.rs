@@ -243,6 +243,9 @@ impl Leases {
             ticks.tick().await;
             let units: Vec<String> = self.lock().keys().cloned().collect();
             for unit in units {
+                if !self.lock().contains_key(&unit) {
+                    continue; // released meanwhile: not taken again
+                }
                 if !self.take(store.as_ref(), &unit).await && unit.starts_with(NODE_PREFIX) {
                     tracing::error!(
                         unit,
