@@ -1255,3 +1255,48 @@ async fn delivered_results_are_signed_gzip_csv_in_s3() {
     // A tampered hash list does not.
     assert!(verifier.verify(b"0000", &signature).is_err());
 }
+
+#[tokio::test]
+async fn segments_stay_apart_when_row_numbers_start_again() {
+    // Every tail compacted leaves the events table empty, and SQLite then numbers new rows from
+    // 1 again: a second segment of as many rows had the first one's name, replaced its file and
+    // lost it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let data = cloudtraildata_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, "renumbered").await;
+    let segments = dir.path().join("lake").join(&store);
+    let parquet_files = || {
+        std::fs::read_dir(&segments)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    for (round, tag) in ["first", "second"].into_iter().enumerate() {
+        put(
+            &data,
+            &channel,
+            &account,
+            &events_in(20_500, tag, "2026-10"),
+        )
+        .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while parquet_files() < round + 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "segment {} was not written",
+                round + 1
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(parquet_files(), 2);
+    assert_eq!(count(&client, &store).await, [["41000".to_owned()]]);
+    drop(server);
+}

@@ -4,12 +4,16 @@
 //!
 //! The compactor (one task per process, only with a data directory) takes a store's tail once
 //! it holds [`MIN_ROWS`] events or its oldest event has waited [`MAX_WAIT_MILLIS`]: it reads
-//! the rows, writes `<data dir>/lake/<store ID>/<n>.parquet` (fsynced, then renamed), and in
+//! the rows, writes `<data dir>/lake/<store ID>/<name>.parquet` (fsynced, then renamed), and in
 //! ONE store batch records the segment and deletes the rows it holds. That commit happens only
 //! while no query runs (the compaction lock, polled so that it never holds queries up), so a
 //! query never sees an event twice or misses one; under a query that runs on and on, the tail
-//! just grows until the next pass. A crash before the commit leaves an unrecorded file, which is never
-//! read and is overwritten or removed later; the rows stay in the tail.
+//! just grows until the next pass. A crash before the commit leaves an unrecorded file, which is
+//! never read; the rows stay in the tail.
+//!
+//! A segment is named by the time of its compaction and a random part, never by its rows'
+//! numbers: SQLite numbers rows anew once the table has been emptied (every tail compacted), and
+//! a segment named after reused numbers would replace an earlier one's file.
 //!
 //! Retention: a segment whose newest event is past the store's retention is deleted (record,
 //! then file); queries also filter segments by eventTime, so older events in a segment that is
@@ -34,7 +38,8 @@ use crate::services::cloudtrail::event_data_stores::EventDataStoreRecord;
 use crate::services::cloudtrail::{EVENTS_TABLE, EVENT_DATA_STORE};
 use crate::store::{self, Expect, RecordKey, Store, StoreError, Write};
 
-/// Record kind of segments, named `<store ID>/<sequence, 20 digits>`.
+/// Record kind of segments, named `<store ID>/<compaction time in milliseconds, 20 digits>-<random>`,
+/// so that names sort oldest first.
 pub const SEGMENT: &str = "cloudtrail/lake-segment";
 /// A tail this large is compacted at once.
 pub const MIN_ROWS: usize = 20_000;
@@ -365,8 +370,11 @@ impl Compactor {
         if rows.is_empty() || (rows.len() < MIN_ROWS && !waited) {
             return Ok(false);
         }
-        let sequence = rows.iter().copied().max().unwrap_or_default();
-        let file = format!("{sequence:020}.parquet");
+        let name = format!(
+            "{now:020}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let file = format!("{name}.parquet");
         let dir = store_dir(&self.root, store_id);
         let sorted = sort_by_time(&batches)?;
         let bytes = write_file(&dir, &file, vec![sorted]).await?;
@@ -377,12 +385,7 @@ impl Compactor {
             min_time,
             max_time,
         };
-        let key = RecordKey::new(
-            SEGMENT,
-            account,
-            region,
-            &format!("{store_id}/{sequence:020}"),
-        );
+        let key = RecordKey::new(SEGMENT, account, region, &format!("{store_id}/{name}"));
         let more = rows.len() >= MAX_ROWS;
         let batch = vec![
             store::put(key, &segment, Expect::Absent)?,
