@@ -9,7 +9,7 @@
 //! while no query runs (the compaction lock, polled so that it never holds queries up), so a
 //! query never sees an event twice or misses one; under a query that runs on and on, the tail
 //! just grows until the next pass. A crash before the commit leaves an unrecorded file, which is
-//! never read; the rows stay in the tail.
+//! never read and is removed once an hour old; the rows stay in the tail.
 //!
 //! A segment is named by the time of its compaction and a random part, never by its rows'
 //! numbers: SQLite numbers rows anew once the table has been emptied (every tail compacted), and
@@ -19,10 +19,11 @@
 //! then file); queries also filter segments by eventTime, so older events in a segment that is
 //! still partly retained are not returned.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -267,7 +268,8 @@ impl Compactor {
         }
     }
 
-    /// Deletes the segments whose newest event is past the store's retention.
+    /// Deletes the segments whose newest event is past the store's retention, and the files no
+    /// segment records (see [`remove_unrecorded`]).
     async fn expire(
         &self,
         account: &str,
@@ -281,6 +283,9 @@ impl Compactor {
         let records =
             store::load_all::<SegmentRecord>(&*self.store, SEGMENT, account, region, &prefix)
                 .await?;
+        let recorded: HashSet<String> = records.iter().map(|(_, s, _)| s.file.clone()).collect();
+        let left = SystemTime::now() - UNRECORDED_GRACE;
+        remove_unrecorded(&store_dir(&self.root, &eds.id), &recorded, left).await?;
         for (key, segment, version) in records {
             if segment.max_time >= cutoff {
                 continue;
@@ -415,6 +420,39 @@ impl Compactor {
     }
 }
 
+/// How old a file no segment records must be before it is removed: far longer than writing a
+/// segment and committing it takes.
+const UNRECORDED_GRACE: Duration = Duration::from_secs(60 * 60);
+
+/// Removes what a crash between a segment's file and its commit left: files in `dir` that
+/// `recorded` does not name (unfinished `.tmp` files too), last modified before `cutoff`.
+async fn remove_unrecorded(
+    dir: &Path,
+    recorded: &HashSet<String>,
+    cutoff: SystemTime,
+) -> std::io::Result<()> {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    while let Some(entry) = entries.next_entry().await? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let metadata = entry.metadata().await?;
+        if recorded.contains(&name) || !metadata.is_file() || metadata.modified()? >= cutoff {
+            continue;
+        }
+        match tokio::fs::remove_file(entry.path()).await {
+            Ok(()) => {
+                tracing::info!(file = %entry.path().display(), "Removed a CloudTrail Lake file no segment records (left by a crash).")
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
 fn parse_millis(text: &str) -> Option<i64> {
     let at =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
@@ -486,4 +524,43 @@ pub(super) async fn write_file(
 #[cfg(test)]
 pub(super) fn tests_batch(rows: &[Map<String, Value>]) -> RecordBatch {
     with_raw(rows).expect("batch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn files_no_segment_records_go_once_old() {
+        let dir = tempfile::tempdir().expect("dir");
+        for name in [
+            "kept.parquet",
+            "old.parquet",
+            "new.parquet",
+            "old.parquet.tmp",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").expect("write");
+        }
+        let hours_ago = SystemTime::now() - Duration::from_secs(2 * 60 * 60);
+        for name in ["kept.parquet", "old.parquet", "old.parquet.tmp"] {
+            std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(name))
+                .and_then(|file| file.set_modified(hours_ago))
+                .expect("age");
+        }
+        let recorded = HashSet::from(["kept.parquet".to_owned()]);
+        remove_unrecorded(dir.path(), &recorded, SystemTime::now() - UNRECORDED_GRACE)
+            .await
+            .expect("sweep");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["kept.parquet", "new.parquet"]);
+        remove_unrecorded(&dir.path().join("absent"), &recorded, SystemTime::now())
+            .await
+            .expect("a store with no directory yet");
+    }
 }
