@@ -66,33 +66,39 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     // Every reader and writer below goes through the one store, so that no batch bypasses the
     // cache. PostgreSQL is not cached: another node's writes must be seen, and the change feed
     // that would bound their delay (`store::cache::ChangeFeed`) has no PostgreSQL side yet.
-    let store: Arc<dyn Store> = match (&config.store, &config.data_dir) {
-        (StoreChoice::Postgres(url), _) => Arc::new(
-            PostgresStore::open(url.expose())
-                .await
-                .with_context(|| format!("cannot open the store at {url:?}"))?,
-        ),
-        (StoreChoice::Embedded, DataDir::Memory) => Arc::new(CachedStore::new(
-            Arc::new(MemoryStore::default()),
-            CACHED_KINDS,
-        )),
-        (StoreChoice::Embedded, DataDir::Path(dir)) => Arc::new(CachedStore::new(
+    let (store, store_kind): (Arc<dyn Store>, &str) = match (&config.store, &config.data_dir) {
+        (StoreChoice::Postgres(url), _) => (
             Arc::new(
-                SqliteStore::open(dir)
+                PostgresStore::open(url.expose())
                     .await
-                    .with_context(|| format!("cannot open the store in {}", dir.display()))?,
+                    .with_context(|| format!("cannot open the store at {url:?}"))?,
             ),
-            CACHED_KINDS,
-        )),
+            "postgres",
+        ),
+        (StoreChoice::Embedded, DataDir::Memory) => (
+            Arc::new(CachedStore::new(
+                Arc::new(MemoryStore::default()),
+                CACHED_KINDS,
+            )),
+            "memory",
+        ),
+        (StoreChoice::Embedded, DataDir::Path(dir)) => (
+            Arc::new(CachedStore::new(
+                Arc::new(
+                    SqliteStore::open(dir)
+                        .await
+                        .with_context(|| format!("cannot open the store in {}", dir.display()))?,
+                ),
+                CACHED_KINDS,
+            )),
+            "sqlite",
+        ),
     };
     // With PostgreSQL, other nodes may share the store: background work is leased, and this
     // node's own lease, taken before anything is served, tells the others it is alive.
-    let (leases, store_kind) = match (&config.store, &config.data_dir) {
-        (StoreChoice::Postgres(_), _) => {
-            (Leases::shared(store.clone(), config.lease_ttl), "postgres")
-        }
-        (StoreChoice::Embedded, DataDir::Memory) => (Leases::solo(), "memory"),
-        (StoreChoice::Embedded, DataDir::Path(_)) => (Leases::solo(), "sqlite"),
+    let leases = match config.store {
+        StoreChoice::Postgres(_) => Leases::shared(store.clone(), config.lease_ttl),
+        StoreChoice::Embedded => Leases::solo(),
     };
     leases
         .start()

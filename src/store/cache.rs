@@ -489,7 +489,7 @@ impl Store for CachedStore {
             return self.shared.inner.write(batch).await;
         }
         let shared = self.shared.clone();
-        let task = tokio::spawn(async move {
+        crate::store::detached(async move {
             let _gate = shared.gate.lock().await;
             let mut touched: Vec<Partition> = Vec::new();
             for change in &changes {
@@ -521,12 +521,8 @@ impl Store for CachedStore {
             }
             drop(unproven);
             result
-        });
-        task.await.unwrap_or_else(|err| {
-            Err(StoreError::Unavailable(format!(
-                "the store write task failed: {err}"
-            )))
         })
+        .await
     }
 
     async fn read_log(

@@ -500,6 +500,16 @@ pub async fn load_range<T: Stored>(
     }
 }
 
+/// Runs a store write in a task of its own and waits for it, so that a caller dropped midway
+/// (a cancelled request) cannot leave the write half-done: it runs to its end either way.
+pub async fn detached<T: Send + 'static>(
+    write: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::spawn(write)
+        .await
+        .unwrap_or_else(|err| Err(StoreError::Unavailable(format!("write task failed: {err}"))))
+}
+
 /// A conditional put of a value in its owner's stored type.
 pub fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Write, StoreError> {
     let body = serde_json::to_value(value).map_err(|err| {

@@ -147,9 +147,7 @@ impl PostgresStore {
     /// Runs `body` as one transaction in a task of its own.
     async fn transact<T: Send + 'static>(&self, body: Body<T>) -> Result<T, StoreError> {
         let shared = self.shared.clone();
-        tokio::spawn(async move { shared.transact(body).await })
-            .await
-            .map_err(|err| StoreError::Unavailable(format!("write task failed: {err}")))?
+        super::detached(async move { shared.transact(body).await }).await
     }
 }
 
@@ -330,6 +328,15 @@ fn column_name(name: &'static str) -> &'static str {
     } else {
         name
     }
+}
+
+/// `column = $n` for each scope column, numbered from `$1`.
+fn scope_conditions(scope: &[(&'static str, &str)]) -> Vec<String> {
+    scope
+        .iter()
+        .enumerate()
+        .map(|(index, (column, _))| format!("{column} = ${}", index + 1))
+        .collect()
 }
 
 fn check_names(table: &str, columns: &[&str]) -> Result<(), StoreError> {
@@ -542,11 +549,7 @@ impl Store for PostgresStore {
         let mut names: Vec<&str> = scope.iter().map(|(column, _)| *column).collect();
         names.push(time_column);
         check_names(table, &names)?;
-        let mut conditions: Vec<String> = scope
-            .iter()
-            .enumerate()
-            .map(|(index, (column, _))| format!("{column} = ${}", index + 1))
-            .collect();
+        let mut conditions = scope_conditions(scope);
         let n = scope.len();
         conditions.push(format!("{time_column} < ${}", n + 1));
         let statement = format!(
@@ -588,11 +591,7 @@ impl Store for PostgresStore {
         names.push(time_column);
         check_names(table, &names)?;
         let by_row = time_column == "row_id";
-        let mut conditions: Vec<String> = scope
-            .iter()
-            .enumerate()
-            .map(|(index, (column, _))| format!("{column} = ${}", index + 1))
-            .collect();
+        let mut conditions = scope_conditions(scope);
         let mut next = scope.len() + 1;
         if by_row {
             conditions.push(format!("row_id > ${next}"));

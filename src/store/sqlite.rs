@@ -193,9 +193,7 @@ impl SqliteStore {
     /// Runs `body` as one write transaction in a task of its own (see the module doc).
     async fn transact<T: Send + 'static>(&self, body: Step<T>) -> Result<T, StoreError> {
         let writer = self.writer.clone();
-        tokio::spawn(async move { writer.transact(body).await })
-            .await
-            .map_err(|err| StoreError::Unavailable(format!("write task failed: {err}")))?
+        super::detached(async move { writer.transact(body).await }).await
     }
 }
 
