@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::delivery::Delivery;
 use super::queries::{QueryRecord, Status, MAX_CONCURRENT, PAGE_ROWS, RESULTS};
 use super::sql::{self, Prepared};
-use super::table::{EventDataStoreTable, ScanCounters};
+use super::table::{EventDataStoreTable, FieldsBelowUnion, ScanCounters};
 use crate::services::cloudtrail::CloudTrailError;
 use crate::services::Deps;
 use crate::store::{self, Expect, NewEntry, RecordKey, StoreError, Write};
@@ -184,11 +185,7 @@ impl Lake {
         stores: &[(String, String, i64)],
     ) -> Result<Planned, CloudTrailError> {
         const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
-        let config = SessionConfig::new()
-            .with_target_partitions(2)
-            .with_information_schema(false);
-        let context = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        super::functions::register(&context);
+        let context = session(self.runtime.clone());
         let counters = Arc::new(ScanCounters::default());
         for (name, id, retention_days) in stores {
             let arn = format!(
@@ -276,6 +273,24 @@ impl Lake {
             run(&deps, &delivery, &compaction, start, key, record, planned).await;
         });
     }
+}
+
+/// A DataFusion session as every query gets it: Trino's functions, two partitions (the
+/// machine's share for one query), and the rule that lets nested-field projections reach the
+/// Parquet scans.
+pub(super) fn session(runtime: Arc<RuntimeEnv>) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_information_schema(false);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(FieldsBelowUnion))
+        .build();
+    let context = SessionContext::new_with_state(state);
+    super::functions::register(&context);
+    context
 }
 
 /// A DataFusion planning error as the caller should read it.
@@ -540,6 +555,12 @@ async fn execute(run: &Run<'_>, planned: Planned) -> Result<(u64, u64), String> 
     if !page.is_empty() {
         append_page(run, &mut page).await?;
     }
+    // What EXPLAIN ANALYZE would print: where a slow query spent its time.
+    tracing::debug!(
+        query = %run.key.name,
+        plan = %datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true),
+        "Query plan with its metrics."
+    );
     Ok((results, matched(physical.as_ref())))
 }
 

@@ -19,8 +19,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, T
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::TableType;
@@ -30,7 +33,10 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_expr::expressions::{
     BinaryExpr as PhysicalBinary, Column as PhysicalColumn, Literal as PhysicalLiteral,
 };
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
+use datafusion::physical_optimizer::projection_pushdown::ProjectionPushdown;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::projection::{make_with_child, ProjectionExec};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::union::UnionExec;
@@ -229,6 +235,7 @@ impl EventDataStoreTable {
     /// table's `projection`; `None` when no segment overlaps.
     async fn segment_scan(
         &self,
+        state: &dyn Session,
         range: &Range,
         projection: Option<&Vec<usize>>,
     ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
@@ -248,34 +255,49 @@ impl EventDataStoreTable {
             return Ok(None);
         }
         let file_schema = super::segments::file_schema();
-        // The range is given to the Parquet reader: row-group and page statistics skip what
-        // lies outside it (segments are sorted by eventTime), and the rest is filtered while
-        // decoding, before any other column is read. With no filter left above the scan,
-        // DataFusion can push the query's own filters and nested-field projections (such as
-        // `eventdata.eventname`) into it, so only the Parquet leaves a query names are read.
-        let time: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new("eventtime", EVENT_TIME));
-        let bound = |op, millis: i64| -> Arc<dyn PhysicalExpr> {
-            Arc::new(PhysicalBinary::new(
-                time.clone(),
-                op,
-                Arc::new(PhysicalLiteral::new(ScalarValue::TimestampMillisecond(
-                    Some(millis),
-                    None,
-                ))),
-            ))
-        };
-        let predicate: Arc<dyn PhysicalExpr> = Arc::new(PhysicalBinary::new(
-            bound(Operator::GtEq, range.from),
-            Operator::And,
-            bound(Operator::Lt, range.until),
+        // Segment files never change once written, so their footers and page indexes are
+        // read once and then kept in the runtime's (bounded) metadata cache.
+        let runtime = state.runtime_env();
+        let files = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+        let readers = Arc::new(CachedParquetFileReaderFactory::new(
+            files,
+            runtime.cache_manager.get_file_metadata_cache(),
         ));
-        let source = Arc::new(
-            ParquetSource::new(file_schema.clone())
-                .with_pushdown_filters(true)
-                .with_reorder_filters(true)
-                .with_enable_page_index(true)
-                .with_predicate(predicate),
-        );
+        let mut source = ParquetSource::new(file_schema.clone())
+            .with_parquet_file_reader_factory(readers)
+            .with_pushdown_filters(true)
+            .with_reorder_filters(true)
+            .with_enable_page_index(true);
+        // A range that cuts a segment is given to the Parquet reader: row-group and page
+        // statistics skip what lies outside it (segments are sorted by eventTime), and the
+        // rest is filtered while decoding, before any other column is read. A segment wholly
+        // inside the range needs no filter, and then its eventTime column is not read at all.
+        // With no filter left above the scan, DataFusion can push the query's own filters and
+        // nested-field projections (such as `eventdata.eventname`) into it, so only the
+        // Parquet leaves a query names are read.
+        let cut = overlapping
+            .iter()
+            .any(|s| s.min_time < range.from || s.max_time >= range.until);
+        if cut {
+            let time: Arc<dyn PhysicalExpr> =
+                Arc::new(PhysicalColumn::new("eventtime", EVENT_TIME));
+            let bound = |op, millis: i64| -> Arc<dyn PhysicalExpr> {
+                Arc::new(PhysicalBinary::new(
+                    time.clone(),
+                    op,
+                    Arc::new(PhysicalLiteral::new(ScalarValue::TimestampMillisecond(
+                        Some(millis),
+                        None,
+                    ))),
+                ))
+            };
+            source = source.with_predicate(Arc::new(PhysicalBinary::new(
+                bound(Operator::GtEq, range.from),
+                Operator::And,
+                bound(Operator::Lt, range.until),
+            )));
+        }
+        let source = Arc::new(source);
         let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
         for segment in &overlapping {
             let path = dir.join(&segment.file);
@@ -377,7 +399,7 @@ impl TableProvider for EventDataStoreTable {
             range.from = range.from.max(from);
             range.until = range.until.min(until);
         }
-        let segments = self.segment_scan(&range, projection).await?;
+        let segments = self.segment_scan(state, &range, projection).await?;
         let partition = Arc::new(RowPages {
             store: self.store.clone(),
             range,
@@ -391,6 +413,77 @@ impl TableProvider for EventDataStoreTable {
             None => Ok(tail),
         }
     }
+}
+
+/// Moves a projection of columns and nested fields below the union of a store's segments and
+/// tail, so that it reaches the Parquet scan.
+///
+/// DataFusion moves a projection below a union only when it has fewer expressions than the
+/// union has columns. `SELECT eventData.eventName, count(*) ... GROUP BY 1` projects one field
+/// out of one column, the whole `eventdata` struct, so the projection stayed above the union
+/// and the scan decoded every leaf of `eventdata` (220 MB for a million events, where the
+/// one field is 14 MB). Below the union, the scan reads only the leaves the query names.
+#[derive(Debug, Default)]
+pub struct FieldsBelowUnion;
+
+impl PhysicalOptimizerRule for FieldsBelowUnion {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let pushed = plan.transform_down(|node| {
+            let Some(projection) = node.downcast_ref::<ProjectionExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let below_union = projection.input().downcast_ref::<UnionExec>().is_some();
+            let exprs = projection.expr();
+            if !below_union
+                || !exprs.iter().all(|e| field_access(&e.expr))
+                || exprs
+                    .iter()
+                    .all(|e| e.expr.downcast_ref::<PhysicalColumn>().is_some())
+            {
+                return Ok(Transformed::no(node));
+            }
+            let children = projection
+                .input()
+                .children()
+                .into_iter()
+                .map(|child| make_with_child(projection, child))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            Ok(Transformed::yes(UnionExec::try_new(children)?))
+        })?;
+        if !pushed.transformed {
+            return Ok(pushed.data);
+        }
+        // Let each child's projection merge into its scan.
+        ProjectionPushdown::new().optimize(pushed.data, config)
+    }
+
+    fn name(&self) -> &str {
+        "fields_below_union"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// A column, or a chain of `get_field` over a column: cheap to compute once per union input.
+fn field_access(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    if expr.downcast_ref::<PhysicalColumn>().is_some() {
+        return true;
+    }
+    let Some(call) = expr.downcast_ref::<ScalarFunctionExpr>() else {
+        return false;
+    };
+    let args = call.args();
+    call.name() == "get_field"
+        && args.first().is_some_and(field_access)
+        && args[1..]
+            .iter()
+            .all(|arg| arg.downcast_ref::<PhysicalLiteral>().is_some())
 }
 
 /// The rows of one store in a time range, as a stream of Arrow batches.
@@ -717,20 +810,34 @@ mod tests {
             Arc::default(),
             Some(dir.path().to_path_buf()),
         );
-        let ctx = datafusion::prelude::SessionContext::new();
+        let ctx = super::super::runner::session(Arc::default());
         ctx.register_table("s1", Arc::new(table)).expect("register");
-        let frame = ctx
-            .sql("EXPLAIN SELECT eventdata.eventname, count(*) FROM s1 WHERE eventtime > '2020-01-01 00:00:00' GROUP BY 1")
-            .await
-            .expect("sql");
-        let batches = frame.collect().await.expect("collect");
-        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .expect("pretty")
-            .to_string();
-        let scan = plan
-            .lines()
-            .find(|line| line.contains("DataSourceExec"))
-            .expect("a Parquet scan");
+        // The scan line of each statement's plan, and the whole plan for messages.
+        let scan_of = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx
+                    .sql(&format!("EXPLAIN {sql}"))
+                    .await
+                    .expect("sql")
+                    .collect()
+                    .await
+                    .expect("collect");
+                let plan = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                    .expect("pretty")
+                    .to_string();
+                let scan = plan
+                    .lines()
+                    .find(|line| line.contains("DataSourceExec"))
+                    .expect("a Parquet scan")
+                    .to_owned();
+                (scan, plan)
+            }
+        };
+        let (scan, plan) = scan_of(
+            "SELECT eventdata.eventname, count(*) FROM s1 WHERE eventtime > '2020-01-01 00:00:00' GROUP BY 1",
+        )
+        .await;
         assert!(
             scan.contains("projection=[get_field(eventdata@9, eventname)"),
             "{plan}"
@@ -740,6 +847,18 @@ mod tests {
             "{plan}"
         );
         assert!(!plan.contains("FilterExec: eventtime@0 >= "), "{plan}");
+        // With no other column beside it, the field's projection is as wide as the union of
+        // segments and tail, and DataFusion alone leaves it above the union.
+        let (scan, plan) =
+            scan_of("SELECT eventdata.eventname, count(*) FROM s1 GROUP BY 1 ORDER BY 2 DESC")
+                .await;
+        assert!(
+            scan.contains("projection=[get_field(eventdata@9, eventname)"),
+            "{plan}"
+        );
+        let (scan, plan) =
+            scan_of("SELECT eventData.UID, eventTime FROM s1 WHERE eventTime >= '2020-01-01 00:00:00' ORDER BY eventTime").await;
+        assert!(scan.contains("get_field(eventdata@9, uid)"), "{plan}");
     }
 
     #[test]
