@@ -734,6 +734,9 @@ impl Store for PostgresStore {
 }
 
 /// The statements of one batch, inside its transaction.
+/// Most parameters one PostgreSQL statement takes (the protocol counts them in 16 bits).
+const MAX_PARAMETERS: usize = 65_535;
+
 async fn apply_batch(
     conn: &mut PgConnection,
     columns: &HashMap<(String, String), String>,
@@ -760,7 +763,8 @@ async fn apply_batch(
     }
     let mut sequences = Vec::new();
     let mut tails: HashMap<&RecordKey, i64> = HashMap::new();
-    for write in &batch {
+    let mut writes = batch.iter().peekable();
+    while let Some(write) = writes.next() {
         match write {
             Write::Put { key, body, expect } => {
                 let body = body.to_string();
@@ -920,33 +924,44 @@ async fn apply_batch(
             Write::Insert { table, row } => {
                 let names: Vec<&str> = row.iter().map(|(column, _)| *column).collect();
                 check_names(table, &names).map_err(|err| Failure::Refused(err.to_string()))?;
-                // Parameters are sent as text; integer columns cast them.
-                let values: Vec<String> = names
-                    .iter()
-                    .enumerate()
-                    .map(|(index, column)| {
-                        match columns
-                            .get(&((*table).to_owned(), (*column).to_owned()))
-                            .map(String::as_str)
-                        {
-                            Some("bigint") => format!("CAST(${} AS BIGINT)", index + 1),
-                            _ => format!("${}", index + 1),
-                        }
-                    })
-                    .collect();
-                let statement = format!(
-                    "INSERT INTO {table} ({}) VALUES ({})",
-                    names.join(", "),
-                    values.join(", ")
-                );
-                let mut query = sqlx::query(&statement);
-                for (_, value) in row {
-                    query = query.bind(super::column_text(value));
+                let rows = super::insert_run(table, row, &mut writes);
+                for chunk in rows.chunks((MAX_PARAMETERS / names.len().max(1)).max(1)) {
+                    // Parameters are sent as text; integer columns cast them.
+                    let mut parameter = 0;
+                    let values: Vec<String> = chunk
+                        .iter()
+                        .map(|_| {
+                            let row: Vec<String> = names
+                                .iter()
+                                .map(|column| {
+                                    parameter += 1;
+                                    match columns
+                                        .get(&((*table).to_owned(), (*column).to_owned()))
+                                        .map(String::as_str)
+                                    {
+                                        Some("bigint") => format!("CAST(${parameter} AS BIGINT)"),
+                                        _ => format!("${parameter}"),
+                                    }
+                                })
+                                .collect();
+                            format!("({})", row.join(", "))
+                        })
+                        .collect();
+                    let statement = format!(
+                        "INSERT INTO {table} ({}) VALUES {}",
+                        names.join(", "),
+                        values.join(", ")
+                    );
+                    // Runs of other lengths would crowd the statement cache out.
+                    let mut query = sqlx::query(&statement).persistent(chunk.len() == 1);
+                    for (_, value) in chunk.iter().copied().flatten() {
+                        query = query.bind(super::column_text(value));
+                    }
+                    query
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|err| Failure::from_sqlx(err, None))?;
                 }
-                query
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|err| Failure::from_sqlx(err, None))?;
             }
             Write::DeleteRows { table, rows } => {
                 check_names(table, &[]).map_err(|err| Failure::Refused(err.to_string()))?;

@@ -797,13 +797,17 @@ impl Store for SqliteStore {
     }
 }
 
+/// Most parameters one SQLite statement takes (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
+const MAX_PARAMETERS: usize = 32_766;
+
 /// The statements of one batch (see [`Store::write`]), inside the writer's transaction.
 async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<Vec<i64>, Failure> {
     let mut sequences = Vec::new();
     // The tail of each log appended to in this batch, read once: a batch of a thousand
     // events into one stream costs one MAX query, not a thousand.
     let mut tails: HashMap<&RecordKey, i64> = HashMap::new();
-    for write in &batch {
+    let mut writes = batch.iter().peekable();
+    while let Some(write) = writes.next() {
         let (key, expect) = match write {
             Write::Put { key, expect, .. } | Write::Delete { key, expect } => (key, *expect),
             Write::Append { log, entry } => {
@@ -855,16 +859,21 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: Vec<Write>) -> Result<V
                     )));
                 }
                 let columns: Vec<&str> = row.iter().map(|(column, _)| *column).collect();
-                let placeholders = vec!["?"; columns.len()].join(", ");
-                let statement = format!(
-                    "INSERT INTO {table} ({}) VALUES ({placeholders})",
-                    columns.join(", ")
-                );
-                let mut query = sqlx::query(&statement);
-                for (_, value) in row {
-                    query = query.bind(super::column_text(value));
+                let one_row = format!("({})", vec!["?"; columns.len()].join(", "));
+                let rows = super::insert_run(table, row, &mut writes);
+                for chunk in rows.chunks((MAX_PARAMETERS / columns.len().max(1)).max(1)) {
+                    let statement = format!(
+                        "INSERT INTO {table} ({}) VALUES {}",
+                        columns.join(", "),
+                        vec![one_row.as_str(); chunk.len()].join(", ")
+                    );
+                    // Runs of other lengths would crowd the statement cache out.
+                    let mut query = sqlx::query(&statement).persistent(chunk.len() == 1);
+                    for (_, value) in chunk.iter().copied().flatten() {
+                        query = query.bind(super::column_text(value));
+                    }
+                    query.execute(&mut *conn).await?;
                 }
-                query.execute(&mut *conn).await?;
                 continue;
             }
             Write::DeleteRows { table, rows } => {
