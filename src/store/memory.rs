@@ -22,7 +22,40 @@ struct State {
     records: BTreeMap<RecordKey, Record>,
     logs: HashMap<RecordKey, Vec<LogEntry>>,
     tables: HashMap<&'static str, Vec<serde_json::Map<String, serde_json::Value>>>,
+    /// The unique keys of the stored rows, so that an insert checks its key in constant time
+    /// (a scan of the table made a million inserts take hours).
+    keys: HashSet<UniqueKey>,
     settings: HashMap<String, String>,
+}
+
+/// A table's unique key of one row: the table and the key columns' values.
+type UniqueKey = (&'static str, Vec<String>);
+
+/// The unique key of a row as `value` gives its columns; `None` for a table without one or
+/// a key with a null column (never a repeat, as in SQL).
+fn unique_key(table: &'static str, value: impl Fn(&str) -> Option<String>) -> Option<UniqueKey> {
+    let spec = super::TABLES.iter().find(|t| t.name == table)?;
+    let values: Option<Vec<String>> = spec.unique.iter().map(|column| value(column)).collect();
+    values.map(|values| (table, values))
+}
+
+/// The unique key of a stored row.
+fn stored_key(
+    table: &'static str,
+    row: &serde_json::Map<String, serde_json::Value>,
+) -> Option<UniqueKey> {
+    unique_key(table, |column| {
+        row.get(column).and_then(|v| v.as_str()).map(str::to_owned)
+    })
+}
+
+/// The unique key of a row to insert.
+fn new_key(table: &'static str, row: &super::Row) -> Option<UniqueKey> {
+    unique_key(table, |column| {
+        row.iter()
+            .find(|(name, _)| *name == column)
+            .and_then(|(_, value)| super::column_text(value))
+    })
 }
 
 impl MemoryStore {
@@ -114,6 +147,9 @@ impl Store for MemoryStore {
                     state.logs.remove(&log);
                 }
                 Write::Insert { table, row } => {
+                    if let Some(key) = new_key(table, &row) {
+                        state.keys.insert(key);
+                    }
                     let row = row
                         .iter()
                         .map(|(column, value)| {
@@ -129,12 +165,15 @@ impl Store for MemoryStore {
                     let mut rows = rows;
                     rows.sort_unstable_by(|a, b| b.cmp(a));
                     rows.dedup();
-                    if let Some(table) = state.tables.get_mut(table) {
+                    let State { tables, keys, .. } = &mut *state;
+                    if let Some(stored) = tables.get_mut(table) {
                         for row in rows {
                             if let Some(index) =
-                                usize::try_from(row).ok().filter(|i| *i < table.len())
+                                usize::try_from(row).ok().filter(|i| *i < stored.len())
                             {
-                                table.remove(index);
+                                if let Some(key) = stored_key(table, &stored.remove(index)) {
+                                    keys.remove(&key);
+                                }
                             }
                         }
                     }
@@ -263,7 +302,8 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<usize, StoreError> {
         let mut state = self.lock();
-        let Some(rows) = state.tables.get_mut(table) else {
+        let State { tables, keys, .. } = &mut *state;
+        let Some(rows) = tables.get_mut(table) else {
             return Ok(0);
         };
         let mut removed = 0;
@@ -278,6 +318,9 @@ impl Store for MemoryStore {
                 .is_some_and(|time| time < before);
             let expired = in_scope && old && removed < limit;
             removed += usize::from(expired);
+            if let Some(key) = stored_key(table, row).filter(|_| expired) {
+                keys.remove(&key);
+            }
             !expired
         });
         Ok(removed)
@@ -364,6 +407,7 @@ impl Store for MemoryStore {
         state.records.clear();
         state.logs.clear();
         state.tables.clear();
+        state.keys.clear();
         Ok(())
     }
 
@@ -377,50 +421,33 @@ impl Store for MemoryStore {
 /// leaves in place, or within the batch), as SQLite's `UNIQUE` constraint does: the same
 /// error kind, nothing written. A key with a null column is never a repeat, as in SQL.
 fn check_unique_keys(state: &State, batch: &[Write]) -> Result<(), StoreError> {
-    type Key = (&'static str, Vec<String>);
-    let key_of = |table: &'static str, values: &dyn Fn(&str) -> Option<String>| -> Option<Key> {
-        let spec = super::TABLES.iter().find(|t| t.name == table)?;
-        let values: Option<Vec<String>> = spec.unique.iter().map(|column| values(column)).collect();
-        values.map(|values| (table, values))
-    };
-    let deleted: HashSet<(&'static str, i64)> = batch
+    // The keys of the rows this batch deletes are free for its inserts.
+    let freed: HashSet<UniqueKey> = batch
         .iter()
         .filter_map(|write| match write {
-            Write::DeleteRows { table, rows } => Some(rows.iter().map(move |row| (*table, *row))),
+            Write::DeleteRows { table, rows } => Some((*table, rows)),
             _ => None,
         })
-        .flatten()
+        .flat_map(|(table, rows)| {
+            let stored = state
+                .tables
+                .get(table)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            rows.iter()
+                .filter_map(|row| stored.get(usize::try_from(*row).ok()?))
+                .filter_map(move |row| stored_key(table, row))
+        })
         .collect();
-    let mut inserted: HashSet<Key> = HashSet::new();
+    let mut inserted: HashSet<UniqueKey> = HashSet::new();
     for write in batch {
         let Write::Insert { table, row } = write else {
             continue;
         };
-        let value = |column: &str| {
-            row.iter()
-                .find(|(name, _)| *name == column)
-                .and_then(|(_, value)| super::column_text(value))
-        };
-        let Some(key) = key_of(table, &value) else {
+        let Some(key) = new_key(table, row) else {
             continue;
         };
-        let stored = state
-            .tables
-            .get(table)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let exists = stored.iter().enumerate().any(|(position, existing)| {
-            let position = i64::try_from(position).unwrap_or(i64::MAX);
-            !deleted.contains(&(*table, position))
-                && key_of(table, &|column: &str| {
-                    existing
-                        .get(column)
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned)
-                })
-                .as_ref()
-                    == Some(&key)
-        });
+        let exists = state.keys.contains(&key) && !freed.contains(&key);
         if exists || !inserted.insert(key) {
             let spec = super::TABLES.iter().find(|t| t.name == *table);
             let columns = spec.map(|t| t.unique.join(", ")).unwrap_or_default();
