@@ -385,7 +385,10 @@ pub async fn put_audit_events(
                 continue;
             }
         };
-        let event_id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered (UUID version 7): the events table's unique index on event IDs then
+        // grows at its end. With random IDs every event of a commit touched its own index
+        // page, and SQLite wrote each of those pages to its log again.
+        let event_id = uuid::Uuid::now_v7().to_string();
         for destination in &destinations {
             writes.push(event_row(
                 &owner,
