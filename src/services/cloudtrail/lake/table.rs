@@ -267,7 +267,9 @@ impl EventDataStoreTable {
             .with_parquet_file_reader_factory(readers)
             .with_pushdown_filters(true)
             .with_reorder_filters(true)
-            .with_enable_page_index(true);
+            .with_enable_page_index(true)
+            // Segments are written without bloom filters; looking for them costs a read.
+            .with_bloom_filter_on_read(false);
         // A range that cuts a segment is given to the Parquet reader: row-group and page
         // statistics skip what lies outside it (segments are sorted by eventTime), and the
         // rest is filtered while decoding, before any other column is read. A segment wholly
