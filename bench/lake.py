@@ -6,6 +6,8 @@
   lake.py query ENDPOINT ACCOUNT STORE             -> the two queries, StartQuery to FINISHED
   lake.py duckdb EVENTS PARQUET                    -> the same events in one Parquet file, the
                                                       same two queries in DuckDB
+  lake.py duckdb-segments LAKE_DIR                 -> the two queries in DuckDB over Sluice's
+                                                      segment files themselves
   lake.py setup ENDPOINT ACCOUNT                   -> a store + channel; prints their IDs
   lake.py append ENDPOINT ACCOUNT CHANNEL FIRST COUNT CLIENTS TOTAL
                                                    -> puts events FIRST.. FIRST+COUNT-1 (of a
@@ -134,7 +136,7 @@ def query(endpoint, account, store):
                 d = ct.describe_query(QueryId=qid)
                 if d["QueryStatus"] not in ("QUEUED", "RUNNING"):
                     break
-                time.sleep(0.005)
+                time.sleep(0.001)
             elapsed = time.monotonic() - started
             if d["QueryStatus"] != "FINISHED":
                 raise SystemExit(f"{name}: {d}")
@@ -149,6 +151,28 @@ def query(endpoint, account, store):
     print(json.dumps(out))
 
 
+def best_of_3(con, table):
+    out = {}
+    for name, sql in statements(table).items():
+        best = None
+        for _ in range(3):
+            started = time.monotonic()
+            rows = con.execute(sql).fetchall()
+            elapsed = time.monotonic() - started
+            if best is None or elapsed < best["seconds"]:
+                best = {"seconds": round(elapsed, 3), "rows": len(rows), "first": str(rows[:1])}
+        out[name] = best
+    return out
+
+
+def duck_segments(directory):
+    """DuckDB over Sluice's own segment files: the layout's cost apart from the engine's."""
+    import duckdb
+    import glob
+    files = sorted(glob.glob(os.path.join(directory, "*", "*.parquet")))
+    print(json.dumps(best_of_3(duckdb.connect(), f"read_parquet({files})")))
+
+
 def duck(total, path):
     import duckdb
     con = duckdb.connect()
@@ -161,17 +185,7 @@ def duck(total, path):
                                 "eventData": e}) + "\n")
     con.execute(f"""COPY (SELECT CAST(eventTime AS TIMESTAMP) AS eventTime, eventData
                     FROM read_json_auto('{jsonl}')) TO '{path}' (FORMAT parquet)""")
-    out = {}
-    for name, sql in statements(f"'{path}'").items():
-        best = None
-        for _ in range(3):
-            started = time.monotonic()
-            rows = con.execute(sql).fetchall()
-            elapsed = time.monotonic() - started
-            if best is None or elapsed < best["seconds"]:
-                best = {"seconds": round(elapsed, 3), "rows": len(rows), "first": str(rows[:1])}
-        out[name] = best
-    print(json.dumps(out))
+    print(json.dumps(best_of_3(con, f"'{path}'")))
 
 
 if __name__ == "__main__":
@@ -182,6 +196,8 @@ if __name__ == "__main__":
         query(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "duckdb":
         duck(int(sys.argv[2]), sys.argv[3])
+    elif mode == "duckdb-segments":
+        duck_segments(sys.argv[2])
     elif mode == "setup":
         print(json.dumps(dict(zip(("store", "channel"), setup(sys.argv[2], sys.argv[3])))))
     elif mode == "append":

@@ -8,7 +8,7 @@
 #    batch); then the same load (CEILING_EVENTS events) into a server with
 #    `--data-dir :memory:`: the same HTTP, validation and encoding without the disk.
 # 2. Once the compactor has written its segments (the whole store columnar): StartQuery-to-FINISHED (best of 3, polling
-#    DescribeQuery every 5 ms) for a GROUP BY over all events and a selective one-hour time
+#    DescribeQuery every 1 ms) for a GROUP BY over all events and a selective one-hour time
 #    range, beside DuckDB over the same events in one Parquet file (best of 3, in process).
 #
 # Env: EVENTS (1000000), CLIENTS (4), CEILING_EVENTS (200000), SLUICE_PORT (4640),
@@ -91,5 +91,7 @@ echo "== queries: Sluice"
 timeout 600 "$PY" "$HELPER" query "http://127.0.0.1:$SLUICE_PORT" "$ACCOUNT" "$STORE" | tee "$RESULTS/sluice-queries.json"
 echo "== queries: DuckDB $("$PY" -c 'import duckdb; print(duckdb.__version__)') over one Parquet file"
 timeout 600 "$PY" "$HELPER" duckdb "$EVENTS" "$WORK/events.parquet" | tee "$RESULTS/duckdb-queries.json"
+echo "== queries: DuckDB over Sluice's segment files (the layout apart from the engine)"
+timeout 600 "$PY" "$HELPER" duckdb-segments "$WORK/data/lake" | tee "$RESULTS/duckdb-segments.json"
 echo "Sluice RSS after the queries: $(awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "%d MB (peak %d MB)", r/1024, h/1024}' "/proc/${PIDS[0]}/status")"
 echo "results in $RESULTS"
