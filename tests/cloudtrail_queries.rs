@@ -49,15 +49,21 @@ fn events_in(count: usize, tag: &str, month: &str) -> Vec<Event> {
         .collect()
 }
 
-/// Whether a directory holds a segment file.
-fn has_segment(dir: &std::path::Path) -> bool {
+/// How many segment files a directory holds.
+fn parquet_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
-                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                .count()
         })
-        .unwrap_or(false)
+        .unwrap_or(0)
+}
+
+/// Whether a directory holds a segment file.
+fn has_segment(dir: &std::path::Path) -> bool {
+    parquet_files(dir) > 0
 }
 
 fn event_json(event: &Event, account: &str) -> String {
@@ -1268,16 +1274,7 @@ async fn segments_stay_apart_when_row_numbers_start_again() {
     let data = cloudtraildata_client_with(&server.endpoint, &account);
     let (store, channel) = store_with_channel(&client, "renumbered").await;
     let segments = dir.path().join("lake").join(&store);
-    let parquet_files = || {
-        std::fs::read_dir(&segments)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
+    let parquet_files = || parquet_files(&segments);
     for (round, tag) in ["first", "second"].into_iter().enumerate() {
         put(
             &data,
@@ -1298,5 +1295,55 @@ async fn segments_stay_apart_when_row_numbers_start_again() {
     }
     assert_eq!(parquet_files(), 2);
     assert_eq!(count(&client, &store).await, [["41000".to_owned()]]);
+    drop(server);
+}
+
+/// Four small segments are merged into one: each event is read once, and the merged files are
+/// gone.
+#[tokio::test]
+async fn small_segments_are_merged_into_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let data = cloudtraildata_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, "merged").await;
+    let segments = dir.path().join("lake").join(&store);
+    let tags = ["m1", "m2", "m3", "m4"];
+    for (round, tag) in tags.into_iter().enumerate() {
+        put(
+            &data,
+            &channel,
+            &account,
+            &events_in(20_500, tag, "2026-10"),
+        )
+        .await;
+        // The fourth segment is merged with the first three once it is written.
+        let expected = if round + 1 < tags.len() { round + 1 } else { 1 };
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while parquet_files(&segments) != expected {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {}: {} segment files, not {expected}",
+                round + 1,
+                parquet_files(&segments)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(count(&client, &store).await, [["82000".to_owned()]]);
+    let (_, rows) = query(
+        &client,
+        &format!(
+            "SELECT substr(eventData.UID, 1, 2), count(DISTINCT eventData.UID) FROM {store} \
+             GROUP BY 1 ORDER BY 1"
+        ),
+    )
+    .await;
+    let per_tag: Vec<Vec<String>> = tags
+        .iter()
+        .map(|tag| vec![(*tag).to_owned(), "20500".to_owned()])
+        .collect();
+    assert_eq!(values(&rows), per_tag);
     drop(server);
 }

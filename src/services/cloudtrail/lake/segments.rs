@@ -15,6 +15,11 @@
 //! numbers: SQLite numbers rows anew once the table has been emptied (every tail compacted), and
 //! a segment named after reused numbers would replace an earlier one's file.
 //!
+//! Small segments are merged: once a store has [`MERGE_AT_LEAST`] consecutive segments of fewer
+//! than [`MERGE_BELOW_ROWS`] events, they are read as sorted streams and merged into one file in
+//! eventTime order; the new record and the deletion of the old ones commit in one batch under the
+//! compaction lock, and the old files are removed after it.
+//!
 //! Retention: a segment whose newest event is past the store's retention is deleted (record,
 //! then file); queries also filter segments by eventTime, so older events in a segment that is
 //! still partly retained are not returned.
@@ -28,7 +33,7 @@ use std::time::{Duration, SystemTime};
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::{ArrowWriter, AsyncArrowWriter};
 use datafusion::parquet::basic::{Compression, Encoding};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
@@ -59,6 +64,15 @@ const PAGE: usize = 4096;
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often the compactor looks at the stores.
 const INTERVAL: Duration = Duration::from_secs(5);
+/// Segments with fewer events than this are merged into larger ones: a query pays for every
+/// file it opens, and a store taking events for a year would otherwise have thousands.
+const MERGE_BELOW_ROWS: u64 = 500_000;
+/// Fewest small segments, one after another, worth a merge.
+const MERGE_AT_LEAST: usize = 4;
+/// Most segments one merge reads (it holds a batch of each in memory at a time).
+const MERGE_AT_MOST: usize = 16;
+/// Most events in a merged segment.
+const MERGED_ROWS: u64 = 1_000_000;
 
 /// A segment as recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -265,6 +279,11 @@ impl Compactor {
                     .compact(&key.account, &key.region, &eds.id, now)
                     .await?
                 {}
+                // Merging only saves work for queries: a failed merge leaves the segments as
+                // they were, and does not stop the pass over the other stores.
+                if let Err(err) = self.merge(&key.account, &key.region, &eds.id, now).await {
+                    tracing::warn!(error = %err, store = %eds.id, "Could not merge CloudTrail Lake segments; retrying later.");
+                }
             }
         }
     }
@@ -376,10 +395,7 @@ impl Compactor {
         if rows.is_empty() || (rows.len() < MIN_ROWS && !waited) {
             return Ok(false);
         }
-        let name = format!(
-            "{now:020}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
+        let name = segment_name(now);
         let file = format!("{name}.parquet");
         let dir = store_dir(&self.root, store_id);
         let sorted = sort_by_time(&batches)?;
@@ -419,6 +435,183 @@ impl Compactor {
         );
         Ok(more)
     }
+
+    /// Merges a run of consecutive small segments of a store into one, in eventTime order;
+    /// whether it did. The merged segment's record and the deletion of the merged ones'
+    /// records commit in one batch, under the compaction lock, so a query sees each event
+    /// once; the merged files are removed after that commit.
+    async fn merge(
+        &self,
+        account: &str,
+        region: &str,
+        store_id: &str,
+        now: i64,
+    ) -> Result<bool, CompactError> {
+        let prefix = format!("{store_id}/");
+        let records =
+            store::load_all::<SegmentRecord>(&*self.store, SEGMENT, account, region, &prefix)
+                .await?;
+        let run = merge_run(&records);
+        if run.len() < MERGE_AT_LEAST {
+            return Ok(false);
+        }
+        let generation = self.files.generation.load(Ordering::SeqCst);
+        let dir = store_dir(&self.root, store_id);
+        let name = segment_name(now);
+        let file = format!("{name}.parquet");
+        let inputs: Vec<(PathBuf, u64)> = run
+            .iter()
+            .map(|(_, segment, _)| (dir.join(&segment.file), segment.bytes))
+            .collect();
+        let rows: u64 = run.iter().map(|(_, segment, _)| segment.rows).sum();
+        let written = match merge_files(&inputs, &dir, &file).await {
+            Ok((written_rows, bytes)) if written_rows == rows => bytes,
+            Ok((written_rows, _)) => {
+                let _ = tokio::fs::remove_file(dir.join(&file)).await;
+                return Err(CompactError::Encode(format!(
+                    "a merge of {} segments wrote {written_rows} events, not {rows}",
+                    run.len()
+                )));
+            }
+            Err(err) => {
+                let _ = tokio::fs::remove_file(dir.join(&file)).await;
+                return Err(err);
+            }
+        };
+        let merged = SegmentRecord {
+            file: file.clone(),
+            rows,
+            bytes: written,
+            min_time: run.iter().map(|(_, s, _)| s.min_time).min().unwrap_or(0),
+            max_time: run.iter().map(|(_, s, _)| s.max_time).max().unwrap_or(0),
+        };
+        let key = RecordKey::new(SEGMENT, account, region, &format!("{store_id}/{name}"));
+        let mut batch = vec![store::put(key, &merged, Expect::Absent)?];
+        batch.extend(run.iter().map(|(key, _, version)| Write::Delete {
+            key: key.clone(),
+            expect: Expect::Version(*version),
+        }));
+        let exclusive = self.exclusive().await;
+        if exclusive.is_none() || self.files.generation.load(Ordering::SeqCst) != generation {
+            let _ = tokio::fs::remove_file(dir.join(&file)).await;
+            return Ok(false);
+        }
+        let committed = self.store.write(batch).await;
+        drop(exclusive);
+        if let Err(err) = committed {
+            let _ = tokio::fs::remove_file(dir.join(&file)).await;
+            return Err(err.into());
+        }
+        for (path, _) in &inputs {
+            if let Err(err) = tokio::fs::remove_file(path).await {
+                tracing::warn!(error = %err, path = %path.display(), "Could not remove a merged segment file.");
+            }
+        }
+        tracing::debug!(
+            store = store_id,
+            segments = run.len(),
+            rows,
+            "Merged CloudTrail Lake segments."
+        );
+        Ok(true)
+    }
+}
+
+/// The name of a new segment: its creation time, then a random part (see the module doc).
+fn segment_name(now: i64) -> String {
+    format!(
+        "{now:020}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// The first run of at least [`MERGE_AT_LEAST`] consecutive small segments (oldest first), at
+/// most [`MERGE_AT_MOST`] of them and [`MERGED_ROWS`] events; shorter when there is none.
+fn merge_run(records: &[(RecordKey, SegmentRecord, i64)]) -> &[(RecordKey, SegmentRecord, i64)] {
+    let (mut start, mut rows) = (0, 0);
+    for (index, (_, segment, _)) in records.iter().enumerate() {
+        let full = index - start == MERGE_AT_MOST || rows + segment.rows > MERGED_ROWS;
+        if (full || segment.rows >= MERGE_BELOW_ROWS) && index - start >= MERGE_AT_LEAST {
+            return &records[start..index];
+        }
+        if segment.rows >= MERGE_BELOW_ROWS {
+            (start, rows) = (index + 1, 0);
+        } else if full {
+            (start, rows) = (index, segment.rows);
+        } else {
+            rows += segment.rows;
+        }
+    }
+    &records[start..]
+}
+
+/// Writes the rows of segment files `inputs` (path, size), each sorted by eventTime, as one
+/// file sorted by eventTime; the rows written and the file's size. The inputs are merged as
+/// they stream, so memory holds a batch of each input, not the segments.
+async fn merge_files(
+    inputs: &[(PathBuf, u64)],
+    dir: &Path,
+    name: &str,
+) -> Result<(u64, u64), CompactError> {
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::FileScanConfigBuilder;
+    use datafusion::datasource::physical_plan::ParquetSource;
+    use datafusion::datasource::source::DataSourceExec;
+    use datafusion::execution::object_store::ObjectStoreUrl;
+    use datafusion::execution::TaskContext;
+    use datafusion::physical_expr::expressions::col;
+    use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+    use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+    use datafusion::physical_plan::ExecutionPlan;
+    use futures_util::StreamExt;
+
+    let encode = |e: datafusion::error::DataFusionError| CompactError::Encode(e.to_string());
+    let schema = file_schema();
+    let order = LexOrdering::new(vec![PhysicalSortExpr::new_default(
+        col("eventtime", &schema).map_err(encode)?,
+    )])
+    .ok_or_else(|| CompactError::Encode("no merge order".to_owned()))?;
+    let groups = inputs
+        .iter()
+        .map(|(path, size)| {
+            vec![PartitionedFile::new(
+                path.to_string_lossy().into_owned(),
+                *size,
+            )]
+            .into()
+        })
+        .collect();
+    let scan = FileScanConfigBuilder::new(
+        ObjectStoreUrl::local_filesystem(),
+        Arc::new(ParquetSource::new(schema.clone())),
+    )
+    .with_file_groups(groups)
+    .with_output_ordering(vec![order.clone()])
+    .build();
+    let merged = SortPreservingMergeExec::new(order, DataSourceExec::from_data_source(scan));
+    let mut batches = merged
+        .execute(0, Arc::new(TaskContext::default()))
+        .map_err(encode)?;
+    std::fs::create_dir_all(dir)?;
+    let temporary = dir.join(format!("{name}.tmp"));
+    let file = tokio::fs::File::create(&temporary).await?;
+    let parquet =
+        |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
+    let mut writer =
+        AsyncArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(parquet)?;
+    let mut rows = 0u64;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(encode)?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).await.map_err(parquet)?;
+    }
+    writer.finish().await.map_err(parquet)?;
+    let file = writer.into_inner();
+    file.sync_all().await?;
+    let size = file.metadata().await?.len();
+    tokio::fs::rename(&temporary, dir.join(name)).await?;
+    tokio::fs::File::open(dir).await?.sync_all().await?;
+    Ok((rows, size))
 }
 
 /// How old a file no segment records must be before it is removed: far longer than writing a
@@ -485,6 +678,20 @@ fn sort_by_time(batches: &[RecordBatch]) -> Result<RecordBatch, CompactError> {
     take_record_batch(&all, &order).map_err(encode)
 }
 
+/// How segment files are written.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS_LIMIT)
+        .set_write_batch_size(PAGE_ROWS_LIMIT)
+        // Sorted millisecond times are mostly distinct: a dictionary does not pay, and
+        // deltas take a byte or two a row where plain values take eight.
+        .set_column_dictionary_enabled(ColumnPath::from("eventtime"), false)
+        .set_column_encoding(ColumnPath::from("eventtime"), Encoding::DELTA_BINARY_PACKED)
+        .build()
+}
+
 /// Writes a segment file durably (temporary name, fsync, rename, directory fsync); its size.
 pub(super) async fn write_file(
     dir: &Path,
@@ -497,16 +704,7 @@ pub(super) async fn write_file(
         std::fs::create_dir_all(&dir)?;
         let temporary = dir.join(format!("{name}.tmp"));
         let file = std::fs::File::create(&temporary)?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_data_page_row_count_limit(PAGE_ROWS_LIMIT)
-            .set_write_batch_size(PAGE_ROWS_LIMIT)
-            // Sorted millisecond times are mostly distinct: a dictionary does not pay, and
-            // deltas take a byte or two a row where plain values take eight.
-            .set_column_dictionary_enabled(ColumnPath::from("eventtime"), false)
-            .set_column_encoding(ColumnPath::from("eventtime"), Encoding::DELTA_BINARY_PACKED)
-            .build();
+        let properties = writer_properties();
         let encode =
             |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
         let mut writer =
@@ -534,6 +732,125 @@ pub(super) fn tests_batch(rows: &[Map<String, Value>]) -> RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn segments(rows: &[u64]) -> Vec<(RecordKey, SegmentRecord, i64)> {
+        rows.iter()
+            .enumerate()
+            .map(|(index, rows)| {
+                let record = SegmentRecord {
+                    file: format!("{index}.parquet"),
+                    rows: *rows,
+                    bytes: 0,
+                    min_time: 0,
+                    max_time: 0,
+                };
+                (
+                    RecordKey::new(SEGMENT, "a", "r", &index.to_string()),
+                    record,
+                    1,
+                )
+            })
+            .collect()
+    }
+
+    fn files(run: &[(RecordKey, SegmentRecord, i64)]) -> Vec<String> {
+        run.iter().map(|(_, s, _)| s.file.clone()).collect()
+    }
+
+    #[test]
+    fn merges_take_runs_of_small_segments() {
+        const K: u64 = 1_000;
+        assert_eq!(files(merge_run(&segments(&[50 * K; 4]))).len(), 4);
+        assert!(merge_run(&segments(&[50 * K; 3])).len() < MERGE_AT_LEAST);
+        // A large segment splits runs; the first long enough run is taken.
+        assert_eq!(
+            files(merge_run(&segments(&[
+                50 * K,
+                50 * K,
+                50 * K,
+                600 * K,
+                50 * K,
+                50 * K
+            ])))
+            .len(),
+            2
+        );
+        assert_eq!(
+            files(merge_run(&segments(&[
+                600 * K,
+                50 * K,
+                50 * K,
+                50 * K,
+                50 * K,
+                50 * K
+            ]))),
+            [
+                "1.parquet",
+                "2.parquet",
+                "3.parquet",
+                "4.parquet",
+                "5.parquet"
+            ]
+        );
+        // At most MERGE_AT_MOST segments and MERGED_ROWS events.
+        assert_eq!(merge_run(&segments(&[10 * K; 40])).len(), MERGE_AT_MOST);
+        let large = segments(&[300 * K; 8]);
+        assert!(
+            merge_run(&large).len() < MERGE_AT_LEAST,
+            "three of 300,000 events fill a merge, and three are too few"
+        );
+    }
+
+    /// A merge writes every row of its inputs once, in eventTime order across them.
+    #[tokio::test]
+    async fn merged_files_keep_every_row_in_time_order() {
+        use datafusion::arrow::array::{Array, TimestampMillisecondArray};
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let dir = tempfile::tempdir().expect("dir");
+        let mut inputs = Vec::new();
+        for (file, times) in [("a", [5, 1, 9]), ("b", [2, 8, 3]), ("c", [7, 4, 6])] {
+            let rows: Vec<Map<String, Value>> = times
+                .iter()
+                .map(|t| {
+                    let mut row = Map::new();
+                    row.insert("event_id".into(), Value::String(format!("{file}{t}")));
+                    row.insert("event_time_millis".into(), Value::String(t.to_string()));
+                    row.insert("raw_event_data".into(), Value::String("{}".into()));
+                    row
+                })
+                .collect();
+            let sorted = sort_by_time(&[with_raw(&rows).expect("batch")]).expect("sort");
+            let name = format!("{file}.parquet");
+            let bytes = write_file(dir.path(), &name, vec![sorted])
+                .await
+                .expect("write");
+            inputs.push((dir.path().join(name), bytes));
+        }
+        let (rows, bytes) = merge_files(&inputs, dir.path(), "merged.parquet")
+            .await
+            .expect("merge");
+        assert_eq!(rows, 9);
+        let file = std::fs::File::open(dir.path().join("merged.parquet")).expect("open");
+        assert_eq!(file.metadata().expect("metadata").len(), bytes);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("reader")
+            .build()
+            .expect("build");
+        let mut times = Vec::new();
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let column = batch
+                .column_by_name("eventtime")
+                .expect("eventtime")
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .expect("timestamps")
+                .clone();
+            times.extend((0..column.len()).map(|i| column.value(i)));
+        }
+        assert_eq!(times, (1..=9).collect::<Vec<i64>>());
+        assert!(!dir.path().join("merged.parquet.tmp").exists());
+    }
 
     #[tokio::test]
     async fn files_no_segment_records_go_once_old() {
