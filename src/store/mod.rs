@@ -430,8 +430,7 @@ pub type Row = [(&'static str, serde_json::Value)];
 
 /// The rows of a run of [`Write::Insert`]s into `table` with the same columns: `row`, then
 /// the writes `rest` yields next while they match. A backend sends a run as multi-row INSERTs,
-/// not a statement per row; for SQLite each statement is a hand-off to its thread, and a
-/// PutAuditEvents call of 100 events spent most of its time in them.
+/// not a statement per row (for SQLite, each statement is a hand-off to the driver's thread).
 pub fn insert_run<'a>(
     table: &str,
     row: &'a Row,

@@ -275,9 +275,8 @@ impl Lake {
     }
 }
 
-/// A DataFusion session as every query gets it: Trino's functions, two partitions (the
-/// machine's share for one query), and the rule that lets nested-field projections reach the
-/// Parquet scans.
+/// A DataFusion session as every query gets it: Trino's functions, two partitions, and the
+/// rule that lets nested-field projections reach the Parquet scans.
 pub(super) fn session(runtime: Arc<RuntimeEnv>) -> SessionContext {
     let config = SessionConfig::new()
         .with_target_partitions(2)

@@ -427,10 +427,7 @@ impl Compactor {
         }
         let written = self.store.write(batch).await;
         drop(exclusive);
-        if let Err(err) = written {
-            let _ = tokio::fs::remove_file(dir.join(&file)).await;
-            return Err(err.into());
-        }
+        written.map_err(|err| discard_unless_committed(err, &dir.join(&file)))?;
         tracing::debug!(
             store = store_id,
             rows = segment.rows,
@@ -501,10 +498,7 @@ impl Compactor {
         }
         let committed = self.store.write(batch).await;
         drop(exclusive);
-        if let Err(err) = committed {
-            let _ = tokio::fs::remove_file(dir.join(&file)).await;
-            return Err(err.into());
-        }
+        committed.map_err(|err| discard_unless_committed(err, &dir.join(&file)))?;
         for (path, _) in &inputs {
             if let Err(err) = tokio::fs::remove_file(path).await {
                 tracing::warn!(error = %err, path = %path.display(), "Could not remove a merged segment file.");
@@ -518,6 +512,19 @@ impl Compactor {
         );
         Ok(true)
     }
+}
+
+/// A failed segment commit as an error. Only a conflict says for certain that nothing was
+/// written, and then the new file goes at once. After any other failure the commit may still
+/// have landed (a failed fsync, say), and the file may be the only copy of its events: it is
+/// kept, and the hourly sweep removes it if no record names it.
+fn discard_unless_committed(err: StoreError, file: &Path) -> CompactError {
+    if matches!(err, StoreError::Conflict(_)) {
+        if let Err(err) = std::fs::remove_file(file) {
+            tracing::warn!(error = %err, path = %file.display(), "Could not remove an uncommitted segment file.");
+        }
+    }
+    err.into()
 }
 
 /// The name of a new segment: its creation time, then a random part (see the module doc).
