@@ -66,6 +66,19 @@ fn has_segment(dir: &std::path::Path) -> bool {
     parquet_files(dir) > 0
 }
 
+/// Waits (up to two minutes) until `dir` holds `expected` segment files.
+async fn wait_for_segment_files(dir: &std::path::Path, expected: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while parquet_files(dir) != expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} segment files, not {expected}",
+            parquet_files(dir)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn event_json(event: &Event, account: &str) -> String {
     serde_json::json!({
         "version": "1.0",
@@ -1274,7 +1287,6 @@ async fn segments_stay_apart_when_row_numbers_start_again() {
     let data = cloudtraildata_client_with(&server.endpoint, &account);
     let (store, channel) = store_with_channel(&client, "renumbered").await;
     let segments = dir.path().join("lake").join(&store);
-    let parquet_files = || parquet_files(&segments);
     for (round, tag) in ["first", "second"].into_iter().enumerate() {
         put(
             &data,
@@ -1283,17 +1295,8 @@ async fn segments_stay_apart_when_row_numbers_start_again() {
             &events_in(20_500, tag, "2026-10"),
         )
         .await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while parquet_files() < round + 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "segment {} was not written",
-                round + 1
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for_segment_files(&segments, round + 1).await;
     }
-    assert_eq!(parquet_files(), 2);
     assert_eq!(count(&client, &store).await, [["41000".to_owned()]]);
     drop(server);
 }
@@ -1320,16 +1323,7 @@ async fn small_segments_are_merged_into_one() {
         .await;
         // The fourth segment is merged with the first three once it is written.
         let expected = if round + 1 < tags.len() { round + 1 } else { 1 };
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        while parquet_files(&segments) != expected {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "round {}: {} segment files, not {expected}",
-                round + 1,
-                parquet_files(&segments)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for_segment_files(&segments, expected).await;
     }
     assert_eq!(count(&client, &store).await, [["82000".to_owned()]]);
     let (_, rows) = query(

@@ -419,21 +419,35 @@ impl Compactor {
                 rows,
             },
         ];
-        let exclusive = self.exclusive().await;
-        if exclusive.is_none() || self.files.generation.load(Ordering::SeqCst) != generation {
-            // Queries kept running (try again on the next pass), or a reset removed the rows.
-            let _ = tokio::fs::remove_file(dir.join(&file)).await;
+        if !self.commit(batch, generation, &dir.join(&file)).await? {
             return Ok(false);
         }
-        let written = self.store.write(batch).await;
-        drop(exclusive);
-        written.map_err(|err| discard_unless_committed(err, &dir.join(&file)))?;
         tracing::debug!(
             store = store_id,
             rows = segment.rows,
             "Compacted a CloudTrail Lake segment."
         );
         Ok(more)
+    }
+
+    /// Commits the batch that records the segment written to `file`, once no query runs;
+    /// whether it did. Queries that kept running (try again on the next pass) or a reset since
+    /// `generation` (the batch's rows or segments are gone) leave the file unused, and it goes.
+    async fn commit(
+        &self,
+        batch: Vec<Write>,
+        generation: u64,
+        file: &Path,
+    ) -> Result<bool, CompactError> {
+        let exclusive = self.exclusive().await;
+        if exclusive.is_none() || self.files.generation.load(Ordering::SeqCst) != generation {
+            let _ = tokio::fs::remove_file(file).await;
+            return Ok(false);
+        }
+        let written = self.store.write(batch).await;
+        drop(exclusive);
+        written.map_err(|err| discard_unless_committed(err, file))?;
+        Ok(true)
     }
 
     /// Merges a run of consecutive small segments of a store into one, in eventTime order;
@@ -491,14 +505,9 @@ impl Compactor {
             key: key.clone(),
             expect: Expect::Version(*version),
         }));
-        let exclusive = self.exclusive().await;
-        if exclusive.is_none() || self.files.generation.load(Ordering::SeqCst) != generation {
-            let _ = tokio::fs::remove_file(dir.join(&file)).await;
+        if !self.commit(batch, generation, &dir.join(&file)).await? {
             return Ok(false);
         }
-        let committed = self.store.write(batch).await;
-        drop(exclusive);
-        committed.map_err(|err| discard_unless_committed(err, &dir.join(&file)))?;
         for (path, _) in &inputs {
             if let Err(err) = tokio::fs::remove_file(path).await {
                 tracing::warn!(error = %err, path = %path.display(), "Could not remove a merged segment file.");
