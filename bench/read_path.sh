@@ -18,9 +18,10 @@
 #
 # Env: DURATION (default 10s), WARMUP (2s), THREADS (1), CONNECTIONS (16), COLD_RUNS (10),
 #      SLUICE_PORT (4610), BARE_PORT (4611), SLUICE_BIN (default: build and use the release
-#      binary), OPERATIONS (default: all five, space-separated), PERF (set: a `perf record -g`
+#      binary), OPERATIONS (default: all five, space-separated), PERF (set: a `perf record`
 #      profile of Sluice under each operation's load, in the results directory; the figures
-#      of that run are then not comparable).
+#      of that run are then not comparable), PERF_CALL_GRAPH (fp; `dwarf` unwinds through
+#      code built without frame pointers, such as libc's memcmp).
 # Traffic goes to 127.0.0.1 only. Raw wrk outputs and logs are kept in
 # /tmp/sluice-bench-results/<time>/.
 set -euo pipefail
@@ -114,7 +115,7 @@ for op in $OPERATIONS; do
   perf_pid=
   if [ -n "${PERF:-}" ]; then
     # The profile covers the warm-up and the measured run against Sluice.
-    perf record -F 999 -g -o "$RESULTS/$op.perf.data" -p "$SLUICE_PID" >/dev/null 2>&1 &
+    perf record -F 999 --call-graph "${PERF_CALL_GRAPH:-fp}" -o "$RESULTS/$op.perf.data" -p "$SLUICE_PID" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   read -r s_rps s_p50 s_p99 s_non2xx <<<"$(load "sluice.$op" "$SLUICE" "$dir")"
