@@ -73,6 +73,9 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     // Every reader and writer below goes through the one store, so that no batch bypasses the
     // cache. PostgreSQL is not cached: another node's writes must be seen, and the change feed
     // that would bound their delay (`store::cache::ChangeFeed`) has no PostgreSQL side yet.
+    let cached = |inner: Arc<dyn Store>| -> Arc<dyn Store> {
+        Arc::new(CachedStore::new(inner, CACHED_KINDS))
+    };
     let (store, store_kind): (Arc<dyn Store>, &str) = match (&config.store, &config.data_dir) {
         (StoreChoice::Postgres(url), _) => (
             Arc::new(
@@ -82,22 +85,13 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             ),
             "postgres",
         ),
-        (StoreChoice::Embedded, DataDir::Memory) => (
-            Arc::new(CachedStore::new(
-                Arc::new(MemoryStore::default()),
-                CACHED_KINDS,
-            )),
-            "memory",
-        ),
+        (StoreChoice::Embedded, DataDir::Memory) => {
+            (cached(Arc::new(MemoryStore::default())), "memory")
+        }
         (StoreChoice::Embedded, DataDir::Path(dir)) => (
-            Arc::new(CachedStore::new(
-                Arc::new(
-                    SqliteStore::open(dir)
-                        .await
-                        .with_context(|| format!("cannot open the store in {}", dir.display()))?,
-                ),
-                CACHED_KINDS,
-            )),
+            cached(Arc::new(SqliteStore::open(dir).await.with_context(
+                || format!("cannot open the store in {}", dir.display()),
+            )?)),
             "sqlite",
         ),
     };

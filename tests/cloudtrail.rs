@@ -5,8 +5,7 @@ mod common;
 
 use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
 use aws_sdk_cloudtrail::types::{
-    AdvancedEventSelector, AdvancedFieldSelector, BillingMode, Destination, DestinationType,
-    EventDataStoreStatus, Tag,
+    BillingMode, Destination, DestinationType, EventDataStoreStatus, Tag,
 };
 use aws_sdk_cloudtrail::Client;
 use common::{cloudtrail_client, cloudtrail_client_with, fresh_account, Server};
@@ -19,18 +18,7 @@ fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
     err.code().unwrap_or("<no code>").to_owned()
 }
 
-fn selector(category: &str) -> AdvancedEventSelector {
-    AdvancedEventSelector::builder()
-        .field_selectors(
-            AdvancedFieldSelector::builder()
-                .field("eventCategory")
-                .equals(category)
-                .build()
-                .expect("field selector"),
-        )
-        .build()
-        .expect("selector")
-}
+use common::event_category_selector as selector;
 
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(value).build().expect("tag")

@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
-use aws_sdk_cloudtrail::types::{
-    AdvancedEventSelector, AdvancedFieldSelector, Destination, DestinationType, QueryStatus,
-};
+use aws_sdk_cloudtrail::types::{Destination, DestinationType, QueryStatus};
 use aws_sdk_cloudtrail::Client;
 use common::{
     cloudtrail_client, cloudtrail_client_with, cloudtraildata_client, cloudtraildata_client_with,
@@ -99,16 +97,7 @@ fn event_json(event: &Event, account: &str) -> String {
 
 /// A store of integration events with a channel into it: (store ID, channel ARN).
 async fn store_with_channel(client: &Client, name: &str) -> (String, String) {
-    let selector = AdvancedEventSelector::builder()
-        .field_selectors(
-            AdvancedFieldSelector::builder()
-                .field("eventCategory")
-                .equals("ActivityAuditLog")
-                .build()
-                .expect("field selector"),
-        )
-        .build()
-        .expect("selector");
+    let selector = common::event_category_selector("ActivityAuditLog");
     let arn = client
         .create_event_data_store()
         .name(name)

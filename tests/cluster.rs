@@ -363,7 +363,7 @@ async fn postgresql_gone_means_writes_refused_with_503_never_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lake_query_started_on_one_node_is_read_on_another() {
-    use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, QueryStatus};
+    use aws_sdk_cloudtrail::types::QueryStatus;
     let Some(url) = postgres_database().await else {
         return;
     };
@@ -375,18 +375,7 @@ async fn a_lake_query_started_on_one_node_is_read_on_another() {
     let store = first
         .create_event_data_store()
         .name("shared-lake")
-        .advanced_event_selectors(
-            AdvancedEventSelector::builder()
-                .field_selectors(
-                    AdvancedFieldSelector::builder()
-                        .field("eventCategory")
-                        .equals("ActivityAuditLog")
-                        .build()
-                        .expect("field selector"),
-                )
-                .build()
-                .expect("selector"),
-        )
+        .advanced_event_selectors(common::event_category_selector("ActivityAuditLog"))
         .termination_protection_enabled(false)
         .send()
         .await

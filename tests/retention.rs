@@ -252,23 +252,12 @@ async fn kinesis_records_past_retention_are_hidden_then_trimmed_and_numbering_go
 
 #[tokio::test]
 async fn cloudtrail_lake_events_past_retention_are_removed_by_event_time() {
-    use aws_sdk_cloudtrail::types::{
-        AdvancedEventSelector, AdvancedFieldSelector, Destination, DestinationType,
-    };
+    use aws_sdk_cloudtrail::types::{Destination, DestinationType};
     let dir = tempfile::tempdir().expect("tempdir");
     let account = fresh_account();
     let server = Server::start(dir.path(), &["--sweep-interval", "1"]);
     let client = common::cloudtrail_client_with(&server.endpoint, &account);
-    let selector = AdvancedEventSelector::builder()
-        .field_selectors(
-            AdvancedFieldSelector::builder()
-                .field("eventCategory")
-                .equals("ActivityAuditLog")
-                .build()
-                .expect("field selector"),
-        )
-        .build()
-        .expect("selector");
+    let selector = common::event_category_selector("ActivityAuditLog");
     let store_arn = client
         .create_event_data_store()
         .name("week")

@@ -924,27 +924,33 @@ async fn apply_batch(
             Write::Insert { table, row } => {
                 let names: Vec<&str> = row.iter().map(|(column, _)| *column).collect();
                 check_names(table, &names).map_err(|err| Failure::Refused(err.to_string()))?;
+                // Parameters are sent as text; integer columns cast them. Which columns
+                // those are is looked up once per run, not per row.
+                let bigint: Vec<bool> = names
+                    .iter()
+                    .map(|column| {
+                        columns
+                            .get(&((*table).to_owned(), (*column).to_owned()))
+                            .is_some_and(|kind| kind == "bigint")
+                    })
+                    .collect();
                 let rows = super::insert_run(table, row, &mut writes);
                 for chunk in rows.chunks((MAX_PARAMETERS / names.len().max(1)).max(1)) {
-                    // Parameters are sent as text; integer columns cast them.
-                    let mut parameter = 0;
-                    let values: Vec<String> = chunk
-                        .iter()
-                        .map(|_| {
-                            let row: Vec<String> = names
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|row| {
+                            let placeholders: Vec<String> = bigint
                                 .iter()
-                                .map(|column| {
-                                    parameter += 1;
-                                    match columns
-                                        .get(&((*table).to_owned(), (*column).to_owned()))
-                                        .map(String::as_str)
-                                    {
-                                        Some("bigint") => format!("CAST(${parameter} AS BIGINT)"),
-                                        _ => format!("${parameter}"),
+                                .enumerate()
+                                .map(|(column, cast)| {
+                                    let parameter = row * names.len() + column + 1;
+                                    if *cast {
+                                        format!("CAST(${parameter} AS BIGINT)")
+                                    } else {
+                                        format!("${parameter}")
                                     }
                                 })
                                 .collect();
-                            format!("({})", row.join(", "))
+                            format!("({})", placeholders.join(", "))
                         })
                         .collect();
                     let statement = format!(

@@ -267,6 +267,21 @@ pub fn appfabric_client(account: &str) -> aws_sdk_appfabric::Client {
     appfabric_client_with(&shared().endpoint, account)
 }
 
+/// An advanced event selector for the events of `category` (`ActivityAuditLog` for stores
+/// that channels feed).
+pub fn event_category_selector(category: &str) -> aws_sdk_cloudtrail::types::AdvancedEventSelector {
+    aws_sdk_cloudtrail::types::AdvancedEventSelector::builder()
+        .field_selectors(
+            aws_sdk_cloudtrail::types::AdvancedFieldSelector::builder()
+                .field("eventCategory")
+                .equals(category)
+                .build()
+                .expect("field selector"),
+        )
+        .build()
+        .expect("selector")
+}
+
 /// A CloudTrail client for `access_key` against `endpoint`.
 pub fn cloudtrail_client_with(endpoint: &str, access_key: &str) -> aws_sdk_cloudtrail::Client {
     let config = aws_sdk_cloudtrail::Config::builder()
