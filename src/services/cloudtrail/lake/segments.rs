@@ -613,24 +613,41 @@ async fn merge_files(
     let mut batches = merged.execute(0, Arc::new(task)).map_err(encode)?;
     std::fs::create_dir_all(dir)?;
     let temporary = dir.join(format!("{name}.tmp"));
-    let file = tokio::fs::File::create(&temporary).await?;
-    let parquet =
-        |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
-    let mut writer =
-        AsyncArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(parquet)?;
-    let mut rows = 0u64;
-    while let Some(batch) = batches.next().await {
-        let batch = batch.map_err(encode)?;
-        rows += batch.num_rows() as u64;
-        writer.write(&batch).await.map_err(parquet)?;
+    let written = async {
+        let file = tokio::fs::File::create(&temporary).await?;
+        let parquet =
+            |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
+        let mut writer =
+            AsyncArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(parquet)?;
+        let mut rows = 0u64;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(encode)?;
+            rows += batch.num_rows() as u64;
+            writer.write(&batch).await.map_err(parquet)?;
+        }
+        writer.finish().await.map_err(parquet)?;
+        let file = writer.into_inner();
+        file.sync_all().await?;
+        Ok((rows, file.metadata().await?.len()))
     }
-    writer.finish().await.map_err(parquet)?;
-    let file = writer.into_inner();
-    file.sync_all().await?;
-    let size = file.metadata().await?.len();
+    .await;
+    let written = leave_no_temporary(written, &temporary)?;
     tokio::fs::rename(&temporary, dir.join(name)).await?;
     tokio::fs::File::open(dir).await?.sync_all().await?;
-    Ok((rows, size))
+    Ok(written)
+}
+
+/// A failed write's result, with its temporary file removed: a merge or compaction that fails
+/// on a full disk must not keep the space it took until the hourly sweep, nor leave a file per
+/// retry.
+fn leave_no_temporary<T>(
+    written: Result<T, CompactError>,
+    temporary: &Path,
+) -> Result<T, CompactError> {
+    if written.is_err() {
+        let _ = std::fs::remove_file(temporary);
+    }
+    written
 }
 
 /// How old a file no segment records must be before it is removed: far longer than writing a
@@ -722,18 +739,20 @@ pub(super) async fn write_file(
     tokio::task::spawn_blocking(move || -> Result<u64, CompactError> {
         std::fs::create_dir_all(&dir)?;
         let temporary = dir.join(format!("{name}.tmp"));
-        let file = std::fs::File::create(&temporary)?;
-        let properties = writer_properties();
-        let encode =
-            |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
-        let mut writer =
-            ArrowWriter::try_new(file, file_schema(), Some(properties)).map_err(encode)?;
-        for batch in &batches {
-            writer.write(batch).map_err(encode)?;
-        }
-        let file = writer.into_inner().map_err(encode)?;
-        file.sync_all()?;
-        let size = file.metadata()?.len();
+        let written = (|| -> Result<u64, CompactError> {
+            let file = std::fs::File::create(&temporary)?;
+            let encode =
+                |e: datafusion::parquet::errors::ParquetError| CompactError::Encode(e.to_string());
+            let mut writer = ArrowWriter::try_new(file, file_schema(), Some(writer_properties()))
+                .map_err(encode)?;
+            for batch in &batches {
+                writer.write(batch).map_err(encode)?;
+            }
+            let file = writer.into_inner().map_err(encode)?;
+            file.sync_all()?;
+            Ok(file.metadata()?.len())
+        })();
+        let size = leave_no_temporary(written, &temporary)?;
         std::fs::rename(&temporary, dir.join(&name))?;
         std::fs::File::open(&dir)?.sync_all()?;
         Ok(size)
@@ -869,6 +888,17 @@ mod tests {
         }
         assert_eq!(times, (1..=9).collect::<Vec<i64>>());
         assert!(!dir.path().join("merged.parquet.tmp").exists());
+
+        // A damaged input fails the merge, and leaves neither the file nor its temporary.
+        std::fs::write(dir.path().join("b.parquet"), b"not parquet").expect("damage");
+        let damaged: Vec<(PathBuf, u64)> = inputs
+            .iter()
+            .map(|(path, _)| (path.clone(), std::fs::metadata(path).expect("size").len()))
+            .collect();
+        let failed = merge_files(&damaged, dir.path(), "again.parquet").await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert!(!dir.path().join("again.parquet").exists());
+        assert!(!dir.path().join("again.parquet.tmp").exists());
     }
 
     #[tokio::test]
