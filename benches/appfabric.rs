@@ -102,7 +102,7 @@ async fn logs(State(okta): State<Arc<Okta>>, uri: Uri) -> Response {
 
 /// The in-memory ceiling: parse every page, map each event to OCSF, encode Parquet objects.
 fn ceiling(pages: &[String]) -> f64 {
-    let apps = Apps::new(Default::default()).expect("apps");
+    let apps = Apps::new(Default::default());
     let okta = apps.connector("OKTA").expect("okta");
     let started = Instant::now();
     let mut buffer = Vec::with_capacity(OBJECT);

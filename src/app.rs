@@ -10,7 +10,9 @@ use crate::config::{DataDir, StoreChoice, ValidatedConfig};
 use crate::lease::Leases;
 use crate::pipeline::{DeliveryMetrics, Pipeline, Signal, Sinks};
 use crate::server::{serve, AppState};
-use crate::services::appfabric::{self, AppFabricDelivery, AppFabricMetrics, Apps};
+use crate::services::appfabric::{
+    self, AppFabricDelivery, AppFabricMetrics, Apps, CredentialCipher,
+};
 use crate::services::firehose::{Deliveries, FirehoseMetrics, LocalDeliveryStreams, Wakers};
 use crate::services::kinesis::LocalStreams;
 use crate::services::s3::external::ObjectRouter;
@@ -59,17 +61,6 @@ const CACHED_KINDS: &[&str] = &[
 
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
-    // The connectors' HTTP client reads and parses the system's root certificates (a few
-    // milliseconds): on a thread of its own, while the store opens.
-    let app_endpoints = config.appfabric.app_endpoints.clone();
-    let apps = tokio::task::spawn_blocking(move || Apps::new(app_endpoints));
-    // So are the services' API models (half a megabyte of JSON), which the registry reads
-    // before the first answer.
-    let models = tokio::task::spawn_blocking(|| {
-        for name in crate::services::kit::EMBEDDED_MODELS {
-            crate::services::kit::embedded_model(name);
-        }
-    });
     // Every reader and writer below goes through the one store, so that no batch bypasses the
     // cache. PostgreSQL is not cached: another node's writes must be seen, and the change feed
     // that would bound their delay (`store::cache::ChangeFeed`) has no PostgreSQL side yet.
@@ -125,7 +116,12 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             .context("cannot clear the S3 object area of files a crash left")?;
         anyhow::Ok(objects)
     };
-    let (token_key, objects) = tokio::try_join!(settings, object_area)?;
+    let credentials = async {
+        CredentialCipher::load(store.as_ref())
+            .await
+            .context("cannot read AppFabric's credential key")
+    };
+    let (token_key, objects, credentials) = tokio::try_join!(settings, object_area, credentials)?;
     let storage = Arc::new(
         ObjectRouter::new(objects.clone(), &config.external_buckets)
             .context("cannot set up the external S3 buckets")?,
@@ -168,19 +164,13 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         delivery: delivery.clone(),
         firehose: firehose.clone(),
         sinks: sinks.clone(),
-        apps: Arc::new(
-            apps.await
-                .context("the HTTP client of AppFabric's app connectors was not built")?
-                .context("cannot build the HTTP client of AppFabric's app connectors")?,
-        ),
+        apps: Arc::new(Apps::new(config.appfabric.app_endpoints.clone())),
         authenticator: config.authenticator.clone(),
         data_dir: data_path.map(std::path::Path::to_path_buf),
         lake_files: lake_files.clone(),
         leases: leases.clone(),
     };
-    let appfabric = appfabric::Deps::open(deps.clone())
-        .await
-        .context("cannot read AppFabric's credential key")?;
+    let appfabric = appfabric::Deps::new(deps.clone(), credentials);
     if config.pause_delivery {
         tracing::warn!("Delivery is paused (--pause-delivery): accepted data waits in its delivery queues and the Firehose buffers.");
     } else {
@@ -211,8 +201,6 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
-    // Parsed by now, or being parsed; a failure there shows again, with its cause, below.
-    let _ = models.await;
     let registry = registry(&deps, &appfabric);
     if config.authenticator.is_strict() {
         tracing::info!("Strict auth: every request's SigV4 signature is verified.");

@@ -499,7 +499,11 @@ pub async fn connect(
         let base = deps
             .apps
             .base(connector.as_ref(), &record.tenant.tenant_identifier);
-        if let Err(err) = connector.validate(deps.apps.http(), &base, &api_key).await {
+        let validated = match deps.apps.http().await {
+            Ok(http) => connector.validate(http, &base, &api_key).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = validated {
             tracing::info!(authorization = %record.arn, error = %err, "The app did not accept the credential; the app authorization is ConnectionValidationFailed.");
             status = "ConnectionValidationFailed";
         }

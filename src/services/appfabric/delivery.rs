@@ -387,7 +387,7 @@ impl AppFabricDelivery {
                 };
             let page = match connector
                 .fetch(
-                    self.deps.apps.http(),
+                    self.deps.apps.http().await?,
                     &base,
                     &api_key,
                     cursor.next.as_deref(),

@@ -40,7 +40,7 @@ pub use error::{AppFabricError, ValidationReason};
 use crate::arn::{self, Arn};
 use crate::protocol::RequestContext;
 use crate::services::kit;
-use crate::store::{RecordKey, StoreError};
+use crate::store::RecordKey;
 
 /// Record kind of app bundles, named `BUNDLE`.
 const APP_BUNDLE: &str = "appfabric/app-bundle";
@@ -69,14 +69,13 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// AppFabric's dependencies, with the cipher under the data directory's key (generated
-    /// and kept as a store setting on first start).
-    pub async fn open(shared: crate::services::Deps) -> Result<Self, StoreError> {
-        let credentials = CredentialCipher::load(shared.store.as_ref()).await?;
-        Ok(Self {
+    /// AppFabric's dependencies, with the cipher under the data directory's key
+    /// ([`CredentialCipher::load`], which the start runs beside its other first reads).
+    pub fn new(shared: crate::services::Deps, credentials: CredentialCipher) -> Self {
+        Self {
             shared,
             credentials,
-        })
+        }
     }
 }
 

@@ -103,7 +103,10 @@ pub trait AppConnector: Send + Sync + 'static {
 
 /// The connectors, the HTTP client they share and the configured base URLs.
 pub struct Apps {
-    http: reqwest::Client,
+    /// Built at the first call to an app, not at start: building it reads and parses every
+    /// root certificate of the system, a few milliseconds of CPU that a cold start (and most
+    /// runs, which call no app) should not pay.
+    http: tokio::sync::OnceCell<reqwest::Client>,
     endpoints: BTreeMap<String, String>,
     connectors: BTreeMap<&'static str, Arc<dyn AppConnector>>,
 }
@@ -121,19 +124,15 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Apps {
     /// Every connector, with `endpoints` (app name to base URL) replacing derived URLs.
-    pub fn new(endpoints: BTreeMap<String, String>) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(endpoints: BTreeMap<String, String>) -> Self {
         let mut connectors: BTreeMap<&'static str, Arc<dyn AppConnector>> = BTreeMap::new();
         connectors.insert(okta::APP, Arc::new(okta::Okta));
         connectors.insert(terraform::APP, Arc::new(terraform::Terraform));
-        Ok(Self {
-            http,
+        Self {
+            http: tokio::sync::OnceCell::new(),
             endpoints,
             connectors,
-        })
+        }
     }
 
     /// The connector of `app`, if Sluice has one.
@@ -141,9 +140,27 @@ impl Apps {
         self.connectors.get(app).cloned()
     }
 
-    /// The client every connector calls through.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The client every connector calls through, built on a blocking thread at first use. A
+    /// failure to build it fails the call, like an unreachable app, and the next call tries
+    /// again.
+    pub async fn http(&self) -> Result<&reqwest::Client, ConnectorError> {
+        self.http
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(|| {
+                    reqwest::Client::builder()
+                        .timeout(CALL_TIMEOUT)
+                        .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
+                        .build()
+                        .map_err(|err| {
+                            ConnectorError::Failed(format!("cannot build the HTTP client: {err}"))
+                        })
+                })
+                .await
+                .map_err(|err| {
+                    ConnectorError::Failed(format!("cannot build the HTTP client: {err}"))
+                })?
+            })
+            .await
     }
 
     /// The base URL of `app` for `tenant_id`: the configured endpoint, else the connector's.
