@@ -16,7 +16,7 @@ pub mod rest_json;
 pub mod sigv4;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use axum::body::Bytes;
@@ -58,6 +58,11 @@ impl RequestContext {
 /// Services implement this through the kit's operation table (`services::kit::operations!`).
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
+    /// The SigV4 signing name the service is registered under. Known without the model, so
+    /// that registering a service does not parse it: a model is parsed at its service's first
+    /// request, and a cold start parses none.
+    fn signing_name(&self) -> &'static str;
+
     /// The service's model, which drives routing, binding and validation.
     fn model(&self) -> &ServiceModel;
 
@@ -86,11 +91,30 @@ pub trait Service: Send + Sync + 'static {
 /// The services Sluice serves, by SigV4 signing name.
 #[derive(Clone, Default)]
 pub struct Registry {
-    services: HashMap<String, Arc<dyn Service>>,
-    rest_routers: HashMap<String, Arc<rest_json::Router>>,
+    services: HashMap<String, Registered>,
     query_services: HashMap<String, Arc<dyn query::QueryService>>,
     streaming: Option<Arc<dyn StreamingService>>,
     streaming_name: Option<String>,
+}
+
+/// A registered service, with the router of its REST paths (built from the model at the
+/// service's first request; `None` for a JSON 1.x service, which has no paths).
+#[derive(Clone)]
+struct Registered {
+    service: Arc<dyn Service>,
+    rest_router: Arc<OnceLock<Option<rest_json::Router>>>,
+}
+
+impl Registered {
+    fn rest_router(&self) -> Option<&rest_json::Router> {
+        self.rest_router
+            .get_or_init(|| {
+                let model = self.service.model();
+                (model.metadata.protocol == ProtocolName::RestJson)
+                    .then(|| rest_json::Router::new(model))
+            })
+            .as_ref()
+    }
 }
 
 /// A service whose requests the server hands over with the body unread (S3), because its
@@ -112,16 +136,15 @@ pub trait StreamingService: Send + Sync + 'static {
 }
 
 impl Registry {
-    /// Adds a service under its model's signing name.
+    /// Adds a service under its signing name.
     pub fn register(&mut self, service: Arc<dyn Service>) {
-        let name = service.model().signing_name().to_owned();
-        if service.model().metadata.protocol == ProtocolName::RestJson {
-            self.rest_routers.insert(
-                name.clone(),
-                Arc::new(rest_json::Router::new(service.model())),
-            );
-        }
-        self.services.insert(name, service);
+        self.services.insert(
+            service.signing_name().to_owned(),
+            Registered {
+                service,
+                rest_router: Arc::default(),
+            },
+        );
     }
 
     /// Adds a query-protocol service (STS) under its signing name.
@@ -191,7 +214,7 @@ pub async fn dispatch(
                 call_query(service.as_ref(), &identity, &request, &request_id).await,
             ));
         }
-        let service = registry.services.get(&identity.service).ok_or_else(|| {
+        let registered = registry.services.get(&identity.service).ok_or_else(|| {
             let error = ApiError::unknown_operation(format!(
                 "Sluice does not serve the service '{}'",
                 identity.service
@@ -205,6 +228,7 @@ pub async fn dispatch(
                 Answer::Error(error)
             }
         })?;
+        let service = &registered.service;
         let model = service.model();
         let ctx = RequestContext {
             account_id: identity.account_id,
@@ -213,7 +237,7 @@ pub async fn dispatch(
             request_id: request_id.clone(),
             received_at: OffsetDateTime::now_utc(),
         };
-        if let Some(router) = registry.rest_routers.get(&identity.service) {
+        if let Some(router) = registered.rest_router() {
             protocol = Protocol::RestJson;
             let (operation, mut input) = router.decode(model, &request).map_err(|error| {
                 match (error.code.as_str(), &error.message) {

@@ -206,6 +206,10 @@ macro_rules! operations {
     ) => {
         #[async_trait::async_trait]
         impl $crate::protocol::Service for $service {
+            fn signing_name(&self) -> &'static str {
+                $model
+            }
+
             fn model(&self) -> &$crate::protocol::model::ServiceModel {
                 $crate::services::kit::embedded_model($model)
             }
@@ -391,6 +395,8 @@ mod tests {
     fn every_embedded_model_parses_and_writes_outputs_in_the_body() {
         for name in super::EMBEDDED_MODELS {
             let model = super::embedded_model(name);
+            // Services register under the name they embed, without parsing the model.
+            assert_eq!(model.signing_name(), *name);
             assert!(!model.operations.is_empty(), "{name}");
             assert!(
                 crate::protocol::rest_json::body_only_outputs(model),
