@@ -1183,8 +1183,8 @@ fn models() -> Vec<(&'static str, ServiceModel)> {
 fn member_names(model: &ServiceModel) -> Vec<String> {
     let mut names: Vec<String> = model
         .shapes
-        .values()
-        .flat_map(|shape| shape.members.keys().cloned())
+        .iter()
+        .flat_map(|(_, shape)| shape.members.keys().cloned())
         .collect();
     names.sort();
     names.dedup();

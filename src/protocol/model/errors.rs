@@ -102,7 +102,7 @@ mod tests {
                 other => panic!("no model for {other}"),
             };
             assert!(
-                model.shapes.get(*code).is_some_and(|s| s.exception),
+                model.shapes.get(code).is_some_and(|s| s.exception),
                 "{code}"
             );
         }

@@ -398,6 +398,8 @@ mod tests {
             // Services register under the name they embed, without parsing the model.
             assert_eq!(model.signing_name(), *name);
             assert!(!model.operations.is_empty(), "{name}");
+            // Shapes are parsed at their first use; here every one of them is.
+            assert!(model.shapes.iter().count() > 0, "{name}");
             assert!(
                 crate::protocol::rest_json::body_only_outputs(model),
                 "{name}"
