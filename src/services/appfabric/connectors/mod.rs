@@ -144,21 +144,22 @@ impl Apps {
     /// failure to build it fails the call, like an unreachable app, and the next call tries
     /// again.
     pub async fn http(&self) -> Result<&reqwest::Client, ConnectorError> {
+        let build = || {
+            reqwest::Client::builder()
+                .timeout(CALL_TIMEOUT)
+                .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|err| err.to_string())
+        };
         self.http
             .get_or_try_init(|| async {
-                tokio::task::spawn_blocking(|| {
-                    reqwest::Client::builder()
-                        .timeout(CALL_TIMEOUT)
-                        .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
-                        .build()
-                        .map_err(|err| {
-                            ConnectorError::Failed(format!("cannot build the HTTP client: {err}"))
-                        })
-                })
-                .await
-                .map_err(|err| {
-                    ConnectorError::Failed(format!("cannot build the HTTP client: {err}"))
-                })?
+                let built = tokio::task::spawn_blocking(build).await;
+                built
+                    .map_err(|err| err.to_string())
+                    .and_then(|built| built)
+                    .map_err(|err| {
+                        ConnectorError::Failed(format!("cannot build the HTTP client: {err}"))
+                    })
             })
             .await
     }
