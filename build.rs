@@ -7,8 +7,12 @@
 //! and stacks stay randomised); Go links its binaries the same way by default.
 //!
 //! Only this package's binaries get the flag (`rustc-link-arg-bins`): a `RUSTFLAGS` setting
-//! would also reach proc-macro libraries, which cannot link without PIC.
+//! would also reach proc-macro libraries, which cannot link without PIC. Only Linux targets
+//! get it: it is a flag of the GNU toolchain's `cc` driver, which macOS's linker refuses.
 
 fn main() {
-    println!("cargo:rustc-link-arg-bins=-no-pie");
+    println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
 }
