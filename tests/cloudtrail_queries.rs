@@ -130,6 +130,30 @@ async fn store_with_channel(client: &Client, name: &str) -> (String, String) {
     (id, channel)
 }
 
+/// A server of its own on a data directory (for tests that restart it or look at its segment
+/// files), a fresh account with its clients, and one store fed by one channel:
+/// (data directory, account, server, CloudTrail client, cloudtrail-data client, store ID,
+/// channel ARN).
+async fn own_lake(
+    name: &str,
+) -> (
+    tempfile::TempDir,
+    String,
+    Server,
+    Client,
+    aws_sdk_cloudtraildata::Client,
+    String,
+    String,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let account = fresh_account();
+    let server = Server::start(dir.path(), &[]);
+    let client = cloudtrail_client_with(&server.endpoint, &account);
+    let data = cloudtraildata_client_with(&server.endpoint, &account);
+    let (store, channel) = store_with_channel(&client, name).await;
+    (dir, account, server, client, data, store, channel)
+}
+
 async fn put(data: &aws_sdk_cloudtraildata::Client, channel: &str, account: &str, all: &[Event]) {
     for (n, chunk) in all.chunks(100).enumerate() {
         let mut call = data.put_audit_events().channel_arn(channel);
@@ -739,12 +763,7 @@ async fn another_account_cannot_read_a_store() {
 
 #[tokio::test]
 async fn queries_survive_kill_9() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let account = fresh_account();
-    let server = Server::start(dir.path(), &[]);
-    let client = cloudtrail_client_with(&server.endpoint, &account);
-    let data = cloudtraildata_client_with(&server.endpoint, &account);
-    let (store, channel) = store_with_channel(&client, "durable").await;
+    let (dir, account, server, client, data, store, channel) = own_lake("durable").await;
     let all = events(50, "d");
     put(&data, &channel, &account, &all).await;
     let statement =
@@ -820,12 +839,7 @@ async fn count(client: &Client, store: &str) -> Vec<Vec<String>> {
 
 #[tokio::test]
 async fn compacted_segments_and_the_tail_read_as_one_store() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let account = fresh_account();
-    let server = Server::start(dir.path(), &[]);
-    let client = cloudtrail_client_with(&server.endpoint, &account);
-    let data = cloudtraildata_client_with(&server.endpoint, &account);
-    let (store, channel) = store_with_channel(&client, "compacted").await;
+    let (dir, account, server, client, data, store, channel) = own_lake("compacted").await;
     // Enough old events for the compactor to take them at once, then a recent tail it leaves
     // as rows.
     let old = events_in(20_500, "c", "2026-10");
@@ -1029,12 +1043,7 @@ async fn cancelled_queries_keep_their_rows_and_too_many_rows_fail() {
 
 #[tokio::test]
 async fn reset_removes_segment_files() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let account = fresh_account();
-    let server = Server::start(dir.path(), &[]);
-    let client = cloudtrail_client_with(&server.endpoint, &account);
-    let data = cloudtraildata_client_with(&server.endpoint, &account);
-    let (store, channel) = store_with_channel(&client, "reset").await;
+    let (dir, account, server, client, data, store, channel) = own_lake("reset").await;
     put(&data, &channel, &account, &events(100, "r")).await;
     // A small tail is compacted once its oldest event has waited a minute.
     let segments = dir.path().join("lake").join(&store);
@@ -1269,12 +1278,7 @@ async fn segments_stay_apart_when_row_numbers_start_again() {
     // Every tail compacted leaves the events table empty, and SQLite then numbers new rows from
     // 1 again: a second segment of as many rows had the first one's name, replaced its file and
     // lost it.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let account = fresh_account();
-    let server = Server::start(dir.path(), &[]);
-    let client = cloudtrail_client_with(&server.endpoint, &account);
-    let data = cloudtraildata_client_with(&server.endpoint, &account);
-    let (store, channel) = store_with_channel(&client, "renumbered").await;
+    let (dir, account, server, client, data, store, channel) = own_lake("renumbered").await;
     let segments = dir.path().join("lake").join(&store);
     for (round, tag) in ["first", "second"].into_iter().enumerate() {
         put(
@@ -1294,12 +1298,7 @@ async fn segments_stay_apart_when_row_numbers_start_again() {
 /// gone.
 #[tokio::test]
 async fn small_segments_are_merged_into_one() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let account = fresh_account();
-    let server = Server::start(dir.path(), &[]);
-    let client = cloudtrail_client_with(&server.endpoint, &account);
-    let data = cloudtraildata_client_with(&server.endpoint, &account);
-    let (store, channel) = store_with_channel(&client, "merged").await;
+    let (dir, account, server, client, data, store, channel) = own_lake("merged").await;
     let segments = dir.path().join("lake").join(&store);
     let tags = ["m1", "m2", "m3", "m4"];
     for (round, tag) in tags.into_iter().enumerate() {

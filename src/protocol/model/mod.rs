@@ -152,15 +152,6 @@ impl Shapes {
     }
 }
 
-impl<'a> IntoIterator for &'a Shapes {
-    type Item = (&'a String, &'a Shape);
-    type IntoIter = Box<dyn Iterator<Item = (&'a String, &'a Shape)> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
-
 impl<'de> Deserialize<'de> for Shapes {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = HashMap::<String, Box<serde_json::value::RawValue>>::deserialize(deserializer)?;

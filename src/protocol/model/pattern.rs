@@ -109,7 +109,7 @@ mod pattern_tests {
             include_str!("../../../models/firehose.json"),
         ] {
             let model = crate::protocol::model::ServiceModel::parse(model).expect("model parses");
-            for (name, shape) in &model.shapes {
+            for (name, shape) in model.shapes.iter() {
                 if let Some(pattern) = &shape.pattern {
                     assert!(compile_pattern(pattern).is_ok(), "{name}: {pattern}");
                 }

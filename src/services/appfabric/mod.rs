@@ -316,7 +316,7 @@ mod tests {
     fn embedded_model_parses_and_every_pattern_compiles() {
         let model = crate::services::kit::embedded_model("appfabric");
         assert_eq!(model.metadata.protocol.as_str(), "rest-json");
-        for (name, shape) in &model.shapes {
+        for (name, shape) in model.shapes.iter() {
             if let Some(pattern) = &shape.pattern {
                 assert!(
                     crate::protocol::model::compile_pattern(pattern).is_ok(),

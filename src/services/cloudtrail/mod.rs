@@ -333,7 +333,7 @@ mod tests {
             Some("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101")
         );
         assert_eq!(model.signing_name(), "cloudtrail");
-        for (name, shape) in &model.shapes {
+        for (name, shape) in model.shapes.iter() {
             // Java surrogate ranges Rust's regex cannot express; these shapes only appear in
             // GetEventDataStore's output, so no input is checked against them.
             if name == "PartitionKeyType" || name == "PartitionKeyName" {
