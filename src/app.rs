@@ -105,7 +105,12 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         DataDir::Path(dir) => Some(dir.as_path()),
     };
     // The settings (two small writes) and the S3 object area (files) meanwhile.
-    let settings = async { anyhow::Ok(store.init_setting("token_key", &fresh_token_key).await?) };
+    let settings = async {
+        store
+            .init_setting("token_key", &fresh_token_key)
+            .await
+            .context("cannot keep the pagination-token key in the store")
+    };
     let object_area = async {
         let objects = Arc::new(
             LocalObjects::open(store.clone(), data_path)
