@@ -16,18 +16,20 @@
 #   ListIngestionDestinations                    all 5
 #   GetChannel                                   the channel
 #
-# Env: DURATION (default 10s), WARMUP (2s), THREADS (1), CONNECTIONS (16), COLD_RUNS (10),
+# Env: DURATION (of each measured run; default 2s), ROUNDS (5: Sluice and the bare server take
+#      turns, and req/s, the medians of p50 and p99, and the ratio are over all rounds), WARMUP (2s), THREADS (1), CONNECTIONS (16), COLD_RUNS (10),
 #      SLUICE_PORT (4610), BARE_PORT (4611), SLUICE_BIN (default: build and use the release
 #      binary), OPERATIONS (default: all five, space-separated), PERF (set: a `perf record`
-#      profile of Sluice under each operation's load, in the results directory; the figures
-#      of that run are then not comparable), PERF_CALL_GRAPH (fp; `dwarf` unwinds through
+#      profile of Sluice during each operation's warm-up, in the results directory; set
+#      WARMUP longer for more samples), PERF_CALL_GRAPH (fp; `dwarf` unwinds through
 #      code built without frame pointers, such as libc's memcmp).
 # Traffic goes to 127.0.0.1 only. Raw wrk outputs and logs are kept in
 # /tmp/sluice-bench-results/<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION="${DURATION:-10s}"
+DURATION="${DURATION:-2s}"
+ROUNDS="${ROUNDS:-5}"
 WARMUP="${WARMUP:-2s}"
 THREADS="${THREADS:-1}"
 CONNECTIONS="${CONNECTIONS:-16}"
@@ -65,13 +67,23 @@ replay() {
   curl -s --max-time 10 -X "$method" -o "$out" -D "$out.head" -w '%{http_code}' \
        -H @"$dir/headers" "${data[@]}" "$endpoint$(cat "$dir/path")" 2>/dev/null || true
 }
-# load NAME ENDPOINT REQUEST_DIR: warm-up, then the measured wrk run; prints req/s p50 p99 non2xx
-load() {
-  local name=$1 endpoint=$2 dir=$3 w="$RESULTS/$1.wrk"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout 5s -s "$dir/request.lua" "$endpoint/" >"$RESULTS/$name.warmup.wrk"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 5s --latency -s "$dir/request.lua" "$endpoint/" >"$w"
+# warm NAME ENDPOINT REQUEST_DIR: the warm-up load
+warm() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout 5s -s "$3/request.lua" "$2/" >"$RESULTS/$1.warmup.wrk"
+}
+# slice NAME ENDPOINT REQUEST_DIR ROUND: one measured wrk run; prints req/s p50 p99 non2xx
+slice() {
+  local w="$RESULTS/$1.$4.wrk"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 5s --latency -s "$3/request.lua" "$2/" >"$w"
   local non2xx; non2xx=$(awk '/Non-2xx/ {print $NF}' "$w")
   echo "$(awk '/^Requests\/sec/ {print $2}' "$w") $(to_ms "$(awk '$1 == "50%" {print $2}' "$w")") $(to_ms "$(awk '$1 == "99%" {print $2}' "$w")") ${non2xx:-0}"
+}
+# summary FILE: the rounds' mean req/s, median p50, median p99, summed non-2xx
+summary() {
+  median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  echo "$(awk '{ s += $1 } END { printf "%.0f", s / NR }' "$1")" \
+    "$(awk '{ print $2 }' "$1" | median)" "$(awk '{ print $3 }' "$1" | median)" \
+    "$(awk '{ s += $4 } END { print s + 0 }' "$1")"
 }
 
 for port in "$SLUICE_PORT" "$BARE_PORT"; do
@@ -119,33 +131,43 @@ for op in $OPERATIONS; do
   m0=$(machine_ticks)
   perf_pid=
   if [ -n "${PERF:-}" ]; then
-    # The profile covers the warm-up and the measured run against Sluice.
     perf record -F 999 --call-graph "${PERF_CALL_GRAPH:-fp}" -o "$RESULTS/$op.perf.data" -p "$SLUICE_PID" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  read -r s_rps s_p50 s_p99 s_non2xx <<<"$(load "sluice.$op" "$SLUICE" "$dir")"
+  warm "sluice.$op" "$SLUICE" "$dir"
   if [ -n "$perf_pid" ]; then
+    # The profile covers the warm-up against Sluice, which is as long as WARMUP says.
     kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
     perf report -i "$RESULTS/$op.perf.data" --no-children --sort comm,dso,sym --stdio 2>/dev/null \
       | grep -v '^#' | grep -v '^$' | grep '%' | head -60 >"$RESULTS/$op.perf.txt" || true
   fi
-  read -r b_rps b_p50 b_p99 b_non2xx <<<"$(load "bare.$op" "$BARE" "$dir")"
+  warm "bare.$op" "$BARE" "$dir"
+  # Sluice and the bare server take turns, so that a burst of load from the machine's
+  # neighbours falls on both alike; each round's ratio is kept.
+  : >"$RESULTS/sluice.$op.rounds"; : >"$RESULTS/bare.$op.rounds"; round_ratios=()
+  for round in $(seq "$ROUNDS"); do
+    s=$(slice "sluice.$op" "$SLUICE" "$dir" "$round"); echo "$s" >>"$RESULTS/sluice.$op.rounds"
+    b=$(slice "bare.$op" "$BARE" "$dir" "$round"); echo "$b" >>"$RESULTS/bare.$op.rounds"
+    round_ratios+=("$(awk -v s="${s%% *}" -v b="${b%% *}" 'BEGIN { printf "%.0f", 100 * s / b }')")
+  done
+  read -r s_rps s_p50 s_p99 s_non2xx <<<"$(summary "$RESULTS/sluice.$op.rounds")"
+  read -r b_rps b_p50 b_p99 b_non2xx <<<"$(summary "$RESULTS/bare.$op.rounds")"
   m1=$(machine_ticks)
   kill "$bare_pid"; wait "$bare_pid" 2>/dev/null || true
   ratio=$(awk -v s="$s_rps" -v b="$b_rps" 'BEGIN { printf "%.1f", 100 * s / b }')
-  ROWS+=("| $op | $items | $bytes | $s_rps | $s_p50 | $s_p99 | $b_rps | $b_p50 | $b_p99 | **$ratio %** |")
+  ROWS+=("| $op | $items | $bytes | $s_rps | $s_p50 | $s_p99 | $b_rps | $b_p50 | $b_p99 | **$ratio %** | $(IFS=' '; echo "${round_ratios[*]}") |")
   CHECKS+=("$op: HTTP 200, $items items, next token: $token, $bytes bytes ($content_type); non-2xx under load: sluice $s_non2xx, bare $b_non2xx; machine busy $(awk -v a="$m0" -v b="$m1" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.0f%%", 100 * (y[1] - x[1]) / (y[2] - x[2]) }') of $(nproc) cores")
 done
 LOADED_RSS=$(rss_mib "$SLUICE_PID")
 ERRLINES=$(grep -cE ' ERROR |panicked' "$RESULTS/sluice.log" || true)
 
 echo "machine: $(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, shared by wrk and the servers; $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "sluice $SLUICE_VERSION; load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency after a $WARMUP warm-up, Sluice then the bare server, per operation"
+echo "sluice $SLUICE_VERSION; load: per operation, a $WARMUP warm-up of each, then $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency against Sluice then the bare server"
 printf '%s\n' "${CHECKS[@]}"
 echo "sluice log: $ERRLINES ERROR or panic lines; raw outputs in $RESULTS"
 echo
-echo "| operation | items | bytes | Sluice req/s | p50 (ms) | p99 (ms) | bare axum req/s | p50 (ms) | p99 (ms) | Sluice / bare |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| operation | items | bytes | Sluice req/s | p50 (ms) | p99 (ms) | bare axum req/s | p50 (ms) | p99 (ms) | Sluice / bare | each round (%) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "cold start, spawn to the first 200 for a signed DescribeDestinations, fresh data directory, $COLD_RUNS runs each:"

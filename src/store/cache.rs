@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    EntrySpan, Lent, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth, TimeOrder,
-    Write,
+    Derived, EntrySpan, Lent, LogEntry, Record, RecordKey, RowAt, Store, StoreError, StoreHealth,
+    TimeOrder, Write,
 };
 
 /// One kind of record in one account and Region: what is loaded, kept and dropped as a unit.
@@ -81,16 +81,14 @@ pub trait ChangeFeed: Send + Sync + 'static {
     async fn changed_since(&self, after: u64) -> Result<(u64, Vec<Partition>), StoreError>;
 }
 
-/// A cached record: what a read returns, without the key it is filed under, and the value a
-/// reader decoded from it ([`crate::store::Lent::decoded`]).
+/// A cached record: what a read returns, without the key it is filed under, and the values
+/// readers derived from it ([`crate::store::Lent::derived`]).
 #[derive(Clone)]
 struct Cached {
     version: i64,
     body: serde_json::Value,
-    decoded: Decoded,
+    derived: Derived,
 }
-
-type Decoded = std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>;
 
 /// A loaded partition's records by name, in byte order (as the stores list them).
 type Records = BTreeMap<String, Cached>;
@@ -217,7 +215,7 @@ impl CachedStore {
                 let cached = Cached {
                     version: record.version,
                     body: record.body,
-                    decoded: Decoded::new(),
+                    derived: Derived::default(),
                 };
                 (record.key.name, cached)
             })
@@ -312,13 +310,13 @@ impl Shared {
             match change {
                 Change::Put { key, body } => {
                     let version = records.get(&key.name).map_or(0, |c| c.version) + 1;
-                    let decoded = Decoded::new();
+                    let derived = Derived::default();
                     records.insert(
                         key.name,
                         Cached {
                             version,
                             body,
-                            decoded,
+                            derived,
                         },
                     );
                 }
@@ -408,7 +406,7 @@ impl Store for CachedStore {
                         name,
                         version: cached.version,
                         body: &cached.body,
-                        decoded: &cached.decoded,
+                        derived: &cached.derived,
                     })
                 })
         })
@@ -883,6 +881,63 @@ mod tests {
             seen(cache.get(&key(name)).await.expect("cache get")),
             seen(probe.inner.get(&key(name)).await.expect("store get")),
         ]
+    }
+
+    /// Each version is derived once per type (two types kept), and a write starts afresh.
+    #[tokio::test]
+    async fn derived_values_are_kept_per_version_and_type() {
+        use std::sync::atomic::AtomicUsize;
+        let cache = CachedStore::new(Probe::new(), KINDS);
+        cache
+            .write(vec![put("a", 1, Expect::Absent)])
+            .await
+            .expect("create");
+        cache
+            .get(&key("a"))
+            .await
+            .expect("get: loads the partition");
+        let calls = AtomicUsize::new(0);
+        let range = crate::store::Range {
+            kind: "test/thing",
+            account: "111111111111",
+            region: "us-east-1",
+            prefix: "",
+            after: None,
+            limit: 10,
+        };
+        // Three derived types: `n` as i64, as a String, and as a u8 (one type too many to keep).
+        async fn derive<V: Clone + Send + Sync + 'static>(
+            cache: &CachedStore,
+            range: crate::store::Range<'_>,
+            calls: &AtomicUsize,
+            of: fn(i64) -> V,
+        ) -> Vec<V> {
+            crate::store::load_range_as(cache, range, |body| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                Ok(of(body["n"].as_i64().unwrap_or(-1)))
+            })
+            .await
+            .expect("load")
+            .into_iter()
+            .map(|(_, value, _)| value)
+            .collect()
+        }
+        let as_text = |n: i64| n.to_string();
+        for _ in 0..3 {
+            assert_eq!(derive(&cache, range, &calls, |n| n).await, [1]);
+            assert_eq!(derive(&cache, range, &calls, as_text).await, ["1"]);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 2, "each type derived once");
+        assert_eq!(derive(&cache, range, &calls, |n| n as u8).await, [1]);
+        assert_eq!(derive(&cache, range, &calls, |n| n as u8).await, [1]);
+        assert_eq!(calls.load(Ordering::Relaxed), 4, "a third type, every time");
+        cache
+            .write(vec![put("a", 2, Expect::Version(1))])
+            .await
+            .expect("update");
+        assert_eq!(derive(&cache, range, &calls, as_text).await, ["2"]);
+        assert_eq!(derive(&cache, range, &calls, as_text).await, ["2"]);
+        assert_eq!(calls.load(Ordering::Relaxed), 5, "the new version, once");
     }
 
     #[tokio::test]

@@ -242,9 +242,42 @@ pub struct Lent<'a> {
     pub version: i64,
     /// Its document.
     pub body: &'a serde_json::Value,
-    /// The value a reader last decoded from this version (of whichever type it asked for),
-    /// kept beside the document so that a hot list is decoded once, not on every read.
-    pub decoded: &'a std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+    /// Values readers derived from this version (its stored type, its wire form), kept beside
+    /// the document so that a hot list is decoded and encoded once, not on every read.
+    pub derived: &'a Derived,
+}
+
+/// Values derived from one version of a record, one per type, kept in the read cache beside
+/// its document ([`Lent::derived`]). Two types fit: a record's stored type and its wire form
+/// ([`crate::services::kit::Encoded`]); a third type is derived on every read, uncached.
+#[derive(Default, Clone)]
+pub struct Derived {
+    slots: [std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>; 2],
+}
+
+impl Derived {
+    /// A copy of the value of type `T` derived before, or `derive`'s, kept when a slot is free.
+    /// Two readers deriving at once both derive; one value is kept (they are equal).
+    pub fn get_or_derive<T, E>(&self, derive: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        for slot in &self.slots {
+            match slot.get() {
+                Some(kept) => {
+                    if let Some(value) = kept.downcast_ref::<T>() {
+                        return Ok(value.clone());
+                    }
+                }
+                None => {
+                    let value = derive()?;
+                    let _ = slot.set(Arc::new(value.clone()));
+                    return Ok(value);
+                }
+            }
+        }
+        derive()
+    }
 }
 
 /// State outside the store that `/_sluice/reset` must clear too (S3 blobs, Lake segment
@@ -466,7 +499,7 @@ pub async fn load<T: DeserializeOwned>(
 }
 
 /// What a service's stored type is, to be read in lists: decodable, and shareable so that the
-/// read cache can keep the decoded value ([`Lent::decoded`]).
+/// read cache can keep the decoded value ([`Lent::derived`]).
 pub trait Stored: DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Stored for T {}
 
@@ -495,21 +528,58 @@ pub async fn load_range<T: Stored>(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<(RecordKey, T, i64)>, StoreError> {
+    let range = Range {
+        kind,
+        account,
+        region,
+        prefix,
+        after,
+        limit,
+    };
+    load_range_as(store, range, |body| decode_body(kind, body)).await
+}
+
+/// Where [`load_range_as`] reads: records of a kind in one account and region whose names
+/// start with `prefix` and sort after `after`, at most `limit` of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Range<'a> {
+    /// The records' kind.
+    pub kind: &'static str,
+    /// Their account.
+    pub account: &'a str,
+    /// Their Region.
+    pub region: &'a str,
+    /// The prefix of their names.
+    pub prefix: &'a str,
+    /// The name they sort after, if any.
+    pub after: Option<&'a str>,
+    /// The most to read.
+    pub limit: usize,
+}
+
+/// [`load_range`] of a value derived from each record's document (its stored type, or its wire
+/// form). `derive` must depend on the document alone: for records the store holds in memory,
+/// its value is kept beside the version it was derived from ([`Derived`]) and handed to the
+/// next reader of the same type.
+pub async fn load_range_as<V>(
+    store: &dyn Store,
+    range: Range<'_>,
+    derive: impl Fn(&serde_json::Value) -> Result<V, StoreError>,
+) -> Result<Vec<(RecordKey, V, i64)>, StoreError>
+where
+    V: Clone + Send + Sync + 'static,
+{
+    let Range {
+        kind,
+        account,
+        region,
+        prefix,
+        after,
+        limit,
+    } = range;
     let mut loaded = Vec::new();
     let lent = store.lend(kind, account, region, prefix, after, limit, &mut |lent| {
-        // This version decoded before: a copy of that. Otherwise decoded from the store's
-        // own copy (`&Value` is a deserializer), and kept for the next reader.
-        let earlier = lent.decoded.get().and_then(|d| d.downcast_ref::<T>());
-        let value = match earlier {
-            Some(value) => value.clone(),
-            None => {
-                let value = T::deserialize(lent.body).map_err(|err| {
-                    StoreError::Unavailable(format!("corrupt {kind} record: {err}"))
-                })?;
-                let _ = lent.decoded.set(Arc::new(value.clone()));
-                value
-            }
-        };
+        let value = lent.derived.get_or_derive(|| derive(lent.body))?;
         loaded.push((
             RecordKey::new(kind, account, region, lent.name),
             value,
@@ -523,7 +593,7 @@ pub async fn load_range<T: Stored>(
             .list(kind, account, region, prefix, after, limit)
             .await?
             .into_iter()
-            .map(decode)
+            .map(|record| Ok((record.key, derive(&record.body)?, record.version)))
             .collect(),
     }
 }
@@ -550,13 +620,21 @@ pub fn put<T: Serialize>(key: RecordKey, value: &T, expect: Expect) -> Result<Wr
 }
 
 fn decode<T: DeserializeOwned>(record: Record) -> Result<(RecordKey, T, i64), StoreError> {
-    let value = serde_json::from_value(record.body).map_err(|err| {
+    let value = decode_body(record.key.kind, &record.body)?;
+    Ok((record.key, value, record.version))
+}
+
+/// A stored document read as its owner's type (`&Value` is a deserializer: no copy).
+pub fn decode_body<T: DeserializeOwned>(
+    kind: &str,
+    body: &serde_json::Value,
+) -> Result<T, StoreError> {
+    T::deserialize(body).map_err(|err| {
         // Logged here for the same reason as in `put`: the store holds a record its owner
         // cannot read, which no retry will mend.
-        tracing::error!(kind = record.key.kind, account = %record.key.account, name = %record.key.name, error = %err, "A stored record cannot be read as its type.");
-        StoreError::Unavailable(format!("corrupt {} record: {err}", record.key.kind))
-    })?;
-    Ok((record.key, value, record.version))
+        tracing::error!(kind, error = %err, "A stored record cannot be read as its type.");
+        StoreError::Unavailable(format!("corrupt {kind} record: {err}"))
+    })
 }
 
 /// Whether a name is a plain SQL identifier (`[a-z_][a-z0-9_]*`): table and column names come

@@ -113,6 +113,48 @@ impl<T: Serialize> WireOutput for T {
     }
 }
 
+/// A value already encoded in its wire form `W`, for list items kept encoded in the read cache
+/// ([`Pages::encoded_after`]): an output holding it writes the bytes as they are.
+pub struct Encoded<W> {
+    json: std::sync::Arc<serde_json::value::RawValue>,
+    wire: std::marker::PhantomData<fn() -> W>,
+}
+
+impl<W: Serialize> Encoded<W> {
+    /// `wire`, encoded.
+    pub fn new(wire: &W) -> Result<Self, StoreError> {
+        let json = serde_json::value::to_raw_value(wire).map_err(|err| {
+            tracing::error!(error = %err, "A list item cannot be encoded.");
+            StoreError::Unavailable(format!("cannot encode a list item: {err}"))
+        })?;
+        Ok(Encoded {
+            json: json.into(),
+            wire: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<W> Clone for Encoded<W> {
+    fn clone(&self) -> Self {
+        Encoded {
+            json: self.json.clone(),
+            wire: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<W> Serialize for Encoded<W> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+impl<W> std::fmt::Debug for Encoded<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.json.get())
+    }
+}
+
 /// An output still built as a JSON tree with timestamps as epoch seconds, rewritten for the
 /// wire by walking the model. Only for handlers not yet given a typed output; it costs a
 /// second walk of the tree.

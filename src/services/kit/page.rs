@@ -6,11 +6,14 @@
 //! account is refused. Records are read in name order, one more than the page holds, which
 //! says whether a next page follows without a second query.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::ServiceError;
+use super::{Encoded, ServiceError};
 use crate::protocol::RequestContext;
 use crate::services::Deps;
+use crate::store::{Range, StoreError};
 use crate::token::TokenError;
 
 /// Pages of one list request.
@@ -76,17 +79,58 @@ impl<'a> Pages<'a> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<T>, Option<String>), E> {
-        // Decoded in place from the read cache: no copy of the stored documents.
-        let mut records = crate::store::load_range::<T>(
-            self.deps.store.as_ref(),
+        self.page_as(kind, prefix, after, limit, |body| {
+            crate::store::decode_body(kind, body)
+        })
+        .await
+    }
+
+    /// [`Pages::records_after`] with each item in its wire form `W`, made from the stored `R`
+    /// by `wire`. Each stored version is decoded and encoded once and kept in the read cache,
+    /// so a page is written by copying bytes. `wire` must depend on the record and the
+    /// caller's account and Region only: its output is handed to every later reader.
+    pub async fn encoded_after<R, W, E>(
+        &self,
+        kind: &'static str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        wire: impl Fn(R) -> W,
+    ) -> Result<(Vec<Encoded<W>>, Option<String>), E>
+    where
+        R: DeserializeOwned,
+        W: Serialize + 'static,
+        E: ServiceError,
+    {
+        self.page_as(kind, prefix, after, limit, |body| {
+            Encoded::new(&wire(crate::store::decode_body(kind, body)?))
+        })
+        .await
+    }
+
+    /// One page of values derived from stored records by `derive`.
+    async fn page_as<V, E: ServiceError>(
+        &self,
+        kind: &'static str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        derive: impl Fn(&Value) -> Result<V, StoreError>,
+    ) -> Result<(Vec<V>, Option<String>), E>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let range = Range {
             kind,
-            &self.ctx.account_id,
-            &self.ctx.region,
+            account: &self.ctx.account_id,
+            region: &self.ctx.region,
             prefix,
             after,
-            limit + 1,
-        )
-        .await?;
+            limit: limit + 1,
+        };
+        // Derived in place from the read cache: no copy of the stored documents.
+        let mut records =
+            crate::store::load_range_as(self.deps.store.as_ref(), range, derive).await?;
         let more = records.len() > limit;
         records.truncate(limit);
         let next = match records.last() {

@@ -13,7 +13,7 @@ use crate::arn::{self, Arn};
 use crate::pipeline::{Sender, StreamTarget, Target};
 use crate::policy::StoredPolicy;
 use crate::protocol::RequestContext;
-use crate::services::kit::{load, put, Pages};
+use crate::services::kit::{load, put, Encoded, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Write};
 
@@ -98,7 +98,7 @@ pub struct DescribeDestinationsInput {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDestinationsOutput {
-    destinations: Vec<Destination>,
+    destinations: Vec<Encoded<Destination>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
@@ -313,15 +313,17 @@ pub async fn describe_destinations(
 ) -> Result<DescribeDestinationsOutput, LogsError> {
     let limit = input.limit.unwrap_or(DEFAULT_LIMIT);
     let prefix = input.destination_name_prefix.unwrap_or_default();
-    let (records, next_token) = Pages::new(deps, ctx, "logs:DescribeDestinations", &prefix)
-        .records::<DestinationRecord, LogsError>(
+    let pages = Pages::new(deps, ctx, "logs:DescribeDestinations", &prefix);
+    let after = pages.after::<LogsError>(input.next_token.as_deref())?;
+    let (destinations, next_token) = pages
+        .encoded_after::<DestinationRecord, _, LogsError>(
             DESTINATION,
             &prefix,
-            input.next_token.as_deref(),
+            after.as_deref(),
             limit,
+            |record| Destination::from(&record),
         )
         .await?;
-    let destinations: Vec<Destination> = records.iter().map(Destination::from).collect();
     Ok(DescribeDestinationsOutput {
         destinations,
         next_token,

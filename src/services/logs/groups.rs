@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{LogsError, LOG_EVENTS, LOG_GROUP, LOG_STREAM, SUBSCRIPTION_FILTER};
 use crate::arn;
 use crate::protocol::RequestContext;
-use crate::services::kit::{load, load_all, put, Pages};
+use crate::services::kit::{load, load_all, put, Encoded, Pages};
 use crate::services::Deps;
 use crate::store::{Expect, RecordKey, Store, StoreError, Write};
 
@@ -334,10 +334,31 @@ pub async fn describe_log_groups(
     let pages = Pages::new(deps, ctx, "logs:DescribeLogGroups", &filter);
     let after = pages.after::<LogsError>(input.next_token.as_deref())?;
     let limit = input.limit.unwrap_or(50);
-    let (page, next_token) = if pattern.is_none() && input.log_group_class.is_none() {
-        // Only the page is read and decoded.
+    let wire = |g: LogGroupRecord| {
+        let log_group_arn = group_arn(ctx, &g.name);
+        LogGroup {
+            arn: format!("{log_group_arn}:*"),
+            log_group_arn,
+            log_group_name: g.name,
+            creation_time: g.creation_time,
+            retention_in_days: g.retention_in_days,
+            metric_filter_count: 0,
+            stored_bytes: 0,
+            kms_key_id: g.kms_key_id,
+            log_group_class: g.log_group_class,
+            deletion_protection_enabled: g.deletion_protection_enabled,
+        }
+    };
+    let (log_groups, next_token) = if pattern.is_none() && input.log_group_class.is_none() {
+        // Only the page is read, each group decoded and encoded once per version.
         pages
-            .records_after::<LogGroupRecord, LogsError>(LOG_GROUP, &prefix, after.as_deref(), limit)
+            .encoded_after::<LogGroupRecord, _, LogsError>(
+                LOG_GROUP,
+                &prefix,
+                after.as_deref(),
+                limit,
+                wire,
+            )
             .await?
     } else {
         let groups: Vec<LogGroupRecord> = load_all::<LogGroupRecord>(deps, ctx, LOG_GROUP, &prefix)
@@ -356,26 +377,13 @@ pub async fn describe_log_groups(
                     .is_none_or(|c| g.log_group_class == c)
             })
             .collect();
-        pages.slice(groups, limit, |g| &g.name)
+        let (page, next_token) = pages.slice(groups, limit, |g| &g.name);
+        let page = page
+            .into_iter()
+            .map(|g| Encoded::new(&wire(g)))
+            .collect::<Result<_, _>>()?;
+        (page, next_token)
     };
-    let log_groups = page
-        .into_iter()
-        .map(|g| {
-            let log_group_arn = group_arn(ctx, &g.name);
-            LogGroup {
-                arn: format!("{log_group_arn}:*"),
-                log_group_arn,
-                log_group_name: g.name,
-                creation_time: g.creation_time,
-                retention_in_days: g.retention_in_days,
-                metric_filter_count: 0,
-                stored_bytes: 0,
-                kms_key_id: g.kms_key_id,
-                log_group_class: g.log_group_class,
-                deletion_protection_enabled: g.deletion_protection_enabled,
-            }
-        })
-        .collect();
     Ok(DescribeLogGroupsOutput {
         log_groups,
         next_token,
@@ -404,7 +412,7 @@ pub struct LogGroup {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLogGroupsOutput {
-    log_groups: Vec<LogGroup>,
+    log_groups: Vec<Encoded<LogGroup>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
