@@ -61,6 +61,14 @@ const CACHED_KINDS: &[&str] = &[
 
 /// Opens the store, builds the services, binds the listener and serves until shutdown.
 pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
+    // The embedded models are indexed on a thread of their own while the store opens, which
+    // spends most of its time waiting for the disk, so that no first request pays for its
+    // service's model. Each shape is still parsed at its first use.
+    std::thread::spawn(|| {
+        for name in crate::services::kit::EMBEDDED_MODELS {
+            crate::services::kit::embedded_model(name);
+        }
+    });
     // Every reader and writer below goes through the one store, so that no batch bypasses the
     // cache. PostgreSQL is not cached: another node's writes must be seen, and the change feed
     // that would bound their delay (`store::cache::ChangeFeed`) has no PostgreSQL side yet.
@@ -104,12 +112,21 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         DataDir::Memory => None,
         DataDir::Path(dir) => Some(dir.as_path()),
     };
-    // The settings (two small writes) and the S3 object area (files) meanwhile.
-    let settings = async {
-        store
-            .init_setting("token_key", &fresh_token_key)
+    // The keys (read, or on a first start written in one commit), the S3 object area (files)
+    // and the delivery queues meanwhile.
+    let (cipher_setting, fresh_cipher_key) = CredentialCipher::setting();
+    let keys = async {
+        let kept = store
+            .init_settings(&[
+                ("token_key", &fresh_token_key),
+                (cipher_setting, &fresh_cipher_key),
+            ])
             .await
-            .context("cannot keep the pagination-token key in the store")
+            .context("cannot keep the pagination-token and credential keys in the store")?;
+        match <[String; 2]>::try_from(kept) {
+            Ok([token_key, cipher_key]) => Ok((token_key, CredentialCipher::from_hex(&cipher_key))),
+            Err(kept) => anyhow::bail!("the store kept {} of 2 keys", kept.len()),
+        }
     };
     let object_area = async {
         let objects = Arc::new(
@@ -121,12 +138,16 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
             .context("cannot clear the S3 object area of files a crash left")?;
         anyhow::Ok(objects)
     };
-    let credentials = async {
-        CredentialCipher::load(store.as_ref())
+    let delivery_metrics = DeliveryMetrics::default();
+    let mut metrics = prometheus_client::registry::Registry::default();
+    delivery_metrics.register(&mut metrics);
+    let delivery = Arc::new(Signal::new(delivery_metrics));
+    let queues = async {
+        Pipeline::recover(store.as_ref(), &delivery)
             .await
-            .context("cannot read AppFabric's credential key")
+            .context("cannot read the delivery queues")
     };
-    let (token_key, objects, credentials) = tokio::try_join!(settings, object_area, credentials)?;
+    let ((token_key, credentials), objects, ()) = tokio::try_join!(keys, object_area, queues)?;
     let storage = Arc::new(
         ObjectRouter::new(objects.clone(), &config.external_buckets)
             .context("cannot set up the external S3 buckets")?,
@@ -134,17 +155,10 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
     for bucket in &config.external_buckets {
         tracing::info!(bucket = %bucket.bucket, endpoint = %bucket.endpoint, remote_bucket = %bucket.remote_bucket, "Writers deliver this bucket to an external S3 service.");
     }
-    let delivery_metrics = DeliveryMetrics::default();
-    let mut metrics = prometheus_client::registry::Registry::default();
-    delivery_metrics.register(&mut metrics);
     let firehose_metrics = FirehoseMetrics::default();
     firehose_metrics.register(&mut metrics);
     let appfabric_metrics = AppFabricMetrics::default();
     appfabric_metrics.register(&mut metrics);
-    let delivery = Arc::new(Signal::new(delivery_metrics));
-    Pipeline::recover(store.as_ref(), &delivery)
-        .await
-        .context("cannot read the delivery queues")?;
     let delivery_signal = delivery.clone();
     let firehose = Arc::new(Wakers::default());
     let sinks = Sinks {

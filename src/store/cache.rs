@@ -625,8 +625,8 @@ impl Store for CachedStore {
         self.shared.inner.get_setting(name).await
     }
 
-    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        self.shared.inner.init_setting(name, value).await
+    async fn init_settings(&self, settings: &[(&str, &str)]) -> Result<Vec<String>, StoreError> {
+        self.shared.inner.init_settings(settings).await
     }
 
     async fn reset(&self) -> Result<(), StoreError> {
@@ -849,8 +849,11 @@ mod tests {
         async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
             self.inner.get_setting(name).await
         }
-        async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-            self.inner.init_setting(name, value).await
+        async fn init_settings(
+            &self,
+            settings: &[(&str, &str)],
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.init_settings(settings).await
         }
         async fn reset(&self) -> Result<(), StoreError> {
             self.inner.reset().await

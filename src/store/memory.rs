@@ -393,13 +393,15 @@ impl Store for MemoryStore {
         Ok(self.lock().settings.get(name).cloned())
     }
 
-    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        Ok(self
-            .lock()
-            .settings
-            .entry(name.to_owned())
-            .or_insert_with(|| value.to_owned())
-            .clone())
+    async fn init_settings(&self, settings: &[(&str, &str)]) -> Result<Vec<String>, StoreError> {
+        let mut state = self.lock();
+        Ok(settings
+            .iter()
+            .map(|(name, value)| {
+                let kept = state.settings.entry((*name).to_owned());
+                kept.or_insert_with(|| (*value).to_owned()).clone()
+            })
+            .collect())
     }
 
     async fn reset(&self) -> Result<(), StoreError> {

@@ -18,6 +18,7 @@ pub mod group_commit;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_migrations;
 
 use std::sync::Arc;
 
@@ -422,8 +423,9 @@ pub trait Store: Send + Sync + 'static {
     /// Reads a server-wide setting (such as the key that signs pagination tokens).
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
 
-    /// Stores a server-wide setting unless it is already set; returns the value in force.
-    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// Stores each server-wide setting (name, value) unless it is already set, in one commit;
+    /// returns the values in force, in the order asked.
+    async fn init_settings(&self, settings: &[(&str, &str)]) -> Result<Vec<String>, StoreError>;
 
     /// Removes every record and log (settings stay), for test suites that start clean.
     async fn reset(&self) -> Result<(), StoreError>;
@@ -850,8 +852,16 @@ pub(crate) mod conformance {
         row_pages(store).await;
         tables(store).await;
 
-        assert_eq!(store.init_setting("k", "v1").await.expect("init"), "v1");
-        assert_eq!(store.init_setting("k", "v2").await.expect("init"), "v1");
+        let init = |settings: &'static [(&'static str, &'static str)]| async move {
+            store.init_settings(settings).await.expect("init")
+        };
+        assert_eq!(init(&[("k", "v1")]).await, ["v1"]);
+        assert_eq!(init(&[("j", "w1"), ("k", "v2")]).await, ["w1", "v1"]);
+        assert_eq!(init(&[("k", "v3"), ("j", "w3")]).await, ["v1", "w1"]);
+        assert_eq!(
+            store.get_setting("j").await.expect("get").as_deref(),
+            Some("w1")
+        );
         store.reset().await.expect("reset");
         assert!(store
             .list("test/thing", "111111111111", "us-east-1", "", None, 10)

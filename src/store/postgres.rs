@@ -677,24 +677,33 @@ impl Store for PostgresStore {
         )
     }
 
-    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        let (name, value) = (name.to_owned(), value.to_owned());
+    async fn init_settings(&self, settings: &[(&str, &str)]) -> Result<Vec<String>, StoreError> {
+        let settings: Vec<(String, String)> = settings
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
         self.transact(body(move |conn| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO settings (name, value) VALUES ($1, $2)
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&name)
-                .bind(&value)
-                .execute(&mut *conn)
-                .await
-                .map_err(|err| Failure::from_sqlx(err, None))?;
-                sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-                    .bind(&name)
-                    .fetch_one(&mut *conn)
+                let mut values = Vec::with_capacity(settings.len());
+                for (name, value) in &settings {
+                    sqlx::query(
+                        "INSERT INTO settings (name, value) VALUES ($1, $2)
+                         ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *conn)
                     .await
-                    .map_err(|err| Failure::from_sqlx(err, None))
+                    .map_err(|err| Failure::from_sqlx(err, None))?;
+                    values.push(
+                        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                            .bind(name)
+                            .fetch_one(&mut *conn)
+                            .await
+                            .map_err(|err| Failure::from_sqlx(err, None))?,
+                    );
+                }
+                Ok(values)
             })
         }))
         .await

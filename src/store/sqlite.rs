@@ -153,20 +153,19 @@ impl SqliteStore {
             .busy_timeout(std::time::Duration::from_secs(10))
             .foreign_keys(true);
         let mut connection = options.connect().await?;
-        // Migrations commit without a sync of their own: in WAL mode a NORMAL commit cannot
-        // corrupt the file, and its frames are synced by the next FULL commit, which comes
-        // before any write is acknowledged. A fresh data directory then costs one sync, not
-        // one per migration, on the way to the first answer.
+        // The migrations commit without a sync of their own: in WAL mode a NORMAL commit
+        // cannot corrupt the file, and its frames are synced by the next FULL commit, which
+        // comes before any write is acknowledged.
         sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&mut connection)
             .await?;
-        let migrate = sqlx::migrate!("./migrations/sqlite").run(&mut connection);
+        let migrate = super::sqlite_migrations::migrate(&mut connection);
         // The readers open meanwhile (each connection starts a thread of its own).
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone().read_only(true));
         let (migrated, reader) = tokio::join!(migrate, readers);
-        migrated.map_err(|err| StoreError::Unavailable(format!("migration failed: {err}")))?;
+        migrated?;
         let reader = reader?;
         sqlx::query("PRAGMA synchronous = FULL")
             .execute(&mut connection)
@@ -748,24 +747,45 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        let (name, value) = (name.to_owned(), value.to_owned());
+    async fn init_settings(&self, settings: &[(&str, &str)]) -> Result<Vec<String>, StoreError> {
+        // Read first: every start asks, and only the first start of a data directory needs
+        // the write (and its sync). This store has one writer, so nothing sets one meanwhile.
+        let kept: HashMap<String, String> = sqlx::query_as("SELECT name, value FROM settings")
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .collect();
+        let values: Option<Vec<String>> = settings
+            .iter()
+            .map(|(name, _)| kept.get(*name).cloned())
+            .collect();
+        if let Some(values) = values {
+            return Ok(values);
+        }
+        let settings: Vec<(String, String)> = settings
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
         self.transact(step(move |conn| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO settings (name, value) VALUES (?, ?)
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&name)
-                .bind(&value)
-                .execute(&mut *conn)
-                .await?;
-                Ok(
-                    sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
-                        .bind(&name)
-                        .fetch_one(&mut *conn)
-                        .await?,
-                )
+                let mut values = Vec::with_capacity(settings.len());
+                for (name, value) in &settings {
+                    sqlx::query(
+                        "INSERT INTO settings (name, value) VALUES (?, ?)
+                         ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *conn)
+                    .await?;
+                    values.push(
+                        sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                            .bind(name)
+                            .fetch_one(&mut *conn)
+                            .await?,
+                    );
+                }
+                Ok(values)
             })
         }))
         .await

@@ -64,13 +64,11 @@ impl CredentialCipher {
         Self { key }
     }
 
-    /// The cipher under this data directory's key, generated and kept as a store setting on
-    /// first use.
-    pub async fn load(store: &dyn crate::store::Store) -> Result<Self, crate::store::StoreError> {
-        let hex_key = store
-            .init_setting(KEY_SETTING, &Self::fresh_hex_key())
-            .await?;
-        Ok(Self::from_hex(&hex_key))
+    /// The store setting that keeps this data directory's key, with a fresh key for its first
+    /// start. The start keeps it beside its other keys, in one commit, and builds the cipher
+    /// from the value in force ([`CredentialCipher::from_hex`]).
+    pub fn setting() -> (&'static str, String) {
+        (KEY_SETTING, Self::fresh_hex_key())
     }
 
     /// A fresh random key, hex-encoded, for the first start of a data directory.

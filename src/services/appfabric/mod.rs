@@ -70,7 +70,7 @@ pub struct Deps {
 
 impl Deps {
     /// AppFabric's dependencies, with the cipher under the data directory's key
-    /// ([`CredentialCipher::load`], which the start runs beside its other first reads).
+    /// (from [`CredentialCipher::setting`], which the start keeps beside its other keys).
     pub fn new(shared: crate::services::Deps, credentials: CredentialCipher) -> Self {
         Self {
             shared,

@@ -205,10 +205,9 @@ impl Delivery {
                         let fresh = tokio::task::spawn_blocking(generate)
                             .await
                             .map_err(|e| e.to_string())??;
-                        self.store
-                            .init_setting(KEY_SETTING, &fresh)
-                            .await
-                            .map_err(|e| e.to_string())?
+                        let kept = self.store.init_settings(&[(KEY_SETTING, &fresh)]).await;
+                        let kept = kept.map_err(|e| e.to_string())?.pop();
+                        kept.ok_or("the store kept no signing key")?
                     }
                 };
                 let stored: StoredKey = serde_json::from_str(&stored).map_err(|e| e.to_string())?;
