@@ -749,7 +749,8 @@ impl Store for SqliteStore {
 
     async fn init_settings(&self, settings: &[(&str, &str)]) -> Result<Vec<String>, StoreError> {
         // Read first: every start asks, and only the first start of a data directory needs
-        // the write (and its sync). This store has one writer, so nothing sets one meanwhile.
+        // the write (and its sync). A setting, once set, never changes, so a value read here
+        // is the one in force; two callers writing the same one at once agree on the first.
         let kept: HashMap<String, String> = sqlx::query_as("SELECT name, value FROM settings")
             .fetch_all(&self.reader)
             .await?
