@@ -1,56 +1,10 @@
-//! Outputs and the model: rewriting an untyped output for the wire, and checking (in debug
-//! builds and tests) that a typed output, already in wire form, is what the model describes.
+//! Outputs and the model: checking (in debug builds and tests) that a typed output, already in
+//! wire form, is what the model describes.
 
 use serde_json::Value;
 
-use super::timestamp::{default_timestamp_format, format_timestamp};
+use super::timestamp::default_timestamp_format;
 use super::{Protocol, ServiceModel, ShapeRef, ShapeType, TimestampFormat, TimestampPlace};
-
-impl ServiceModel {
-    /// Rewrites an output value for the wire: timestamps (epoch seconds inside Sluice) take the
-    /// protocol's form, and nulls are dropped since AWS omits unset members.
-    pub fn render_output(&self, shape_name: &str, value: &mut Value, protocol: Protocol) {
-        let reference = ShapeRef::root(shape_name);
-        self.render(&reference, value, protocol);
-    }
-
-    fn render(&self, reference: &ShapeRef, value: &mut Value, protocol: Protocol) {
-        let Some(shape) = self.shapes.get(&reference.shape) else {
-            return;
-        };
-        match (shape.shape_type, value) {
-            (ShapeType::Structure, Value::Object(object)) => {
-                object.retain(|_, v| !v.is_null());
-                for (name, member) in object.iter_mut() {
-                    if let Some(member_ref) = shape.members.get(name) {
-                        self.render(member_ref, member, protocol);
-                    }
-                }
-            }
-            (ShapeType::List, Value::Array(items)) => {
-                if let Some(member_ref) = &shape.member {
-                    items
-                        .iter_mut()
-                        .for_each(|item| self.render(member_ref, item, protocol));
-                }
-            }
-            (ShapeType::Map, Value::Object(entries)) => {
-                if let Some(value_ref) = &shape.value {
-                    entries
-                        .values_mut()
-                        .for_each(|entry| self.render(value_ref, entry, protocol));
-                }
-            }
-            (ShapeType::Timestamp, value) => {
-                let format = reference.timestamp_format.or(shape.timestamp_format);
-                if let Some(seconds) = value.as_f64() {
-                    *value = format_timestamp(seconds, format, protocol, TimestampPlace::Body);
-                }
-            }
-            _ => {}
-        }
-    }
-}
 
 impl ServiceModel {
     /// Checks an encoded output against the output structure `shape_name`: every member is

@@ -303,11 +303,11 @@ kit::operations! {
     PutResourcePolicy => policies::put_resource_policy,
     GetResourcePolicy => policies::get_resource_policy,
     DeleteResourcePolicy => policies::delete_resource_policy,
-    StartQuery -> lake::queries::start [lake],
-    DescribeQuery -> lake::queries::describe [lake],
-    GetQueryResults -> lake::queries::results [lake],
-    ListQueries -> lake::queries::list [lake],
-    CancelQuery -> lake::queries::cancel [lake],
+    StartQuery => lake::queries::start [lake],
+    DescribeQuery => lake::queries::describe [lake],
+    GetQueryResults => lake::queries::results [lake],
+    ListQueries => lake::queries::list [lake],
+    CancelQuery => lake::queries::cancel [lake],
     ListPublicKeys => lake::delivery::list_public_keys [lake],
 }
 

@@ -86,33 +86,6 @@ pub fn type_error<E: ServiceError>(model: &ServiceModel, message: String) -> Api
     }
 }
 
-/// An output that knows how to write itself as a response body. Every `Serialize` type is
-/// one, written as it serialises: output structs use [`EpochSeconds`] and [`Iso8601`] for
-/// their timestamp members and skip unset members, so they serialise in wire form.
-///
-/// [`EpochSeconds`]: crate::protocol::model::EpochSeconds
-/// [`Iso8601`]: crate::protocol::model::Iso8601
-pub trait WireOutput {
-    /// The JSON body of the output of the shape `shape_name`.
-    fn to_body(
-        &self,
-        model: &ServiceModel,
-        shape_name: &str,
-        protocol: Protocol,
-    ) -> Result<Vec<u8>, serde_json::Error>;
-}
-
-impl<T: Serialize> WireOutput for T {
-    fn to_body(
-        &self,
-        _model: &ServiceModel,
-        _shape_name: &str,
-        _protocol: Protocol,
-    ) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
-    }
-}
-
 /// A value already encoded in its wire form `W`, for list items kept encoded in the read cache
 /// ([`Pages::encoded_after`]): an output holding it writes the bytes as they are.
 pub struct Encoded<W> {
@@ -155,24 +128,6 @@ impl<W> std::fmt::Debug for Encoded<W> {
     }
 }
 
-/// An output still built as a JSON tree with timestamps as epoch seconds, rewritten for the
-/// wire by walking the model. Only for handlers not yet given a typed output; it costs a
-/// second walk of the tree.
-pub struct Untyped(pub Value);
-
-impl WireOutput for Untyped {
-    fn to_body(
-        &self,
-        model: &ServiceModel,
-        shape_name: &str,
-        protocol: Protocol,
-    ) -> Result<Vec<u8>, serde_json::Error> {
-        let mut value = self.0.clone();
-        model.render_output(shape_name, &mut value, protocol);
-        serde_json::to_vec(&value)
-    }
-}
-
 /// Runs one operation: reads the validated `input` into the handler's typed input, calls the
 /// handler, and encodes its output (or maps its error) for the wire.
 pub async fn run<E, I, O, F, Fut>(
@@ -185,7 +140,7 @@ pub async fn run<E, I, O, F, Fut>(
 where
     E: ServiceError,
     I: DeserializeOwned,
-    O: WireOutput,
+    O: Serialize,
     F: FnOnce(I) -> Fut,
     Fut: Future<Output = Result<O, E>>,
 {
@@ -197,7 +152,7 @@ where
 
 /// Writes an output as the response body. Operations without an output answer `{}`, as AWS
 /// does. In debug builds (and so in every test) the body is checked against the model.
-fn encode<O: WireOutput>(
+fn encode<O: Serialize>(
     model: &ServiceModel,
     operation: &Operation,
     protocol: Protocol,
@@ -206,15 +161,12 @@ fn encode<O: WireOutput>(
     let Some(output_ref) = &operation.output else {
         return Ok(b"{}".to_vec());
     };
-    let mut body = output
-        .to_body(model, &output_ref.shape, protocol)
-        .map_err(ApiError::internal)?;
+    let mut body = serde_json::to_vec(output).map_err(ApiError::internal)?;
     if body == b"null" {
         // A handler with nothing to say (`()`) for an output whose members are all optional.
         body = b"{}".to_vec();
     }
-    #[cfg(debug_assertions)]
-    {
+    if cfg!(debug_assertions) {
         let value: Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
         if let Err(mismatch) = model.check_output(&output_ref.shape, &value, protocol) {
             panic!(
@@ -233,18 +185,21 @@ fn encode<O: WireOutput>(
 ///     LogsService { model: "logs", error: LogsError, state: deps }
 ///     PutDestination => destinations::put_destination,
 ///     StartQuery => lake::queries::start [lake],   // a handler over another field
-///     GetRecords -> records::get_records,          // untyped output (Untyped), to convert
 /// }
 /// ```
 ///
 /// Each handler is `async fn(&State, &RequestContext, Input) -> Result<Output, Error>`, where
 /// `State` is the named field of the service (`deps` unless the entry names another), `Input`
-/// is `Deserialize` and `Output` a [`WireOutput`]. An operation of the model missing from the
-/// table answers `NotImplemented`.
+/// is `Deserialize` and `Output` is `Serialize` in wire form: output structs use
+/// [`EpochSeconds`] and [`Iso8601`] for their timestamp members and skip unset members. An
+/// operation of the model missing from the table answers `NotImplemented`.
+///
+/// [`EpochSeconds`]: crate::protocol::model::EpochSeconds
+/// [`Iso8601`]: crate::protocol::model::Iso8601
 macro_rules! operations {
     (
         $service:ty { model: $model:literal, error: $error:ty, state: $default:ident }
-        $( $operation:ident $arrow:tt $handler:path $([$state:ident])? ),* $(,)?
+        $( $operation:ident => $handler:path $([$state:ident])? ),* $(,)?
     ) => {
         #[async_trait::async_trait]
         impl $crate::protocol::Service for $service {
@@ -286,11 +241,11 @@ macro_rules! operations {
                                 operation,
                                 protocol,
                                 input,
-                                |input| $crate::services::kit::operations!(@output $arrow, $handler(
+                                |input| $handler(
                                     $crate::services::kit::operations!(@state self, $default $(, $state)?),
                                     ctx,
                                     input,
-                                )),
+                                ),
                             )
                             .await
                         }
@@ -302,10 +257,6 @@ macro_rules! operations {
                 }
             }
         }
-    };
-    (@output =>, $future:expr) => { $future };
-    (@output ->, $future:expr) => {
-        async move { $future.await.map($crate::services::kit::Untyped) }
     };
     (@state $self:ident, $default:ident) => { &$self.$default };
     (@state $self:ident, $default:ident, $state:ident) => { &$self.$state };

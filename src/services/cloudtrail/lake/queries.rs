@@ -10,10 +10,11 @@
 //! partial results.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::runner::Lake;
 use super::sql;
+use crate::protocol::model::EpochSeconds;
 use crate::protocol::RequestContext;
 use crate::services::cloudtrail::event_data_stores::{load_store, not_found, PENDING_DELETION};
 use crate::services::cloudtrail::{
@@ -194,7 +195,7 @@ pub async fn start(
     lake: &Lake,
     ctx: &RequestContext,
     input: StartInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<StartQueryOutput, CloudTrailError> {
     let deps = lake.deps();
     if input.query_alias.is_some() || input.query_parameters.is_some() {
         return Err(CloudTrailError::InvalidParameter(
@@ -275,7 +276,7 @@ pub async fn start(
         return Err(err.into());
     }
     let _ = recorded.send(true);
-    Ok(json!({ "QueryId": id }))
+    Ok(StartQueryOutput { query_id: id })
 }
 
 /// Loads a query of the caller; an active query of a process that is gone is failed first.
@@ -329,8 +330,102 @@ fn query_not_found(id: &str) -> CloudTrailError {
     CloudTrailError::QueryIdNotFound(format!("The query ID {id} does not exist or is not valid."))
 }
 
-fn seconds(millis: i64) -> f64 {
-    millis as f64 / 1000.0
+/// StartQuery output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartQueryOutput {
+    query_id: String,
+}
+
+/// DescribeQuery output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeQueryOutput {
+    query_id: String,
+    query_string: String,
+    query_status: Status,
+    query_statistics: DescribeStatistics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery_s3_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery_status: Option<String>,
+}
+
+/// DescribeQuery's `QueryStatistics` (`QueryStatisticsForDescribeQuery`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeStatistics {
+    events_matched: u64,
+    events_scanned: u64,
+    bytes_scanned: u64,
+    execution_time_in_millis: u64,
+    creation_time: EpochSeconds,
+}
+
+/// GetQueryResults output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetQueryResultsOutput {
+    query_status: Status,
+    query_statistics: ResultsStatistics,
+    query_result_rows: Vec<Vec<Column>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+}
+
+/// GetQueryResults' `QueryStatistics`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResultsStatistics {
+    results_count: usize,
+    total_results_count: u64,
+    bytes_scanned: u64,
+}
+
+/// One column of a result row: on the wire, a map with one entry, column name -> value.
+#[derive(Debug)]
+struct Column {
+    name: String,
+    value: String,
+}
+
+impl Serialize for Column {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&self.name, &self.value)?;
+        map.end()
+    }
+}
+
+/// ListQueries output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListQueriesOutput {
+    queries: Vec<QuerySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// One query of ListQueries (`Query`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QuerySummary {
+    query_id: String,
+    query_status: Status,
+    creation_time: EpochSeconds,
+}
+
+/// CancelQuery output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CancelQueryOutput {
+    query_id: String,
+    query_status: Status,
 }
 
 /// DescribeQuery.
@@ -338,28 +433,27 @@ pub async fn describe(
     lake: &Lake,
     ctx: &RequestContext,
     input: QueryInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<DescribeQueryOutput, CloudTrailError> {
     let (record, _, _) = load_query(lake, ctx, &input).await?;
-    let mut out = json!({
-        "QueryId": record.id,
-        "QueryString": record.statement,
-        "QueryStatus": lake.effective_status(&record).as_str(),
-        "QueryStatistics": {
-            "EventsMatched": record.events_matched,
-            "EventsScanned": record.events_scanned,
-            "BytesScanned": record.bytes_scanned,
-            "ExecutionTimeInMillis": record.execution_millis,
-            "CreationTime": seconds(record.created),
-        },
+    let delivery_status = record.delivery_uri.as_ref().map(|_| {
+        let status = record.delivery_status.as_deref();
+        status.unwrap_or(super::delivery::PENDING).to_owned()
     });
-    if let Some(error) = &record.error {
-        out["ErrorMessage"] = json!(error);
-    }
-    if let Some(uri) = &record.delivery_uri {
-        out["DeliveryS3Uri"] = json!(uri);
-        out["DeliveryStatus"] = json!(record.delivery_status.as_deref().unwrap_or("PENDING"));
-    }
-    Ok(out)
+    Ok(DescribeQueryOutput {
+        query_status: lake.effective_status(&record),
+        query_statistics: DescribeStatistics {
+            events_matched: record.events_matched,
+            events_scanned: record.events_scanned,
+            bytes_scanned: record.bytes_scanned,
+            execution_time_in_millis: record.execution_millis,
+            creation_time: EpochSeconds::from_millis(record.created),
+        },
+        query_id: record.id,
+        query_string: record.statement,
+        error_message: record.error,
+        delivery_s3_uri: record.delivery_uri,
+        delivery_status,
+    })
 }
 
 /// GetQueryResults: pages of the stored result rows, each row a list of one-entry maps in
@@ -368,7 +462,7 @@ pub async fn results(
     lake: &Lake,
     ctx: &RequestContext,
     input: QueryInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<GetQueryResultsOutput, CloudTrailError> {
     let deps = lake.deps();
     let (record, _, _) = load_query(lake, ctx, &input).await?;
     let limit = input
@@ -382,23 +476,22 @@ pub async fn results(
             .map_err(|_| CloudTrailError::InvalidNextToken("Invalid NextToken.".to_owned()))?,
         None => 0,
     };
-    let mut out = json!({
-        "QueryStatus": lake.effective_status(&record).as_str(),
-        "QueryStatistics": {
-            "ResultsCount": 0,
-            "TotalResultsCount": record.results,
-            "BytesScanned": record.bytes_scanned,
+    let mut out = GetQueryResultsOutput {
+        query_status: lake.effective_status(&record),
+        query_statistics: ResultsStatistics {
+            results_count: 0,
+            total_results_count: record.results,
+            bytes_scanned: record.bytes_scanned,
         },
-    });
-    if let Some(error) = &record.error {
-        out["ErrorMessage"] = json!(error);
-    }
+        query_result_rows: Vec::new(),
+        next_token: None,
+        error_message: record.error.clone(),
+    };
     // A cancelled or timed-out query keeps the rows it found until it stopped.
     if !matches!(
         record.status,
         Status::Finished | Status::Cancelled | Status::TimedOut
     ) {
-        out["QueryResultRows"] = json!([]);
         return Ok(out);
     }
     let page = PAGE_ROWS as u64;
@@ -416,24 +509,25 @@ pub async fn results(
             if rows.len() == limit {
                 break;
             }
-            let columns: Vec<Value> = record
+            let columns: Vec<Column> = record
                 .columns
                 .iter()
                 .zip(row)
-                .map(|(name, value)| {
+                .map(|(name, value)| Column {
+                    name: name.clone(),
                     // Not confirmed: how AWS shows SQL null; an empty string keeps the shape.
-                    json!({ name: value.unwrap_or_default() })
+                    value: value.unwrap_or_default(),
                 })
                 .collect();
-            rows.push(Value::Array(columns));
+            rows.push(columns);
         }
         skip = 0;
     }
     let next = offset + rows.len() as u64;
-    out["QueryStatistics"]["ResultsCount"] = json!(rows.len());
-    out["QueryResultRows"] = Value::Array(rows);
+    out.query_statistics.results_count = rows.len();
+    out.query_result_rows = rows;
     if next < record.results {
-        out["NextToken"] = json!(issue_token(deps, ctx, &scope, &next.to_string()));
+        out.next_token = Some(issue_token(deps, ctx, &scope, &next.to_string()));
     }
     Ok(out)
 }
@@ -443,7 +537,7 @@ pub async fn list(
     lake: &Lake,
     ctx: &RequestContext,
     input: ListInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<ListQueriesOutput, CloudTrailError> {
     let deps = lake.deps();
     let (store, _) = load_store(deps, ctx, &input.event_data_store).await?;
     let to_millis = |seconds: f64| (seconds * 1000.0) as i64;
@@ -484,18 +578,21 @@ pub async fn list(
             more = true;
             break;
         }
-        queries.push(json!({
-            "QueryId": record.id,
-            "QueryStatus": status.as_str(),
-            "CreationTime": seconds(record.created),
-        }));
+        queries.push(QuerySummary {
+            query_id: record.id,
+            query_status: status,
+            creation_time: EpochSeconds::from_millis(record.created),
+        });
         last = Some(position);
     }
-    let mut out = json!({ "Queries": queries });
-    if let (true, Some(last)) = (more, last) {
-        out["NextToken"] = json!(issue_token(deps, ctx, "ListQueries", &last));
-    }
-    Ok(out)
+    let next_token = match (more, last) {
+        (true, Some(last)) => Some(issue_token(deps, ctx, "ListQueries", &last)),
+        _ => None,
+    };
+    Ok(ListQueriesOutput {
+        queries,
+        next_token,
+    })
 }
 
 /// CancelQuery: stops a QUEUED or RUNNING query; a finished one is InactiveQueryException.
@@ -503,7 +600,7 @@ pub async fn cancel(
     lake: &Lake,
     ctx: &RequestContext,
     input: QueryInput,
-) -> Result<Value, CloudTrailError> {
+) -> Result<CancelQueryOutput, CloudTrailError> {
     let deps = lake.deps();
     loop {
         let (mut record, version, record_key) = load_query(lake, ctx, &input).await?;
@@ -527,7 +624,10 @@ pub async fn cancel(
         match deps.store.write(writes).await {
             Ok(_) => {
                 lake.cancel(&record.id);
-                return Ok(json!({ "QueryId": record.id, "QueryStatus": "CANCELLED" }));
+                return Ok(CancelQueryOutput {
+                    query_id: record.id,
+                    query_status: Status::Cancelled,
+                });
             }
             // The query moved on meanwhile (it started, or finished): look again.
             Err(crate::store::StoreError::Conflict(_)) => continue,
@@ -589,7 +689,7 @@ mod tests {
     async fn queries_and_results_go_after_seven_days() {
         let store = crate::store::memory::MemoryStore::default();
         let put_query = |name: &str, created: i64| {
-            let record = json!({ "id": name, "created": created });
+            let record = serde_json::json!({ "id": name, "created": created });
             vec![
                 store::put(
                     RecordKey::new(QUERY, "111122223333", "us-east-1", name),
