@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use rand::RngCore;
 use tokio::io::AsyncReadExt;
 
 use crate::config::{DataDir, StoreChoice, ValidatedConfig};
@@ -105,20 +104,18 @@ pub async fn run(config: ValidatedConfig) -> anyhow::Result<()> {
         .await
         .context("cannot take this node's lease in the store")?;
     tokio::spawn(leases.clone().run());
-    let mut fresh_key = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut fresh_key);
-    let fresh_token_key = hex::encode(fresh_key);
     let data_path = match &config.data_dir {
         DataDir::Memory => None,
         DataDir::Path(dir) => Some(dir.as_path()),
     };
     // The keys (read, or on a first start written in one commit), the S3 object area (files)
     // and the delivery queues meanwhile.
+    let (token_setting, fresh_token_key) = TokenSigner::setting();
     let (cipher_setting, fresh_cipher_key) = CredentialCipher::setting();
     let keys = async {
         let kept = store
             .init_settings(&[
-                ("token_key", &fresh_token_key),
+                (token_setting, &fresh_token_key),
                 (cipher_setting, &fresh_cipher_key),
             ])
             .await

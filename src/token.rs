@@ -10,6 +10,18 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+/// The store setting that keeps the token key.
+const KEY_SETTING: &str = "token_key";
+
+/// A fresh random 256-bit key, hex-encoded: a server secret for a data directory's first
+/// start, kept as a store setting (the token key, AppFabric's credential key).
+pub fn fresh_hex_key() -> String {
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    hex::encode(key)
+}
+
 /// How long a token stays valid (CloudWatch Logs documents 24 hours).
 pub const TOKEN_LIFETIME_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
@@ -40,6 +52,13 @@ impl TokenSigner {
     /// A signer with the given key.
     pub fn new(key: impl Into<Vec<u8>>) -> Self {
         Self { key: key.into() }
+    }
+
+    /// The store setting that keeps this data directory's key, with a fresh key for its first
+    /// start. The start keeps it beside its other keys, in one commit, and builds the signer
+    /// from the value in force.
+    pub fn setting() -> (&'static str, String) {
+        (KEY_SETTING, fresh_hex_key())
     }
 
     fn mac(&self, scope: &str, payload: &[u8]) -> Vec<u8> {

@@ -73,9 +73,7 @@ impl CredentialCipher {
 
     /// A fresh random key, hex-encoded, for the first start of a data directory.
     pub fn fresh_hex_key() -> String {
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        hex::encode(key)
+        crate::token::fresh_hex_key()
     }
 
     fn aead(&self) -> Aes256Gcm {
