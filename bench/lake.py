@@ -8,6 +8,9 @@
                                                       same two queries in DuckDB
   lake.py duckdb-segments LAKE_DIR                 -> the two queries in DuckDB over Sluice's
                                                       segment files themselves
+  lake.py busy ENDPOINT ACCOUNT STORE              -> ListChannels round trips, idle and while
+                                                      heavy queries run (other requests must
+                                                      not wait for a query's CPU work)
   lake.py setup ENDPOINT ACCOUNT                   -> a store + channel; prints their IDs
   lake.py append ENDPOINT ACCOUNT CHANNEL FIRST COUNT CLIENTS TOTAL
                                                    -> puts events FIRST.. FIRST+COUNT-1 (of a
@@ -151,6 +154,45 @@ def query(endpoint, account, store):
     print(json.dumps(out))
 
 
+def busy(endpoint, account, store):
+    """ListChannels latency idle, then while three heavy GROUP BYs (a million groups) run."""
+    import statistics
+    import threading
+    probe = client("cloudtrail", endpoint, account)
+    runner = client("cloudtrail", endpoint, account)
+    heavy = f"SELECT eventData.UID, count(*) FROM {store} GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+
+    def timed():
+        started = time.perf_counter()
+        probe.list_channels()
+        return (time.perf_counter() - started) * 1000
+
+    idle = [timed() for _ in range(100)]
+    done = threading.Event()
+
+    def queries():
+        for _ in range(3):
+            qid = runner.start_query(QueryStatement=heavy)["QueryId"]
+            while runner.describe_query(QueryId=qid)["QueryStatus"] in ("QUEUED", "RUNNING"):
+                time.sleep(0.05)
+        done.set()
+
+    thread = threading.Thread(target=queries)
+    thread.start()
+    loaded = []
+    while not done.is_set():
+        loaded.append(timed())
+        time.sleep(0.002)
+    thread.join()
+
+    def summary(ms):
+        ms = sorted(ms)
+        return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
+                "p90_ms": round(ms[int(len(ms) * 0.9)], 2),
+                "p99_ms": round(ms[int(len(ms) * 0.99)], 2), "max_ms": round(ms[-1], 2)}
+    print(json.dumps({"idle": summary(idle), "during_queries": summary(loaded)}))
+
+
 def best_of_3(con, table):
     out = {}
     for name, sql in statements(table).items():
@@ -194,6 +236,8 @@ if __name__ == "__main__":
         ingest(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "query":
         query(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif mode == "busy":
+        busy(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "duckdb":
         duck(int(sys.argv[2]), sys.argv[3])
     elif mode == "duckdb-segments":

@@ -10,6 +10,8 @@
 # 2. Once the compactor has written its segments (the whole store columnar): StartQuery-to-FINISHED (best of 3, polling
 #    DescribeQuery every 1 ms) for a GROUP BY over all events and a selective one-hour time
 #    range, beside DuckDB over the same events in one Parquet file (best of 3, in process).
+# 3. ListChannels round trips idle and while three heavy GROUP BYs run: the ceiling of a
+#    request beside a query is the same request with none.
 #
 # Env: EVENTS (1000000), CLIENTS (4), CEILING_EVENTS (200000), SLUICE_PORT (4640),
 #      CEILING_PORT (4641), SLUICE_BIN (a release binary to use instead of building one). Traffic goes to 127.0.0.1 only. Results and server logs are kept in
@@ -89,6 +91,8 @@ echo "segments: $last ($(du -sh "$WORK/data/lake" | cut -f1)); sluice.db: $(du -
 
 echo "== queries: Sluice"
 timeout 600 "$PY" "$HELPER" query "http://127.0.0.1:$SLUICE_PORT" "$ACCOUNT" "$STORE" | tee "$RESULTS/sluice-queries.json"
+echo "== ListChannels beside heavy queries (a request must not wait for a query's CPU work)"
+timeout 600 "$PY" "$HELPER" busy "http://127.0.0.1:$SLUICE_PORT" "$ACCOUNT" "$STORE" | tee "$RESULTS/busy.json"
 echo "== queries: DuckDB $("$PY" -c 'import duckdb; print(duckdb.__version__)') over one Parquet file"
 timeout 600 "$PY" "$HELPER" duckdb "$EVENTS" "$WORK/events.parquet" | tee "$RESULTS/duckdb-queries.json"
 echo "== queries: DuckDB over Sluice's segment files (the layout apart from the engine)"
