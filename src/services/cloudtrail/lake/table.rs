@@ -876,10 +876,8 @@ mod tests {
         ctx
     }
 
-    /// A query over a segment reads only the Parquet leaves it names (`eventdata.eventname`,
-    /// not the whole `eventdata` struct), with its eventTime filter inside the scan.
-    #[tokio::test]
-    async fn nested_fields_and_filters_reach_the_parquet_scan() {
+    /// A session over one segment of 100 copies of `row()`, with the directory that holds it.
+    async fn session_over_copies() -> (tempfile::TempDir, datafusion::prelude::SessionContext) {
         let dir = tempfile::tempdir().expect("tempdir");
         let rows: Vec<Map<String, Value>> = (0..100).map(|_| row()).collect();
         let batch = super::super::segments::tests_batch(&rows);
@@ -887,6 +885,14 @@ mod tests {
             .await
             .expect("write");
         let ctx = session_over(dir.path(), 100).await;
+        (dir, ctx)
+    }
+
+    /// A query over a segment reads only the Parquet leaves it names (`eventdata.eventname`,
+    /// not the whole `eventdata` struct), with its eventTime filter inside the scan.
+    #[tokio::test]
+    async fn nested_fields_and_filters_reach_the_parquet_scan() {
+        let (_dir, ctx) = session_over_copies().await;
         // The scan line of each statement's plan, and the whole plan for messages.
         let scan_of = |sql: &'static str| {
             let ctx = ctx.clone();
@@ -940,13 +946,7 @@ mod tests {
     /// from the file again on every query that filters on eventTime.
     #[tokio::test]
     async fn page_indexes_are_cached_with_footers() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rows: Vec<Map<String, Value>> = (0..100).map(|_| row()).collect();
-        let batch = super::super::segments::tests_batch(&rows);
-        super::super::segments::write_file(dir.path(), "1.parquet", vec![batch])
-            .await
-            .expect("write");
-        let ctx = session_over(dir.path(), 100).await;
+        let (dir, ctx) = session_over_copies().await;
         let found = ctx
             .sql("SELECT eventData.UID FROM s1 WHERE eventTime >= '2026-01-31 11:00:00' AND eventTime < '2026-01-31 13:00:00'")
             .await
