@@ -571,8 +571,14 @@ pub async fn load_range_as<V>(
 where
     V: Clone + Send + Sync + 'static,
 {
-    let (kind, account, region) = (range.kind, range.account, range.region);
-    let (prefix, after, limit) = (range.prefix, range.after, range.limit);
+    let Range {
+        kind,
+        account,
+        region,
+        prefix,
+        after,
+        limit,
+    } = range;
     let mut loaded = Vec::new();
     let lent = store.lend(kind, account, region, prefix, after, limit, &mut |lent| {
         let value = lent.derived.get_or_derive(|| derive(lent.body))?;

@@ -68,12 +68,7 @@ impl CredentialCipher {
     /// start. The start keeps it beside its other keys, in one commit, and builds the cipher
     /// from the value in force ([`CredentialCipher::from_hex`]).
     pub fn setting() -> (&'static str, String) {
-        (KEY_SETTING, Self::fresh_hex_key())
-    }
-
-    /// A fresh random key, hex-encoded, for the first start of a data directory.
-    pub fn fresh_hex_key() -> String {
-        crate::token::fresh_hex_key()
+        (KEY_SETTING, crate::token::fresh_hex_key())
     }
 
     fn aead(&self) -> Aes256Gcm {
@@ -136,7 +131,7 @@ mod tests {
 
     #[test]
     fn seals_opens_and_refuses_other_contexts_and_keys() {
-        let cipher = CredentialCipher::from_hex(&CredentialCipher::fresh_hex_key());
+        let cipher = CredentialCipher::from_hex(&crate::token::fresh_hex_key());
         let sealed = cipher.seal(b"api-key-123", "arn:a");
         assert!(!format!("{sealed:?}").contains("api-key"));
         assert!(!serde_json::to_string(&sealed)
@@ -147,7 +142,7 @@ mod tests {
             b"api-key-123"
         );
         assert!(cipher.open(&sealed, "arn:b").is_err());
-        let other = CredentialCipher::from_hex(&CredentialCipher::fresh_hex_key());
+        let other = CredentialCipher::from_hex(&crate::token::fresh_hex_key());
         assert!(other.open(&sealed, "arn:a").is_err());
         assert_ne!(
             cipher.seal(b"x", "c"),
