@@ -859,18 +859,18 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
         .iter()
         .map(|(name, n)| vec![(*name).to_owned(), n.to_string()])
         .collect();
+    // The segment's part comes from its counts, the tail's from the rows.
     let (id, got) = query(&client, &statement).await;
     assert_eq!(values(&got), expected);
-    let scanned = client
+    let described = client
         .describe_query()
         .query_id(&id)
         .send()
         .await
-        .expect("describe")
-        .query_statistics()
-        .and_then(|s| s.events_scanned())
-        .unwrap_or_default();
-    assert_eq!(scanned, all.len() as i64);
+        .expect("describe");
+    let statistics = described.query_statistics().expect("statistics");
+    assert_eq!(statistics.events_scanned(), Some(all.len() as i64));
+    assert_eq!(statistics.events_matched(), Some(all.len() as i64));
 
     let range = format!(
         "SELECT eventData.UID FROM {store} WHERE eventTime >= '2026-10-27 00:00:00' \
@@ -1301,14 +1301,13 @@ async fn small_segments_are_merged_into_one() {
     let (dir, account, server, client, data, store, channel) = own_lake("merged").await;
     let segments = dir.path().join("lake").join(&store);
     let tags = ["m1", "m2", "m3", "m4"];
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for (round, tag) in tags.into_iter().enumerate() {
-        put(
-            &data,
-            &channel,
-            &account,
-            &events_in(20_500, tag, "2026-10"),
-        )
-        .await;
+        let events = events_in(20_500, tag, "2026-10");
+        for event in &events {
+            *names.entry(event.name).or_default() += 1;
+        }
+        put(&data, &channel, &account, &events).await;
         // The fourth segment is merged with the first three once it is written.
         let expected = if round + 1 < tags.len() { round + 1 } else { 1 };
         wait_for_segment_files(&segments, expected).await;
@@ -1327,5 +1326,16 @@ async fn small_segments_are_merged_into_one() {
         .map(|tag| vec![(*tag).to_owned(), "20500".to_owned()])
         .collect();
     assert_eq!(values(&rows), per_tag);
+    // The merged segment's counts are its inputs' counts summed.
+    let (_, rows) = query(
+        &client,
+        &format!("SELECT eventData.eventName, count(*) FROM {store} GROUP BY 1 ORDER BY 1"),
+    )
+    .await;
+    let expected: Vec<Vec<String>> = names
+        .iter()
+        .map(|(name, n)| vec![(*name).to_owned(), n.to_string()])
+        .collect();
+    assert_eq!(values(&rows), expected);
     drop(server);
 }

@@ -20,6 +20,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::counts::{CountsFromSegments, SegmentCountsExec};
 use super::delivery::Delivery;
 use super::queries::{QueryRecord, Status, MAX_CONCURRENT, PAGE_ROWS, RESULTS};
 use super::sql::{self, Prepared};
@@ -331,6 +332,7 @@ pub(super) fn session(runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(FieldsBelowUnion))
+        .with_physical_optimizer_rule(Arc::new(CountsFromSegments))
         .build();
     let context = SessionContext::new_with_state(state);
     super::functions::register(&context);
@@ -565,6 +567,7 @@ async fn write_record(
 /// matched the query's filters. More than [`MAX_RESULTS`] rows fail the query.
 async fn execute(run: &Run<'_>, planned: Planned) -> Result<(u64, u64), String> {
     let failed = |err: datafusion::error::DataFusionError| err.to_string();
+    let counters = planned.counters.clone();
     let frame = planned
         .context
         .execute_logical_plan(planned.plan)
@@ -605,7 +608,7 @@ async fn execute(run: &Run<'_>, planned: Planned) -> Result<(u64, u64), String> 
         plan = %datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true),
         "Query plan with its metrics."
     );
-    Ok((results, matched(physical.as_ref())))
+    Ok((results, matched(physical.as_ref(), &counters)))
 }
 
 /// Buffers a result page; past [`BUFFERED_PAGES`] the buffer is stored in one commit.
@@ -637,7 +640,7 @@ fn is_scan(plan: &dyn ExecutionPlan) -> bool {
 
 /// Events that passed the filters right above the scans (all scanned events when a scan has
 /// no filter): QueryStatistics' EventsMatched.
-fn matched(plan: &dyn ExecutionPlan) -> u64 {
+fn matched(plan: &dyn ExecutionPlan, counters: &ScanCounters) -> u64 {
     fn reads_table(plan: &dyn ExecutionPlan) -> bool {
         is_scan(plan)
             || plan
@@ -645,16 +648,21 @@ fn matched(plan: &dyn ExecutionPlan) -> u64 {
                 .iter()
                 .any(|child| child.name() != "FilterExec" && reads_table(child.as_ref()))
     }
-    let rows = |plan: &dyn ExecutionPlan| {
-        plan.metrics()
-            .and_then(|m| m.output_rows())
-            .unwrap_or_default() as u64
-    };
     if is_scan(plan) || (plan.name() == "FilterExec" && reads_table(plan)) {
-        return rows(plan);
+        return counters.tail_rows(plan).unwrap_or_else(|| {
+            plan.metrics()
+                .and_then(|m| m.output_rows())
+                .unwrap_or_default() as u64
+        });
     }
-    plan.children()
-        .iter()
-        .map(|child| matched(child.as_ref()))
-        .sum()
+    // Segments answered from their counts match every event they hold.
+    let counted = plan
+        .downcast_ref::<SegmentCountsExec>()
+        .map_or(0, SegmentCountsExec::events);
+    counted
+        + plan
+            .children()
+            .iter()
+            .map(|child| matched(child.as_ref(), counters))
+            .sum::<u64>()
 }

@@ -40,6 +40,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::counts::ValueCounts;
 use super::table;
 use crate::services::cloudtrail::event_data_stores::EventDataStoreRecord;
 use crate::services::cloudtrail::{EVENTS_TABLE, EVENT_DATA_STORE};
@@ -88,6 +89,10 @@ pub struct SegmentRecord {
     /// Earliest and latest eventTime inside, epoch milliseconds.
     pub min_time: i64,
     pub max_time: i64,
+    /// How many events hold each value of the segment's few-valued string columns (none in
+    /// segments written before counts were kept).
+    #[serde(default, skip_serializing_if = "ValueCounts::is_empty")]
+    pub counts: ValueCounts,
 }
 
 /// The schema of a segment file: the table's columns, then the event data as it was put.
@@ -403,6 +408,7 @@ impl Compactor {
         let file = format!("{name}.parquet");
         let dir = store_dir(&self.root, store_id);
         let sorted = sort_by_time(&batches)?;
+        let counts = ValueCounts::of(&sorted, &DISTINCT_COLUMNS);
         let bytes = write_file(&dir, &file, vec![sorted]).await?;
         let segment = SegmentRecord {
             file: file.clone(),
@@ -410,6 +416,7 @@ impl Compactor {
             bytes,
             min_time,
             max_time,
+            counts,
         };
         let key = RecordKey::new(SEGMENT, account, region, &format!("{store_id}/{name}"));
         let more = rows.len() >= MAX_ROWS;
@@ -499,6 +506,8 @@ impl Compactor {
             bytes: written,
             min_time: run.iter().map(|(_, s, _)| s.min_time).min().unwrap_or(0),
             max_time: run.iter().map(|(_, s, _)| s.max_time).max().unwrap_or(0),
+            // The merged file holds exactly its inputs' events (checked above).
+            counts: ValueCounts::sum(run.iter().map(|(_, s, _)| &s.counts)),
         };
         let key = RecordKey::new(SEGMENT, account, region, &format!("{store_id}/{name}"));
         let mut batch = vec![store::put(key, &merged, Expect::Absent)?];
@@ -719,7 +728,7 @@ fn sort_by_time(batches: &[RecordBatch]) -> Result<RecordBatch, CompactError> {
 /// dictionary. Theirs would fill up and fall back to plain pages anyway, and a query that
 /// reads one page of such a column reads and decodes the row group's whole dictionary first
 /// (about 1 MB for `eventdata.uid` in a 128 Ki-row group: most of a one-hour range query).
-const DISTINCT_COLUMNS: [&[&str]; 5] = [
+pub(super) const DISTINCT_COLUMNS: [&[&str]; 5] = [
     &["eventid"],
     &["eventtime"],
     &["eventdata", "uid"],
@@ -796,6 +805,7 @@ mod tests {
                     bytes: 0,
                     min_time: 0,
                     max_time: 0,
+                    counts: ValueCounts::default(),
                 };
                 (
                     RecordKey::new(SEGMENT, "a", "r", &index.to_string()),

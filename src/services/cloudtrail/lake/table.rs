@@ -44,12 +44,13 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::{make_with_child, ProjectionExec};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 
+use super::counts::SegmentCounts;
 use crate::services::cloudtrail::EVENTS_TABLE;
 use crate::store::Store;
 
@@ -200,6 +201,27 @@ pub struct ScanCounters {
     pub events: AtomicU64,
     /// Bytes of event data read (the events as they were put).
     pub bytes: AtomicU64,
+    /// Rows each tail gave, by the address of its partition stream: DataFusion's
+    /// `StreamingTableExec` keeps no count of its output rows (see [`tail_rows`]).
+    tails: std::sync::Mutex<Vec<(usize, Arc<AtomicU64>)>>,
+}
+
+impl ScanCounters {
+    /// The rows the tails of `plan`, a `StreamingTableExec`, gave; `None` for other plans.
+    pub fn tail_rows(&self, plan: &dyn ExecutionPlan) -> Option<u64> {
+        let tail = plan.downcast_ref::<StreamingTableExec>()?;
+        let tails = self.tails.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            tail.partitions()
+                .iter()
+                .filter_map(|partition| {
+                    let address = Arc::as_ptr(partition).cast::<()>() as usize;
+                    tails.iter().find(|(a, _)| *a == address)
+                })
+                .map(|(_, rows)| rows.load(Ordering::Relaxed))
+                .sum(),
+        )
+    }
 }
 
 /// Which part of a store a scan reads: the store, and event times in `[from, until)`.
@@ -259,7 +281,7 @@ impl EventDataStoreTable {
                 .await
                 .map_err(|err| DataFusionError::External(err.into()))?;
         let overlapping: Vec<_> = segments
-            .iter()
+            .into_iter()
             .filter(|s| s.max_time >= range.from && s.min_time < range.until)
             .collect();
         if overlapping.is_empty() {
@@ -312,12 +334,18 @@ impl EventDataStoreTable {
         }
         let source = Arc::new(source);
         let mut builder = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source);
-        for segment in &overlapping {
+        for segment in overlapping {
             let path = dir.join(&segment.file);
-            builder = builder.with_file(PartitionedFile::new(
-                path.to_string_lossy().into_owned(),
-                segment.bytes,
-            ));
+            let mut file = PartitionedFile::new(path.to_string_lossy().into_owned(), segment.bytes);
+            // Counts stand for a segment's events only when the range takes all of them.
+            let inside = segment.min_time >= range.from && segment.max_time < range.until;
+            if inside && !segment.counts.is_empty() {
+                file = file.with_extension(SegmentCounts {
+                    counts: Arc::new(segment.counts),
+                    rows: segment.rows,
+                });
+            }
+            builder = builder.with_file(file);
             self.counters
                 .events
                 .fetch_add(segment.rows, Ordering::Relaxed);
@@ -466,11 +494,19 @@ impl TableProvider for EventDataStoreTable {
             range.until = range.until.min(until);
         }
         let segments = self.segment_scan(state, &range, projection).await?;
+        let given = Arc::new(AtomicU64::new(0));
         let partition = Arc::new(RowPages {
             store: self.store.clone(),
             range,
             counters: self.counters.clone(),
+            given: given.clone(),
         });
+        let address = Arc::as_ptr(&partition).cast::<()>() as usize;
+        self.counters
+            .tails
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((address, given));
         let tail = StreamingTable::try_new(schema(), vec![partition])?
             .scan(state, projection, &[], limit)
             .await?;
@@ -557,6 +593,8 @@ struct RowPages {
     store: Arc<dyn Store>,
     range: Range,
     counters: Arc<ScanCounters>,
+    /// Rows given so far.
+    given: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for RowPages {
@@ -577,11 +615,13 @@ impl PartitionStream for RowPages {
         let store = self.store.clone();
         let range = self.range.clone();
         let counters = self.counters.clone();
+        let given = self.given.clone();
         let start = Some((range.from, i64::MIN));
         let pages = futures_util::stream::unfold(start, move |cursor| {
             let store = store.clone();
             let range = range.clone();
             let counters = counters.clone();
+            let given = given.clone();
             async move {
                 let cursor = cursor?;
                 let scope = [
@@ -617,6 +657,7 @@ impl PartitionStream for RowPages {
                 counters
                     .events
                     .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                given.fetch_add(rows.len() as u64, Ordering::Relaxed);
                 counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
                 Some((to_batch(&rows), next))
             }
@@ -807,6 +848,44 @@ pub fn to_batch(rows: &[Map<String, Value>]) -> datafusion::error::Result<Record
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+/// A session whose table `s1` (of account 111122223333, store `s1`, no retention limit) is
+/// the segment files `records` name in `dir`, for tests elsewhere in the Lake.
+#[cfg(test)]
+pub(super) async fn tests_session(
+    dir: &std::path::Path,
+    records: Vec<super::segments::SegmentRecord>,
+) -> datafusion::prelude::SessionContext {
+    let store = Arc::new(crate::store::memory::MemoryStore::default());
+    for (index, record) in records.iter().enumerate() {
+        store
+            .write(vec![crate::store::put(
+                crate::store::RecordKey::new(
+                    super::segments::SEGMENT,
+                    "111122223333",
+                    "us-east-1",
+                    &format!("s1/{index:020}"),
+                ),
+                record,
+                crate::store::Expect::Absent,
+            )
+            .expect("put")])
+            .await
+            .expect("write record");
+    }
+    let table = EventDataStoreTable::new(
+        store,
+        "111122223333",
+        "us-east-1",
+        "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/s1",
+        0,
+        Arc::default(),
+        Some(dir.to_path_buf()),
+    );
+    let ctx = super::runner::session(Arc::default());
+    ctx.register_table("s1", Arc::new(table)).expect("register");
+    ctx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -836,44 +915,18 @@ mod tests {
 
     /// A session whose table `s1` is the one segment file `1.parquet` in `dir`, of `rows` rows.
     async fn session_over(dir: &std::path::Path, rows: u64) -> datafusion::prelude::SessionContext {
-        use crate::store::Store;
         let bytes = std::fs::metadata(dir.join("1.parquet"))
             .expect("segment")
             .len();
-        let store = Arc::new(crate::store::memory::MemoryStore::default());
         let record = super::super::segments::SegmentRecord {
             file: "1.parquet".into(),
             rows,
             bytes,
             min_time: 0,
             max_time: i64::MAX / 2,
+            counts: Default::default(),
         };
-        store
-            .write(vec![crate::store::put(
-                crate::store::RecordKey::new(
-                    super::super::segments::SEGMENT,
-                    "111122223333",
-                    "us-east-1",
-                    "s1/00000000000000000001",
-                ),
-                &record,
-                crate::store::Expect::Absent,
-            )
-            .expect("put")])
-            .await
-            .expect("write record");
-        let table = EventDataStoreTable::new(
-            store,
-            "111122223333",
-            "us-east-1",
-            "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/s1",
-            0,
-            Arc::default(),
-            Some(dir.to_path_buf()),
-        );
-        let ctx = super::super::runner::session(Arc::default());
-        ctx.register_table("s1", Arc::new(table)).expect("register");
-        ctx
+        tests_session(dir, vec![record]).await
     }
 
     /// A session over one segment of 100 copies of `row()`, with the directory that holds it.
