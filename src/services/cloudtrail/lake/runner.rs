@@ -10,9 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider,
+};
 use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -53,8 +57,10 @@ const PARTITIONS: usize = 2;
 /// The queries of this process.
 pub struct Lake {
     deps: Deps,
-    /// DataFusion's runtime: the memory pool and caches all queries share.
-    runtime: Arc<RuntimeEnv>,
+    /// The session every query starts from: DataFusion's runtime (the memory pool and caches
+    /// all queries share), functions and rules. Building a session registers every function
+    /// anew, about 0.3 ms; a query clones this one and gets tables of its own.
+    template: SessionState,
     /// The threads queries run on.
     threads: QueryThreads,
     active: Arc<Mutex<HashMap<String, Active>>>,
@@ -101,7 +107,7 @@ impl Lake {
         Self {
             delivery: Arc::new(Delivery::new(deps.store.clone())),
             deps,
-            runtime,
+            template: session(runtime).state(),
             threads: QueryThreads::default(),
             active: Arc::default(),
             segments,
@@ -192,7 +198,7 @@ impl Lake {
         stores: &[(String, String, i64)],
     ) -> Result<Planned, CloudTrailError> {
         const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
-        let context = session(self.runtime.clone());
+        let context = fresh_session(&self.template);
         let counters = Arc::new(ScanCounters::default());
         for (name, id, retention_days) in stores {
             let arn = format!(
@@ -337,6 +343,21 @@ pub(super) fn session(runtime: Arc<RuntimeEnv>) -> SessionContext {
     let context = SessionContext::new_with_state(state);
     super::functions::register(&context);
     context
+}
+
+/// A session for one query: `template`'s functions and rules, with a catalog of its own for
+/// the stores the query names (a plain clone would share the template's).
+fn fresh_session(template: &SessionState) -> SessionContext {
+    let mut state = template.clone();
+    let schema = Arc::new(MemorySchemaProvider::new());
+    let catalog = Arc::new(MemoryCatalogProvider::new());
+    let catalogs = Arc::new(MemoryCatalogProviderList::new());
+    let defaults = &state.config().options().catalog;
+    // Registering into fresh in-memory providers cannot fail.
+    let _ = catalog.register_schema(&defaults.default_schema, schema);
+    catalogs.register_catalog(defaults.default_catalog.clone(), catalog);
+    state.register_catalog_list(catalogs);
+    SessionContext::new_with_state(state)
 }
 
 /// A DataFusion planning error as the caller should read it.
@@ -665,4 +686,40 @@ fn matched(plan: &dyn ExecutionPlan, counters: &ScanCounters) -> u64 {
             .iter()
             .map(|child| matched(child.as_ref(), counters))
             .sum::<u64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sessions cloned from the template keep its functions but not each other's tables.
+    #[tokio::test]
+    async fn fresh_sessions_share_functions_not_tables() {
+        let template = session(Arc::default()).state();
+        let first = fresh_session(&template);
+        let second = fresh_session(&template);
+        first
+            .register_table(
+                "s1",
+                Arc::new(datafusion::datasource::empty::EmptyTable::new(
+                    super::super::table::schema(),
+                )),
+            )
+            .expect("register");
+        assert!(first.table_exist("s1").expect("lookup"));
+        assert!(!second.table_exist("s1").expect("lookup"));
+        assert!(!fresh_session(&template).table_exist("s1").expect("lookup"));
+        // Trino's functions come with the template.
+        let rows = second
+            .sql("SELECT json_extract_scalar('{\"a\": \"b\"}', '$.a')")
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&rows)
+            .expect("pretty")
+            .to_string();
+        assert!(shown.contains("| b "), "{shown}");
+    }
 }
