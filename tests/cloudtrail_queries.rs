@@ -871,6 +871,12 @@ async fn compacted_segments_and_the_tail_read_as_one_store() {
     let statistics = described.query_statistics().expect("statistics");
     assert_eq!(statistics.events_scanned(), Some(all.len() as i64));
     assert_eq!(statistics.events_matched(), Some(all.len() as i64));
+    // A time range that takes the whole segment: its counts still answer.
+    let since = format!(
+        "SELECT eventData.eventName, count(*) AS n FROM {store} \
+         WHERE eventTime >= '2026-10-01 00:00:00' GROUP BY 1 ORDER BY 1"
+    );
+    assert_eq!(values(&query(&client, &since).await.1), expected);
 
     let range = format!(
         "SELECT eventData.UID FROM {store} WHERE eventTime >= '2026-10-27 00:00:00' \

@@ -9,11 +9,12 @@
 //! segments' counts up instead of reading them. DataFusion does the same for `count(*)`
 //! without GROUP BY from file statistics; this extends it to one grouping column.
 //!
-//! The rewrite is exact or absent: it applies only when every segment file the scan reads lies
-//! wholly inside the query's time range, carries counts of the column, and nothing filters
-//! the scan. Anything else (a WHERE, a segment cut by the range or by retention, an older
-//! segment written without counts, another aggregate) is planned as before. The tail of recent
-//! rows is always aggregated from the rows.
+//! The rewrite is exact or absent: it applies only when every segment file the scan reads
+//! carries counts of the column and nothing filters the scan but bounds on eventTime that
+//! each file's whole span meets (a time range or the retention, which then cut no segment).
+//! Anything else (another WHERE, a segment cut by the range, an older segment written without
+//! counts, another aggregate) is planned as before. The tail of recent rows is always
+//! aggregated from the rows.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -29,7 +30,9 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::utils::split_conjunction;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -162,12 +165,14 @@ fn count_values(
     Some(counted)
 }
 
-/// What a segment file of a scan carries for the rewrite: its counts, and how many events it
-/// holds. Attached only to files that lie wholly inside the query's time range.
+/// What a segment file of a scan carries for the rewrite: its counts, how many events it
+/// holds, and their eventTime span (epoch milliseconds).
 #[derive(Debug, Clone)]
 pub struct SegmentCounts {
     pub counts: Arc<ValueCounts>,
     pub rows: u64,
+    pub min_time: i64,
+    pub max_time: i64,
 }
 
 /// Answers partial `count(*)` aggregates grouped by one column from the counts of the
@@ -272,8 +277,8 @@ fn answered(
 }
 
 /// The values of column `index` of a segment scan and their counts, and the events they
-/// stand for, when the scan is of segment files that all carry counts of that column and
-/// nothing limits or filters it.
+/// stand for, when the scan is of segment files that all carry counts of that column, nothing
+/// limits it, and its filter passes every event of every file (see [`passes_whole`]).
 fn counted_scan(
     plan: &Arc<dyn ExecutionPlan>,
     index: usize,
@@ -281,9 +286,10 @@ fn counted_scan(
     let scan = plan.downcast_ref::<DataSourceExec>()?;
     let config = scan.data_source().downcast_ref::<FileScanConfig>()?;
     let source = config.file_source();
-    if config.limit.is_some() || source.filter().is_some() {
+    if config.limit.is_some() {
         return None;
     }
+    let filter = source.filter();
     let expr = source.projection()?.iter().nth(index)?.expr.clone();
     let path = field_path(&expr)?;
     let mut values: BTreeMap<Option<String>, u64> = BTreeMap::new();
@@ -295,12 +301,52 @@ fn counted_scan(
             continue;
         }
         let segment = file.extension::<SegmentCounts>()?;
+        if let Some(filter) = &filter {
+            if !passes_whole(filter, segment.min_time, segment.max_time) {
+                return None;
+            }
+        }
         for (value, count) in segment.counts.column(&path)? {
             *values.entry(value.clone()).or_default() += count;
         }
         events += segment.rows;
     }
     Some((values, events))
+}
+
+/// Whether every event of a segment whose eventTimes span `[min, max]` passes `filter`: only
+/// when the filter is a conjunction of bounds on eventTime (a time range, retention) that the
+/// whole span meets. Every event has an eventTime (PutAuditEvents requires one).
+fn passes_whole(filter: &Arc<dyn PhysicalExpr>, min: i64, max: i64) -> bool {
+    split_conjunction(filter).into_iter().all(|bound| {
+        let Some(bound) = bound.downcast_ref::<BinaryExpr>() else {
+            return false;
+        };
+        let (left, right) = (bound.left(), bound.right());
+        let (op, literal) = match (
+            left.downcast_ref::<Column>(),
+            right.downcast_ref::<Column>(),
+        ) {
+            (Some(column), None) if column.name() == "eventtime" => (*bound.op(), right),
+            (None, Some(column)) if column.name() == "eventtime" => match bound.op().swap() {
+                Some(op) => (op, left),
+                None => return false,
+            },
+            _ => return false,
+        };
+        let Some(ScalarValue::TimestampMillisecond(Some(at), None)) =
+            literal.downcast_ref::<Literal>().map(Literal::value)
+        else {
+            return false;
+        };
+        match op {
+            Operator::Gt => min > *at,
+            Operator::GtEq => min >= *at,
+            Operator::Lt => max < *at,
+            Operator::LtEq => max <= *at,
+            _ => false,
+        }
+    })
 }
 
 /// `eventdata.eventname` for `get_field(eventdata@9, eventname)`, a column's name for a column.
@@ -628,17 +674,52 @@ mod tests {
         let with_counts = two_segments(&dir.path().join("counted"), [true, true]).await;
         let without = two_segments(&dir.path().join("plain"), [false, false]).await;
         let mixed = two_segments(&dir.path().join("mixed"), [true, false]).await;
-        let cut = format!(
-            "'{}'",
-            time::OffsetDateTime::from_unix_timestamp_nanos(
-                i128::from(FIRST_MILLIS + 150) * 1_000_000
+        // A time literal `offset` milliseconds after the first event.
+        let at = |offset: i64| {
+            let time = time::OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(FIRST_MILLIS + offset) * 1_000_000,
             )
-            .expect("time")
-            .format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
-            ))
-            .expect("format")
-        );
+            .expect("time");
+            let shown = time
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+                ))
+                .expect("format");
+            format!("'{shown}'")
+        };
+        let by_name = |filter: String| {
+            format!(
+                "SELECT eventData.eventName, count(*) FROM s1 WHERE {filter} GROUP BY 1 ORDER BY 1"
+            )
+        };
+        // Segment 1 holds events 0-299, segment 2 events 300-499 (by millisecond).
+        let timed = [
+            // Both segments whole.
+            (by_name(format!("eventTime >= {}", at(0))), true),
+            (
+                by_name(format!(
+                    "eventTime > {} AND eventTime <= {}",
+                    at(-1),
+                    at(499)
+                )),
+                true,
+            ),
+            (by_name(format!("{} <= eventTime", at(0))), true),
+            // Segment 2 whole; segment 1 outside the range.
+            (by_name(format!("eventTime >= {}", at(300))), true),
+            // Cut segments.
+            (by_name(format!("eventTime > {}", at(0))), false),
+            (by_name(format!("eventTime < {}", at(150))), false),
+            (by_name(format!("eventTime < {}", at(499))), false),
+            // Another condition beside the range.
+            (
+                by_name(format!(
+                    "eventTime >= {} AND eventData.eventSource = 'app.example'",
+                    at(0)
+                )),
+                false,
+            ),
+        ];
         let statements = [
             ("SELECT eventData.eventName, count(*) FROM s1 GROUP BY 1 ORDER BY 2 DESC, 1", true),
             ("SELECT eventType, count(*), count(1) AS n FROM s1 GROUP BY eventType", true),
@@ -669,15 +750,13 @@ mod tests {
                 "SELECT eventData.sourceIPAddress, count(*) FROM s1 GROUP BY 1 ORDER BY 2, 1 LIMIT 3",
                 false,
             ),
-            (
-                &*format!(
-                    "SELECT eventData.eventName, count(*) FROM s1 WHERE eventTime < {cut} \
-                     GROUP BY 1 ORDER BY 1"
-                ),
-                false,
-            ),
         ];
-        for (sql, answered) in statements {
+        let all = statements
+            .iter()
+            .map(|(sql, answered)| ((*sql).to_owned(), *answered))
+            .chain(timed);
+        for (sql, answered) in all {
+            let sql = sql.as_str();
             let (expected, read) = run(&without, sql).await;
             assert!(!read, "{sql}: no counts to answer from");
             let (got, from_counts) = run(&with_counts, sql).await;

@@ -337,12 +337,12 @@ impl EventDataStoreTable {
         for segment in overlapping {
             let path = dir.join(&segment.file);
             let mut file = PartitionedFile::new(path.to_string_lossy().into_owned(), segment.bytes);
-            // Counts stand for a segment's events only when the range takes all of them.
-            let inside = segment.min_time >= range.from && segment.max_time < range.until;
-            if inside && !segment.counts.is_empty() {
+            if !segment.counts.is_empty() {
                 file = file.with_extension(SegmentCounts {
                     counts: Arc::new(segment.counts),
                     rows: segment.rows,
+                    min_time: segment.min_time,
+                    max_time: segment.max_time,
                 });
             }
             builder = builder.with_file(file);
