@@ -121,6 +121,11 @@ def statements(table):
     return {
         "group_by_name": f"SELECT eventData.eventName, count(*) FROM {table} "
                          "GROUP BY 1 ORDER BY 2 DESC",
+        # The same count with a WHERE that per-segment value counts cannot answer: Sluice
+        # reads both columns, as DuckDB does.
+        "group_by_name_where": f"SELECT eventData.eventName, count(*) FROM {table} "
+                               "WHERE eventData.sourceIPAddress LIKE '10.0.1.%' "
+                               "GROUP BY 1 ORDER BY 2 DESC",
         "time_range": f"SELECT eventData.UID, eventTime FROM {table} "
                       f"WHERE eventTime >= '{shown(RANGE_FROM)}' AND eventTime < '{shown(RANGE_TO)}' "
                       "ORDER BY eventTime",

@@ -8,8 +8,10 @@
 #    batch); then the same load (CEILING_EVENTS events) into a server with
 #    `--data-dir :memory:`: the same HTTP, validation and encoding without the disk.
 # 2. Once the compactor has written its segments (the whole store columnar): StartQuery-to-FINISHED (best of 3, polling
-#    DescribeQuery every 1 ms) for a GROUP BY over all events and a selective one-hour time
-#    range, beside DuckDB over the same events in one Parquet file (best of 3, in process).
+#    DescribeQuery every 1 ms) for a GROUP BY over all events (which Sluice answers from its
+#    segments' value counts), the same GROUP BY with a WHERE the counts cannot answer, and a
+#    selective one-hour time range, beside DuckDB over the same events in one Parquet file
+#    (best of 3, in process).
 # 3. ListChannels round trips idle and while three heavy GROUP BYs run: the ceiling of a
 #    request beside a query is the same request with none.
 #
