@@ -517,6 +517,7 @@ impl ExecutionPlan for SegmentCountsExec {
 #[cfg(test)]
 mod tests {
     use super::super::segments::{tests_batch, write_file, SegmentRecord, DISTINCT_COLUMNS};
+    use super::super::table::{tests_results, tests_session};
     use super::*;
     use serde_json::{json, Map, Value};
 
@@ -645,25 +646,16 @@ mod tests {
                 },
             });
         }
-        super::super::table::tests_session(dir, records).await
+        tests_session(dir, records).await
     }
 
     /// A statement's results as text, and whether its plan answered from counts.
     async fn run(ctx: &datafusion::prelude::SessionContext, sql: &str) -> (String, bool) {
-        let frame = ctx.sql(sql).await.expect("plan");
-        let plan = frame
-            .clone()
-            .create_physical_plan()
-            .await
-            .expect("physical");
-        let shown = datafusion::physical_plan::displayable(plan.as_ref())
-            .indent(true)
-            .to_string();
-        let batches = frame.collect().await.expect("collect");
-        let results = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .expect("pretty")
-            .to_string();
-        (results, shown.contains("SegmentCountsExec"))
+        let plan = tests_results(ctx, &format!("EXPLAIN {sql}")).await;
+        (
+            tests_results(ctx, sql).await,
+            plan.contains("SegmentCountsExec"),
+        )
     }
 
     /// Counts by one column come from the segments' counts, with the results the columns give;

@@ -710,16 +710,11 @@ mod tests {
         assert!(!second.table_exist("s1").expect("lookup"));
         assert!(!fresh_session(&template).table_exist("s1").expect("lookup"));
         // Trino's functions come with the template.
-        let rows = second
-            .sql("SELECT json_extract_scalar('{\"a\": \"b\"}', '$.a')")
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
-        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&rows)
-            .expect("pretty")
-            .to_string();
+        let shown = super::super::table::tests_results(
+            &second,
+            "SELECT json_extract_scalar('{\"a\": \"b\"}', '$.a')",
+        )
+        .await;
         assert!(shown.contains("| b "), "{shown}");
     }
 }

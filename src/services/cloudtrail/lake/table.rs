@@ -201,9 +201,10 @@ pub struct ScanCounters {
     pub events: AtomicU64,
     /// Bytes of event data read (the events as they were put).
     pub bytes: AtomicU64,
-    /// Rows each tail gave, by the address of its partition stream: DataFusion's
-    /// `StreamingTableExec` keeps no count of its output rows (see [`tail_rows`]).
-    tails: std::sync::Mutex<Vec<(usize, Arc<AtomicU64>)>>,
+    /// Each tail's stream and the rows it gave: DataFusion's `StreamingTableExec` keeps no
+    /// count of its output rows (see [`ScanCounters::tail_rows`]). The weak reference keeps
+    /// the stream's address from being reused while the query lives.
+    tails: std::sync::Mutex<Vec<(std::sync::Weak<RowPages>, Arc<AtomicU64>)>>,
 }
 
 impl ScanCounters {
@@ -215,8 +216,9 @@ impl ScanCounters {
             tail.partitions()
                 .iter()
                 .filter_map(|partition| {
-                    let address = Arc::as_ptr(partition).cast::<()>() as usize;
-                    tails.iter().find(|(a, _)| *a == address)
+                    tails
+                        .iter()
+                        .find(|(tail, _)| std::ptr::addr_eq(tail.as_ptr(), Arc::as_ptr(partition)))
                 })
                 .map(|(_, rows)| rows.load(Ordering::Relaxed))
                 .sum(),
@@ -501,12 +503,11 @@ impl TableProvider for EventDataStoreTable {
             counters: self.counters.clone(),
             given: given.clone(),
         });
-        let address = Arc::as_ptr(&partition).cast::<()>() as usize;
         self.counters
             .tails
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((address, given));
+            .push((Arc::downgrade(&partition), given));
         let tail = StreamingTable::try_new(schema(), vec![partition])?
             .scan(state, projection, &[], limit)
             .await?;
@@ -886,6 +887,22 @@ pub(super) async fn tests_session(
     ctx
 }
 
+/// The results of `sql` in `ctx`, as DataFusion prints a table, for tests elsewhere in the
+/// Lake.
+#[cfg(test)]
+pub(super) async fn tests_results(ctx: &datafusion::prelude::SessionContext, sql: &str) -> String {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .collect()
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .expect("pretty")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -950,16 +967,7 @@ mod tests {
         let scan_of = |sql: &'static str| {
             let ctx = ctx.clone();
             async move {
-                let batches = ctx
-                    .sql(&format!("EXPLAIN {sql}"))
-                    .await
-                    .expect("sql")
-                    .collect()
-                    .await
-                    .expect("collect");
-                let plan = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-                    .expect("pretty")
-                    .to_string();
+                let plan = tests_results(&ctx, &format!("EXPLAIN {sql}")).await;
                 let scan = plan
                     .lines()
                     .find(|line| line.contains("DataSourceExec"))
@@ -1098,12 +1106,7 @@ mod tests {
         ] {
             let mut shown = Vec::new();
             for ctx in [&views, &plain_strings] {
-                let batches = ctx.sql(sql).await.expect("sql").collect().await.expect(sql);
-                shown.push(
-                    datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-                        .expect("pretty")
-                        .to_string(),
-                );
+                shown.push(tests_results(ctx, sql).await);
             }
             assert!(shown[0].lines().count() > 4, "{sql}: {}", shown[0]);
             assert_eq!(shown[0], shown[1], "{sql}");
