@@ -128,7 +128,6 @@ impl ValueCounts {
         }
         Self(
             sums.into_iter()
-                .filter(|(_, sum)| sum.len() <= MAX_VALUES)
                 .map(|(path, sum)| (path, sum.into_iter().collect()))
                 .collect(),
         )
